@@ -1,0 +1,22 @@
+// @ts-check
+/** What every test-image program shares: its ports, its pod's address, and dying with the cluster. */
+
+/** @returns {number[]} the ports the container declares (the kubelet passes them), or `fallback`. */
+export function containerPorts(/** @type {number} */ fallback) {
+  const ports = (process.env.LOCALIZER_CONTAINER_PORTS ?? '')
+    .split(',')
+    .filter((p) => p.length > 0)
+    .map(Number);
+  return ports.length > 0 ? ports : [fallback];
+}
+
+/** The address to bind: pods share the host's network, each on its own loopback IP. */
+export const podIp = process.env.POD_IP ?? '127.0.0.1';
+
+/** A container never outlives the cluster that started it, even after a SIGKILL of the cluster. */
+export function exitWithParent() {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 500).unref();
+}

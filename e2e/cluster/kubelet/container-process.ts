@@ -1,0 +1,103 @@
+/**
+ * Starts one container as a real local process. Test images run as Node programs bound to the
+ * pod's IP; the OpenSSH image runs the real `sshd` in a private mount namespace where the pod's
+ * volumes are bind-mounted at their mountPaths, as the pod's user.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Container } from '../api/objects';
+import type { ImageRuntime } from './images';
+
+export interface MountSpec {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface ContainerLaunch {
+  container: Container;
+  runtime: ImageRuntime;
+  env: Record<string, string>;
+  mounts: MountSpec[];
+  podIp: string;
+  user: { uid: number; gid: number; groups: number[] };
+  workDirectory: string;
+}
+
+const supervisor = fileURLToPath(new URL('../images/supervise.mjs', import.meta.url));
+const isRoot = process.getuid?.() === 0;
+
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+function nearestExistingAncestor(path: string): string {
+  let current = dirname(path);
+  while (!existsSync(current)) current = dirname(current);
+  return current;
+}
+
+/** The shell script that runs inside the container's mount namespace. */
+function opensshScript(launch: ContainerLaunch, command: string[]): string {
+  const lines = ['set -e', 'mkdir -p /run/sshd'];
+  const overlaid = new Set<string>();
+  launch.mounts.forEach((mount, index) => {
+    if (!existsSync(mount.target)) {
+      // Make room for a mountPath that the host lacks, without touching the host: an overlay whose
+      // writable layer lives in the pod's directory.
+      const ancestor = nearestExistingAncestor(mount.target);
+      if (!overlaid.has(ancestor)) {
+        const layer = join(launch.workDirectory, 'overlay', String(index));
+        lines.push(
+          `mkdir -p ${shellQuote(`${layer}/upper`)} ${shellQuote(`${layer}/work`)}`,
+          `mount -t overlay overlay -o ${shellQuote(`lowerdir=${ancestor},upperdir=${layer}/upper,workdir=${layer}/work`)} ${shellQuote(ancestor)}`,
+        );
+        overlaid.add(ancestor);
+      }
+      lines.push(`mkdir -p ${shellQuote(mount.target)}`);
+    }
+    lines.push(`mount --bind ${shellQuote(mount.source)} ${shellQuote(mount.target)}`);
+    if (mount.readOnly) lines.push(`mount -o remount,bind,ro ${shellQuote(mount.target)}`);
+  });
+  const argv = command.map(shellQuote).join(' ');
+  const { uid, gid, groups } = launch.user;
+  if (uid !== 0 && isRoot) {
+    const extra = groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups';
+    lines.push(`exec setpriv --reuid=${uid} --regid=${gid} ${extra} -- ${argv}`);
+  } else {
+    lines.push(`exec ${argv}`);
+  }
+  return lines.join('\n');
+}
+
+/** sshd re-executes itself and must be started by absolute path; it listens on the pod's IP only. */
+function opensshCommand(launch: ContainerLaunch, defaultCommand: string[]): string[] {
+  const command = [...(launch.container.command ?? defaultCommand), ...(launch.container.args ?? [])];
+  if (command[0] === 'sshd') command[0] = '/usr/sbin/sshd';
+  if (command[0]?.endsWith('/sshd')) command.splice(1, 0, '-o', `ListenAddress=${launch.podIp}`);
+  return command;
+}
+
+/** Spawns the container's process; its stdout and stderr are piped for logs. */
+export function spawnContainer(launch: ContainerLaunch): ChildProcess {
+  const { runtime } = launch;
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...launch.env };
+  if (runtime.kind === 'node-program') {
+    return spawn(process.execPath, [runtime.script], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: launch.workDirectory,
+    });
+  }
+  const script = opensshScript(launch, opensshCommand(launch, runtime.defaultCommand));
+  const namespaceFlags = isRoot
+    ? ['--mount', '--propagation', 'private', '--fork']
+    : ['--user', '--map-root-user', '--mount', '--propagation', 'private', '--fork'];
+  return spawn(process.execPath, [supervisor, 'unshare', ...namespaceFlags, '--', '/bin/sh', '-c', script], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: launch.workDirectory,
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * The images the test cluster can "pull". Each maps to a real program run as the container's
+ * process; any other image leaves the pod Pending with ErrImagePull, as a real cluster would.
+ */
+import { fileURLToPath } from 'node:url';
+
+export type ImageRuntime =
+  | {
+      kind: 'node-program';
+      /** Absolute path of the program under `images/`. */
+      script: string;
+      /** Port used when the container declares none. */
+      defaultPort: number;
+      user: number;
+    }
+  | { kind: 'openssh'; user: number; defaultCommand: string[] };
+
+function program(file: string): string {
+  return fileURLToPath(new URL(`../images/${file}`, import.meta.url));
+}
+
+/** Images by repository (registry host `docker.io/` and `library/` are ignored, as the tag is). */
+export const knownImages: Record<string, ImageRuntime> = {
+  'localizer-test/http-server': {
+    kind: 'node-program',
+    script: program('http-server.mjs'),
+    defaultPort: 8080,
+    user: 65532,
+  },
+  'localizer-test/echo-server': {
+    kind: 'node-program',
+    script: program('echo-server.mjs'),
+    defaultPort: 7,
+    user: 65532,
+  },
+  'localizer-test/bulk-server': {
+    kind: 'node-program',
+    script: program('bulk-server.mjs'),
+    defaultPort: 9000,
+    user: 65532,
+  },
+  'localizer-test/openssh-server': {
+    kind: 'openssh',
+    user: 0,
+    defaultCommand: ['/usr/sbin/sshd', '-D', '-e'],
+  },
+};
+
+/** The repository part of an image reference: `docker.io/library/x:1@sha256:…` → `x`. */
+export function imageRepository(reference: string): string {
+  let name = reference.split('@')[0] ?? '';
+  const lastSlash = name.lastIndexOf('/');
+  const tagColon = name.lastIndexOf(':');
+  if (tagColon > lastSlash) name = name.slice(0, tagColon);
+  return name.replace(/^docker\.io\//, '').replace(/^library\//, '');
+}
+
+export function resolveImage(reference: string): ImageRuntime | undefined {
+  return knownImages[imageRepository(reference)];
+}

@@ -1,0 +1,501 @@
+/**
+ * The node: schedules pods onto itself, gives each its own loopback IP, runs its containers as
+ * real processes, probes readiness, restarts crashed containers with backoff, finishes graceful
+ * deletion, and reports all of it in the pod's status as a kubelet does.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdirSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import type { Container, Pod } from '../api/objects';
+import type { Registry } from '../api/registry';
+import { resourceTypeOfKind } from '../api/resources';
+import type { ObjectStore, StoreEvent } from '../api/store';
+import { spawnContainer } from './container-process';
+import { resolveImage, type ImageRuntime } from './images';
+import type { IpPool } from '../network/ip-slots';
+import { materializeVolumes, VolumeNotReadyError } from './volumes';
+
+const pods = resourceTypeOfKind('Pod');
+const maxLogBytes = 1024 * 1024;
+
+type ContainerPhase =
+  | { state: 'waiting'; reason: string; message?: string }
+  | { state: 'running'; startedAt: string }
+  | { state: 'terminated'; exitCode: number; reason: string; startedAt: string; finishedAt: string };
+
+interface ContainerRuntime {
+  spec: Container;
+  image: ImageRuntime | undefined;
+  phase: ContainerPhase;
+  lastTerminated: ContainerPhase | undefined;
+  process: ChildProcess | undefined;
+  restartCount: number;
+  ready: boolean;
+  started: boolean;
+  timers: Set<NodeJS.Timeout>;
+  log: string;
+  logEvents: EventEmitter<{ data: [string]; end: [] }>;
+}
+
+interface PodRuntime {
+  uid: string;
+  namespace: string;
+  name: string;
+  ip: string;
+  directory: string;
+  startTime: string;
+  containers: Map<string, ContainerRuntime>;
+  terminating: boolean;
+  gone: boolean;
+}
+
+export interface KubeletOptions {
+  store: ObjectStore;
+  registry: Registry;
+  podIps: IpPool;
+  workDirectory: string;
+  nodeName: string;
+  log: (message: string) => void;
+}
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export class Kubelet {
+  private readonly runtimes = new Map<string, PodRuntime>();
+  private readonly pendingStatus = new Set<string>();
+  private readonly onChange = (event: StoreEvent): void => {
+    if (event.resource !== pods) return;
+    setImmediate(() => this.reconcile(event));
+  };
+
+  constructor(private readonly options: KubeletOptions) {}
+
+  start(): void {
+    this.options.store.on('change', this.onChange);
+    for (const pod of this.options.store.list(pods)) this.observe(pod as Pod);
+  }
+
+  /** Stops every container (SIGKILL after a short grace) and waits for the processes to exit. */
+  async stop(): Promise<void> {
+    this.options.store.off('change', this.onChange);
+    await Promise.all([...this.runtimes.values()].map((runtime) => this.teardown(runtime, 2)));
+  }
+
+  /** Fault injection: signals a container's process; the kubelet restarts it like a crash. */
+  killContainer(
+    namespace: string,
+    name: string,
+    container?: string,
+    signal: NodeJS.Signals = 'SIGKILL',
+  ): boolean {
+    const runtime = this.byName(namespace, name);
+    const target = container ? runtime?.containers.get(container) : runtime?.containers.values().next().value;
+    if (!target?.process) return false;
+    return target.process.kill(signal);
+  }
+
+  /** A container's output so far, and a way to follow what comes next. */
+  logs(
+    namespace: string,
+    name: string,
+    container?: string,
+  ): { text: string; events: EventEmitter<{ data: [string]; end: [] }> } | undefined {
+    const runtime = this.byName(namespace, name);
+    const target = container ? runtime?.containers.get(container) : runtime?.containers.values().next().value;
+    return target ? { text: target.log, events: target.logEvents } : undefined;
+  }
+
+  private byName(namespace: string, name: string): PodRuntime | undefined {
+    return [...this.runtimes.values()].find((r) => r.namespace === namespace && r.name === name);
+  }
+
+  private reconcile(event: StoreEvent): void {
+    const pod = event.object as Pod;
+    if (event.type === 'DELETED') {
+      const runtime = this.runtimes.get(pod.metadata.uid ?? '');
+      if (runtime) void this.teardown(runtime, 0);
+      return;
+    }
+    const current = this.options.store.get(pods, pod.metadata.namespace, pod.metadata.name ?? '') as
+      Pod | undefined;
+    if (current && current.metadata.uid === pod.metadata.uid) this.observe(current);
+  }
+
+  private observe(pod: Pod): void {
+    const uid = pod.metadata.uid ?? '';
+    let runtime = this.runtimes.get(uid);
+    if (!runtime) {
+      if (pod.metadata.deletionTimestamp) {
+        this.options.registry.finishDeletion(pods, pod.metadata.namespace, pod.metadata.name ?? '');
+        return;
+      }
+      runtime = this.admit(pod);
+    }
+    if (pod.metadata.deletionTimestamp && !runtime.terminating) {
+      const grace = pod.metadata.deletionGracePeriodSeconds ?? 30;
+      void this.teardown(runtime, grace).then(() => {
+        this.options.registry.finishDeletion(pods, runtime.namespace, runtime.name);
+      });
+    }
+  }
+
+  /** Binds the pod to this node with an IP, then starts its containers. */
+  private admit(pod: Pod): PodRuntime {
+    const uid = pod.metadata.uid ?? '';
+    const directory = join(this.options.workDirectory, 'pods', uid);
+    mkdirSync(directory, { recursive: true });
+    const runtime: PodRuntime = {
+      uid,
+      namespace: pod.metadata.namespace ?? 'default',
+      name: pod.metadata.name ?? '',
+      ip: this.options.podIps.allocate(),
+      directory,
+      startTime: now(),
+      containers: new Map(),
+      terminating: false,
+      gone: false,
+    };
+    for (const spec of pod.spec.containers) {
+      runtime.containers.set(spec.name, {
+        spec,
+        image: resolveImage(spec.image),
+        phase: { state: 'waiting', reason: 'ContainerCreating' },
+        lastTerminated: undefined,
+        process: undefined,
+        restartCount: 0,
+        ready: false,
+        started: false,
+        timers: new Set(),
+        log: '',
+        logEvents: new EventEmitter(),
+      });
+    }
+    this.runtimes.set(uid, runtime);
+    const bound = structuredClone(pod);
+    bound.spec.nodeName = this.options.nodeName;
+    bound.status = this.statusOf(runtime, bound);
+    this.options.store.update(pods, bound);
+    for (const container of runtime.containers.values()) this.startContainer(runtime, container);
+    return runtime;
+  }
+
+  private later(container: ContainerRuntime, ms: number, action: () => void): void {
+    const timer = setTimeout(() => {
+      container.timers.delete(timer);
+      action();
+    }, ms);
+    container.timers.add(timer);
+  }
+
+  private startContainer(runtime: PodRuntime, container: ContainerRuntime): void {
+    if (runtime.terminating) return;
+    const pod = this.options.store.get(pods, runtime.namespace, runtime.name) as Pod | undefined;
+    if (!pod || pod.metadata.uid !== runtime.uid) return;
+    const image = container.image;
+    if (!image) {
+      const wasPulling = container.phase.state === 'waiting' && container.phase.reason === 'ErrImagePull';
+      container.phase = {
+        state: 'waiting',
+        reason: wasPulling ? 'ImagePullBackOff' : 'ErrImagePull',
+        message: wasPulling
+          ? `Back-off pulling image "${container.spec.image}"`
+          : `failed to pull and unpack image "${container.spec.image}": pull access denied, repository does not exist or may require authorization`,
+      };
+      this.queueStatus(runtime);
+      this.later(container, 2000, () => this.startContainer(runtime, container));
+      return;
+    }
+    const security = { ...pod.spec.securityContext, ...container.spec.securityContext };
+    const uid = security.runAsUser ?? image.user;
+    if (security.runAsNonRoot && uid === 0) {
+      container.phase = {
+        state: 'waiting',
+        reason: 'CreateContainerConfigError',
+        message: `container has runAsNonRoot and image will run as root (pod: "${runtime.name}_${runtime.namespace}(${runtime.uid})", container: ${container.spec.name})`,
+      };
+      this.queueStatus(runtime);
+      return;
+    }
+    let volumes: Map<string, string>;
+    try {
+      volumes = materializeVolumes(this.options.store, pod, runtime.directory);
+    } catch (error) {
+      if (!(error instanceof VolumeNotReadyError)) throw error;
+      container.phase = {
+        state: 'waiting',
+        reason: 'ContainerCreating',
+        message: `MountVolume.SetUp failed: ${error.message}`,
+      };
+      this.queueStatus(runtime);
+      this.later(container, 500, () => this.startContainer(runtime, container));
+      return;
+    }
+    const env: Record<string, string> = {
+      POD_NAME: runtime.name,
+      POD_NAMESPACE: runtime.namespace,
+      POD_IP: runtime.ip,
+      HOSTNAME: runtime.name,
+      LOCALIZER_CONTAINER_PORTS: (container.spec.ports ?? []).map((p) => p.containerPort).join(','),
+    };
+    for (const variable of container.spec.env ?? []) env[variable.name] = variable.value ?? '';
+    const gid = security.runAsGroup ?? uid;
+    const child = spawnContainer({
+      container: container.spec,
+      runtime: image,
+      env,
+      mounts: (container.spec.volumeMounts ?? []).flatMap((mount) => {
+        const source = volumes.get(mount.name);
+        return source ? [{ source, target: mount.mountPath, readOnly: mount.readOnly ?? false }] : [];
+      }),
+      podIp: runtime.ip,
+      user: { uid, gid, groups: security.fsGroup !== undefined ? [security.fsGroup] : [] },
+      workDirectory: runtime.directory,
+    });
+    const startedAt = now();
+    container.process = child;
+    container.started = true;
+    container.phase = { state: 'running', startedAt };
+    const append = (chunk: Buffer): void => {
+      const text = chunk.toString('utf8');
+      container.log = (container.log + text).slice(-maxLogBytes);
+      container.logEvents.emit('data', text);
+    };
+    child.stdout?.on('data', append);
+    child.stderr?.on('data', append);
+    child.on('error', (error) => append(Buffer.from(`${error.message}\n`)));
+    child.on('exit', (code, signal) => this.onExit(runtime, container, child, code, signal, startedAt));
+    this.queueStatus(runtime);
+    this.probe(runtime, container, child);
+  }
+
+  private onExit(
+    runtime: PodRuntime,
+    container: ContainerRuntime,
+    child: ChildProcess,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    startedAt: string,
+  ): void {
+    if (container.process !== child) return;
+    container.process = undefined;
+    container.ready = false;
+    const exitCode = code ?? 128 + (signal === 'SIGKILL' ? 9 : 15);
+    const terminated: ContainerPhase = {
+      state: 'terminated',
+      exitCode,
+      reason: exitCode === 0 ? 'Completed' : 'Error',
+      startedAt,
+      finishedAt: now(),
+    };
+    container.logEvents.emit('end');
+    if (runtime.terminating || runtime.gone) {
+      container.phase = terminated;
+      return;
+    }
+    container.lastTerminated = terminated;
+    const policy = (this.options.store.get(pods, runtime.namespace, runtime.name) as Pod | undefined)?.spec
+      .restartPolicy;
+    if (policy === 'Never' || (policy === 'OnFailure' && exitCode === 0)) {
+      container.phase = terminated;
+      this.queueStatus(runtime);
+      return;
+    }
+    container.restartCount++;
+    const ranFor = Date.now() - Date.parse(startedAt);
+    const backoff = ranFor > 10_000 ? 0 : Math.min(5000, 100 * 2 ** Math.min(container.restartCount, 6));
+    container.phase = {
+      state: 'waiting',
+      reason: backoff > 0 ? 'CrashLoopBackOff' : 'ContainerCreating',
+      message: `back-off ${backoff}ms restarting failed container=${container.spec.name} pod=${runtime.name}_${runtime.namespace}(${runtime.uid})`,
+    };
+    this.queueStatus(runtime);
+    this.later(container, backoff, () => this.startContainer(runtime, container));
+  }
+
+  /** Readiness: the probe if the container has one, else every declared port accepts connections. */
+  private probe(runtime: PodRuntime, container: ContainerRuntime, child: ChildProcess): void {
+    const check = async (): Promise<boolean> => {
+      const probe = container.spec.readinessProbe;
+      const resolvePort = (port: number | string): number =>
+        typeof port === 'number'
+          ? port
+          : (container.spec.ports?.find((p) => p.name === port)?.containerPort ?? -1);
+      if (probe?.httpGet)
+        return httpOk(runtime.ip, resolvePort(probe.httpGet.port), probe.httpGet.path ?? '/');
+      if (probe?.tcpSocket) return tcpOpen(runtime.ip, resolvePort(probe.tcpSocket.port));
+      if (container.image?.kind !== 'node-program') return true;
+      const ports = (container.spec.ports ?? []).map((p) => p.containerPort);
+      const all = ports.length > 0 ? ports : [container.image.defaultPort];
+      const results = await Promise.all(all.map((port) => tcpOpen(runtime.ip, port)));
+      return results.every(Boolean);
+    };
+    const loop = (): void => {
+      if (container.process !== child || runtime.terminating) return;
+      void check().then((ok) => {
+        if (container.process !== child || runtime.terminating) return;
+        if (ok !== container.ready) {
+          container.ready = ok;
+          this.queueStatus(runtime);
+        }
+        this.later(container, ok ? 1000 : 100, loop);
+      });
+    };
+    loop();
+  }
+
+  /** Stops the pod's processes: SIGTERM, then SIGKILL after `graceSeconds`. */
+  private async teardown(runtime: PodRuntime, graceSeconds: number): Promise<void> {
+    if (runtime.terminating) {
+      await Promise.all([...runtime.containers.values()].map((c) => exited(c.process)));
+      return;
+    }
+    runtime.terminating = true;
+    for (const container of runtime.containers.values()) {
+      for (const timer of container.timers) clearTimeout(timer);
+      container.timers.clear();
+      container.ready = false;
+    }
+    this.queueStatus(runtime);
+    await Promise.all(
+      [...runtime.containers.values()].map(async (container) => {
+        const child = container.process;
+        if (!child) return;
+        child.kill(graceSeconds > 0 ? 'SIGTERM' : 'SIGKILL');
+        const killTimer = setTimeout(() => child.kill('SIGKILL'), Math.min(graceSeconds, 30) * 1000);
+        await exited(child);
+        clearTimeout(killTimer);
+      }),
+    );
+    runtime.gone = true;
+    this.runtimes.delete(runtime.uid);
+    this.options.podIps.release(runtime.ip);
+    rmSync(runtime.directory, { recursive: true, force: true });
+  }
+
+  private queueStatus(runtime: PodRuntime): void {
+    if (this.pendingStatus.has(runtime.uid)) return;
+    this.pendingStatus.add(runtime.uid);
+    setImmediate(() => {
+      this.pendingStatus.delete(runtime.uid);
+      if (runtime.gone) return;
+      const pod = this.options.store.get(pods, runtime.namespace, runtime.name) as Pod | undefined;
+      if (!pod || pod.metadata.uid !== runtime.uid) return;
+      pod.status = this.statusOf(runtime, pod);
+      this.options.store.update(pods, pod);
+    });
+  }
+
+  private statusOf(runtime: PodRuntime, pod: Pod): Record<string, unknown> {
+    const containers = [...runtime.containers.values()];
+    const allReady = containers.every((c) => c.ready) && !runtime.terminating;
+    const anyRunning = containers.some((c) => c.phase.state === 'running');
+    const allStarted = containers.every((c) => c.started);
+    const allTerminated = containers.every((c) => c.phase.state === 'terminated');
+    let phase = 'Pending';
+    if (allTerminated && allStarted) {
+      phase = containers.every((c) => c.phase.state === 'terminated' && c.phase.exitCode === 0)
+        ? 'Succeeded'
+        : 'Failed';
+    } else if (allStarted || anyRunning) {
+      phase = 'Running';
+    }
+    const previous = (pod.status?.conditions ?? []) as {
+      type: string;
+      status: string;
+      lastTransitionTime: string;
+    }[];
+    const condition = (type: string, ok: boolean): Record<string, unknown> => {
+      const status = ok ? 'True' : 'False';
+      const before = previous.find((c) => c.type === type);
+      return {
+        type,
+        status,
+        lastProbeTime: null,
+        lastTransitionTime: before?.status === status ? before.lastTransitionTime : now(),
+      };
+    };
+    return {
+      phase,
+      conditions: [
+        condition('PodReadyToStartContainers', true),
+        condition('Initialized', true),
+        condition('Ready', allReady),
+        condition('ContainersReady', allReady),
+        condition('PodScheduled', true),
+      ],
+      hostIP: '127.0.0.1',
+      hostIPs: [{ ip: '127.0.0.1' }],
+      podIP: runtime.ip,
+      podIPs: [{ ip: runtime.ip }],
+      startTime: runtime.startTime,
+      qosClass: 'BestEffort',
+      containerStatuses: containers.map((c) => ({
+        name: c.spec.name,
+        image: c.spec.image,
+        imageID: c.image ? `localizer-test://${c.spec.image}` : '',
+        ...(c.process?.pid ? { containerID: `localizer://${c.process.pid}` } : {}),
+        ready: c.ready,
+        started: c.phase.state === 'running',
+        restartCount: c.restartCount,
+        state: phaseToState(c.phase),
+        lastState: c.lastTerminated ? phaseToState(c.lastTerminated) : {},
+      })),
+    };
+  }
+}
+
+function phaseToState(phase: ContainerPhase): Record<string, unknown> {
+  switch (phase.state) {
+    case 'waiting':
+      return { waiting: { reason: phase.reason, ...(phase.message ? { message: phase.message } : {}) } };
+    case 'running':
+      return { running: { startedAt: phase.startedAt } };
+    case 'terminated': {
+      const { state: _state, ...rest } = phase;
+      return { terminated: rest };
+    }
+  }
+}
+
+function exited(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+function tcpOpen(host: string, port: number): Promise<boolean> {
+  if (port <= 0) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function httpOk(host: string, port: number, path: string): Promise<boolean> {
+  if (port <= 0) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const request = httpRequest({ host, port, path, timeout: 1000 }, (response) => {
+      response.resume();
+      resolve((response.statusCode ?? 500) < 400);
+    });
+    request.once('error', () => resolve(false));
+    request.once('timeout', () => {
+      request.destroy();
+      resolve(false);
+    });
+    request.end();
+  });
+}

@@ -1,0 +1,100 @@
+/**
+ * Each running test cluster takes one slot, a /16 of loopback addresses (127.200.0.0/16 to
+ * 127.239.0.0/16): pods get the lower half and service cluster IPs the upper half, so clusters
+ * running side by side (one per test file) never share an address. Localizer's own default range
+ * stays outside 127.200.0.0–127.239.255.255.
+ */
+import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const firstSlotOctet = 200;
+export const slotCount = 40;
+
+export interface IpSlot {
+  /** Second octet of this cluster's addresses: 127.<octet>.x.y */
+  octet: number;
+  release: () => void;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes the first free slot, reclaiming slots of processes that died. Throws when all are taken. */
+export function takeIpSlot(lockDirectory = join(tmpdir(), 'localizer-test-cluster-slots')): IpSlot {
+  mkdirSync(lockDirectory, { recursive: true });
+  const start = Math.floor(Math.random() * slotCount);
+  for (let i = 0; i < slotCount; i++) {
+    const octet = firstSlotOctet + ((start + i) % slotCount);
+    const lockFile = join(lockDirectory, `slot-${octet}.lock`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(lockFile, 'wx');
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        return { octet, release: () => rmSync(lockFile, { force: true }) };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const owner = Number(readFileSync(lockFile, 'utf8'));
+        if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) break;
+        rmSync(lockFile, { force: true });
+      }
+    }
+  }
+  throw new Error(
+    `All ${slotCount} test-cluster address slots in ${lockDirectory} are in use; stop other test clusters.`,
+  );
+}
+
+/** Hands out addresses 127.<octet>.<third>.<fourth> from a half of a slot. */
+export class IpPool {
+  private readonly used = new Set<string>();
+  private next = 0;
+  constructor(
+    private readonly octet: number,
+    private readonly firstThird: number,
+    private readonly thirds: number,
+  ) {}
+
+  allocate(): string {
+    const size = this.thirds * 254;
+    for (let i = 0; i < size; i++) {
+      const index = (this.next + i) % size;
+      const ip = `127.${this.octet}.${this.firstThird + Math.floor(index / 254)}.${(index % 254) + 1}`;
+      if (!this.used.has(ip)) {
+        this.used.add(ip);
+        this.next = index + 1;
+        return ip;
+      }
+    }
+    throw new Error(`The address pool 127.${this.octet}.${this.firstThird}.0 is exhausted`);
+  }
+
+  /** Marks an address as in use (a service created with an explicit clusterIP). */
+  claim(ip: string): boolean {
+    if (this.used.has(ip) || !this.contains(ip)) return false;
+    this.used.add(ip);
+    return true;
+  }
+
+  contains(ip: string): boolean {
+    const parts = ip.split('.').map(Number);
+    const third = parts[2] ?? -1;
+    return (
+      parts[0] === 127 &&
+      parts[1] === this.octet &&
+      third >= this.firstThird &&
+      third < this.firstThird + this.thirds
+    );
+  }
+
+  release(ip: string): void {
+    this.used.delete(ip);
+  }
+}

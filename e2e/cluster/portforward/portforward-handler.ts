@@ -1,0 +1,162 @@
+/**
+ * The `pods/portforward` upgrade, in all three forms clients use: the WebSocket channel protocol,
+ * SPDY/3.1 tunnelled in a WebSocket (kubectl 1.31+), and SPDY/3.1 on a raw `101 Switching
+ * Protocols` connection (older kubectl, or KUBECTL_PORT_FORWARD_WEBSOCKETS=false).
+ */
+import type { IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { ApiError, errors } from '../api/status-errors';
+import { field } from '../api/objects';
+import type { UpgradeHandler } from '../api/http-server';
+import type { ObjectStore } from '../api/store';
+import { socketChannel, webSocketChannel } from './byte-channel';
+import { serveChannelPortForward } from './channel-portforward';
+import { serveSpdyPortForward } from './spdy-portforward';
+
+const spdyOverWebSocket = 'SPDY/3.1+portforward.k8s.io';
+const channelProtocol = 'v4.channel.k8s.io';
+
+/** Faults tests can inject into port-forwarding. */
+export interface PortForwardFaults {
+  mode: 'normal' | 'refuse' | 'delay';
+  delayMs: number;
+}
+
+function offeredProtocols(request: IncomingMessage): string[] {
+  return (request.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+}
+
+function rejectUpgrade(socket: Duplex, error: ApiError): void {
+  const text = JSON.stringify(error.toStatus());
+  socket.end(
+    `HTTP/1.1 ${error.code} ${error.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
+}
+
+/** The kubelet is written in Go; its users read Go's wording for socket errors. */
+function goDialError(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') return 'connect: connection refused';
+  if (code === 'ETIMEDOUT') return 'i/o timeout';
+  if (code === 'EHOSTUNREACH') return 'connect: no route to host';
+  return error.message;
+}
+
+export function createPortForwardHandler(store: ObjectStore, faults: PortForwardFaults): UpgradeHandler {
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    // Clients offer v5 down to v1; this server speaks v4, like the kubelets our clients were tested with.
+    handleProtocols: (protocols) => (protocols.has(channelProtocol) ? channelProtocol : false),
+  });
+  const spdyRequests = new WeakSet<IncomingMessage>();
+  // ws refuses `SPDY/3.1+portforward.k8s.io` as a token, so it is answered by hand.
+  wss.on('headers', (headers: string[], request: IncomingMessage) => {
+    if (spdyRequests.has(request)) headers.push(`Sec-WebSocket-Protocol: ${spdyOverWebSocket}`);
+  });
+
+  return ({ request, socket, head, path }) => {
+    if (path.subresource !== 'portforward' || path.type.kind !== 'Pod') {
+      rejectUpgrade(
+        socket,
+        errors.badRequest(`upgrade is not supported on ${path.type.resource}/${path.subresource ?? ''}`),
+      );
+      return;
+    }
+    const pod = store.get(path.type, path.namespace, path.name ?? '');
+    if (!pod) {
+      rejectUpgrade(socket, errors.notFound('pods', '', path.name ?? ''));
+      return;
+    }
+    const phase = field(pod, 'status', 'phase');
+    const podIp = field(pod, 'status', 'podIP');
+    if (phase !== 'Running' || typeof podIp !== 'string') {
+      rejectUpgrade(
+        socket,
+        errors.badRequest(
+          `unable to upgrade connection: pod does not exist or is not running (phase ${String(phase)})`,
+        ),
+      );
+      return;
+    }
+    const podLabel = `${path.namespace ?? ''}/${path.name ?? ''}`;
+    const uid = pod.metadata.uid ?? '';
+    const dial = (port: number): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const target = connect({ host: podIp, port });
+        target.once('connect', () => resolve(target));
+        target.once('error', reject);
+      });
+    const describeFailure = (port: number, error: Error): string =>
+      `error forwarding port ${port} to pod ${podLabel}, uid ${uid}: failed to connect to localhost:${port} inside namespace "${uid}", IPv4: dial tcp4 ${podIp}:${port}: ${goDialError(error)}`;
+
+    const proceed = (): void => {
+      if (faults.mode === 'refuse') {
+        rejectUpgrade(
+          socket,
+          errors.internal('error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused'),
+        );
+        return;
+      }
+      const url = new URL(request.url ?? '/', 'https://localhost');
+      const isWebSocket = (request.headers.upgrade ?? '').toLowerCase() === 'websocket';
+      if (!isWebSocket) {
+        if (!/^spdy\/3\.1$/i.test(request.headers.upgrade ?? '')) {
+          rejectUpgrade(
+            socket,
+            errors.badRequest(`unable to upgrade: unsupported protocol ${request.headers.upgrade ?? ''}`),
+          );
+          return;
+        }
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n',
+        );
+        const channel = socketChannel(socket);
+        serveSpdyPortForward(channel, dial, describeFailure);
+        if (head.length > 0) socket.unshift(head);
+        return;
+      }
+      const offered = offeredProtocols(request);
+      if (offered.includes(spdyOverWebSocket)) {
+        spdyRequests.add(request);
+        delete request.headers['sec-websocket-protocol'];
+        wss.handleUpgrade(request, socket, head, (ws) =>
+          serveSpdyPortForward(webSocketChannel(ws), dial, describeFailure),
+        );
+        return;
+      }
+      if (!offered.includes(channelProtocol)) {
+        rejectUpgrade(
+          socket,
+          errors.badRequest(
+            `unable to upgrade: none of the offered subprotocols (${offered.join(', ')}) is supported; use ${channelProtocol}`,
+          ),
+        );
+        return;
+      }
+      const ports = url.searchParams
+        .getAll('ports')
+        .flatMap((p) => p.split(','))
+        .map(Number);
+      if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+        rejectUpgrade(
+          socket,
+          errors.badRequest(
+            'query parameter "ports" is required and must hold port numbers between 1 and 65535',
+          ),
+        );
+        return;
+      }
+      wss.handleUpgrade(request, socket, head, (ws) =>
+        serveChannelPortForward(ws, ports, dial, describeFailure),
+      );
+    };
+    if (faults.mode === 'delay') setTimeout(proceed, faults.delayMs);
+    else proceed();
+  };
+}

@@ -1,0 +1,313 @@
+/**
+ * Starts a whole test cluster in this process: API server, controllers, kubelet, kube-proxy and
+ * port-forward, on loopback addresses of its own. Tests start one per file; `cli.ts` runs one in
+ * the foreground for demos and benchmarks.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adminRules, Authenticator, namespaceReaderRules } from './api/auth';
+import { ApiServer, sendJson, type ExtraRoute } from './api/http-server';
+import { errors } from './api/status-errors';
+import { field, isRecord } from './api/objects';
+import { createClusterPki } from './api/pki';
+import { Registry } from './api/registry';
+import { resourceTypeOfKind } from './api/resources';
+import { ObjectStore } from './api/store';
+import { createEndpointsController } from './controllers/endpoints';
+import { createLifecycleControllers } from './controllers/lifecycle';
+import { createWorkloadControllers, isReady } from './controllers/workloads';
+import { adminContext, renderKubeconfig, restrictedContext, writeKubeconfig } from './kubeconfig';
+import { Kubelet } from './kubelet/kubelet';
+import { IpPool, takeIpSlot } from './network/ip-slots';
+import { KubeProxy } from './network/kube-proxy';
+import { combineHooks, serviceIpHooks } from './network/service-ips';
+import { createPortForwardHandler, type PortForwardFaults } from './portforward/portforward-handler';
+import { scenarios, type ScenarioName, type ScenarioOptions } from './scenarios/scenarios';
+
+export interface TestClusterOptions {
+  /** Which objects to start with; `demo` by default. */
+  scenario?: ScenarioName;
+  scenarioOptions?: ScenarioOptions;
+  /** Where to write the kubeconfig; a new temp file by default. */
+  kubeconfigPath?: string;
+  /** API server port on 127.0.0.1; any free port by default. */
+  port?: number;
+  /** How long to wait for the scenario's workloads to become ready before `start` returns. */
+  readyTimeoutMs?: number;
+  log?: (message: string) => void;
+}
+
+/** Ways to break the cluster on purpose, in-process or through the admin endpoint. */
+export interface ClusterFaults {
+  /** Signals a pod's container process; the kubelet restarts it. */
+  killContainer(namespace: string, pod: string, container?: string, signal?: NodeJS.Signals): boolean;
+  /** Deletes a pod at once (grace period 0); its controller replaces it. */
+  deletePod(namespace: string, pod: string): void;
+  /** Cuts every open API connection: watches, port-forwards, keep-alives. */
+  dropConnections(): void;
+  /** Stops the API server and starts it again on the same port after `downtimeMs`. */
+  restartApiServer(downtimeMs?: number): Promise<void>;
+  /** Makes new port-forwards fail (`refuse`), wait (`delay`), or work again (`normal`). */
+  setPortForward(mode: PortForwardFaults['mode'], delayMs?: number): void;
+  /** Makes a user's token fail with 401 from now on. */
+  revokeToken(user: 'admin' | 'restricted'): void;
+  /** Forgets watch history, so every watch resuming from an old resourceVersion gets 410 Gone. */
+  expireWatchHistory(): void;
+}
+
+export interface TestCluster {
+  kubeconfigPath: string;
+  /** The API server URL, `https://127.0.0.1:<port>`. */
+  server: string;
+  contexts: { admin: string; restricted: string };
+  /** The namespace the restricted user may read. */
+  restrictedNamespace: string;
+  /** Addresses this cluster uses: pods in `127.<octet>.0-127.x`, service IPs in `127.<octet>.128-255.x`. */
+  addressOctet: number;
+  store: ObjectStore;
+  registry: Registry;
+  faults: ClusterFaults;
+  /** Resolves once every Deployment and StatefulSet has all its replicas ready. */
+  waitForWorkloads(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const restrictedNamespace = 'web';
+const pods = resourceTypeOfKind('Pod');
+
+async function pollUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function workloadsReady(store: ObjectStore): boolean {
+  for (const kind of ['Deployment', 'StatefulSet'] as const) {
+    for (const workload of store.list(resourceTypeOfKind(kind))) {
+      const want = (field(workload, 'spec', 'replicas') as number | undefined) ?? 1;
+      const ready = store
+        .list(pods, workload.metadata.namespace)
+        .filter(
+          (pod) =>
+            pod.metadata.labels &&
+            Object.entries(
+              (field(workload, 'spec', 'selector', 'matchLabels') ?? {}) as Record<string, string>,
+            ).every(([k, v]) => pod.metadata.labels?.[k] === v),
+        )
+        .filter(isReady).length;
+      if (ready < want) return false;
+    }
+  }
+  return true;
+}
+
+export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
+  const log = options.log ?? (() => undefined);
+  const workDirectory = mkdtempSync(join(tmpdir(), 'localizer-test-cluster-'));
+  const kubeconfigPath = options.kubeconfigPath ?? join(workDirectory, 'kubeconfig');
+  const slot = takeIpSlot();
+  const podIps = new IpPool(slot.octet, 0, 128);
+  const serviceIps = new IpPool(slot.octet, 128, 128);
+  const serviceRange = `127.${slot.octet}.128.0/17`;
+
+  const store = new ObjectStore();
+  const auth = new Authenticator();
+  const admin = auth.addUser('localizer-admin', ['system:masters', 'system:authenticated'], adminRules);
+  const restricted = auth.addUser(
+    'localizer-restricted',
+    ['system:authenticated'],
+    namespaceReaderRules(restrictedNamespace),
+  );
+  const registry = new Registry(store, combineHooks(serviceIpHooks(serviceIps, serviceRange)));
+  const kubelet = new Kubelet({
+    store,
+    registry,
+    podIps,
+    workDirectory,
+    nodeName: 'localizer-test-node',
+    log,
+  });
+  const portForwardFaults: PortForwardFaults = { mode: 'normal', delayMs: 0 };
+  const controllers = [
+    createWorkloadControllers(store, registry, log),
+    createEndpointsController(store, registry, log),
+    createLifecycleControllers(store, registry, log),
+  ];
+  const kubeProxy = new KubeProxy(store, log);
+
+  const faults: ClusterFaults = {
+    killContainer: (namespace, pod, container, signal) =>
+      kubelet.killContainer(namespace, pod, container, signal),
+    deletePod: (namespace, pod) => registry.delete(pods, namespace, pod, { gracePeriodSeconds: 0 }),
+    dropConnections: () => server.dropConnections(),
+    restartApiServer: (downtimeMs) => server.restart(downtimeMs),
+    setPortForward: (mode, delayMs = 0) => {
+      portForwardFaults.mode = mode;
+      portForwardFaults.delayMs = delayMs;
+    },
+    revokeToken: (user) => auth.revokeToken(user === 'admin' ? admin.name : restricted.name),
+    expireWatchHistory: () => store.compact(),
+  };
+
+  const pki = await createClusterPki();
+  const server: ApiServer = new ApiServer({
+    store,
+    registry,
+    auth,
+    tls: { key: pki.serverKey, cert: pki.serverCert },
+    onUpgrade: createPortForwardHandler(store, portForwardFaults),
+    extraRoutes: [logRoute(kubelet), adminRoute(faults)],
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    log,
+  });
+
+  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    registry.create(resourceTypeOfKind('Namespace'), undefined, { metadata: { name } });
+  }
+  kubelet.start();
+  for (const controller of controllers) controller.start();
+  kubeProxy.start();
+  for (const { namespace, object } of scenarios[options.scenario ?? 'demo'](options.scenarioOptions ?? {})) {
+    registry.create(resourceTypeOfKind(object.kind ?? ''), namespace, object);
+  }
+  await server.start();
+  writeKubeconfig(
+    kubeconfigPath,
+    renderKubeconfig(server.url, pki.caCert, [
+      { name: adminContext, user: admin.name, token: admin.token, namespace: 'default' },
+      {
+        name: restrictedContext,
+        user: restricted.name,
+        token: restricted.token,
+        namespace: restrictedNamespace,
+      },
+    ]),
+  );
+
+  let stopped = false;
+  const cluster: TestCluster = {
+    kubeconfigPath,
+    server: server.url,
+    contexts: { admin: adminContext, restricted: restrictedContext },
+    restrictedNamespace,
+    addressOctet: slot.octet,
+    store,
+    registry,
+    faults,
+    waitForWorkloads: (timeoutMs = 30_000) =>
+      pollUntil(() => workloadsReady(store), timeoutMs, 'every workload to be ready'),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const controller of controllers) controller.stop();
+      await server.stop();
+      await kubeProxy.stop();
+      await kubelet.stop();
+      slot.release();
+      rmSync(workDirectory, { recursive: true, force: true });
+    },
+  };
+  try {
+    await cluster.waitForWorkloads(options.readyTimeoutMs ?? 30_000);
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}
+
+/** `GET …/pods/{name}/log`, with `follow=true` streaming until the container stops. */
+function logRoute(kubelet: Kubelet): ExtraRoute {
+  return ({ request, response, url, path }) => {
+    if (path?.type.kind !== 'Pod' || path.subresource !== 'log' || request.method !== 'GET') return false;
+    const logs = kubelet.logs(
+      path.namespace ?? '',
+      path.name ?? '',
+      url.searchParams.get('container') ?? undefined,
+    );
+    if (!logs) throw errors.badRequest(`container is not running in pod "${path.name ?? ''}"`);
+    response.writeHead(200, { 'Content-Type': 'text/plain' });
+    response.write(logs.text);
+    if (url.searchParams.get('follow') !== 'true') {
+      response.end();
+      return true;
+    }
+    const onData = (text: string): void => void response.write(text);
+    const onEnd = (): void => void response.end();
+    logs.events.on('data', onData);
+    logs.events.once('end', onEnd);
+    response.on('close', () => {
+      logs.events.off('data', onData);
+      logs.events.off('end', onEnd);
+    });
+    return true;
+  };
+}
+
+/** `POST /localizer-test/v1/faults/<name>` for cluster admins: fault injection from outside the process. */
+function adminRoute(faults: ClusterFaults): ExtraRoute {
+  return ({ request, response, url, user, body }) => {
+    const match = /^\/localizer-test\/v1\/faults\/([a-z-]+)$/.exec(url.pathname);
+    if (!match) return false;
+    if (!user.groups.includes('system:masters')) {
+      throw errors.forbidden({
+        user: user.name,
+        verb: 'create',
+        resource: 'faults',
+        group: 'localizer-test',
+        namespace: undefined,
+      });
+    }
+    if (request.method !== 'POST') throw errors.methodNotAllowed();
+    const input: unknown = body.trim() ? JSON.parse(body) : {};
+    const args = isRecord(input) ? input : {};
+    const text = (key: string): string => (typeof args[key] === 'string' ? args[key] : '');
+    switch (match[1]) {
+      case 'kill-container':
+        if (
+          !faults.killContainer(
+            text('namespace'),
+            text('pod'),
+            text('container') || undefined,
+            (text('signal') || 'SIGKILL') as NodeJS.Signals,
+          )
+        ) {
+          throw errors.notFound('pods', '', text('pod'));
+        }
+        break;
+      case 'delete-pod':
+        faults.deletePod(text('namespace'), text('pod'));
+        break;
+      case 'drop-connections':
+        // Answer first: this request's own connection is one of those dropped.
+        sendJson(response, 200, { ok: true });
+        setImmediate(() => faults.dropConnections());
+        return true;
+      case 'restart-api-server':
+        sendJson(response, 200, { ok: true });
+        setImmediate(
+          () => void faults.restartApiServer(typeof args.downtimeMs === 'number' ? args.downtimeMs : 0),
+        );
+        return true;
+      case 'port-forward':
+        faults.setPortForward(
+          (text('mode') || 'normal') as PortForwardFaults['mode'],
+          typeof args.delayMs === 'number' ? args.delayMs : 0,
+        );
+        break;
+      case 'revoke-token':
+        faults.revokeToken(text('user') === 'admin' ? 'admin' : 'restricted');
+        break;
+      case 'expire-watch-history':
+        faults.expireWatchHistory();
+        break;
+      default:
+        throw errors.unknownPath();
+    }
+    sendJson(response, 200, { ok: true });
+    return true;
+  };
+}
