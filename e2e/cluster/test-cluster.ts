@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adminRules, Authenticator, namespaceReaderRules } from './api/auth';
-import { ApiServer, sendJson, type ExtraRoute } from './api/http-server';
+import { ApiServer, parseGoBool, sendJson, type ExtraRoute } from './api/http-server';
 import { errors } from './api/status-errors';
 import { field, isRecord } from './api/objects';
 import { createClusterPki } from './api/pki';
@@ -68,6 +68,8 @@ export interface TestCluster {
   store: ObjectStore;
   registry: Registry;
   faults: ClusterFaults;
+  /** A container's output so far, as `kubectl logs` shows it. */
+  logs(namespace: string, pod: string, container?: string): string;
   /** Resolves once every Deployment and StatefulSet has all its replicas ready. */
   waitForWorkloads(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -197,6 +199,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     store,
     registry,
     faults,
+    logs: (namespace, pod, container) => kubelet.logs(namespace, pod, container)?.text ?? '',
     waitForWorkloads: (timeoutMs = 30_000) =>
       pollUntil(() => workloadsReady(store), timeoutMs, 'every workload to be ready'),
     async stop() {
@@ -231,7 +234,7 @@ function logRoute(kubelet: Kubelet): ExtraRoute {
     if (!logs) throw errors.badRequest(`container is not running in pod "${path.name ?? ''}"`);
     response.writeHead(200, { 'Content-Type': 'text/plain' });
     response.write(logs.text);
-    if (url.searchParams.get('follow') !== 'true') {
+    if (!parseGoBool(url.searchParams.get('follow'))) {
       response.end();
       return true;
     }

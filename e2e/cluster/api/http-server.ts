@@ -11,6 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { authorize, type Authenticator, type User } from './auth';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, serverVersion } from './discovery';
 import { ApiError, errors } from './status-errors';
+import { openApiDocument, openApiIndex } from './openapi';
 import type { KubeObject } from './objects';
 import { parseBody, type DeleteOptions, type Registry } from './registry';
 import { findResourceType, type ResourceType } from './resources';
@@ -148,6 +149,11 @@ function deleteOptions(url: URL, body: string): DeleteOptions {
   return options;
 }
 
+/** Query booleans as the API server's Go parser reads them: Python sends `True`. */
+export function parseGoBool(value: string | null): boolean {
+  return value !== null && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value);
+}
+
 function listKind(type: ResourceType): string {
   return `${type.kind}List`;
 }
@@ -227,6 +233,13 @@ export class ApiServer {
       if (await route({ request, response, url, user, body, path })) return;
     }
     if (request.method === 'GET') {
+      if (pathname === '/openapi/v3') return sendJson(response, 200, openApiIndex());
+      const openApi = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(pathname);
+      if (openApi) {
+        const document = openApiDocument(openApi[2] ?? '', openApi[1] ?? openApi[3] ?? '');
+        if (!document) throw errors.unknownPath();
+        return sendJson(response, 200, document);
+      }
       const discovery = this.discovery(pathname);
       if (discovery) return sendJson(response, 200, discovery);
     }
@@ -257,7 +270,7 @@ export class ApiServer {
     const { registry } = this.options;
     const method = request.method ?? 'GET';
     const query = url.searchParams;
-    const isWatch = query.get('watch') === 'true' || query.get('watch') === '1';
+    const isWatch = parseGoBool(query.get('watch'));
     if (subresource && !(subresource in type.subresources)) throw errors.unknownPath();
     const verb = (() => {
       if (name === undefined) {
@@ -320,8 +333,8 @@ export class ApiServer {
             fields: (o) => fields(o) && byName(o),
             resourceVersion: query.get('resourceVersion') ?? undefined,
             timeoutSeconds: timeout === null ? undefined : Number(timeout),
-            allowBookmarks: query.get('allowWatchBookmarks') === 'true',
-            sendInitialEvents: query.get('sendInitialEvents') === 'true',
+            allowBookmarks: parseGoBool(query.get('allowWatchBookmarks')),
+            sendInitialEvents: parseGoBool(query.get('sendInitialEvents')),
             table,
           },
           response,

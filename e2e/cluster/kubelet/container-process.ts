@@ -4,7 +4,7 @@
  * volumes are bind-mounted at their mountPaths, as the pod's user.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Container } from '../api/objects';
@@ -42,25 +42,26 @@ function nearestExistingAncestor(path: string): string {
 /** The shell script that runs inside the container's mount namespace. */
 function opensshScript(launch: ContainerLaunch, command: string[]): string {
   const lines = ['set -e', 'mkdir -p /run/sshd'];
+  // Overlays first: an overlay on a directory would hide binds made inside it earlier.
   const overlaid = new Set<string>();
   launch.mounts.forEach((mount, index) => {
-    if (!existsSync(mount.target)) {
-      // Make room for a mountPath that the host lacks, without touching the host: an overlay whose
-      // writable layer lives in the pod's directory.
-      const ancestor = nearestExistingAncestor(mount.target);
-      if (!overlaid.has(ancestor)) {
-        const layer = join(launch.workDirectory, 'overlay', String(index));
-        lines.push(
-          `mkdir -p ${shellQuote(`${layer}/upper`)} ${shellQuote(`${layer}/work`)}`,
-          `mount -t overlay overlay -o ${shellQuote(`lowerdir=${ancestor},upperdir=${layer}/upper,workdir=${layer}/work`)} ${shellQuote(ancestor)}`,
-        );
-        overlaid.add(ancestor);
-      }
-      lines.push(`mkdir -p ${shellQuote(mount.target)}`);
-    }
+    if (existsSync(mount.target)) return;
+    // Make room for a mountPath that the host lacks, without touching the host: an overlay whose
+    // writable layer lives in the pod's directory.
+    const ancestor = nearestExistingAncestor(mount.target);
+    if (overlaid.has(ancestor)) return;
+    const layer = join(launch.workDirectory, 'overlay', String(index));
+    lines.push(
+      `mkdir -p ${shellQuote(`${layer}/upper`)} ${shellQuote(`${layer}/work`)}`,
+      `mount -t overlay overlay -o ${shellQuote(`lowerdir=${ancestor},upperdir=${layer}/upper,workdir=${layer}/work`)} ${shellQuote(ancestor)}`,
+    );
+    overlaid.add(ancestor);
+  });
+  for (const mount of launch.mounts) {
+    if (!existsSync(mount.target)) lines.push(`mkdir -p ${shellQuote(mount.target)}`);
     lines.push(`mount --bind ${shellQuote(mount.source)} ${shellQuote(mount.target)}`);
     if (mount.readOnly) lines.push(`mount -o remount,bind,ro ${shellQuote(mount.target)}`);
-  });
+  }
   const argv = command.map(shellQuote).join(' ');
   const { uid, gid, groups } = launch.user;
   if (uid !== 0 && isRoot) {
@@ -70,6 +71,36 @@ function opensshScript(launch: ContainerLaunch, command: string[]): string {
     lines.push(`exec ${argv}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * The image's own account files: the host's, plus the image's accounts with an empty password
+ * field (sshd refuses locked accounts when it runs without PAM; password logins stay off).
+ */
+function imageAccountMounts(launch: ContainerLaunch, accounts: Record<string, number>): MountSpec[] {
+  const directory = join(launch.workDirectory, 'image-etc');
+  mkdirSync(directory, { recursive: true });
+  const read = (file: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      // /etc/shadow is unreadable when the cluster runs unprivileged; the image's accounts suffice.
+      return '';
+    }
+  };
+  const entries = Object.entries(accounts);
+  const files = {
+    passwd:
+      read('/etc/passwd') +
+      entries.map(([name, id]) => `${name}:x:${id}:${id}:${name}:/tmp:/bin/sh\n`).join(''),
+    group: read('/etc/group') + entries.map(([name, id]) => `${name}:x:${id}:\n`).join(''),
+    shadow: read('/etc/shadow') + entries.map(([name]) => `${name}::19000:0:99999:7:::\n`).join(''),
+  };
+  return Object.entries(files).map(([name, content]) => {
+    const source = join(directory, name);
+    writeFileSync(source, content, { mode: name === 'shadow' ? 0o600 : 0o644 });
+    return { source, target: `/etc/${name}`, readOnly: true };
+  });
 }
 
 /** sshd re-executes itself and must be started by absolute path; it listens on the pod's IP only. */
@@ -91,7 +122,11 @@ export function spawnContainer(launch: ContainerLaunch): ChildProcess {
       cwd: launch.workDirectory,
     });
   }
-  const script = opensshScript(launch, opensshCommand(launch, runtime.defaultCommand));
+  const withAccounts = {
+    ...launch,
+    mounts: [...imageAccountMounts(launch, runtime.accounts), ...launch.mounts],
+  };
+  const script = opensshScript(withAccounts, opensshCommand(launch, runtime.defaultCommand));
   const namespaceFlags = isRoot
     ? ['--mount', '--propagation', 'private', '--fork']
     : ['--user', '--map-root-user', '--mount', '--propagation', 'private', '--fork'];

@@ -13,7 +13,13 @@ export type ImageRuntime =
       defaultPort: number;
       user: number;
     }
-  | { kind: 'openssh'; user: number; defaultCommand: string[] };
+  | {
+      kind: 'openssh';
+      user: number;
+      defaultCommand: string[];
+      /** Accounts the image ships besides root: `name` → uid (the gid is the same). */
+      accounts: Record<string, number>;
+    };
 
 function program(file: string): string {
   return fileURLToPath(new URL(`../images/${file}`, import.meta.url));
@@ -43,6 +49,7 @@ export const knownImages: Record<string, ImageRuntime> = {
     kind: 'openssh',
     user: 0,
     defaultCommand: ['/usr/sbin/sshd', '-D', '-e'],
+    accounts: { localizer: 65532 },
   },
 };
 

@@ -1,0 +1,392 @@
+/**
+ * kubectl against the test cluster: if kubectl disagrees with the cluster, the cluster is wrong.
+ * Covers get (tables, JSON, selectors), describe, watch, scale, delete, logs, port-forward over
+ * both SPDY transports, and the Status errors kubectl prints.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, runInBackground, type Background } from '../../support/processes';
+import { echoThrough, freePort, getJson, randomPayload } from '../../support/sockets';
+import { startTestCluster, type TestCluster } from '../test-cluster';
+
+let cluster: TestCluster;
+let cacheDir: string;
+const background: Background[] = [];
+
+function kubectl(
+  args: string[],
+  options: { context?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+) {
+  return run(
+    'kubectl',
+    [
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--cache-dir',
+      cacheDir,
+      ...(options.context ? ['--context', options.context] : []),
+      ...args,
+    ],
+    { ...(options.env ? { env: options.env } : {}), ...(options.input ? { input: options.input } : {}) },
+  );
+}
+
+async function podNames(namespace: string, selector: string): Promise<string[]> {
+  const result = await kubectl(['get', 'pods', '-n', namespace, '-l', selector, '-o', 'json']);
+  const list = JSON.parse(result.stdout) as {
+    items: { metadata: { name: string; deletionTimestamp?: string } }[];
+  };
+  return list.items.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ scenario: 'demo' });
+  cacheDir = mkdtempSync(join(tmpdir(), 'kubectl-cache-'));
+});
+
+afterAll(async () => {
+  await Promise.all(background.map((b) => b.stop()));
+  await cluster.stop();
+});
+
+describe('kubectl get and describe', () => {
+  it('lists every demo pod as Running and Ready in its table', async () => {
+    const result = await kubectl(['get', 'pods', '-A']);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/^NAMESPACE\s+NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE/);
+    for (const name of ['kv-0', 'kv-1', 'kv-2'])
+      expect(result.stdout).toMatch(new RegExp(`data\\s+${name}\\s+1/1\\s+Running`));
+    expect(result.stdout.match(/web\s+frontend-\S+\s+1\/1\s+Running/g)).toHaveLength(2);
+  });
+
+  it('shows services with their cluster IPs, headless and ExternalName services included', async () => {
+    const result = await kubectl(['get', 'services', '-n', 'data']);
+    expect(result.stdout).toMatch(/kv\s+ClusterIP\s+None\s+<none>\s+6379\/TCP/);
+    expect(result.stdout).toMatch(/billing\s+ExternalName\s+<none>\s+billing\.example\.com/);
+    expect(result.stdout).toMatch(
+      new RegExp(`legacy-db\\s+ClusterIP\\s+127\\.${cluster.addressOctet}\\.\\d+\\.\\d+`),
+    );
+  });
+
+  it('selects by label and by field, and prints JSON that round-trips', async () => {
+    const byLabel = await kubectl(['get', 'pods', '-n', 'web', '-l', 'app in (api)', '-o', 'name']);
+    expect(byLabel.stdout.trim().split('\n')).toHaveLength(2);
+    const byField = await kubectl([
+      'get',
+      'pods',
+      '-n',
+      'data',
+      '--field-selector',
+      'metadata.name=kv-1',
+      '-o',
+      'json',
+    ]);
+    const list = JSON.parse(byField.stdout) as { items: { metadata: { name: string } }[] };
+    expect(list.items.map((p) => p.metadata.name)).toEqual(['kv-1']);
+  });
+
+  it('describes a StatefulSet pod with its IP, owner and readiness', async () => {
+    const result = await kubectl(['describe', 'pod', '-n', 'data', 'kv-0']);
+    expect(result.stdout).toMatch(/Status:\s+Running/);
+    expect(result.stdout).toMatch(new RegExp(`IP:\\s+127\\.${cluster.addressOctet}\\.`));
+    expect(result.stdout).toMatch(/Controlled By:\s+StatefulSet\/kv/);
+    expect(result.stdout).toMatch(/Ready:\s+True/);
+  });
+
+  it('shows endpoint slices with ready pod addresses and the resolved named port', async () => {
+    const result = await kubectl([
+      'get',
+      'endpointslices',
+      '-n',
+      'web',
+      '-l',
+      'kubernetes.io/service-name=api',
+      '-o',
+      'json',
+    ]);
+    const list = JSON.parse(result.stdout) as {
+      items: { ports: { name: string; port: number }[]; endpoints: { conditions: { ready: boolean } }[] }[];
+    };
+    expect(list.items).toHaveLength(1);
+    expect(list.items[0]?.ports).toEqual(
+      expect.arrayContaining([
+        { name: 'http', port: 8080, protocol: 'TCP' },
+        { name: 'metrics', port: 9102, protocol: 'TCP' },
+      ]),
+    );
+    expect(list.items[0]?.endpoints.filter((e) => e.conditions.ready)).toHaveLength(2);
+  });
+
+  it('prints the logs of a pod', async () => {
+    const [pod] = await podNames('web', 'app=frontend');
+    const result = await kubectl(['logs', '-n', 'web', pod ?? '']);
+    expect(result.stdout).toContain(`http-server web/${pod ?? ''} listening on`);
+  });
+});
+
+describe('kubectl changes things', () => {
+  it('scales a Deployment and the new pod becomes Ready', async () => {
+    const scaled = await kubectl(['scale', '-n', 'web', 'deployment/frontend', '--replicas=3']);
+    expect(scaled.stdout).toContain('deployment.apps/frontend scaled');
+    await expect
+      .poll(async () => (await kubectl(['get', 'deployment', '-n', 'web', 'frontend'])).stdout, {
+        timeout: 20_000,
+        message: 'frontend should report 3/3 ready',
+      })
+      .toMatch(/frontend\s+3\/3\s+3\s+3/);
+    await kubectl(['scale', '-n', 'web', 'deployment/frontend', '--replicas=2']);
+    await expect.poll(() => podNames('web', 'app=frontend'), { timeout: 20_000 }).toHaveLength(2);
+  });
+
+  it('watches pods and sees a deleted pod go and its replacement arrive', async () => {
+    const watch = runInBackground('kubectl', [
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--cache-dir',
+      cacheDir,
+      'get',
+      'pods',
+      '-n',
+      'tools',
+      '-l',
+      'app=echo',
+      '-w',
+    ]);
+    background.push(watch);
+    const [victim] = await podNames('tools', 'app=echo');
+    await expect
+      .poll(watch.output, { timeout: 15_000, message: 'watch should print the current pod' })
+      .toContain(victim);
+    const deleted = await kubectl(['delete', 'pod', '-n', 'tools', victim ?? '']);
+    expect(deleted.stdout).toContain(`pod "${victim ?? ''}" deleted`);
+    await expect
+      .poll(async () => (await podNames('tools', 'app=echo')).filter((name) => name !== victim), {
+        timeout: 20_000,
+      })
+      .toHaveLength(1);
+    const [replacement] = (await podNames('tools', 'app=echo')).filter((name) => name !== victim);
+    await expect
+      .poll(watch.output, { timeout: 15_000, message: 'watch should show the replacement Running' })
+      .toMatch(new RegExp(`${replacement ?? 'none'}\\s+1/1\\s+Running`));
+    await watch.stop();
+  });
+
+  it('creates objects from a manifest, with generateName, and deletes them', async () => {
+    const manifest = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { generateName: 'settings-', namespace: 'web' },
+      data: { greeting: 'hello' },
+    });
+    const created = await kubectl(['create', '-f', '-', '-o', 'name'], { input: manifest });
+    expect(created.stdout).toMatch(/^configmap\/settings-[a-z0-9]{5}\n$/);
+    const name = created.stdout.trim();
+    const deleted = await kubectl(['delete', '-n', 'web', name]);
+    expect(deleted.stdout).toContain('deleted');
+    const gone = await kubectl(['get', '-n', 'web', name]);
+    expect(gone.stderr).toContain(
+      `Error from server (NotFound): configmaps "${name.split('/')[1] ?? ''}" not found`,
+    );
+  });
+
+  it('patches a Service with a strategic merge patch and a JSON merge patch', async () => {
+    const strategic = await kubectl([
+      'patch',
+      'service',
+      '-n',
+      'web',
+      'api',
+      '-p',
+      '{"metadata":{"labels":{"team":"payments"}}}',
+    ]);
+    expect(strategic.stdout).toContain('service/api patched');
+    const merge = await kubectl([
+      'patch',
+      'service',
+      '-n',
+      'web',
+      'api',
+      '--type=merge',
+      '-p',
+      '{"metadata":{"annotations":{"owner":"me"}}}',
+    ]);
+    expect(merge.stdout).toContain('service/api patched');
+    const json = await kubectl([
+      'patch',
+      'service',
+      '-n',
+      'web',
+      'api',
+      '--type=json',
+      '-p',
+      '[{"op":"remove","path":"/metadata/labels/team"}]',
+    ]);
+    expect(json.stdout).toContain('service/api patched');
+    const result = JSON.parse(
+      (await kubectl(['get', 'service', '-n', 'web', 'api', '-o', 'json'])).stdout,
+    ) as {
+      metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+    };
+    expect(result.metadata.annotations.owner).toBe('me');
+    expect(result.metadata.labels.team).toBeUndefined();
+  });
+});
+
+describe('kubectl port-forward', () => {
+  async function forwardAndEcho(target: string, remotePort: number, env: NodeJS.ProcessEnv): Promise<void> {
+    const localPort = await freePort();
+    const forward = runInBackground(
+      'kubectl',
+      [
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--cache-dir',
+        cacheDir,
+        'port-forward',
+        '-n',
+        'tools',
+        target,
+        `${localPort}:${remotePort}`,
+      ],
+      { env },
+    );
+    background.push(forward);
+    await expect
+      .poll(forward.output, { timeout: 15_000, message: 'kubectl should report forwarding' })
+      .toContain(`Forwarding from 127.0.0.1:${localPort}`);
+    const payload = randomPayload(1024 * 1024);
+    const echoed = await echoThrough('127.0.0.1', localPort, payload);
+    expect(echoed.equals(payload)).toBe(true);
+    await forward.stop();
+  }
+
+  it('passes 1 MiB through a pod over SPDY tunnelled in a WebSocket', async () => {
+    const [pod] = await podNames('tools', 'app=echo');
+    await forwardAndEcho(`pod/${pod ?? ''}`, 7007, {});
+  });
+
+  it('passes 1 MiB through a service over raw SPDY', async () => {
+    await forwardAndEcho('svc/echo', 7007, { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' });
+  });
+
+  it('reaches each of several connections to an HTTP pod', async () => {
+    const localPort = await freePort();
+    const forward = runInBackground('kubectl', [
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--cache-dir',
+      cacheDir,
+      'port-forward',
+      '-n',
+      'data',
+      'pod/kv-2',
+      `${localPort}:6379`,
+    ]);
+    background.push(forward);
+    await expect.poll(forward.output, { timeout: 15_000 }).toContain('Forwarding from');
+    for (let i = 0; i < 3; i++) {
+      expect(await getJson('127.0.0.1', localPort, `/request-${i}`)).toMatchObject({
+        pod: 'kv-2',
+        namespace: 'data',
+        path: `/request-${i}`,
+      });
+    }
+    await forward.stop();
+  });
+
+  it('reports a refused connection inside the pod as the kubelet does', async () => {
+    const localPort = await freePort();
+    const [pod] = await podNames('tools', 'app=echo');
+    const forward = runInBackground('kubectl', [
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--cache-dir',
+      cacheDir,
+      'port-forward',
+      '-n',
+      'tools',
+      `pod/${pod ?? ''}`,
+      `${localPort}:7999`,
+    ]);
+    background.push(forward);
+    await expect.poll(forward.output, { timeout: 15_000 }).toContain('Forwarding from');
+    await echoThrough('127.0.0.1', localPort, Buffer.from('hello')).catch(() => Buffer.alloc(0));
+    await expect
+      .poll(forward.output, { timeout: 15_000 })
+      .toMatch(/error forwarding port 7999 to pod tools\/echo-.*connect: connection refused/);
+    await forward.stop();
+  });
+});
+
+describe('kubectl reads errors as a real API server writes them', () => {
+  it('prints NotFound for a missing object', async () => {
+    const result = await kubectl(['get', 'deployment', '-n', 'web', 'nope']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('Error from server (NotFound): deployments.apps "nope" not found');
+  });
+
+  it('prints Forbidden for what the restricted user may not read', async () => {
+    const allowed = await kubectl(['get', 'services', '-n', 'web'], { context: cluster.contexts.restricted });
+    expect(allowed.stdout).toContain('frontend');
+    const denied = await kubectl(['get', 'services', '-n', 'data'], { context: cluster.contexts.restricted });
+    expect(denied.stderr).toContain(
+      'Error from server (Forbidden): services is forbidden: User "localizer-restricted" cannot list resource "services" in API group "" in the namespace "data"',
+    );
+    const clusterWide = await kubectl(['get', 'pods', '-A'], { context: cluster.contexts.restricted });
+    expect(clusterWide.stderr).toContain('cannot list resource "pods" in API group "" at the cluster scope');
+  });
+
+  it('prints Invalid for a bad name, with the validation message', async () => {
+    const manifest = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'Bad_Name', namespace: 'web' },
+      spec: { ports: [{ port: 80 }] },
+    });
+    const result = await kubectl(['create', '-f', '-'], { input: manifest });
+    expect(result.stderr).toContain(
+      'The Service "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a DNS-1035 label must consist of lower case alphanumeric characters',
+    );
+  });
+
+  it('prints AlreadyExists for a duplicate', async () => {
+    const manifest = JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'web' } });
+    const result = await kubectl(['create', '-f', '-'], { input: manifest });
+    expect(result.stderr).toContain(
+      'Error from server (AlreadyExists): error when creating "STDIN": namespaces "web" already exists',
+    );
+  });
+
+  it('gets BadRequest for malformed JSON and for the wrong kind, and NotFound for an unknown resource', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bad-bodies-'));
+    writeFileSync(join(dir, 'malformed.json'), '{"apiVersion": "v1", "kind": ');
+    writeFileSync(
+      join(dir, 'pod.json'),
+      JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } }),
+    );
+    const malformed = await kubectl([
+      'create',
+      '--raw',
+      '/api/v1/namespaces/web/configmaps',
+      '-f',
+      join(dir, 'malformed.json'),
+    ]);
+    expect(malformed.stderr).toContain('Error from server (BadRequest)');
+    const wrongKind = await kubectl([
+      'create',
+      '--raw',
+      '/api/v1/namespaces/web/services',
+      '-f',
+      join(dir, 'pod.json'),
+    ]);
+    expect(wrongKind.stderr).toMatch(
+      /Error from server \(BadRequest\): .*Pod.* cannot be handled as a Service/,
+    );
+    const unknown = await kubectl(['get', '--raw', '/api/v1/namespaces/web/widgets']);
+    expect(unknown.stderr).toContain(
+      'Error from server (NotFound): the server could not find the requested resource',
+    );
+  });
+});
