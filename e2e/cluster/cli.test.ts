@@ -1,0 +1,76 @@
+/** `npm run test-cluster`: the ready line, a private kubeconfig, and nothing left running after a signal. */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { run } from '../support/processes';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const tsx = join(projectRoot, 'node_modules/.bin/tsx');
+
+/** Every process below `pid`, from ps. */
+function descendants(pid: number): number[] {
+  const children = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number))
+    .filter(([, parent]) => parent === pid)
+    .map(([child]) => child ?? 0);
+  return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm run test-cluster', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`prints the ready line, writes a 0600 kubeconfig, and leaves no process behind after ${signal}`, async () => {
+      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'cli-test-')), 'kubeconfig');
+      const child = spawn(tsx, ['e2e/cluster/cli.ts', '--scenario', 'demo', '--kubeconfig', kubeconfig], {
+        cwd: projectRoot,
+      });
+      let stdout = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      await expect
+        .poll(() => stdout, { timeout: 60_000, message: 'the cluster should say it is ready' })
+        .toBe(`test cluster ready: kubeconfig=${kubeconfig}\n`);
+      expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
+      const pods = await run('kubectl', [
+        '--kubeconfig',
+        kubeconfig,
+        '--cache-dir',
+        join(tmpdir(), 'cli-test-cache'),
+        'get',
+        'pods',
+        '-A',
+        '--no-headers',
+      ]);
+      expect(pods.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(10);
+      const tree = descendants(child.pid ?? 0);
+      expect(tree.length, 'pod processes should be running under the cluster').toBeGreaterThanOrEqual(10);
+      child.kill(signal);
+      expect(await exited).toBe(0);
+      await expect
+        .poll(() => tree.filter(alive), { timeout: 10_000, message: 'every pod process should be gone' })
+        .toEqual([]);
+    });
+  }
+
+  it('refuses an unknown scenario with a message that lists the known ones', async () => {
+    const result = await run(tsx, ['e2e/cluster/cli.ts', '--scenario', 'nope'], {
+      env: {},
+      timeoutMs: 30_000,
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Unknown scenario "nope"; choose one of: demo, scale, empty');
+  });
+});
