@@ -70,7 +70,7 @@ export interface TestCluster {
   faults: ClusterFaults;
   /** A container's output so far, as `kubectl logs` shows it. */
   logs(namespace: string, pod: string, container?: string): string;
-  /** Resolves once every Deployment and StatefulSet has all its replicas ready. */
+  /** Resolves once every Deployment and StatefulSet has all its replicas ready, and services route to them. */
   waitForWorkloads(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }

@@ -19,6 +19,9 @@ interface PortRoute {
   sockets: Set<Socket>;
   /** Set when binding failed (for example port 80 without root), so it is not retried every change. */
   failed: boolean;
+  /** A listener being closed; a new one on the same address must wait for it. */
+  closing: Promise<void> | undefined;
+  opening: boolean;
 }
 
 export class KubeProxy {
@@ -43,6 +46,17 @@ export class KubeProxy {
   start(): void {
     this.store.on('change', this.onChange);
     this.sync();
+  }
+
+  /** Whether every service port with ready endpoints is listening (or failed to bind, and said so). */
+  isSettled(): boolean {
+    if (this.scheduled) return false;
+    for (const [key, want] of this.desired()) {
+      const route = this.routes.get(key);
+      if (want.backends.length > 0 && !route?.failed && !route?.server?.listening) return false;
+      if (route?.opening) return false;
+    }
+    return true;
   }
 
   async stop(): Promise<void> {
@@ -84,16 +98,31 @@ export class KubeProxy {
     for (const [key, want] of desired) {
       let route = this.routes.get(key);
       if (!route) {
-        route = { key, server: undefined, backends: [], next: 0, sockets: new Set(), failed: false };
+        route = {
+          key,
+          server: undefined,
+          backends: [],
+          next: 0,
+          sockets: new Set(),
+          failed: false,
+          closing: undefined,
+          opening: false,
+        };
         this.routes.set(key, route);
       }
       route.backends = want.backends;
-      if (want.backends.length > 0 && !route.server && !route.failed) this.open(route, want.ip, want.port);
+      if (want.backends.length > 0 && !route.server && !route.failed && !route.opening)
+        void this.open(route, want.ip, want.port);
       if (want.backends.length === 0 && route.server) void this.closeListener(route);
     }
   }
 
-  private open(route: PortRoute, ip: string, port: number): void {
+  private async open(route: PortRoute, ip: string, port: number): Promise<void> {
+    route.opening = true;
+    await route.closing;
+    route.opening = false;
+    if (this.stopped || route.server || route.backends.length === 0 || this.routes.get(route.key) !== route)
+      return;
     const server = createServer((client) => this.forward(route, client));
     route.server = server;
     server.on('error', (error: NodeJS.ErrnoException) => {
@@ -132,8 +161,10 @@ export class KubeProxy {
   private closeListener(route: PortRoute): Promise<void> {
     const server = route.server;
     route.server = undefined;
-    if (!server) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
+    if (!server) return route.closing ?? Promise.resolve();
+    const closing = new Promise<void>((resolve) => server.close(() => resolve()));
+    route.closing = closing;
+    return closing;
   }
 
   private async close(route: PortRoute): Promise<void> {
