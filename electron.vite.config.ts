@@ -4,7 +4,15 @@ import { defineConfig } from 'electron-vite';
 
 export default defineConfig({
   main: {
-    build: { rollupOptions: { input: { index: resolve(import.meta.dirname, 'src/main/index.ts') } } },
+    build: {
+      rollupOptions: {
+        input: {
+          index: resolve(import.meta.dirname, 'src/main/index.ts'),
+          // Its own entry: root runs this file, and nothing else of the app.
+          'privileged-helper': resolve(import.meta.dirname, 'src/privileged-helper/main.ts'),
+        },
+      },
+    },
   },
   preload: {
     // A sandboxed preload must be one self-contained CommonJS file.

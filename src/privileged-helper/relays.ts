@@ -1,0 +1,84 @@
+/**
+ * Privileged ports without a privileged app: for each `ip:port` below 1024 the helper listens and
+ * relays every connection to the engine's own listener on `ip:targetPort`. Both ends stay on the
+ * same loopback address inside the allowed range.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+export interface Relay {
+  ip: string;
+  port: number;
+  targetPort: number;
+}
+
+function keyOf(relay: Relay): string {
+  return `${relay.ip}:${relay.port}`;
+}
+
+export class RelaySet {
+  private readonly active = new Map<string, { relay: Relay; server: Server; sockets: Set<Socket> }>();
+
+  /** Makes the open relays exactly `wanted`. Rejects, naming the address, if one cannot listen. */
+  async apply(wanted: readonly Relay[]): Promise<void> {
+    const wantedKeys = new Map(wanted.map((relay) => [keyOf(relay), relay]));
+    for (const [key, entry] of this.active) {
+      const next = wantedKeys.get(key);
+      if (!next || next.targetPort !== entry.relay.targetPort) await this.close(key);
+    }
+    const failures: string[] = [];
+    for (const [key, relay] of wantedKeys) {
+      if (this.active.has(key)) continue;
+      try {
+        await this.open(relay);
+      } catch (error) {
+        failures.push(`${key}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      }
+    }
+    if (failures.length > 0) throw new Error(`could not listen on ${failures.join(', ')}`);
+  }
+
+  get size(): number {
+    return this.active.size;
+  }
+
+  private open(relay: Relay): Promise<void> {
+    const sockets = new Set<Socket>();
+    const server = createServer((client) => {
+      const target = connect({ host: relay.ip, port: relay.targetPort });
+      sockets.add(client);
+      sockets.add(target);
+      const done = (): void => {
+        client.destroy();
+        target.destroy();
+        sockets.delete(client);
+        sockets.delete(target);
+      };
+      for (const socket of [client, target]) {
+        socket.on('error', done);
+        socket.on('close', done);
+      }
+      client.pipe(target);
+      target.pipe(client);
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(relay.port, relay.ip, () => {
+        server.off('error', reject);
+        this.active.set(keyOf(relay), { relay, server, sockets });
+        resolve();
+      });
+    });
+  }
+
+  private async close(key: string): Promise<void> {
+    const entry = this.active.get(key);
+    if (!entry) return;
+    this.active.delete(key);
+    for (const socket of entry.sockets) socket.destroy();
+    await new Promise<void>((resolve) => entry.server.close(() => resolve()));
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.active.keys()].map((key) => this.close(key)));
+  }
+}
