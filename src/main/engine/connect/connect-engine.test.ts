@@ -1,0 +1,161 @@
+/** The connect engine against a real test cluster, reached by IP (names are the helper's job). */
+import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
+import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
+import { echoRoundTrip, getJson, randomPayload } from '../../../../e2e/support/sockets';
+import type { TunnelStatus } from '../../../shared/tunnel-status';
+import { loadKubeContext } from '../kube/kube-context';
+import { ConnectEngine } from './connect-engine';
+
+let cluster: TestCluster;
+let engine: ConnectEngine;
+
+function forward(namespace: string, name: string): TunnelStatus | undefined {
+  return engine.snapshot().find((s) => s.namespace === namespace && s.name === name);
+}
+
+function ipOf(namespace: string, name: string): string {
+  const ip = forward(namespace, name)?.ip;
+  if (!ip) throw new Error(`${namespace}/${name} has no address`);
+  return ip;
+}
+
+function connectOutcome(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ scenario: 'demo' });
+  engine = new ConnectEngine({
+    kubeContext: loadKubeContext({ kubeconfig: cluster.kubeconfigPath }),
+    stateDirectory: mkdtempSync(join(tmpdir(), 'engine-state-')),
+    // Clear of every test cluster's addresses (127.200–239) and of other engines in parallel files.
+    ipRange: `127.${cluster.addressOctet - 100}.0.0/16`,
+    clusterDomain: 'cluster.local',
+    namespaces: [],
+    excludeNamespaces: [],
+    helper: undefined,
+  });
+  await engine.start();
+  const deadline = Date.now() + 15_000;
+  while (forward('web', 'api')?.status !== 'running') {
+    if (Date.now() > deadline) throw new Error('web/api never became running');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+});
+afterAll(async () => {
+  await engine.stop();
+  await cluster.stop();
+});
+
+describe('connect engine', () => {
+  it('shows every demo service with a status and a reason', () => {
+    const byName = Object.fromEntries(engine.snapshot().map((s) => [`${s.namespace}/${s.name}`, s]));
+    expect(byName['web/frontend']).toMatchObject({
+      status: 'running',
+      hostnames: ['frontend.web', 'frontend.web.svc', 'frontend.web.svc.cluster.local'],
+    });
+    expect(byName['data/billing']?.status).toBe('skipped');
+    expect(byName['data/billing']?.reason).toContain('ExternalName');
+    expect(byName['data/legacy-db']?.status).toBe('skipped');
+    expect(byName['data/legacy-db']?.reason).toContain('no selector');
+    expect(byName['tools/statsd']).toMatchObject({
+      status: 'running',
+      reason: 'UDP port 8125 skipped: port-forward carries TCP only',
+    });
+    expect(byName['data/kv-1.kv']).toMatchObject({ status: 'running', endpoint: 'kv-1' });
+  });
+
+  it('spreads connections over both replicas through a named targetPort', async () => {
+    const ip = ipOf('web', 'api');
+    const pods = new Set<string>();
+    for (let i = 0; i < 4; i++) pods.add(String((await getJson(ip, 9090, '/metrics')).pod));
+    expect(pods.size).toBe(2);
+  });
+
+  it('reaches each StatefulSet pod on its own address', async () => {
+    for (const pod of ['kv-0', 'kv-1', 'kv-2']) {
+      expect(await getJson(ipOf('data', `${pod}.kv`), 6379)).toMatchObject({ pod, namespace: 'data' });
+    }
+  });
+
+  it('carries 4 MiB through an echo pod unchanged and counts the bytes', async () => {
+    const payload = randomPayload(4 * 1024 * 1024);
+    const echoed = await echoRoundTrip(ipOf('tools', 'echo'), 7007, payload);
+    expect(echoed.equals(payload)).toBe(true);
+    await expect
+      .poll(() => forward('tools', 'echo')?.counters.bytesIn, { timeout: 5000 })
+      .toBeGreaterThanOrEqual(payload.length);
+  });
+
+  it('goes to a live pod after the serving pod is deleted', async () => {
+    const ip = ipOf('tools', 'echo');
+    const before = forward('tools', 'echo')?.endpoint ?? '';
+    cluster.faults.deletePod('tools', before);
+    await expect
+      .poll(
+        async () =>
+          (await echoRoundTrip(ip, 7007, Buffer.from('ping')).catch(() => Buffer.alloc(0))).toString(),
+        { timeout: 20_000 },
+      )
+      .toBe('ping');
+    expect(forward('tools', 'echo')?.endpoint).not.toBe(before);
+  });
+
+  it('picks up a service added while connected, and drops one removed', async () => {
+    const services = resourceTypeOfKind('Service');
+    cluster.registry.create(services, 'web', {
+      metadata: { name: 'late' },
+      spec: { selector: { app: 'frontend' }, ports: [{ port: 8081, targetPort: 8080 }] },
+    });
+    await expect.poll(() => forward('web', 'late')?.status, { timeout: 5000 }).toBe('running');
+    expect(await getJson(ipOf('web', 'late'), 8081)).toMatchObject({ namespace: 'web' });
+    cluster.registry.delete(services, 'web', 'late');
+    await expect.poll(() => forward('web', 'late'), { timeout: 5000 }).toBeUndefined();
+  });
+
+  it('refuses connections while a service has no ready pod, and says why', async () => {
+    const deployments = resourceTypeOfKind('Deployment');
+    const scale = (replicas: number) => {
+      const deployment = cluster.store.get(deployments, 'tools', 'bulk');
+      if (!deployment?.spec) throw new Error('no bulk deployment');
+      deployment.spec.replicas = replicas;
+      cluster.store.update(deployments, deployment, { bumpGeneration: true });
+    };
+    const ip = ipOf('tools', 'bulk');
+    scale(0);
+    await expect.poll(() => forward('tools', 'bulk')?.status, { timeout: 15_000 }).toBe('waiting');
+    expect(await connectOutcome(ip, 9000)).toBe('ECONNREFUSED');
+    scale(1);
+    await expect.poll(() => forward('tools', 'bulk')?.status, { timeout: 15_000 }).toBe('running');
+  });
+
+  it('keeps its addresses when the API server restarts, with no duplicate or stale entries', async () => {
+    const before = engine.snapshot().map((s) => `${s.namespace}/${s.name}=${s.ip ?? ''}`);
+    await cluster.faults.restartApiServer(300);
+    cluster.faults.expireWatchHistory();
+    await expect.poll(() => engine.health.state, { timeout: 30_000 }).toBe('connected');
+    const services = resourceTypeOfKind('Service');
+    cluster.registry.create(services, 'web', {
+      metadata: { name: 'after-restart' },
+      spec: { selector: { app: 'frontend' }, ports: [{ port: 8082, targetPort: 8080 }] },
+    });
+    await expect.poll(() => forward('web', 'after-restart')?.status, { timeout: 40_000 }).toBe('running');
+    const after = engine
+      .snapshot()
+      .map((s) => `${s.namespace}/${s.name}=${s.ip ?? ''}`)
+      .filter((s) => !s.startsWith('web/after-restart'));
+    expect(after).toEqual(before);
+  });
+});

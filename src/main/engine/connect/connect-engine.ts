@@ -1,0 +1,345 @@
+/**
+ * The connect engine for one kube context: watches Services and EndpointSlices, plans forwards,
+ * gives each a stable loopback IP, runs its listeners, and hands the names and privileged-port
+ * relays to the privileged helper in one write per burst of changes. Plain Node: the CLI, the
+ * app and the tests drive the same engine.
+ */
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import type { HostsEntry } from '../../../shared/helper-protocol';
+import type { TunnelStatus } from '../../../shared/tunnel-status';
+import type { HelperClient } from '../helper/helper-client';
+import type { KubeContext } from '../kube/kube-context';
+import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
+import {
+  describeError,
+  errorStatus,
+  ResilientInformer,
+  type InformerHealth,
+} from '../kube/resilient-informer';
+import { AddressBook } from './address-book';
+import { planForwards, type ForwardPlan } from './forward-plan';
+import { ForwardRuntime, type Relay } from './forward-runtime';
+
+/** The cluster cannot be used as configured; the message says what to do. */
+export class ConnectError extends Error {
+  override name = 'ConnectError';
+}
+
+export interface ConnectEngineOptions {
+  kubeContext: KubeContext;
+  /** Where addresses persist, per context. */
+  stateDirectory: string;
+  /** Loopback range for service addresses; must not overlap 127.0.0.1. */
+  ipRange: string;
+  clusterDomain: string;
+  /** Only these namespaces; all when empty. */
+  namespaces: readonly string[];
+  excludeNamespaces: readonly string[];
+  /** The privileged helper, or undefined when names are disabled. */
+  helper: HelperClient | undefined;
+  dialer?: PodDialer;
+  log?: (message: string) => void;
+  /** How long to wait after a change before applying it, so bursts become one update. */
+  settleMs?: number;
+}
+
+export interface EngineHealth {
+  state: 'connecting' | 'connected' | 'degraded' | 'stopped';
+  /** What is wrong, or what is limited (for example only some namespaces are readable). */
+  reason: string;
+}
+
+export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; health: [EngineHealth] }> {
+  private readonly informers: {
+    services: ResilientInformer<k8s.V1Service>[];
+    slices: ResilientInformer<k8s.V1EndpointSlice>[];
+  } = {
+    services: [],
+    slices: [],
+  };
+  private readonly runtimes = new Map<string, ForwardRuntime>();
+  private readonly addresses: AddressBook;
+  private readonly dialer: PodDialer;
+  private settleTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private scopeNote = '';
+  private sentHosts = '';
+  private sentRelays = '';
+  private helperQueue: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** How many times the hosts block was sent to the helper: one per burst of changes. */
+  hostsWrites = 0;
+  health: EngineHealth = { state: 'connecting', reason: '' };
+
+  constructor(private readonly options: ConnectEngineOptions) {
+    super();
+    const file = join(
+      options.stateDirectory,
+      'addresses',
+      `${options.kubeContext.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`,
+    );
+    this.addresses = new AddressBook(options.ipRange, file);
+    this.dialer = options.dialer ?? createPodDialer(options.kubeContext.kubeConfig);
+  }
+
+  /**
+   * Checks that the cluster answers, picks cluster-wide or per-namespace watching (falling back
+   * when RBAC forbids listing everywhere), and starts. Throws `ConnectError` when it cannot.
+   */
+  async start(): Promise<void> {
+    const { kubeContext } = this.options;
+    const core = kubeContext.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    const discovery = kubeContext.kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
+    let namespaces = [...this.options.namespaces];
+    if (namespaces.length === 0) {
+      try {
+        await core.listServiceForAllNamespaces({ limit: 1 });
+      } catch (error) {
+        const status = errorStatus(error);
+        if (status === 403) {
+          namespaces = [kubeContext.namespace];
+          this.scopeNote = `listing services in all namespaces is forbidden for this user, so only namespace ${kubeContext.namespace} is connected; pass --namespace for others you may read`;
+        } else {
+          throw this.explain(error);
+        }
+      }
+    } else {
+      for (const namespace of namespaces) {
+        await core.listNamespacedService({ namespace, limit: 1 }).catch((error: unknown) => {
+          throw this.explain(error, namespace);
+        });
+      }
+    }
+    const scopes = namespaces.length === 0 ? [undefined] : namespaces;
+    for (const namespace of scopes) {
+      const services = new ResilientInformer<k8s.V1Service>({
+        kubeConfig: kubeContext.kubeConfig,
+        path: namespace ? `/api/v1/namespaces/${namespace}/services` : '/api/v1/services',
+        list: () =>
+          namespace ? core.listNamespacedService({ namespace }) : core.listServiceForAllNamespaces(),
+      });
+      const slices = new ResilientInformer<k8s.V1EndpointSlice>({
+        kubeConfig: kubeContext.kubeConfig,
+        path: namespace
+          ? `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`
+          : '/apis/discovery.k8s.io/v1/endpointslices',
+        list: () =>
+          namespace
+            ? discovery.listNamespacedEndpointSlice({ namespace })
+            : discovery.listEndpointSliceForAllNamespaces(),
+      });
+      this.informers.services.push(services);
+      this.informers.slices.push(slices);
+    }
+    for (const informer of [...this.informers.services, ...this.informers.slices]) {
+      informer.on('change', () => this.scheduleReconcile());
+      informer.on('health', () => this.updateHealth());
+      informer.start();
+    }
+    this.watchForSleep();
+  }
+
+  private explain(error: unknown, namespace?: string): ConnectError {
+    const server = this.options.kubeContext.server;
+    const status = errorStatus(error);
+    const detail = describeError(error);
+    if (status === 401) {
+      return new ConnectError(
+        `The cluster at ${server} rejected the credentials of context "${this.options.kubeContext.name}" (401): the token may have expired. Log in again (for example with your cloud CLI) and retry.`,
+      );
+    }
+    if (status === 403) {
+      return new ConnectError(
+        `The user of context "${this.options.kubeContext.name}" may not list services${namespace ? ` in namespace ${namespace}` : ''}: ${detail}. Ask for read access or choose another --namespace.`,
+      );
+    }
+    if (status === 404 && namespace)
+      return new ConnectError(`There is no namespace "${namespace}" in the cluster at ${server}.`);
+    return new ConnectError(
+      `Cannot reach the Kubernetes API server at ${server}: ${detail}. Check that the cluster is up and that you are on its network (VPN), then retry.`,
+    );
+  }
+
+  private updateHealth(): void {
+    const all: InformerHealth[] = [...this.informers.services, ...this.informers.slices].map((i) => i.health);
+    const degraded = all.find(
+      (h): h is Extract<InformerHealth, { state: 'degraded' }> => h.state === 'degraded',
+    );
+    let next: EngineHealth;
+    if (this.stopped) next = { state: 'stopped', reason: '' };
+    else if (degraded)
+      next = {
+        state: 'degraded',
+        reason: `lost the watch on the cluster (${degraded.reason}); retrying in ${Math.round(degraded.retryInMs / 100) / 10} s`,
+      };
+    else if (all.every((h) => h.state === 'connected')) next = { state: 'connected', reason: this.scopeNote };
+    else next = { state: 'connecting', reason: this.scopeNote };
+    if (next.state !== this.health.state || next.reason !== this.health.reason) {
+      this.health = next;
+      this.emit('health', next);
+    }
+  }
+
+  /** Sleep, or a suspended laptop: the clock jumps. Start watching afresh, once, with backoff. */
+  private watchForSleep(): void {
+    const intervalMs = 2000;
+    let last = Date.now();
+    this.wakeTimer = setInterval(() => {
+      const now = Date.now();
+      if (now - last > intervalMs + 10_000) {
+        this.options.log?.(
+          `the clock jumped ${Math.round((now - last) / 1000)} s (sleep or suspend); watching the cluster afresh`,
+        );
+        for (const informer of [...this.informers.services, ...this.informers.slices]) informer.restartNow();
+      }
+      last = now;
+    }, intervalMs);
+    this.wakeTimer.unref();
+  }
+
+  private scheduleReconcile(): void {
+    if (this.stopped) return;
+    clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => this.reconcile(), this.options.settleMs ?? 50);
+  }
+
+  private includeNamespace = (namespace: string): boolean =>
+    !this.options.excludeNamespaces.includes(namespace);
+
+  private reconcile(): void {
+    if (this.stopped) return;
+    const services = this.informers.services.flatMap((i) => i.list());
+    const slices = this.informers.slices.flatMap((i) => i.list());
+    const plans = planForwards(services, slices, {
+      clusterDomain: this.options.clusterDomain,
+      bareNamespace: this.options.kubeContext.namespace,
+      includeNamespace: this.includeNamespace,
+    });
+    const keys = new Set(plans.map((p) => p.key));
+    for (const [key, runtime] of this.runtimes) {
+      if (!keys.has(key)) {
+        void runtime.close();
+        this.runtimes.delete(key);
+      }
+    }
+    for (const plan of plans) this.applyPlan(plan, keys);
+    this.addresses.save();
+    this.pushToHelper(plans);
+    this.emitStatus();
+  }
+
+  private applyPlan(plan: ForwardPlan, keys: ReadonlySet<string>): void {
+    const existing = this.runtimes.get(plan.key);
+    if (existing) {
+      existing.apply(plan);
+      return;
+    }
+    const ip = this.addresses.addressOf(plan.key, keys);
+    this.runtimes.set(
+      plan.key,
+      new ForwardRuntime(plan, {
+        context: this.options.kubeContext.name,
+        ip,
+        dialer: this.dialer,
+        canBindPrivileged: process.getuid?.() === 0,
+        relaysAvailable: this.options.helper !== undefined,
+        onChange: () => this.emitStatusSoon(),
+      }),
+    );
+  }
+
+  /** One helper write per burst, and only when the entries or relays changed. */
+  private pushToHelper(plans: ForwardPlan[]): void {
+    const helper = this.options.helper;
+    if (!helper) return;
+    const entries: HostsEntry[] = plans
+      .filter((p) => !p.skipReason)
+      .flatMap((p) => {
+        const ip = this.runtimes.get(p.key)?.ip;
+        return ip && p.names.length > 0 ? [{ ip, names: p.names }] : [];
+      });
+    const hosts = JSON.stringify(entries);
+    if (hosts !== this.sentHosts) {
+      this.sentHosts = hosts;
+      this.helperQueue = this.helperQueue
+        .then(() => helper.setHosts(entries))
+        .then(() => {
+          this.hostsWrites++;
+        })
+        .catch((error: unknown) =>
+          this.options.log?.(`could not update /etc/hosts: ${describeError(error)}`),
+        );
+    }
+    this.pushRelaysSoon();
+  }
+
+  private relaysTimer: NodeJS.Timeout | undefined;
+
+  /** Relays follow listeners, which bind asynchronously; collect them after they settle. */
+  private pushRelaysSoon(): void {
+    const helper = this.options.helper;
+    if (!helper) return;
+    clearTimeout(this.relaysTimer);
+    this.relaysTimer = setTimeout(() => {
+      const relays: Relay[] = [...this.runtimes.values()].flatMap((r) => r.relays());
+      const text = JSON.stringify(relays);
+      if (text === this.sentRelays) return;
+      this.sentRelays = text;
+      this.helperQueue = this.helperQueue
+        .then(() => helper.setRelays(relays))
+        .catch((error: unknown) =>
+          this.options.log?.(`could not relay privileged ports: ${describeError(error)}`),
+        );
+    }, 20);
+  }
+
+  private statusTimer: NodeJS.Timeout | undefined;
+
+  private emitStatusSoon(): void {
+    if (this.statusTimer) return;
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = undefined;
+      this.pushRelaysSoon();
+      this.emitStatus();
+    }, 20);
+  }
+
+  private emitStatus(): void {
+    this.emit('status', this.snapshot());
+  }
+
+  /** Every forward's status, sorted by namespace and name. */
+  snapshot(): TunnelStatus[] {
+    return [...this.runtimes.values()]
+      .map((r) => r.status())
+      .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  }
+
+  /** Resolves once the helper has every pending write, for tests and `connect` progress. */
+  async flush(): Promise<void> {
+    await this.helperQueue;
+  }
+
+  /** Closes listeners, removes names and relays, stops watching. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.settleTimer);
+    clearTimeout(this.relaysTimer);
+    clearTimeout(this.statusTimer);
+    clearInterval(this.wakeTimer);
+    await Promise.all([...this.informers.services, ...this.informers.slices].map((i) => i.stop()));
+    await Promise.all([...this.runtimes.values()].map((r) => r.close()));
+    this.runtimes.clear();
+    this.addresses.save();
+    const helper = this.options.helper;
+    if (helper) {
+      await this.helperQueue;
+      await helper.setHosts([]).catch(() => undefined);
+      await helper.setRelays([]).catch(() => undefined);
+    }
+    this.updateHealth();
+  }
+}

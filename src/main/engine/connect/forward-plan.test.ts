@@ -1,0 +1,121 @@
+import type * as k8s from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { planForwards, type PlanOptions } from './forward-plan';
+
+const options: PlanOptions = {
+  clusterDomain: 'cluster.local',
+  bareNamespace: 'web',
+  includeNamespace: () => true,
+};
+
+function service(namespace: string, name: string, spec: k8s.V1ServiceSpec): k8s.V1Service {
+  return { metadata: { namespace, name }, spec };
+}
+
+function slice(
+  namespace: string,
+  service: string,
+  ports: k8s.DiscoveryV1EndpointPort[],
+  endpoints: { pod: string; ready: boolean; hostname?: string }[],
+): k8s.V1EndpointSlice {
+  return {
+    addressType: 'IPv4',
+    metadata: { namespace, name: `${service}-abcde`, labels: { 'kubernetes.io/service-name': service } },
+    ports,
+    endpoints: endpoints.map((e) => ({
+      addresses: ['10.0.0.1'],
+      conditions: { ready: e.ready },
+      ...(e.hostname ? { hostname: e.hostname } : {}),
+      targetRef: { kind: 'Pod', name: e.pod, namespace },
+    })),
+  };
+}
+
+describe('planForwards', () => {
+  it('names a service in every in-cluster form, with the bare name only in the context’s namespace', () => {
+    const plans = planForwards(
+      [
+        service('web', 'api', { selector: { app: 'api' }, ports: [{ port: 80 }] }),
+        service('data', 'api', { selector: { app: 'api' }, ports: [{ port: 80 }] }),
+      ],
+      [],
+      options,
+    );
+    expect(plans.map((p) => p.names)).toEqual([
+      ['api.data', 'api.data.svc', 'api.data.svc.cluster.local'],
+      ['api', 'api.web', 'api.web.svc', 'api.web.svc.cluster.local'],
+    ]);
+  });
+
+  it('gives each StatefulSet pod under a headless service its own plan and names, forwarding to that pod only', () => {
+    const plans = planForwards(
+      [
+        service('data', 'kv', {
+          clusterIP: 'None',
+          selector: { app: 'kv' },
+          ports: [{ name: 'kv', port: 6379, targetPort: 'kv' }],
+        }),
+      ],
+      [
+        slice(
+          'data',
+          'kv',
+          [{ name: 'kv', port: 6379 }],
+          [
+            { pod: 'kv-0', ready: true, hostname: 'kv-0' },
+            { pod: 'kv-1', ready: true, hostname: 'kv-1' },
+          ],
+        ),
+      ],
+      options,
+    );
+    expect(plans.map((p) => p.key)).toEqual(['pod/data/kv/kv-0', 'pod/data/kv/kv-1', 'svc/data/kv']);
+    expect(plans[0]?.names).toEqual(['kv-0.kv.data', 'kv-0.kv.data.svc', 'kv-0.kv.data.svc.cluster.local']);
+    expect(plans[0]?.endpoints.map((e) => e.pod)).toEqual(['kv-0']);
+    expect(plans[2]?.endpoints.map((e) => e.pod)).toEqual(['kv-0', 'kv-1']);
+  });
+
+  it('skips ExternalName, UDP-only and selector-less services, saying why', () => {
+    const plans = planForwards(
+      [
+        service('data', 'billing', { type: 'ExternalName', externalName: 'billing.example.com' }),
+        service('tools', 'dns', { selector: { app: 'dns' }, ports: [{ port: 53, protocol: 'UDP' }] }),
+        service('data', 'legacy', { ports: [{ port: 5432 }] }),
+      ],
+      [],
+      options,
+    );
+    expect(Object.fromEntries(plans.map((p) => [p.name, p.skipReason]))).toEqual({
+      billing: 'ExternalName service: it resolves to billing.example.com outside the cluster',
+      dns: 'no TCP ports: port-forward carries TCP only',
+      legacy: 'no selector and no pod endpoints, so there is no pod to forward to',
+    });
+  });
+
+  it('forwards the TCP ports of a mixed service and notes the UDP one', () => {
+    const [plan] = planForwards(
+      [
+        service('tools', 'statsd', {
+          selector: { app: 'statsd' },
+          ports: [
+            { name: 'metrics', port: 8125, protocol: 'UDP' },
+            { name: 'admin', port: 8126 },
+          ],
+        }),
+      ],
+      [],
+      options,
+    );
+    expect(plan?.tcpPorts).toEqual([{ port: 8126, name: 'admin' }]);
+    expect(plan?.note).toBe('UDP port 8125 skipped: port-forward carries TCP only');
+  });
+
+  it('leaves out excluded namespaces', () => {
+    const plans = planForwards(
+      [service('kube-system', 'dns', { selector: { a: 'b' }, ports: [{ port: 53 }] })],
+      [],
+      { ...options, includeNamespace: (ns) => ns !== 'kube-system' },
+    );
+    expect(plans).toEqual([]);
+  });
+});

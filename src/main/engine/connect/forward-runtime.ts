@@ -1,0 +1,253 @@
+/**
+ * One forward at run time: a listener on `ip:port` for each TCP port (privileged ports on a
+ * spare port, relayed by the helper), each connection tunnelled to a ready pod, taken in turn,
+ * and the counters and status a user sees. Listeners are open only while a pod is ready, so a
+ * caller gets "connection refused" rather than a silent hang when none is.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { TunnelCounters, TunnelStatus } from '../../../shared/tunnel-status';
+import type { PodDialer } from '../kube/pod-dialer';
+import type { ForwardPlan } from './forward-plan';
+
+export interface Relay {
+  ip: string;
+  port: number;
+  targetPort: number;
+}
+
+interface PortListener {
+  port: number;
+  name: string;
+  server: Server | undefined;
+  /** The port actually bound: `port`, or a spare one behind a privileged relay. */
+  boundPort: number | undefined;
+  bindError: string | undefined;
+}
+
+export interface ForwardRuntimeOptions {
+  context: string;
+  ip: string;
+  dialer: PodDialer;
+  /** Whether ports below 1024 can be bound directly (running as root). */
+  canBindPrivileged: boolean;
+  /** Whether a helper is there to relay privileged ports. */
+  relaysAvailable: boolean;
+  onChange: () => void;
+  now?: () => Date;
+}
+
+export class ForwardRuntime {
+  private plan: ForwardPlan;
+  private readonly listeners = new Map<number, PortListener>();
+  private readonly sockets = new Set<Socket>();
+  private next = 0;
+  private counters: TunnelCounters = {
+    connections: 0,
+    activeConnections: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    reconnects: 0,
+  };
+  private lastError: string | null = null;
+  private lastEndpoint: string | null = null;
+  private failingSince: number | undefined;
+  private lastChange: string;
+  private lastState = '';
+  private closed = false;
+
+  constructor(
+    plan: ForwardPlan,
+    private readonly options: ForwardRuntimeOptions,
+  ) {
+    this.plan = plan;
+    this.lastChange = this.now();
+    this.apply(plan);
+  }
+
+  private now(): string {
+    return (this.options.now?.() ?? new Date()).toISOString();
+  }
+
+  get ip(): string {
+    return this.options.ip;
+  }
+
+  /** Relays the helper must hold for this forward's privileged ports. */
+  relays(): Relay[] {
+    return [...this.listeners.values()]
+      .filter((l) => l.port < 1024 && l.boundPort !== undefined && l.boundPort !== l.port)
+      .map((l) => ({ ip: this.options.ip, port: l.port, targetPort: l.boundPort ?? 0 }));
+  }
+
+  /** Takes a new plan: opens and closes listeners to match, keeps live connections. */
+  apply(plan: ForwardPlan): void {
+    this.plan = plan;
+    const ready = !plan.skipReason && plan.endpoints.some((e) => e.ready);
+    const wanted = new Map(ready ? plan.tcpPorts.map((p) => [p.port, p]) : []);
+    for (const [port, listener] of this.listeners) {
+      if (!wanted.has(port)) {
+        listener.server?.close();
+        this.listeners.delete(port);
+      }
+    }
+    for (const [port, tcpPort] of wanted) {
+      const existing = this.listeners.get(port);
+      if (existing) {
+        existing.name = tcpPort.name;
+        continue;
+      }
+      this.listen({
+        port,
+        name: tcpPort.name,
+        server: undefined,
+        boundPort: undefined,
+        bindError: undefined,
+      });
+    }
+    this.options.onChange();
+  }
+
+  private listen(listener: PortListener): void {
+    this.listeners.set(listener.port, listener);
+    const privileged = listener.port < 1024 && !this.options.canBindPrivileged;
+    if (privileged && !this.options.relaysAvailable) {
+      listener.bindError = `port ${listener.port} needs the privileged helper, which is not running`;
+      return;
+    }
+    const server = createServer((socket) => this.onConnection(socket, listener));
+    listener.server = server;
+    server.on('error', (error: NodeJS.ErrnoException) => {
+      listener.server = undefined;
+      listener.bindError =
+        error.code === 'EADDRINUSE'
+          ? `${this.options.ip}:${listener.port} is already in use by another program`
+          : `cannot listen on ${this.options.ip}:${listener.port}: ${error.code ?? error.message}`;
+      this.options.onChange();
+    });
+    server.listen(privileged ? 0 : listener.port, this.options.ip, () => {
+      listener.boundPort = (server.address() as AddressInfo).port;
+      listener.bindError = undefined;
+      this.options.onChange();
+    });
+  }
+
+  private onConnection(socket: Socket, listener: PortListener): void {
+    const candidates = this.plan.endpoints.filter((e) => e.ready && e.ports[listener.name] !== undefined);
+    const endpoint = candidates[this.next++ % Math.max(1, candidates.length)];
+    const targetPort = endpoint?.ports[listener.name];
+    if (!endpoint || targetPort === undefined) {
+      socket.destroy();
+      return;
+    }
+    this.counters.connections++;
+    this.counters.activeConnections++;
+    this.lastEndpoint = endpoint.pod;
+    this.sockets.add(socket);
+    socket.pause();
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => {
+      this.counters.activeConnections--;
+      this.sockets.delete(socket);
+    });
+    this.options.dialer.dial(this.plan.namespace, endpoint.pod, targetPort).then(
+      (stream) => {
+        if (socket.destroyed) {
+          stream.destroy();
+          return;
+        }
+        if (this.failingSince !== undefined) {
+          this.failingSince = undefined;
+          this.counters.reconnects++;
+          this.options.onChange();
+        }
+        socket.on('data', (chunk: Buffer) => (this.counters.bytesOut += chunk.length));
+        stream.on('data', (chunk: Buffer) => (this.counters.bytesIn += chunk.length));
+        stream.on('error', (error: Error) => {
+          this.recordError(`${endpoint.pod}:${targetPort}: ${error.message}`);
+          socket.destroy();
+        });
+        socket.on('close', () => stream.destroy());
+        stream.on('close', () => socket.end());
+        socket.pipe(stream);
+        stream.pipe(socket);
+        socket.resume();
+      },
+      (error: unknown) => {
+        this.failingSince ??= Date.now();
+        this.recordError(
+          `${endpoint.pod}:${targetPort}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        socket.destroy();
+      },
+    );
+  }
+
+  private recordError(message: string): void {
+    this.lastError = message;
+    this.options.onChange();
+  }
+
+  status(): TunnelStatus {
+    const { plan } = this;
+    const readyCount = plan.endpoints.filter((e) => e.ready).length;
+    const bindErrors = [...this.listeners.values()].flatMap((l) => (l.bindError ? [l.bindError] : []));
+    let status: TunnelStatus['status'];
+    let reason: string;
+    if (plan.skipReason) {
+      status = 'skipped';
+      reason = plan.skipReason;
+    } else if (readyCount === 0) {
+      status = 'waiting';
+      reason =
+        plan.endpoints.length === 0
+          ? 'no pod matches the selector yet'
+          : `no ready pod (${plan.endpoints.length} not ready)`;
+    } else if (bindErrors.length > 0) {
+      status = 'failed';
+      reason = bindErrors.join('; ');
+    } else if (this.failingSince !== undefined) {
+      status = 'reconnecting';
+      reason = `the last connection failed: ${this.lastError ?? 'unknown error'}`;
+    } else {
+      status = 'running';
+      reason = plan.note ?? '';
+    }
+    const state = `${status}|${reason}`;
+    if (state !== this.lastState) {
+      this.lastState = state;
+      this.lastChange = this.now();
+    }
+    return {
+      context: this.options.context,
+      kind: 'forward',
+      namespace: plan.namespace,
+      name: plan.name,
+      status,
+      reason,
+      endpoint: this.lastEndpoint ?? plan.endpoints.find((e) => e.ready)?.pod ?? null,
+      ip: plan.skipReason ? null : this.options.ip,
+      hostnames: plan.skipReason ? [] : plan.names,
+      ports: plan.ports,
+      counters: { ...this.counters },
+      lastError: this.lastError,
+      lastChange: this.lastChange,
+    };
+  }
+
+  /** Whether every listener that should be open is. */
+  isSettled(): boolean {
+    return [...this.listeners.values()].every((l) => l.bindError !== undefined || l.boundPort !== undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all(
+      [...this.listeners.values()].map(
+        (l) => new Promise<void>((resolve) => (l.server ? l.server.close(() => resolve()) : resolve())),
+      ),
+    );
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Loading a kubeconfig the way kubectl does: `--kubeconfig`, else every file in `KUBECONFIG`,
+ * else ~/.kube/config; `--context`, else current-context. Errors name the file or context and
+ * say what to do.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+
+/** A kubeconfig that cannot be used, with a message that says what to do. */
+export class KubeconfigError extends Error {
+  override name = 'KubeconfigError';
+}
+
+export interface KubeContext {
+  kubeConfig: k8s.KubeConfig;
+  /** The context's name, which also keys its persisted addresses. */
+  name: string;
+  /** The context's namespace, or `default`. */
+  namespace: string;
+  server: string;
+}
+
+export function kubeconfigFiles(
+  explicit: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
+  if (explicit) return [explicit];
+  const fromEnv = (env.KUBECONFIG ?? '').split(delimiter).filter((f) => f.length > 0);
+  return fromEnv.length > 0 ? fromEnv : [join(homedir(), '.kube', 'config')];
+}
+
+/** Loads and checks the kubeconfig; throws `KubeconfigError` for anything a user must fix. */
+export function loadKubeContext(
+  options: { kubeconfig?: string; context?: string; env?: NodeJS.ProcessEnv } = {},
+): KubeContext {
+  const files = kubeconfigFiles(options.kubeconfig, options.env);
+  const existing = files.filter((file) => existsSync(file));
+  if (existing.length === 0) {
+    throw new KubeconfigError(
+      `No kubeconfig found at ${files.join(', ')}. Point --kubeconfig or KUBECONFIG at your cluster's kubeconfig (kubectl uses the same file).`,
+    );
+  }
+  const kubeConfig = new k8s.KubeConfig();
+  for (const file of existing) {
+    const part = new k8s.KubeConfig();
+    try {
+      part.loadFromFile(file);
+    } catch (error) {
+      throw new KubeconfigError(
+        `The kubeconfig ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}. Fix the file or choose another with --kubeconfig.`,
+      );
+    }
+    kubeConfig.mergeConfig(part, true);
+    if (!kubeConfig.getCurrentContext() && part.getCurrentContext())
+      kubeConfig.setCurrentContext(part.getCurrentContext());
+  }
+  const contextName = options.context ?? kubeConfig.getCurrentContext();
+  if (!contextName) {
+    throw new KubeconfigError(
+      `${existing.join(', ')} sets no current-context. Choose one with --context (known: ${
+        kubeConfig
+          .getContexts()
+          .map((c) => c.name)
+          .join(', ') || 'none'
+      }).`,
+    );
+  }
+  const context = kubeConfig.getContextObject(contextName);
+  if (!context) {
+    throw new KubeconfigError(
+      `There is no context "${contextName}" in ${existing.join(', ')}. Known contexts: ${
+        kubeConfig
+          .getContexts()
+          .map((c) => c.name)
+          .join(', ') || 'none'
+      }.`,
+    );
+  }
+  kubeConfig.setCurrentContext(contextName);
+  const cluster = kubeConfig.getCluster(context.cluster);
+  if (!cluster?.server)
+    throw new KubeconfigError(
+      `The context "${contextName}" names the cluster "${context.cluster}", which has no server in ${existing.join(', ')}.`,
+    );
+  return { kubeConfig, name: contextName, namespace: context.namespace ?? 'default', server: cluster.server };
+}

@@ -1,0 +1,49 @@
+/**
+ * The one status model every front end reads: `localizer list`, the tray and the window. Field
+ * names are a public contract (`localizer list --json`): add fields, never rename them.
+ */
+
+export const forwardStates = ['running', 'waiting', 'reconnecting', 'failed', 'skipped'] as const;
+export type ForwardState = (typeof forwardStates)[number];
+
+export const exposeStates = ['starting', 'running', 'reconnecting', 'failed', 'stopping'] as const;
+export type ExposeState = (typeof exposeStates)[number];
+
+export interface TunnelPort {
+  port: number;
+  /** The pod port a connection goes to: a number, or the name of a container port. */
+  targetPort: number | string;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+}
+
+export interface TunnelCounters {
+  connections: number;
+  activeConnections: number;
+  bytesIn: number;
+  bytesOut: number;
+  reconnects: number;
+}
+
+export interface TunnelStatus {
+  context: string;
+  kind: 'forward' | 'expose';
+  namespace: string;
+  name: string;
+  status: ForwardState | ExposeState;
+  /** Why it is in this state, in words a user can act on; empty when running normally. */
+  reason: string;
+  /** The pod the last connection went to, if any. */
+  endpoint: string | null;
+  ip: string | null;
+  hostnames: string[];
+  ports: TunnelPort[];
+  counters: TunnelCounters;
+  lastError: string | null;
+  /** ISO time of the last status change. */
+  lastChange: string;
+}
+
+/** `80->8080/tcp`, as `localizer list` prints a port. */
+export function formatPort(port: TunnelPort): string {
+  return `${port.port}->${port.targetPort}/${port.protocol.toLowerCase()}`;
+}
