@@ -10,6 +10,8 @@ export default defineConfig({
           index: resolve(import.meta.dirname, 'src/main/index.ts'),
           // Its own entry: root runs this file, and nothing else of the app.
           'privileged-helper': resolve(import.meta.dirname, 'src/privileged-helper/main.ts'),
+          // The headless CLI drives the same engine; `bin/localizer.mjs` runs it.
+          cli: resolve(import.meta.dirname, 'src/cli/main.ts'),
         },
       },
     },

@@ -47,12 +47,18 @@ if (electron) {
     [
       '',
       'The Electron binary is not installed on this machine, so the tray app cannot start here.',
-      'The headless `localizer connect` is not built yet either; until it is, explore the cluster with kubectl:',
-      `  kubectl --kubeconfig ${cluster.kubeconfigPath} get services -A`,
-      `  kubectl --kubeconfig ${cluster.kubeconfigPath} port-forward -n web svc/frontend 8080:80`,
-      '',
-      'Press Ctrl-C to stop the cluster.',
+      'Running the headless `localizer connect` against the demo cluster instead.',
+      `Try: curl http://frontend.web/   or   localizer list   (LOCALIZER_STATE_DIR unchanged)`,
       '',
     ].join('\n'),
   );
+  const cli = spawn(
+    process.execPath,
+    [join(process.cwd(), 'bin/localizer.mjs'), 'connect', '--kubeconfig', cluster.kubeconfigPath],
+    { stdio: 'inherit' },
+  );
+  // Ctrl-C reaches both; the CLI cleans up its names, then the cluster stops.
+  process.removeAllListeners('SIGINT');
+  process.on('SIGINT', () => undefined);
+  cli.on('exit', (code) => void stop(code ?? 0));
 }

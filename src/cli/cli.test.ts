@@ -1,0 +1,237 @@
+/** The `localizer` CLI as a user runs it, against a real test cluster. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
+import { run } from '../../e2e/support/processes';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(projectRoot, 'src/cli/main.ts');
+const tsx = join(projectRoot, 'node_modules/.bin/tsx');
+const isRoot = process.getuid?.() === 0;
+let cluster: TestCluster;
+
+function localizer(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return run(tsx, [cli, ...args], {
+    env: { LOCALIZER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cli-state-')), ...env },
+    timeoutMs: 45_000,
+  });
+}
+
+function ipRange(): string {
+  return `127.${cluster.addressOctet - 100}.0.0/16`;
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ scenario: 'demo' });
+});
+afterAll(() => cluster.stop());
+
+describe('localizer connect refuses bad input with a message and a non-zero exit', () => {
+  it('names the missing kubeconfig', async () => {
+    const result = await localizer(['connect', '--kubeconfig', '/nonexistent/kubeconfig', '--no-names']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('No kubeconfig found at /nonexistent/kubeconfig');
+  });
+
+  it('lists the known contexts for an unknown one', async () => {
+    const result = await localizer([
+      'connect',
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--context',
+      'prod',
+      '--no-names',
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('There is no context "prod"');
+    expect(result.stderr).toContain('localizer-test, localizer-test-restricted');
+  });
+
+  it('says the API server cannot be reached', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'unreachable-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      readFileSync(cluster.kubeconfigPath, 'utf8').replace(cluster.server, `https://127.0.0.1:${port}`),
+    );
+    const result = await localizer([
+      'connect',
+      '--kubeconfig',
+      kubeconfig,
+      '--no-names',
+      '--ip-range',
+      ipRange(),
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`Cannot reach the Kubernetes API server at https://127.0.0.1:${port}`);
+  });
+
+  it('refuses an address range too small to give every service its own IP', async () => {
+    const result = await localizer([
+      'connect',
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--ip-range',
+      '127.77.0.0/28',
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--ip-range 127.77.0.0/28 is too small');
+  });
+
+  it('explains an expired or revoked token', async () => {
+    const isolated = await startTestCluster({ scenario: 'empty' });
+    try {
+      isolated.faults.revokeToken('admin');
+      const result = await localizer([
+        'connect',
+        '--kubeconfig',
+        isolated.kubeconfigPath,
+        '--no-names',
+        '--ip-range',
+        ipRange(),
+      ]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('rejected the credentials of context "localizer-test" (401)');
+    } finally {
+      await isolated.stop();
+    }
+  });
+});
+
+describe('localizer list', () => {
+  it('says when no instance is running', async () => {
+    const result = await localizer(['list']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('Localizer is not running');
+  });
+
+  it('reports a stale control socket left by a killed instance', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'stale-state-'));
+    const socketPath = join(state, 'control.sock');
+    const listener = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => console.log('up'))`,
+    ]);
+    await new Promise((resolve) => listener.stdout.once('data', resolve));
+    listener.kill('SIGKILL');
+    await new Promise((resolve) => listener.once('close', resolve));
+    const result = await run(tsx, [cli, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('is left from an instance that stopped without cleaning up');
+  });
+});
+
+describe('localizer connect with names, in a sandbox', () => {
+  it('writes every name form, answers on each, lists the tunnels, and removes the names on Ctrl-C', async () => {
+    if (!isRoot) {
+      console.log(
+        'skipped: the helper sandbox here needs real root (mount namespace sharing the host network)',
+      );
+      return;
+    }
+    const root = mkdtempSync(join(tmpdir(), 'connect-sandbox-'));
+    const hostsFile = join(root, 'hosts');
+    const original = '127.0.0.1\tlocalhost\n# keep me\n';
+    writeFileSync(hostsFile, original);
+    const socketDirectory = join(root, 'run');
+    mkdirSync(socketDirectory, { mode: 0o711 });
+    const state = join(root, 'state');
+    const script = `mount --bind "$0" /etc/hosts && exec "$@"`;
+    const child: ChildProcess = spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--fork',
+        '--kill-child',
+        '--',
+        'sh',
+        '-c',
+        script,
+        hostsFile,
+        tsx,
+        cli,
+        'connect',
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--ip-range',
+        ipRange(),
+      ],
+      { env: { ...process.env, LOCALIZER_STATE_DIR: state, LOCALIZER_HELPER_SOCKET_DIR: socketDirectory } },
+    );
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await expect
+      .poll(() => output, { timeout: 30_000, message: 'connect should finish' })
+      .toContain('with names in /etc/hosts');
+    await expect
+      .poll(() => readFileSync(hostsFile, 'utf8'), { timeout: 10_000 })
+      .toContain('kv-2.kv.data.svc.cluster.local');
+
+    // Resolve through the sandbox's /etc/hosts, as any program on the laptop would.
+    const inSandbox = (code: string) =>
+      run('nsenter', ['--mount', `--target=${String(child.pid)}`, process.execPath, '-e', code]);
+    const fetchJson = (url: string) =>
+      `fetch(${JSON.stringify(url)}).then((r) => r.json()).then((j) => console.log(JSON.stringify(j)))`;
+    for (const url of [
+      'http://frontend.web/',
+      'http://frontend.web.svc/',
+      'http://frontend.web.svc.cluster.local/',
+      'http://api.web:9090/',
+      'http://kv-1.kv.data:6379/',
+      'http://kv-2.kv.data.svc.cluster.local:6379/',
+    ]) {
+      const result = await inSandbox(fetchJson(url));
+      expect(result.stderr, url).toBe('');
+      const answer = JSON.parse(result.stdout) as { pod: string; namespace: string };
+      if (url.includes('kv-1')) expect(answer.pod).toBe('kv-1');
+      if (url.includes('kv-2')) expect(answer.pod).toBe('kv-2');
+      if (url.includes('.web')) expect(answer.namespace).toBe('web');
+    }
+
+    const listed = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+    const tunnels = JSON.parse(listed.stdout) as {
+      namespace: string;
+      name: string;
+      kind: string;
+      status: string;
+      hostnames: string[];
+      ports: unknown[];
+    }[];
+    expect(tunnels.find((t) => t.name === 'frontend')).toMatchObject({
+      kind: 'forward',
+      status: 'running',
+      hostnames: ['frontend.web', 'frontend.web.svc', 'frontend.web.svc.cluster.local'],
+      ports: [{ port: 80, targetPort: 'http', protocol: 'TCP' }],
+    });
+    const table = await run(tsx, [cli, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
+    expect(table.stdout.split('\n')[0]).toMatch(
+      /^NAMESPACE\s+NAME\s+STATUS\s+REASON\s+ENDPOINT\s+IP\s+PORTS$/,
+    );
+    expect(table.stdout).toMatch(
+      /web\s+api\s+running\s+-\s+api-\S+\s+127\.\d+\.\d+\.\d+\s+8080->8080\/tcp,9090->metrics\/tcp/,
+    );
+
+    // Ctrl-C reaches `localizer` itself: the process unshare started (sh exec'd into it).
+    const cliPid = Number(
+      (await run('ps', ['-o', 'pid=', '--ppid', String(child.pid)])).stdout.trim().split('\n')[0],
+    );
+    process.kill(cliPid, 'SIGINT');
+    expect(await exited).toBe(0);
+    expect(output).toContain('Disconnected.');
+    expect(output).not.toContain('The privileged helper stopped');
+    expect(readFileSync(hostsFile, 'utf8')).toBe(original);
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * `localizer connect`: runs the engine in the foreground, shows progress until every service is
+ * ready, and undoes everything on Ctrl-C. Bad input exits non-zero before anything is written.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loopbackRange, parseIpv4Range, rangeWithin } from '../shared/ipv4-range';
+import { isValidHostname } from '../shared/hostnames';
+import { ConnectEngine, ConnectError } from '../main/engine/connect/connect-engine';
+import { startControlServer } from '../main/engine/control/control-socket';
+import type { HelperClient } from '../main/engine/helper/helper-client';
+import { launchHelper } from '../main/engine/helper/helper-launcher';
+import { loadKubeContext } from '../main/engine/kube/kube-context';
+import { stateDirectory } from '../main/engine/state-directory';
+import { listTable } from './table';
+
+export interface ConnectArguments {
+  kubeconfig?: string;
+  context?: string;
+  namespaces: string[];
+  excludeNamespaces: string[];
+  clusterDomain: string;
+  ipRange: string;
+  names: boolean;
+}
+
+/** Input the user must fix; printed as is, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const defaultIpRange = '127.77.0.0/16';
+
+export function checkConnectArguments(args: ConnectArguments): void {
+  let range;
+  try {
+    range = parseIpv4Range(args.ipRange);
+  } catch (error) {
+    throw new UsageError(`--ip-range: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (!rangeWithin(range, loopbackRange))
+    throw new UsageError(`--ip-range must lie inside 127.0.0.0/8 (loopback), got ${args.ipRange}`);
+  if (range.end - range.first < 256)
+    throw new UsageError(
+      `--ip-range ${args.ipRange} is too small: use a /24 or larger, so every service can have its own address`,
+    );
+  if (!isValidHostname(args.clusterDomain))
+    throw new UsageError(`--cluster-domain ${JSON.stringify(args.clusterDomain)} is not a valid DNS name`);
+  for (const namespace of [...args.namespaces, ...args.excludeNamespaces]) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace))
+      throw new UsageError(`${JSON.stringify(namespace)} is not a valid namespace name`);
+  }
+}
+
+function helperCommand(): { command: string; args: string[] } {
+  const built = fileURLToPath(new URL('./privileged-helper.js', import.meta.url));
+  if (existsSync(built)) return { command: process.execPath, args: [built] };
+  const source = fileURLToPath(new URL('../privileged-helper/main.ts', import.meta.url));
+  return { command: process.execPath, args: ['--import', 'tsx', source] };
+}
+
+async function startHelper(range: string, print: (line: string) => void): Promise<HelperClient | undefined> {
+  const { command, args } = helperCommand();
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot) print('Names in /etc/hosts need the privileged helper; sudo may ask for your password.');
+  try {
+    const helper = await launchHelper({
+      command,
+      args,
+      socketDirectory:
+        process.env.LOCALIZER_HELPER_SOCKET_DIR ??
+        (process.platform === 'darwin' ? '/var/run/localizer' : '/run/localizer'),
+      range,
+      elevation: isRoot ? 'direct' : 'sudo',
+    });
+    return helper.client;
+  } catch (error) {
+    print(`Names are disabled: ${error instanceof Error ? error.message : String(error)}`);
+    print(
+      'Services stay reachable by their IP (see `localizer list`). Run connect again with sudo rights to enable names.',
+    );
+    return undefined;
+  }
+}
+
+/** Runs until SIGINT or SIGTERM. Resolves with the process exit code. */
+export async function runConnect(args: ConnectArguments, print: (line: string) => void): Promise<number> {
+  checkConnectArguments(args);
+  const kubeContext = loadKubeContext({
+    ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
+    ...(args.context ? { context: args.context } : {}),
+  });
+  const directory = stateDirectory();
+  // The control socket comes first, so a second instance fails before touching anything.
+  const running: { engine?: ConnectEngine } = {};
+  const control = await startControlServer(directory, () => ({
+    ok: true,
+    tunnels: running.engine?.snapshot() ?? [],
+    health: running.engine?.health ?? { state: 'connecting', reason: '' },
+    pid: process.pid,
+  }));
+  const helper = args.names ? await startHelper(args.ipRange, print) : undefined;
+  const cleanup = async (): Promise<void> => {
+    await running.engine?.stop();
+    helper?.close();
+    await control.close();
+  };
+  print(`Connecting to ${kubeContext.server} (context ${kubeContext.name})…`);
+  const engine = new ConnectEngine({
+    kubeContext,
+    stateDirectory: directory,
+    ipRange: args.ipRange,
+    clusterDomain: args.clusterDomain,
+    namespaces: args.namespaces,
+    excludeNamespaces: args.excludeNamespaces,
+    helper,
+    log: (message) => print(message),
+  });
+  running.engine = engine;
+  try {
+    await engine.start();
+  } catch (error) {
+    await cleanup();
+    if (error instanceof ConnectError) throw new UsageError(error.message);
+    throw error;
+  }
+  let stopping = false;
+  helper?.onDisconnect(() => {
+    if (!stopping)
+      print(
+        'The privileged helper stopped: names are no longer in /etc/hosts. Restart connect to bring them back.',
+      );
+  });
+
+  let lastProgress = '';
+  let announced = false;
+  engine.on('status', (tunnels) => {
+    const forwarded = tunnels.filter((t) => t.status !== 'skipped');
+    const ready = forwarded.filter((t) => t.status === 'running').length;
+    const progress = `${ready} of ${forwarded.length} services ready`;
+    if (progress !== lastProgress) {
+      lastProgress = progress;
+      if (!announced) print(progress);
+    }
+    if (!announced && ready === forwarded.length && forwarded.length > 0) {
+      announced = true;
+      print(listTable(tunnels));
+      print(
+        `Connected: ${ready} services forwarded${helper ? ' with names in /etc/hosts' : ' (names disabled)'}. Press Ctrl-C to disconnect.`,
+      );
+    }
+  });
+  engine.on('health', (health) => {
+    if (health.reason) print(`${health.state}: ${health.reason}`);
+  });
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  stopping = true;
+  print('Disconnecting: removing names and closing forwards…');
+  await cleanup();
+  print('Disconnected.');
+  return 0;
+}

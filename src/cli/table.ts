@@ -1,0 +1,50 @@
+/** Plain-text tables and the JSON shape of `localizer list`. */
+import { formatPort, type TunnelStatus } from '../shared/tunnel-status';
+
+export function renderTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  return [headers, ...rows]
+    .map((row) =>
+      row
+        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd((widths[column] ?? 0) + 3)))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function listTable(tunnels: readonly TunnelStatus[]): string {
+  return renderTable(
+    ['NAMESPACE', 'NAME', 'STATUS', 'REASON', 'ENDPOINT', 'IP', 'PORTS'],
+    tunnels.map((t) => [
+      t.namespace,
+      t.name,
+      t.status,
+      t.reason || '-',
+      t.endpoint ?? '-',
+      t.ip ?? '-',
+      t.ports.map(formatPort).join(',') || '-',
+    ]),
+  );
+}
+
+/** The stable JSON of `localizer list --json`. */
+export function listJson(tunnels: readonly TunnelStatus[]): unknown[] {
+  return tunnels.map((t) => ({
+    namespace: t.namespace,
+    name: t.name,
+    kind: t.kind,
+    status: t.status,
+    reason: t.reason,
+    endpoint: t.endpoint,
+    ip: t.ip,
+    hostnames: t.hostnames,
+    ports: t.ports.map((p) => ({ port: p.port, targetPort: p.targetPort, protocol: p.protocol })),
+    context: t.context,
+    counters: t.counters,
+    lastError: t.lastError,
+    lastChange: t.lastChange,
+  }));
+}
