@@ -1,134 +1,299 @@
 /**
- * `npm run bench`: throughput and new-connection latency against the demo cluster, each path
- * measured side by side in one run. Figures go to stdout and bench/results/latest.json.
- * Today's paths: direct to the pod, and kubectl port-forward (the baseline Localizer must beat).
+ * `npm run bench`: each path measured side by side in one run, against the same test cluster.
+ * The cluster, kubectl and Localizer each run as their own process; this process is only the
+ * client. Figures go to stdout and bench/results/latest.json.
+ *
+ *   BENCH_MEGABYTES (512)  BENCH_CONNECTIONS (1000)  BENCH_SCALE_NAMESPACES (10)  BENCH_SCALE_SERVICES (100)
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { field } from '../e2e/cluster/api/objects';
-import { resourceTypeOfKind } from '../e2e/cluster/api/resources';
+import * as k8s from '@kubernetes/client-node';
+import { requestControl } from '../src/main/engine/control/control-socket';
 import { freePort } from '../e2e/support/sockets';
-import { startTestCluster } from '../e2e/cluster/test-cluster';
+import { connectLatencies, downloadMBps, percentile, round } from './measure';
 
 const megabytes = Number(process.env.BENCH_MEGABYTES ?? 512);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 1000);
+const scaleNamespaces = Number(process.env.BENCH_SCALE_NAMESPACES ?? 10);
+const scaleServices = Number(process.env.BENCH_SCALE_SERVICES ?? 100);
+const root = process.cwd();
+const tsx = join(root, 'node_modules/.bin/tsx');
+const children: ChildProcess[] = [];
 
-interface Figures {
+function start(
+  command: string,
+  args: string[],
+  readyPattern: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (readyPattern.test(output)) resolve({ child, output: () => output });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) =>
+      reject(new Error(`${command} ${args.join(' ')} exited with ${String(code)}:\n${output}`)),
+    );
+  });
+}
+
+async function startCluster(
+  scenario: string,
+  extra: string[] = [],
+): Promise<{ kubeconfig: string; child: ChildProcess }> {
+  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'bench-cluster-')), 'kubeconfig');
+  const { child } = await start(
+    tsx,
+    ['e2e/cluster/cli.ts', '--scenario', scenario, '--kubeconfig', kubeconfig, ...extra],
+    /test cluster ready/,
+  );
+  return { kubeconfig, child };
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
+}
+
+function rssMegabytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** The node process running the CLI: tsx starts it as its child. */
+function cliNodePid(tsxPid: number): number {
+  const children = readFileSync(`/proc/${tsxPid}/task/${tsxPid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  return children[0] ?? tsxPid;
+}
+
+async function stats(kubeconfigPath: string): Promise<{ requests: number }> {
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(kubeconfigPath);
+  const options: { headers?: Record<string, string>; ca?: Buffer } = {};
+  await kubeConfig.applyToHTTPSOptions(options);
+  const server = kubeConfig.getCurrentCluster()?.server ?? '';
+  const { request } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    request(`${server}/localizer-test/v1/stats`, { ...options, method: 'GET' }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve(JSON.parse(body) as { requests: number }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+interface PathFigures {
   path: string;
   throughputMBps: number;
   connectP50Ms: number;
   connectP99Ms: number;
 }
 
-/** Asks the bulk server for `bytes` and times how long they take to arrive. */
-function download(host: string, port: number, bytes: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    let received = 0;
-    const socket = connect({ host, port }, () => socket.write(`SEND ${bytes}\n`));
-    socket.on('data', (chunk: Buffer) => (received += chunk.length));
-    socket.on('end', () => {
-      if (received !== bytes) reject(new Error(`received ${received} of ${bytes} bytes`));
-      else resolve(Number(process.hrtime.bigint() - started) / 1e9);
-    });
-    socket.on('error', reject);
-  });
-}
-
-/** Time to a first echoed byte on a new connection, over `count` sequential connections. */
-async function connectLatencies(host: string, port: number, count: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const started = process.hrtime.bigint();
-    await new Promise<void>((resolve, reject) => {
-      const socket = connect({ host, port }, () => socket.write('x'));
-      socket.once('data', () => {
-        samples.push(Number(process.hrtime.bigint() - started) / 1e6);
-        socket.destroy();
-        resolve();
-      });
-      socket.on('error', reject);
-    });
-  }
-  return samples.sort((a, b) => a - b);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-async function measure(
+async function measurePath(
   path: string,
   bulk: { host: string; port: number },
   echo: { host: string; port: number },
-): Promise<Figures> {
-  const seconds = await download(bulk.host, bulk.port, megabytes * 1024 * 1024);
+): Promise<PathFigures> {
+  await downloadMBps(bulk.host, bulk.port, 8 * 1024 * 1024); // warm-up
+  const throughput = await downloadMBps(bulk.host, bulk.port, megabytes * 1024 * 1024);
   const latencies = await connectLatencies(echo.host, echo.port, connections);
-  return {
+  const figures = {
     path,
-    throughputMBps: Math.round((megabytes * 1.048576) / seconds),
-    connectP50Ms: Number(percentile(latencies, 50).toFixed(2)),
-    connectP99Ms: Number(percentile(latencies, 99).toFixed(2)),
+    throughputMBps: Math.round(throughput),
+    connectP50Ms: round(percentile(latencies, 50)),
+    connectP99Ms: round(percentile(latencies, 99)),
   };
-}
-
-async function kubectlForward(
-  kubeconfig: string,
-  target: string,
-  remotePort: number,
-): Promise<{ port: number; stop: () => void }> {
-  const port = await freePort();
-  const child = spawn(
-    'kubectl',
-    ['--kubeconfig', kubeconfig, 'port-forward', '-n', 'tools', target, `${port}:${remotePort}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('Forwarding from')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`kubectl port-forward exited with ${String(code)}`)));
-  });
-  return { port, stop: () => child.kill() };
-}
-
-const cluster = await startTestCluster({ scenario: 'demo' });
-try {
-  const pods = resourceTypeOfKind('Pod');
-  const podOf = (prefix: string) =>
-    cluster.store.list(pods, 'tools').find((p) => p.metadata.name?.startsWith(prefix));
-  const bulkPod = podOf('bulk-');
-  const echoPod = podOf('echo-');
-  const bulkIp = String(field(bulkPod, 'status', 'podIP'));
-  const echoIp = String(field(echoPod, 'status', 'podIP'));
-  const results: Figures[] = [];
   process.stdout.write(
-    `Measuring ${megabytes} MiB downloads and ${connections} sequential connections per path…\n`,
+    `  ${path}: ${figures.throughputMBps} MB/s, p50 ${figures.connectP50Ms} ms, p99 ${figures.connectP99Ms} ms\n`,
   );
-  results.push(await measure('direct to pod', { host: bulkIp, port: 9000 }, { host: echoIp, port: 7007 }));
-  for (const [label, env] of [
-    ['kubectl port-forward (SPDY in WebSocket)', {}],
-    ['kubectl port-forward (raw SPDY)', { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' }],
-  ] as const) {
-    Object.assign(process.env, env);
-    const bulk = await kubectlForward(cluster.kubeconfigPath, `pod/${bulkPod?.metadata.name ?? ''}`, 9000);
-    const echo = await kubectlForward(cluster.kubeconfigPath, `pod/${echoPod?.metadata.name ?? ''}`, 7007);
-    results.push(
-      await measure(label, { host: '127.0.0.1', port: bulk.port }, { host: '127.0.0.1', port: echo.port }),
+  return figures;
+}
+
+async function forwardPaths(): Promise<PathFigures[]> {
+  process.stdout.write(
+    `Forward paths: ${megabytes} MiB download, ${connections} sequential new connections each\n`,
+  );
+  const cluster = await startCluster('demo');
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(cluster.kubeconfig);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const pods = (await core.listNamespacedPod({ namespace: 'tools' })).items;
+  const pod = (prefix: string) => pods.find((p) => p.metadata?.name?.startsWith(prefix));
+  const bulkPod = pod('bulk-');
+  const echoPod = pod('echo-');
+  const results: PathFigures[] = [];
+  results.push(
+    await measurePath(
+      'direct to the pod',
+      { host: bulkPod?.status?.podIP ?? '', port: 9000 },
+      { host: echoPod?.status?.podIP ?? '', port: 7007 },
+    ),
+  );
+
+  const kubectlForward = async (target: string, remote: number): Promise<number> => {
+    const port = await freePort();
+    await start(
+      'kubectl',
+      ['--kubeconfig', cluster.kubeconfig, 'port-forward', '-n', 'tools', target, `${port}:${remote}`],
+      /Forwarding from/,
     );
-    bulk.stop();
-    echo.stop();
-    delete process.env.KUBECTL_PORT_FORWARD_WEBSOCKETS;
-  }
-  console.table(results);
-  const directory = join(process.cwd(), 'bench/results');
+    return port;
+  };
+  const bulkPort = await kubectlForward(`pod/${bulkPod?.metadata?.name ?? ''}`, 9000);
+  const echoPort = await kubectlForward(`pod/${echoPod?.metadata?.name ?? ''}`, 7007);
+  results.push(
+    await measurePath(
+      'kubectl port-forward',
+      { host: '127.0.0.1', port: bulkPort },
+      { host: '127.0.0.1', port: echoPort },
+    ),
+  );
+
+  const state = mkdtempSync(join(tmpdir(), 'bench-state-'));
+  const localizer = await start(
+    process.execPath,
+    [
+      'bin/localizer.mjs',
+      'connect',
+      '--kubeconfig',
+      cluster.kubeconfig,
+      '--no-names',
+      '--ip-range',
+      '127.90.0.0/16',
+    ],
+    /Connected:/,
+    {
+      LOCALIZER_STATE_DIR: state,
+    },
+  );
+  const listed = await requestControl(state, { op: 'list' });
+  if (!listed.ok) throw new Error(listed.message);
+  const ip = (name: string) =>
+    listed.tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
+  results.push(
+    await measurePath(
+      'Localizer connect',
+      { host: ip('bulk'), port: 9000 },
+      { host: ip('echo'), port: 7007 },
+    ),
+  );
+  await stopChild(localizer.child, 'SIGINT');
+  for (const child of children.splice(0)) await stopChild(child);
+  return results;
+}
+
+async function scale(): Promise<Record<string, number>> {
+  const total = scaleNamespaces * scaleServices;
+  process.stdout.write(
+    `Scale: ${scaleNamespaces} namespaces × ${scaleServices} services = ${total} services\n`,
+  );
+  const cluster = await startCluster('scale', [
+    '--namespaces',
+    String(scaleNamespaces),
+    '--services',
+    String(scaleServices),
+  ]);
+  const state = mkdtempSync(join(tmpdir(), 'bench-state-'));
+  const isRoot = process.getuid?.() === 0;
+  // As root, names go through the real helper into a private /etc/hosts (a mount namespace).
+  const sandbox = mkdtempSync(join(tmpdir(), 'bench-hosts-'));
+  const hostsFile = join(sandbox, 'hosts');
+  writeFileSync(hostsFile, '127.0.0.1 localhost\n');
+  mkdirSync(join(sandbox, 'run'), { mode: 0o711 });
+  const cliArgs = [
+    'bin/localizer.mjs',
+    'connect',
+    '--kubeconfig',
+    cluster.kubeconfig,
+    '--ip-range',
+    '127.91.0.0/16',
+  ];
+  const startedAt = Date.now();
+  const localizer = isRoot
+    ? await start(
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          '--fork',
+          '--kill-child',
+          '--',
+          'sh',
+          '-c',
+          'mount --bind "$0" /etc/hosts && exec "$@"',
+          hostsFile,
+          process.execPath,
+          ...cliArgs,
+        ],
+        /Connected:/,
+        {
+          LOCALIZER_STATE_DIR: state,
+          LOCALIZER_HELPER_SOCKET_DIR: join(sandbox, 'run'),
+        },
+      )
+    : await start(process.execPath, [...cliArgs, '--no-names'], /Connected:/, { LOCALIZER_STATE_DIR: state });
+  const connectedAt = Date.now();
+  const listed = await requestControl(state, { op: 'list' });
+  if (!listed.ok || !listed.stats) throw new Error('no stats from the running instance');
+  const { timings } = listed.stats;
+  const names = readFileSync(hostsFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('127.91.')).length;
+  const before = await stats(cluster.kubeconfig);
+  const idleSeconds = 30;
+  process.stdout.write(`  idle for ${idleSeconds} s to count API requests…\n`);
+  await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+  const after = await stats(cluster.kubeconfig);
+  const cliPid = isRoot
+    ? cliNodePid(
+        Number(
+          readFileSync(
+            `/proc/${String(localizer.child.pid)}/task/${String(localizer.child.pid)}/children`,
+            'utf8',
+          ).trim(),
+        ),
+      )
+    : listed.pid;
+  const figures = {
+    services: total,
+    msFromProcessStartToAllReady: connectedAt - startedAt,
+    msFromFirstListToAllReady: (timings.readyAt ?? Number.NaN) - (timings.firstListAt ?? Number.NaN),
+    hostsEntries: names,
+    hostsWrites: listed.stats.hostsWrites,
+    engineRssMB: Math.round(rssMegabytes(listed.pid || cliPid)),
+    apiRequestsWhileIdle30s: after.requests - before.requests - 1,
+  };
+  for (const [key, value] of Object.entries(figures)) process.stdout.write(`  ${key}: ${value}\n`);
+  await stopChild(localizer.child, 'SIGINT');
+  for (const child of children.splice(0)) await stopChild(child);
+  return figures;
+}
+
+try {
+  const forward = await forwardPaths();
+  console.table(forward);
+  const scaleFigures = process.env.BENCH_ONLY === 'forward' ? {} : await scale();
+  const directory = join(root, 'bench/results');
   mkdirSync(directory, { recursive: true });
   writeFileSync(
     join(directory, 'latest.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), megabytes, connections, results }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), megabytes, connections, forward, scale: scaleFigures }, null, 2)}\n`,
   );
 } finally {
-  await cluster.stop();
+  for (const child of children) await stopChild(child);
 }

@@ -161,7 +161,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     auth,
     tls: { key: pki.serverKey, cert: pki.serverCert },
     onUpgrade: createPortForwardHandler(store, portForwardFaults),
-    extraRoutes: [logRoute(kubelet), adminRoute(faults)],
+    extraRoutes: [logRoute(kubelet), adminRoute(faults, () => ({ requests: server.requestCount }))],
     ...(options.port !== undefined ? { port: options.port } : {}),
     log,
   });
@@ -251,8 +251,12 @@ function logRoute(kubelet: Kubelet): ExtraRoute {
 }
 
 /** `POST /localizer-test/v1/faults/<name>` for cluster admins: fault injection from outside the process. */
-function adminRoute(faults: ClusterFaults): ExtraRoute {
+function adminRoute(faults: ClusterFaults, stats: () => { requests: number }): ExtraRoute {
   return ({ request, response, url, user, body }) => {
+    if (url.pathname === '/localizer-test/v1/stats' && user.groups.includes('system:masters')) {
+      sendJson(response, 200, stats());
+      return true;
+    }
     const match = /^\/localizer-test\/v1\/faults\/([a-z-]+)$/.exec(url.pathname);
     if (!match) return false;
     if (!user.groups.includes('system:masters')) {

@@ -98,6 +98,9 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     tunnels: running.engine?.snapshot() ?? [],
     health: running.engine?.health ?? { state: 'connecting', reason: '' },
     pid: process.pid,
+    ...(running.engine
+      ? { stats: { hostsWrites: running.engine.hostsWrites, timings: running.engine.timings } }
+      : {}),
   }));
   const helper = args.names ? await startHelper(args.ipRange, print) : undefined;
   const cleanup = async (): Promise<void> => {

@@ -162,6 +162,8 @@ function listKind(type: ResourceType): string {
 export class ApiServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  /** Requests served since start, upgrades included; benchmarks read it to count idle traffic. */
+  requestCount = 0;
   private port: number;
   private readonly host: string;
   private readonly log: (message: string) => void;
@@ -183,9 +185,11 @@ export class ApiServer {
       socket.on('close', () => this.sockets.delete(socket));
     });
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      this.requestCount++;
       this.handle(request, response).catch((error: unknown) => sendError(response, error, this.log));
     });
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.requestCount++;
       this.handleUpgrade(request, socket, head);
     });
     server.on('tlsClientError', () => undefined);

@@ -32,6 +32,10 @@ for (const port of containerPorts(9000)) {
 
 function send(/** @type {import('node:net').Socket} */ socket, /** @type {number} */ total) {
   let left = total;
+  // Tests watch for this line: a forwarder must stop the pod when its caller goes away.
+  socket.on('close', () => {
+    if (left > 0) console.log(`client went away after ${total - left} of ${total} bytes`);
+  });
   const pump = () => {
     while (left > 0) {
       const chunk = left >= block.length ? block : block.subarray(0, left);

@@ -5,7 +5,14 @@
  */
 import type { Socket } from 'node:net';
 import type { ByteChannel } from './byte-channel';
-import { controlFrame, dataFrame, flagFin, FrameReader, frameTypes, HeaderCodec } from './spdy-framing';
+import {
+  controlFrame,
+  dataFrame,
+  flagFin,
+  FrameReader,
+  frameTypes,
+  HeaderCodec,
+} from '../../../src/main/engine/kube/spdy/spdy-framing';
 
 export type Dial = (port: number) => Promise<Socket>;
 

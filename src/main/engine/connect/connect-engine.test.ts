@@ -35,6 +35,18 @@ function connectOutcome(host: string, port: number): Promise<string> {
   });
 }
 
+/** A tiny exchange with the bulk server: upload 5 bytes, read its answer. */
+function getJsonFromBulk(ip: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: ip, port: 9000 }, () => socket.write('RECV 5\nhello'));
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    socket.on('end', () => resolve(text.trim()));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => reject(new Error('the bulk pod did not answer within 5 s')));
+  });
+}
+
 beforeAll(async () => {
   cluster = await startTestCluster({ scenario: 'demo' });
   engine = new ConnectEngine({
@@ -97,6 +109,33 @@ describe('connect engine', () => {
     await expect
       .poll(() => forward('tools', 'echo')?.counters.bytesIn, { timeout: 5000 })
       .toBeGreaterThanOrEqual(payload.length);
+  });
+
+  it('stops the pod sending when a caller abandons a large download midway', async () => {
+    const ip = ipOf('tools', 'bulk');
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect({ host: ip, port: 9000 }, () =>
+        socket.write(`SEND ${String(64 * 1024 ** 3)}\n`),
+      );
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > 8 * 1024 * 1024) {
+          socket.destroy();
+          resolve();
+        }
+      });
+      socket.on('error', reject);
+    });
+    // The pod's end closes too, rather than streaming 64 GiB into the void.
+    const pod = forward('tools', 'bulk')?.endpoint ?? '';
+    await expect
+      .poll(() => cluster.logs('tools', pod), {
+        timeout: 10_000,
+        message: 'the bulk pod should see its client go away',
+      })
+      .toMatch(/client went away after \d+ of 68719476736 bytes/);
+    expect(await getJsonFromBulk(ip)).toBe('OK 5');
   });
 
   it('goes to a live pod after the serving pod is deleted', async () => {

@@ -71,6 +71,8 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
   private stopped = false;
   /** How many times the hosts block was sent to the helper: one per burst of changes. */
   hostsWrites = 0;
+  /** When it started, first had the full list of services and slices, and first had every forward ready (ms since epoch). */
+  readonly timings: { startedAt: number; firstListAt?: number; readyAt?: number } = { startedAt: Date.now() };
   health: EngineHealth = { state: 'connecting', reason: '' };
 
   constructor(private readonly options: ConnectEngineOptions) {
@@ -210,6 +212,10 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
 
   private reconcile(): void {
     if (this.stopped) return;
+    const listed = [...this.informers.services, ...this.informers.slices].every(
+      (i) => i.health.state === 'connected',
+    );
+    if (listed) this.timings.firstListAt ??= Date.now();
     const services = this.informers.services.flatMap((i) => i.list());
     const slices = this.informers.slices.flatMap((i) => i.list());
     const plans = planForwards(services, slices, {
@@ -307,7 +313,17 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
   }
 
   private emitStatus(): void {
-    this.emit('status', this.snapshot());
+    const snapshot = this.snapshot();
+    if (this.timings.firstListAt !== undefined && this.timings.readyAt === undefined) {
+      const allRunning = snapshot.every((s) => s.status === 'running' || s.status === 'skipped');
+      const allBound = [...this.runtimes.values()].every((r) => r.isSettled());
+      if (allRunning && allBound) {
+        void this.helperQueue.then(() => {
+          this.timings.readyAt ??= Date.now();
+        });
+      }
+    }
+    this.emit('status', snapshot);
   }
 
   /** Every forward's status, sorted by namespace and name. */
@@ -333,6 +349,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     await Promise.all([...this.informers.services, ...this.informers.slices].map((i) => i.stop()));
     await Promise.all([...this.runtimes.values()].map((r) => r.close()));
     this.runtimes.clear();
+    this.dialer.close();
     this.addresses.save();
     const helper = this.options.helper;
     if (helper) {

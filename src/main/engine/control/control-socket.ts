@@ -10,7 +10,13 @@ import type { TunnelStatus } from '../../../shared/tunnel-status';
 
 export type ControlRequest = { op: 'list' };
 export type ControlResponse =
-  | { ok: true; tunnels: TunnelStatus[]; health: { state: string; reason: string }; pid: number }
+  | {
+      ok: true;
+      tunnels: TunnelStatus[];
+      health: { state: string; reason: string };
+      pid: number;
+      stats?: { hostsWrites: number; timings: { startedAt: number; firstListAt?: number; readyAt?: number } };
+    }
   | { ok: false; message: string };
 
 /** No instance runs, or one cannot be reached; the message says which. */

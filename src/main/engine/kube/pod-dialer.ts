@@ -1,11 +1,14 @@
 /**
- * A TCP-like stream to a pod's port through the API server: one WebSocket per connection with the
- * port-forward channel protocol (v4.channel.k8s.io), authenticated and TLS-checked from the
- * kubeconfig. Nothing is opened until a connection needs it.
+ * A TCP-like stream to a pod's port through the API server, authenticated and TLS-checked from
+ * the kubeconfig: streams on a SPDY/3.1 session per pod (as kubectl), or one WebSocket per
+ * connection with the channel protocol (v4.channel.k8s.io) where SPDY is unavailable. Nothing is
+ * opened until a connection needs it.
  */
+import type { RequestOptions } from 'node:https';
 import { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import WebSocket from 'ws';
+import { SpdySession, SpdyUnavailableError } from './spdy/spdy-session';
 
 /** A port-forward the API server or kubelet refused, with its own message. */
 export class PortForwardError extends Error {
@@ -15,9 +18,12 @@ export class PortForwardError extends Error {
 export interface PodDialer {
   /** Resolves once the tunnel is open; data errors (pod refused the port) arrive as stream errors. */
   dial(namespace: string, pod: string, port: number): Promise<Duplex>;
+  /** Closes every open session. */
+  close(): void;
 }
 
 const dataChannel = 0;
+const sendHighWaterMark = 1024 * 1024;
 const errorChannel = 1;
 
 class PodStream extends Duplex {
@@ -59,7 +65,13 @@ class PodStream extends Duplex {
     const frame = Buffer.allocUnsafe(chunk.length + 1);
     frame[0] = dataChannel;
     chunk.copy(frame, 1);
-    this.ws.send(frame, { binary: true }, (error) => callback(error ?? null));
+    // Pipeline sends; wait for the socket only when ws has a lot queued (backpressure).
+    if (this.ws.bufferedAmount < sendHighWaterMark) {
+      this.ws.send(frame, { binary: true });
+      callback();
+    } else {
+      this.ws.send(frame, { binary: true }, (error) => callback(error ?? null));
+    }
   }
 
   override _final(callback: () => void): void {
@@ -84,33 +96,94 @@ function statusMessage(body: string, code: number | undefined): string {
   return `the API server answered ${String(code)} to the port-forward`;
 }
 
+/**
+ * Dials pods through SPDY sessions (one per pod, kept while in use), falling back to one
+ * WebSocket per connection when the API server will not upgrade to SPDY.
+ */
 export function createPodDialer(
   kubeConfig: k8s.KubeConfig,
-  options: { handshakeTimeoutMs?: number } = {},
+  options: { handshakeTimeoutMs?: number; sessionIdleMs?: number } = {},
 ): PodDialer {
-  const server = kubeConfig.getCurrentCluster()?.server ?? '';
-  const base = server.replace(/^http/, 'ws').replace(/\/$/, '');
+  const server = (kubeConfig.getCurrentCluster()?.server ?? '').replace(/\/$/, '');
+  const sessions = new Map<string, Promise<SpdySession>>();
+  let spdyAvailable = true;
+
+  const dialWebSocket = async (namespace: string, pod: string, port: number): Promise<Duplex> => {
+    const wsOptions: WebSocket.ClientOptions = {
+      perMessageDeflate: false,
+      handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+    };
+    await kubeConfig.applyToHTTPSOptions(wsOptions);
+    const url = `${server.replace(/^http/, 'ws')}${podPath(namespace, pod)}?ports=${port}`;
+    const ws = new WebSocket(url, ['v4.channel.k8s.io'], wsOptions);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_request, response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => reject(new PortForwardError(statusMessage(body, response.statusCode))));
+      });
+      ws.once('error', (error) =>
+        reject(new PortForwardError(`cannot reach the API server at ${server}: ${error.message}`)),
+      );
+    });
+    return new PodStream(ws);
+  };
+
+  const session = (namespace: string, pod: string): Promise<SpdySession> => {
+    const key = `${namespace}/${pod}`;
+    const existing = sessions.get(key);
+    if (existing) return existing;
+    const opening = (async () => {
+      const requestOptions: RequestOptions = {};
+      await kubeConfig.applyToHTTPSOptions(requestOptions);
+      const opened = await SpdySession.open(
+        `${server}${podPath(namespace, pod)}`,
+        requestOptions,
+        options.sessionIdleMs,
+      );
+      opened.onClose = () => {
+        if (sessions.get(key) === opening) sessions.delete(key);
+      };
+      return opened;
+    })();
+    sessions.set(key, opening);
+    opening.catch(() => sessions.delete(key));
+    return opening;
+  };
+
   return {
     async dial(namespace, pod, port) {
-      const wsOptions: WebSocket.ClientOptions = {
-        perMessageDeflate: false,
-        handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
-      };
-      await kubeConfig.applyToHTTPSOptions(wsOptions);
-      const url = `${base}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/portforward?ports=${port}`;
-      const ws = new WebSocket(url, ['v4.channel.k8s.io'], wsOptions);
-      await new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('unexpected-response', (_request, response) => {
-          let body = '';
-          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-          response.on('end', () => reject(new PortForwardError(statusMessage(body, response.statusCode))));
-        });
-        ws.once('error', (error) =>
-          reject(new PortForwardError(`cannot reach the API server at ${server}: ${error.message}`)),
+      if (spdyAvailable) {
+        try {
+          const current = await session(namespace, pod);
+          return await current.openStream(port);
+        } catch (error) {
+          if (!(error instanceof SpdyUnavailableError)) {
+            throw new PortForwardError(
+              `cannot reach the API server at ${server}: ${error instanceof Error ? error.message : String(error)}`,
+            );
+          }
+          // A refusal of this pod (RBAC, gone, not running) is final; anything else means the
+          // server speaks no SPDY, so use WebSockets from now on.
+          if (/forbidden|not found|not running/i.test(error.message))
+            throw new PortForwardError(error.message);
+          spdyAvailable = false;
+        }
+      }
+      return dialWebSocket(namespace, pod, port);
+    },
+    close() {
+      for (const opening of sessions.values())
+        void opening.then(
+          (s) => s.close(),
+          () => undefined,
         );
-      });
-      return new PodStream(ws);
+      sessions.clear();
     },
   };
+}
+
+function podPath(namespace: string, pod: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/portforward`;
 }

@@ -1,5 +1,6 @@
 /**
- * The SPDY/3.1 subset kubectl's port-forward uses: frame parsing from an arbitrary byte stream,
+ * The SPDY/3.1 subset Kubernetes port-forward uses, for both ends (the engine's client and the
+ * test cluster's kubelet; kubectl checks the latter independently): frame parsing from an arbitrary byte stream,
  * frame building, and the per-connection zlib contexts (with the SPDY/3 dictionary) that header
  * blocks share, one for each direction.
  */
@@ -30,25 +31,63 @@ export type Frame =
   | { control: true; type: number; flags: number; payload: Buffer }
   | { control: false; streamId: number; flags: number; payload: Buffer };
 
-/** Splits a byte stream into frames, whatever the chunk boundaries. */
+/**
+ * Splits a byte stream into frames, whatever the chunk boundaries. Chunks are kept as they came
+ * and joined once per frame, so a large frame arriving in many TLS records is copied once.
+ */
 export class FrameReader {
-  private buffer: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  private take(count: number): Buffer {
+    const first = this.chunks[0];
+    if (first && first.length >= count) {
+      const taken = first.subarray(0, count);
+      if (first.length === count) this.chunks.shift();
+      else this.chunks[0] = first.subarray(count);
+      this.buffered -= count;
+      return taken;
+    }
+    const out = Buffer.allocUnsafe(count);
+    let filled = 0;
+    while (filled < count) {
+      const chunk = this.chunks[0];
+      if (!chunk) break;
+      const used = Math.min(chunk.length, count - filled);
+      chunk.copy(out, filled, 0, used);
+      filled += used;
+      if (used === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(used);
+    }
+    this.buffered -= count;
+    return out;
+  }
+
+  private peekHeader(): Buffer {
+    const first = this.chunks[0];
+    if (first && first.length >= 8) return first.subarray(0, 8);
+    const header = this.take(8);
+    this.chunks.unshift(header);
+    this.buffered += 8;
+    return header;
+  }
 
   push(chunk: Buffer): Frame[] {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
     const frames: Frame[] = [];
-    while (this.buffer.length >= 8) {
-      const length = this.buffer.readUIntBE(5, 3);
-      if (this.buffer.length < 8 + length) break;
-      const flags = this.buffer[4] ?? 0;
-      const payload = this.buffer.subarray(8, 8 + length);
-      const first = this.buffer.readUInt32BE(0);
-      if (first & 0x80000000) {
-        frames.push({ control: true, type: first & 0xffff, flags, payload });
-      } else {
-        frames.push({ control: false, streamId: first & 0x7fffffff, flags, payload });
-      }
-      this.buffer = this.buffer.subarray(8 + length);
+    while (this.buffered >= 8) {
+      const header = this.peekHeader();
+      const length = header.readUIntBE(5, 3);
+      if (this.buffered < 8 + length) break;
+      const flags = header[4] ?? 0;
+      const first = header.readUInt32BE(0);
+      this.take(8);
+      const payload = length > 0 ? this.take(length) : Buffer.alloc(0);
+      if (first & 0x80000000) frames.push({ control: true, type: first & 0xffff, flags, payload });
+      else frames.push({ control: false, streamId: first & 0x7fffffff, flags, payload });
     }
     return frames;
   }
@@ -63,16 +102,27 @@ export function controlFrame(type: number, flags: number, payload: Buffer): Buff
   return Buffer.concat([header, payload]);
 }
 
-export function dataFrame(streamId: number, flags: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(8);
+export function dataFrameHeader(streamId: number, flags: number, length: number): Buffer {
+  const header = Buffer.allocUnsafe(8);
   header.writeUInt32BE(streamId & 0x7fffffff, 0);
   header.writeUInt8(flags, 4);
-  header.writeUIntBE(payload.length, 5, 3);
-  return Buffer.concat([header, payload]);
+  header.writeUIntBE(length, 5, 3);
+  return header;
+}
+
+export function dataFrame(streamId: number, flags: number, payload: Buffer): Buffer {
+  return Buffer.concat([dataFrameHeader(streamId, flags, payload.length), payload]);
 }
 
 function collect(chunks: Uint8Array[]): Buffer {
   return Buffer.concat(chunks.map((c) => Buffer.from(c)));
+}
+
+export function synStreamPayload(streamId: number, headerBlock: Buffer): Buffer {
+  const fixed = Buffer.alloc(10);
+  fixed.writeUInt32BE(streamId & 0x7fffffff, 0);
+  fixed.writeUInt32BE(0, 4);
+  return Buffer.concat([fixed, headerBlock]);
 }
 
 /** Header blocks: one continuous inflate context for what the peer sends, one deflate for ours. */

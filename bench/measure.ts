@@ -1,0 +1,44 @@
+/** Measurement primitives: a bulk download and sequential new-connection latencies, over real TCP. */
+import { connect } from 'node:net';
+
+/** Asks a bulk server for `bytes` and returns MB/s. */
+export function downloadMBps(host: string, port: number, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    let received = 0;
+    const socket = connect({ host, port }, () => socket.write(`SEND ${bytes}\n`));
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.on('end', () => {
+      if (received !== bytes)
+        reject(new Error(`received ${received} of ${bytes} bytes from ${host}:${port}`));
+      else resolve(bytes / 1e6 / (Number(process.hrtime.bigint() - started) / 1e9));
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** Time to the first echoed byte on each of `count` new connections, sorted, in ms. */
+export async function connectLatencies(host: string, port: number, count: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = process.hrtime.bigint();
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect({ host, port }, () => socket.write('x'));
+      socket.once('data', () => {
+        samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+        socket.destroy();
+        resolve();
+      });
+      socket.on('error', reject);
+    });
+  }
+  return samples.sort((a, b) => a - b);
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+export function round(value: number, digits = 2): number {
+  return Number(value.toFixed(digits));
+}

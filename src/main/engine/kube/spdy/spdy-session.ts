@@ -1,0 +1,255 @@
+/**
+ * A port-forward session to one pod over SPDY/3.1, as kubectl opens it: one upgraded connection,
+ * and for each forwarded connection a pair of streams (`error`, then `data`) sharing a
+ * `requestid`. New connections cost one round trip on a warm connection instead of a TLS
+ * handshake and an HTTP upgrade each.
+ */
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import {
+  controlFrame,
+  dataFrameHeader,
+  flagFin,
+  FrameReader,
+  frameTypes,
+  HeaderCodec,
+  synStreamPayload,
+} from './spdy-framing';
+
+/** The server would not upgrade to SPDY; the caller may fall back to WebSockets. */
+export class SpdyUnavailableError extends Error {
+  override name = 'SpdyUnavailableError';
+}
+
+const maxDataPayload = 0xffffff;
+
+class SpdyStream extends Duplex {
+  errorText = '';
+
+  constructor(
+    private readonly session: SpdySession,
+    readonly dataStreamId: number,
+  ) {
+    super({ allowHalfOpen: true });
+  }
+
+  override _read(): void {
+    this.session.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.session.sendData(this.dataStreamId, chunk, false, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.session.sendData(this.dataStreamId, Buffer.alloc(0), true, callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.session.forget(this, !this.readableEnded || !this.writableFinished);
+    callback(error);
+  }
+}
+
+/** RST_STREAM status CANCEL: we no longer want the stream. */
+const cancel = 5;
+
+export class SpdySession {
+  private readonly reader = new FrameReader();
+  private readonly codec = new HeaderCodec();
+  private readonly streams = new Map<
+    number,
+    { stream: SpdyStream; role: 'data' | 'error'; replied: () => void }
+  >();
+  private nextStreamId = 1;
+  private nextRequestId = 0;
+  private closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  onClose: (() => void) | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly idleMs: number,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    socket.on('close', () => this.shutdown(new Error('the port-forward connection closed')));
+    socket.on('error', (error) => this.shutdown(error));
+    this.armIdle();
+  }
+
+  /** Upgrades a POST to `…/portforward` to SPDY/3.1. Rejects with `SpdyUnavailableError` on any other answer. */
+  static open(url: string, options: RequestOptions, idleMs = 30_000): Promise<SpdySession> {
+    // applyToHTTPSOptions writes headers as an object; the array form never comes from it.
+    const headers = options.headers && !Array.isArray(options.headers) ? options.headers : {};
+    return new Promise((resolve, reject) => {
+      const request = httpsRequest(url, {
+        ...options,
+        method: 'POST',
+        headers: {
+          ...headers,
+          Connection: 'Upgrade',
+          Upgrade: 'SPDY/3.1',
+          'X-Stream-Protocol-Version': 'portforward.k8s.io',
+        },
+      });
+      request.on('upgrade', (response, socket: Socket, head: Buffer) => {
+        if (response.headers['x-stream-protocol-version'] !== 'portforward.k8s.io') {
+          socket.destroy();
+          reject(new SpdyUnavailableError('the API server did not agree on the port-forward protocol'));
+          return;
+        }
+        const session = new SpdySession(socket, idleMs);
+        if (head.length > 0) session.onBytes(head);
+        resolve(session);
+      });
+      request.on('response', (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => reject(new SpdyUnavailableError(statusMessage(body, response.statusCode))));
+      });
+      request.on('error', reject);
+      request.end();
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Opens the stream pair for one connection to `port`; resolves once the kubelet has answered. */
+  async openStream(port: number): Promise<Duplex> {
+    if (this.closed) throw new Error('the port-forward session is closed');
+    clearTimeout(this.idleTimer);
+    const requestId = String(this.nextRequestId++);
+    const errorId = this.nextStreamId;
+    const dataId = this.nextStreamId + 2;
+    this.nextStreamId += 4;
+    const stream = new SpdyStream(this, dataId);
+    const replies = [errorId, dataId].map(
+      (id) =>
+        new Promise<void>((resolve) => {
+          this.streams.set(id, { stream, role: id === errorId ? 'error' : 'data', replied: resolve });
+        }),
+    );
+    const headers = (type: string) =>
+      this.codec.encode({ streamtype: type, port: String(port), requestid: requestId });
+    // The error stream carries nothing from us, so it is half-closed at once.
+    this.socket.write(
+      controlFrame(frameTypes.synStream, flagFin, synStreamPayload(errorId, headers('error'))),
+    );
+    this.socket.write(controlFrame(frameTypes.synStream, 0, synStreamPayload(dataId, headers('data'))));
+    await Promise.all(replies);
+    return stream;
+  }
+
+  sendData(streamId: number, bytes: Buffer, fin: boolean, callback: (error?: Error | null) => void): void {
+    if (this.closed) {
+      callback(new Error('the port-forward session is closed'));
+      return;
+    }
+    let ok = true;
+    // Header and payload go out as two writes in one flush, so the payload is never copied.
+    this.socket.cork();
+    for (let offset = 0; offset < bytes.length || (fin && offset === 0); offset += maxDataPayload) {
+      const end = Math.min(bytes.length, offset + maxDataPayload);
+      this.socket.write(dataFrameHeader(streamId, fin && end === bytes.length ? flagFin : 0, end - offset));
+      if (end > offset) ok = this.socket.write(bytes.subarray(offset, end));
+      if (bytes.length === 0) break;
+    }
+    this.socket.uncork();
+    if (ok) callback();
+    else this.socket.once('drain', () => callback());
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Drops a finished stream; one abandoned midway is reset, so the kubelet stops sending to it. */
+  forget(stream: SpdyStream, abandoned: boolean): void {
+    for (const [id, entry] of this.streams) {
+      if (entry.stream !== stream) continue;
+      this.streams.delete(id);
+      if (abandoned && !this.closed) {
+        const payload = Buffer.alloc(8);
+        payload.writeUInt32BE(id & 0x7fffffff, 0);
+        payload.writeUInt32BE(cancel, 4);
+        this.socket.write(controlFrame(frameTypes.rstStream, 0, payload));
+      }
+    }
+    this.armIdle();
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    if (this.streams.size > 0 || this.closed) return;
+    this.idleTimer = setTimeout(() => this.close(), this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  close(): void {
+    this.shutdown(new Error('the port-forward session was closed'));
+  }
+
+  private shutdown(error: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.socket.destroy();
+    for (const { stream } of this.streams.values()) stream.destroy(error);
+    this.streams.clear();
+    this.onClose?.();
+  }
+
+  private onBytes(chunk: Buffer): void {
+    for (const frame of this.reader.push(chunk)) {
+      if (!frame.control) {
+        const entry = this.streams.get(frame.streamId);
+        if (!entry) continue;
+        if (entry.role === 'error') {
+          if (frame.payload.length > 0) entry.stream.errorText += frame.payload.toString('utf8');
+          if (frame.flags & flagFin && entry.stream.errorText)
+            entry.stream.destroy(new Error(entry.stream.errorText.trim()));
+          continue;
+        }
+        if (frame.payload.length > 0 && !entry.stream.push(frame.payload)) this.socket.pause();
+        if (frame.flags & flagFin) entry.stream.push(null);
+        continue;
+      }
+      switch (frame.type) {
+        case frameTypes.synReply: {
+          const streamId = frame.payload.readUInt32BE(0) & 0x7fffffff;
+          this.codec.decode(frame.payload.subarray(4));
+          this.streams.get(streamId)?.replied();
+          break;
+        }
+        case frameTypes.headers:
+          this.codec.decode(frame.payload.subarray(4));
+          break;
+        case frameTypes.rstStream: {
+          const entry = this.streams.get(frame.payload.readUInt32BE(0) & 0x7fffffff);
+          entry?.stream.destroy(new Error('the kubelet reset the stream'));
+          break;
+        }
+        case frameTypes.ping:
+          this.socket.write(controlFrame(frameTypes.ping, 0, frame.payload));
+          break;
+        case frameTypes.goAway:
+          this.shutdown(new Error('the API server ended the port-forward session'));
+          break;
+      }
+    }
+  }
+}
+
+function statusMessage(body: string, code: number | undefined): string {
+  try {
+    const status = JSON.parse(body) as { message?: string };
+    if (status.message) return status.message;
+  } catch {
+    // Not a Status object.
+  }
+  return `the API server answered ${String(code)} instead of upgrading the port-forward`;
+}
