@@ -4,6 +4,7 @@
  * `requestid`. New connections cost one round trip on a warm connection instead of a TLS
  * handshake and an HTTP upgrade each.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
@@ -82,7 +83,9 @@ export class SpdySession {
   /** Upgrades a POST to `…/portforward` to SPDY/3.1. Rejects with `SpdyUnavailableError` on any other answer. */
   static open(url: string, options: RequestOptions, idleMs = 30_000): Promise<SpdySession> {
     // applyToHTTPSOptions writes headers as an object; the array form never comes from it.
-    const headers = options.headers && !Array.isArray(options.headers) ? options.headers : {};
+    // (Array.isArray does not narrow readonly arrays, hence the explicit type.)
+    const headers: OutgoingHttpHeaders =
+      options.headers && !Array.isArray(options.headers) ? (options.headers as OutgoingHttpHeaders) : {};
     return new Promise((resolve, reject) => {
       const request = httpsRequest(url, {
         ...options,
