@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { requestControl } from '../src/main/engine/control/control-socket';
+import { launchHelper } from '../src/main/engine/helper/helper-launcher';
 import { freePort } from '../e2e/support/sockets';
 import { connectLatencies, downloadMBps, percentile, round } from './measure';
 
@@ -67,15 +68,6 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'
 function rssMegabytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-/** The node process running the CLI: tsx starts it as its child. */
-function cliNodePid(tsxPid: number): number {
-  const children = readFileSync(`/proc/${tsxPid}/task/${tsxPid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .map(Number);
-  return children[0] ?? tsxPid;
 }
 
 async function stats(kubeconfigPath: string): Promise<{ requests: number }> {
@@ -191,6 +183,39 @@ async function forwardPaths(): Promise<PathFigures[]> {
       { host: ip('echo'), port: 7007 },
     ),
   );
+
+  if (process.getuid?.() === 0) {
+    // Ports below 1024: the helper (root, in a private mount namespace) relays port 80 to the
+    // engine's listener on the same address. Same forwards, one hop more.
+    const sandbox = mkdtempSync(join(tmpdir(), 'bench-helper-'));
+    mkdirSync(join(sandbox, 'run'), { mode: 0o711 });
+    writeFileSync(join(sandbox, 'hosts'), '127.0.0.1 localhost\n');
+    const helper = await launchHelper({
+      command: 'unshare',
+      args: [
+        ...['--mount', '--propagation', 'private', '--fork', '--kill-child', '--', 'sh', '-c'],
+        'node="$1"; shift; mount --bind "$0" /etc/hosts && exec "$node" --import tsx src/privileged-helper/main.ts "$@"',
+        join(sandbox, 'hosts'),
+        process.execPath,
+      ],
+      socketDirectory: join(sandbox, 'run'),
+      range: '127.90.0.0/16',
+      elevation: 'direct',
+    });
+    await helper.client.setRelays([
+      { ip: ip('bulk'), port: 80, targetPort: 9000 },
+      { ip: ip('echo'), port: 80, targetPort: 7007 },
+    ]);
+    results.push(
+      await measurePath(
+        'Localizer, port 80 via helper relay',
+        { host: ip('bulk'), port: 80 },
+        { host: ip('echo'), port: 80 },
+      ),
+    );
+    helper.client.close();
+    await stopChild(helper.process);
+  }
   await stopChild(localizer.child, 'SIGINT');
   for (const child of children.splice(0)) await stopChild(child);
   return results;
@@ -214,8 +239,9 @@ async function scale(): Promise<Record<string, number>> {
   const hostsFile = join(sandbox, 'hosts');
   writeFileSync(hostsFile, '127.0.0.1 localhost\n');
   mkdirSync(join(sandbox, 'run'), { mode: 0o711 });
+  // The built CLI, as users run it: its memory is what counts, not a TypeScript loader's.
   const cliArgs = [
-    'bin/localizer.mjs',
+    'out/main/cli.js',
     'connect',
     '--kubeconfig',
     cluster.kubeconfig,
@@ -248,7 +274,11 @@ async function scale(): Promise<Record<string, number>> {
       )
     : await start(process.execPath, [...cliArgs, '--no-names'], /Connected:/, { LOCALIZER_STATE_DIR: state });
   const connectedAt = Date.now();
-  const listed = await requestControl(state, { op: 'list' });
+  let listed = await requestControl(state, { op: 'list' });
+  while (listed.ok && listed.stats?.timings.readyAt === undefined) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    listed = await requestControl(state, { op: 'list' });
+  }
   if (!listed.ok || !listed.stats) throw new Error('no stats from the running instance');
   const { timings } = listed.stats;
   const names = readFileSync(hostsFile, 'utf8')
@@ -259,23 +289,13 @@ async function scale(): Promise<Record<string, number>> {
   process.stdout.write(`  idle for ${idleSeconds} s to count API requests…\n`);
   await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
   const after = await stats(cluster.kubeconfig);
-  const cliPid = isRoot
-    ? cliNodePid(
-        Number(
-          readFileSync(
-            `/proc/${String(localizer.child.pid)}/task/${String(localizer.child.pid)}/children`,
-            'utf8',
-          ).trim(),
-        ),
-      )
-    : listed.pid;
   const figures = {
     services: total,
     msFromProcessStartToAllReady: connectedAt - startedAt,
     msFromFirstListToAllReady: (timings.readyAt ?? Number.NaN) - (timings.firstListAt ?? Number.NaN),
     hostsEntries: names,
     hostsWrites: listed.stats.hostsWrites,
-    engineRssMB: Math.round(rssMegabytes(listed.pid || cliPid)),
+    engineRssMB: Math.round(rssMegabytes(listed.pid)),
     apiRequestsWhileIdle30s: after.requests - before.requests - 1,
   };
   for (const [key, value] of Object.entries(figures)) process.stdout.write(`  ${key}: ${value}\n`);
@@ -285,9 +305,12 @@ async function scale(): Promise<Record<string, number>> {
 }
 
 try {
-  const forward = await forwardPaths();
-  console.table(forward);
-  const scaleFigures = process.env.BENCH_ONLY === 'forward' ? {} : await scale();
+  process.stdout.write('Building the CLI (npm run build)…\n');
+  await start('npm', ['run', 'build'], /out\/renderer\/index\.html/);
+  const only = process.env.BENCH_ONLY;
+  const forward = only === 'scale' ? [] : await forwardPaths();
+  if (forward.length > 0) console.table(forward);
+  const scaleFigures = only === 'forward' ? {} : await scale();
   const directory = join(root, 'bench/results');
   mkdirSync(directory, { recursive: true });
   writeFileSync(

@@ -147,10 +147,13 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     }
     if (!announced && ready === forwarded.length && forwarded.length > 0) {
       announced = true;
-      print(listTable(tunnels));
-      print(
-        `Connected: ${ready} services forwarded${helper ? ' with names in /etc/hosts' : ' (names disabled)'}. Press Ctrl-C to disconnect.`,
-      );
+      // Say "connected" only once the names are in /etc/hosts too.
+      void engine.flush().then(() => {
+        print(listTable(tunnels));
+        print(
+          `Connected: ${ready} services forwarded${helper ? ' with names in /etc/hosts' : ' (names disabled)'}. Press Ctrl-C to disconnect.`,
+        );
+      });
     }
   });
   engine.on('health', (health) => {
