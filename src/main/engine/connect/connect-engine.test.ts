@@ -180,6 +180,36 @@ describe('connect engine', () => {
     await expect.poll(() => forward('tools', 'bulk')?.status, { timeout: 15_000 }).toBe('running');
   });
 
+  it('connects a user who may read only one namespace to that namespace, and says so', async () => {
+    const restricted = new ConnectEngine({
+      kubeContext: loadKubeContext({
+        kubeconfig: cluster.kubeconfigPath,
+        context: cluster.contexts.restricted,
+      }),
+      stateDirectory: mkdtempSync(join(tmpdir(), 'engine-state-')),
+      ipRange: `127.${cluster.addressOctet - 60}.0.0/16`,
+      clusterDomain: 'cluster.local',
+      namespaces: [],
+      excludeNamespaces: [],
+      helper: undefined,
+    });
+    try {
+      await restricted.start();
+      await expect
+        .poll(() => restricted.snapshot().find((s) => s.name === 'frontend')?.status, { timeout: 15_000 })
+        .toBe('running');
+      expect(new Set(restricted.snapshot().map((s) => s.namespace))).toEqual(new Set(['web']));
+      expect(restricted.health.reason).toContain('only namespace web is connected');
+      // The bare name belongs to the context's own namespace.
+      expect(restricted.snapshot().find((s) => s.name === 'frontend')?.hostnames[0]).toBe('frontend');
+      expect(
+        await getJson(restricted.snapshot().find((s) => s.name === 'api')?.ip ?? '', 8080),
+      ).toMatchObject({ namespace: 'web' });
+    } finally {
+      await restricted.stop();
+    }
+  });
+
   it('keeps its addresses when the API server restarts, with no duplicate or stale entries', async () => {
     const before = engine.snapshot().map((s) => `${s.namespace}/${s.name}=${s.ip ?? ''}`);
     await cluster.faults.restartApiServer(300);
@@ -196,5 +226,43 @@ describe('connect engine', () => {
       .map((s) => `${s.namespace}/${s.name}=${s.ip ?? ''}`)
       .filter((s) => !s.startsWith('web/after-restart'));
     expect(after).toEqual(before);
+  });
+});
+
+describe('after sleep', () => {
+  it('notices the clock jump once, watches afresh, and keeps every forward and address', async () => {
+    let offset = 0;
+    const logs: string[] = [];
+    const sleeper = new ConnectEngine({
+      kubeContext: loadKubeContext({ kubeconfig: cluster.kubeconfigPath }),
+      stateDirectory: mkdtempSync(join(tmpdir(), 'engine-state-')),
+      ipRange: `127.${cluster.addressOctet - 80}.0.0/16`,
+      clusterDomain: 'cluster.local',
+      namespaces: ['tools'],
+      excludeNamespaces: [],
+      helper: undefined,
+      now: () => Date.now() + offset,
+      wakeCheckMs: 20,
+      log: (message) => logs.push(message),
+    });
+    try {
+      await sleeper.start();
+      await expect
+        .poll(() => sleeper.snapshot().find((s) => s.name === 'echo')?.status, { timeout: 15_000 })
+        .toBe('running');
+      const before = sleeper.snapshot().map((s) => `${s.name}=${s.ip ?? ''}`);
+      offset += 3_600_000;
+      await expect
+        .poll(() => sleeper.wakeUps, { timeout: 5000, message: 'the jump should be noticed' })
+        .toBe(1);
+      expect(logs.some((l) => l.includes('the clock jumped 3600 s'))).toBe(true);
+      await expect.poll(() => sleeper.health.state, { timeout: 15_000 }).toBe('connected');
+      expect(sleeper.wakeUps, 'one jump, one restart: no storm').toBe(1);
+      expect(sleeper.snapshot().map((s) => `${s.name}=${s.ip ?? ''}`)).toEqual(before);
+      const echo = sleeper.snapshot().find((s) => s.name === 'echo')?.ip ?? '';
+      expect((await echoRoundTrip(echo, 7007, Buffer.from('awake'))).toString()).toBe('awake');
+    } finally {
+      await sleeper.stop();
+    }
   });
 });

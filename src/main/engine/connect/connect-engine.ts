@@ -43,6 +43,10 @@ export interface ConnectEngineOptions {
   log?: (message: string) => void;
   /** How long to wait after a change before applying it, so bursts become one update. */
   settleMs?: number;
+  /** The wall clock, injectable so tests can make it jump as a laptop waking from sleep does. */
+  now?: () => number;
+  /** How often to look for a clock jump, in ms. */
+  wakeCheckMs?: number;
 }
 
 export interface EngineHealth {
@@ -184,13 +188,18 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     }
   }
 
+  /** Times the engine saw the clock jump and started watching afresh. */
+  wakeUps = 0;
+
   /** Sleep, or a suspended laptop: the clock jumps. Start watching afresh, once, with backoff. */
   private watchForSleep(): void {
-    const intervalMs = 2000;
-    let last = Date.now();
+    const intervalMs = this.options.wakeCheckMs ?? 2000;
+    const clock = this.options.now ?? Date.now;
+    let last = clock();
     this.wakeTimer = setInterval(() => {
-      const now = Date.now();
+      const now = clock();
       if (now - last > intervalMs + 10_000) {
+        this.wakeUps++;
         this.options.log?.(
           `the clock jumped ${Math.round((now - last) / 1000)} s (sleep or suspend); watching the cluster afresh`,
         );
