@@ -235,3 +235,84 @@ describe('localizer connect with names, in a sandbox', () => {
     expect(readFileSync(hostsFile, 'utf8')).toBe(original);
   });
 });
+
+describe('localizer connect with two contexts, in a sandbox', () => {
+  it('gives every service of both contexts its own address, and a shared name to the first context', async () => {
+    if (!isRoot) {
+      console.log(
+        'skipped: the helper sandbox here needs real root (mount namespace sharing the host network)',
+      );
+      return;
+    }
+    const root = mkdtempSync(join(tmpdir(), 'two-contexts-'));
+    const hostsFile = join(root, 'hosts');
+    writeFileSync(hostsFile, '127.0.0.1\tlocalhost\n');
+    const socketDirectory = join(root, 'run');
+    mkdirSync(socketDirectory, { mode: 0o711 });
+    const state = join(root, 'state');
+    const child = spawn(
+      'unshare',
+      [
+        ...[
+          '--mount',
+          '--propagation',
+          'private',
+          '--fork',
+          '--kill-child',
+          '--',
+          'sh',
+          '-c',
+          `mount --bind "$0" /etc/hosts && exec "$@"`,
+          hostsFile,
+        ],
+        ...[tsx, cli, 'connect', '--kubeconfig', cluster.kubeconfigPath, '--ip-range', ipRange()],
+        ...['--context', cluster.contexts.admin, '--context', cluster.contexts.restricted],
+      ],
+      { env: { ...process.env, LOCALIZER_STATE_DIR: state, LOCALIZER_HELPER_SOCKET_DIR: socketDirectory } },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await expect
+      .poll(() => output, { timeout: 30_000, message: 'connect should finish' })
+      .toContain('with names in /etc/hosts');
+
+    const listed = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+    const tunnels = JSON.parse(listed.stdout) as {
+      context: string;
+      namespace: string;
+      name: string;
+      ip: string | null;
+      hostnames: string[];
+      reason: string;
+    }[];
+    const frontends = tunnels.filter((t) => t.namespace === 'web' && t.name === 'frontend');
+    expect(frontends.map((t) => t.context).sort()).toEqual(
+      [cluster.contexts.admin, cluster.contexts.restricted].sort(),
+    );
+    expect(new Set(frontends.map((t) => t.ip)).size).toBe(2);
+    const second = frontends.find((t) => t.context === cluster.contexts.restricted);
+    expect(second?.hostnames).toEqual(['frontend']);
+    expect(second?.reason).toContain(
+      `frontend.web, frontend.web.svc, frontend.web.svc.cluster.local are taken by context ${cluster.contexts.admin}`,
+    );
+    const addresses = tunnels.flatMap((t) => (t.ip ? [t.ip] : []));
+    expect(new Set(addresses).size, 'no two services share an address').toBe(addresses.length);
+    const names = readFileSync(hostsFile, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('127.'))
+      .flatMap((line) => line.split(/\s+/).slice(1));
+    expect(new Set(names).size, 'no name appears twice in /etc/hosts').toBe(names.length);
+
+    const table = await run(tsx, [cli, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
+    expect(table.stdout.split('\n')[0]).toMatch(/^CONTEXT\s+NAMESPACE\s+NAME/);
+
+    const cliPid = Number(
+      (await run('ps', ['-o', 'pid=', '--ppid', String(child.pid)])).stdout.trim().split('\n')[0],
+    );
+    process.kill(cliPid, 'SIGINT');
+    expect(await exited).toBe(0);
+    expect(readFileSync(hostsFile, 'utf8')).toBe('127.0.0.1\tlocalhost\n');
+  });
+});

@@ -6,7 +6,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loopbackRange, parseIpv4Range, rangeWithin } from '../shared/ipv4-range';
 import { isValidHostname } from '../shared/hostnames';
+import { join } from 'node:path';
+import { AddressBook } from '../main/engine/connect/address-book';
 import { ConnectEngine, ConnectError } from '../main/engine/connect/connect-engine';
+import { HelperSync } from '../main/engine/connect/helper-sync';
 import { startControlServer } from '../main/engine/control/control-socket';
 import type { HelperClient } from '../main/engine/helper/helper-client';
 import { launchHelper } from '../main/engine/helper/helper-launcher';
@@ -16,7 +19,8 @@ import { listTable } from './table';
 
 export interface ConnectArguments {
   kubeconfig?: string;
-  context?: string;
+  /** Contexts to connect at once, each with its own addresses; the current context when empty. */
+  contexts: string[];
   namespaces: string[];
   excludeNamespaces: string[];
   clusterDomain: string;
@@ -86,42 +90,54 @@ async function startHelper(range: string, print: (line: string) => void): Promis
 /** Runs until SIGINT or SIGTERM. Resolves with the process exit code. */
 export async function runConnect(args: ConnectArguments, print: (line: string) => void): Promise<number> {
   checkConnectArguments(args);
-  const kubeContext = loadKubeContext({
-    ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
-    ...(args.context ? { context: args.context } : {}),
-  });
+  const contextNames: (string | undefined)[] = args.contexts.length > 0 ? args.contexts : [undefined];
+  const kubeContexts = contextNames.map((context) =>
+    loadKubeContext({
+      ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
+      ...(context ? { context } : {}),
+    }),
+  );
   const directory = stateDirectory();
   // The control socket comes first, so a second instance fails before touching anything.
-  const running: { engine?: ConnectEngine } = {};
-  const control = await startControlServer(directory, () => ({
-    ok: true,
-    tunnels: running.engine?.snapshot() ?? [],
-    health: running.engine?.health ?? { state: 'connecting', reason: '' },
-    pid: process.pid,
-    ...(running.engine
-      ? { stats: { hostsWrites: running.engine.hostsWrites, timings: running.engine.timings } }
-      : {}),
-  }));
+  const engines: ConnectEngine[] = [];
+  const control = await startControlServer(directory, () => {
+    const first = engines[0];
+    const degraded = engines.find((e) => e.health.state !== 'connected');
+    return {
+      ok: true,
+      tunnels: engines.flatMap((e) => e.snapshot()),
+      health: (degraded ?? first)?.health ?? { state: 'connecting', reason: '' },
+      pid: process.pid,
+      ...(first ? { stats: { hostsWrites: first.hostsWrites, timings: first.timings } } : {}),
+    };
+  });
   const helper = args.names ? await startHelper(args.ipRange, print) : undefined;
+  const sync = helper ? new HelperSync(helper, print) : undefined;
+  // One address book for every context, so no two services anywhere share an address.
+  const addresses = new AddressBook(args.ipRange, join(directory, 'addresses.json'));
   const cleanup = async (): Promise<void> => {
-    await running.engine?.stop();
+    await Promise.all(engines.map((engine) => engine.stop()));
+    await sync?.clear();
     helper?.close();
     await control.close();
   };
-  print(`Connecting to ${kubeContext.server} (context ${kubeContext.name})…`);
-  const engine = new ConnectEngine({
-    kubeContext,
-    stateDirectory: directory,
-    ipRange: args.ipRange,
-    clusterDomain: args.clusterDomain,
-    namespaces: args.namespaces,
-    excludeNamespaces: args.excludeNamespaces,
-    helper,
-    log: (message) => print(message),
-  });
-  running.engine = engine;
   try {
-    await engine.start();
+    for (const kubeContext of kubeContexts) {
+      print(`Connecting to ${kubeContext.server} (context ${kubeContext.name})…`);
+      const engine = new ConnectEngine({
+        kubeContext,
+        stateDirectory: directory,
+        ipRange: args.ipRange,
+        clusterDomain: args.clusterDomain,
+        namespaces: args.namespaces,
+        excludeNamespaces: args.excludeNamespaces,
+        sync,
+        addresses,
+        log: (message) => print(kubeContexts.length > 1 ? `[${kubeContext.name}] ${message}` : message),
+      });
+      engines.push(engine);
+      await engine.start();
+    }
   } catch (error) {
     await cleanup();
     if (error instanceof ConnectError) throw new UsageError(error.message);
@@ -137,7 +153,8 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
 
   let lastProgress = '';
   let announced = false;
-  engine.on('status', (tunnels) => {
+  const onStatus = (): void => {
+    const tunnels = engines.flatMap((e) => e.snapshot());
     const forwarded = tunnels.filter((t) => t.status !== 'skipped');
     const ready = forwarded.filter((t) => t.status === 'running').length;
     const progress = `${ready} of ${forwarded.length} services ready`;
@@ -148,17 +165,21 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     if (!announced && ready === forwarded.length && forwarded.length > 0) {
       announced = true;
       // Say "connected" only once the names are in /etc/hosts too.
-      void engine.flush().then(() => {
-        print(listTable(tunnels));
+      void Promise.all(engines.map((e) => e.flush())).then(() => {
+        print(listTable(engines.flatMap((e) => e.snapshot())));
         print(
           `Connected: ${ready} services forwarded${helper ? ' with names in /etc/hosts' : ' (names disabled)'}. Press Ctrl-C to disconnect.`,
         );
       });
     }
-  });
-  engine.on('health', (health) => {
-    if (health.reason) print(`${health.state}: ${health.reason}`);
-  });
+  };
+  for (const engine of engines) {
+    engine.on('status', onStatus);
+    engine.on('health', (health) => {
+      if (health.reason) print(`${health.state}: ${health.reason}`);
+    });
+  }
+  onStatus();
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -12,11 +12,13 @@ import { defaultIpRange, runConnect, UsageError } from './connect-command';
 import { listJson, listTable } from './table';
 
 const usage = `Usage:
-  localizer connect [--kubeconfig FILE] [--context NAME] [--namespace NS]... [--exclude-namespace NS]...
+  localizer connect [--kubeconfig FILE] [--context NAME]... [--namespace NS]... [--exclude-namespace NS]...
                     [--cluster-domain DOMAIN] [--ip-range CIDR] [--no-names]
   localizer list [--json]
 
-connect   makes every Service reachable from this machine by its in-cluster names; Ctrl-C undoes it
+connect   makes every Service reachable from this machine by its in-cluster names; Ctrl-C undoes it.
+          Repeat --context to connect several clusters at once; a name two contexts share goes
+          to the one given first, and the other reaches that service by its address
 list      shows every tunnel of the running instance and its health
 `;
 
@@ -31,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
       args: rest,
       options: {
         kubeconfig: { type: 'string' },
-        context: { type: 'string' },
+        context: { type: 'string', multiple: true, default: [] },
         namespace: { type: 'string', multiple: true, default: [] },
         'exclude-namespace': { type: 'string', multiple: true, default: [] },
         'cluster-domain': { type: 'string', default: 'cluster.local' },
@@ -42,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     return runConnect(
       {
         ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
-        ...(values.context ? { context: values.context } : {}),
+        contexts: values.context,
         namespaces: values.namespace,
         excludeNamespaces: values['exclude-namespace'],
         clusterDomain: values['cluster-domain'],

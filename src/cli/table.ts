@@ -15,10 +15,13 @@ export function renderTable(headers: string[], rows: string[][]): string {
     .join('\n');
 }
 
+/** The `localizer list` table; a CONTEXT column leads when several contexts are connected. */
 export function listTable(tunnels: readonly TunnelStatus[]): string {
+  const several = new Set(tunnels.map((t) => t.context)).size > 1;
   return renderTable(
-    ['NAMESPACE', 'NAME', 'STATUS', 'REASON', 'ENDPOINT', 'IP', 'PORTS'],
+    [...(several ? ['CONTEXT'] : []), 'NAMESPACE', 'NAME', 'STATUS', 'REASON', 'ENDPOINT', 'IP', 'PORTS'],
     tunnels.map((t) => [
+      ...(several ? [t.context] : []),
       t.namespace,
       t.name,
       t.status,

@@ -57,7 +57,7 @@ beforeAll(async () => {
     clusterDomain: 'cluster.local',
     namespaces: [],
     excludeNamespaces: [],
-    helper: undefined,
+    sync: undefined,
   });
   await engine.start();
   const deadline = Date.now() + 15_000;
@@ -191,7 +191,7 @@ describe('connect engine', () => {
       clusterDomain: 'cluster.local',
       namespaces: [],
       excludeNamespaces: [],
-      helper: undefined,
+      sync: undefined,
     });
     try {
       await restricted.start();
@@ -240,7 +240,7 @@ describe('after sleep', () => {
       clusterDomain: 'cluster.local',
       namespaces: ['tools'],
       excludeNamespaces: [],
-      helper: undefined,
+      sync: undefined,
       now: () => Date.now() + offset,
       wakeCheckMs: 20,
       log: (message) => logs.push(message),

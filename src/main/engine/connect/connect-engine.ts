@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { HostsEntry } from '../../../shared/helper-protocol';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
-import type { HelperClient } from '../helper/helper-client';
 import type { KubeContext } from '../kube/kube-context';
 import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
 import {
@@ -21,6 +20,7 @@ import {
 import { AddressBook } from './address-book';
 import { planForwards, type ForwardPlan } from './forward-plan';
 import { ForwardRuntime, type Relay } from './forward-runtime';
+import type { HelperSync } from './helper-sync';
 
 /** The cluster cannot be used as configured; the message says what to do. */
 export class ConnectError extends Error {
@@ -37,8 +37,13 @@ export interface ConnectEngineOptions {
   /** Only these namespaces; all when empty. */
   namespaces: readonly string[];
   excludeNamespaces: readonly string[];
-  /** The privileged helper, or undefined when names are disabled. */
-  helper: HelperClient | undefined;
+  /**
+   * Where names and privileged-port relays go: shared by every connected context, and undefined
+   * when names are disabled.
+   */
+  sync: HelperSync | undefined;
+  /** Addresses shared with other contexts in this process; a book of its own by default. */
+  addresses?: AddressBook;
   dialer?: PodDialer;
   log?: (message: string) => void;
   /** How long to wait after a change before applying it, so bursts become one update. */
@@ -69,24 +74,16 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
   private settleTimer: NodeJS.Timeout | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
   private scopeNote = '';
-  private sentHosts = '';
-  private sentRelays = '';
-  private helperQueue: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** How many times the hosts block was sent to the helper: one per burst of changes. */
-  hostsWrites = 0;
   /** When it started, first had the full list of services and slices, and first had every forward ready (ms since epoch). */
   readonly timings: { startedAt: number; firstListAt?: number; readyAt?: number } = { startedAt: Date.now() };
   health: EngineHealth = { state: 'connecting', reason: '' };
 
   constructor(private readonly options: ConnectEngineOptions) {
     super();
-    const file = join(
-      options.stateDirectory,
-      'addresses',
-      `${options.kubeContext.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`,
-    );
-    this.addresses = new AddressBook(options.ipRange, file);
+    this.addresses =
+      options.addresses ?? new AddressBook(options.ipRange, join(options.stateDirectory, 'addresses.json'));
+    options.sync?.register(options.kubeContext.name);
     this.dialer = options.dialer ?? createPodDialer(options.kubeContext.kubeConfig);
   }
 
@@ -239,19 +236,25 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
         this.runtimes.delete(key);
       }
     }
-    for (const plan of plans) this.applyPlan(plan, keys);
+    const inUse = new Set(plans.map((p) => this.addressKey(p.key)));
+    for (const plan of plans) this.applyPlan(plan, inUse);
     this.addresses.save();
     this.pushToHelper(plans);
     this.emitStatus();
   }
 
-  private applyPlan(plan: ForwardPlan, keys: ReadonlySet<string>): void {
+  /** Address-book keys carry the context, so contexts sharing a book never share an address. */
+  private addressKey(planKey: string): string {
+    return `${this.options.kubeContext.name}|${planKey}`;
+  }
+
+  private applyPlan(plan: ForwardPlan, inUse: ReadonlySet<string>): void {
     const existing = this.runtimes.get(plan.key);
     if (existing) {
       existing.apply(plan);
       return;
     }
-    const ip = this.addresses.addressOf(plan.key, keys);
+    const ip = this.addresses.addressOf(this.addressKey(plan.key), inUse);
     this.runtimes.set(
       plan.key,
       new ForwardRuntime(plan, {
@@ -259,34 +262,23 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
         ip,
         dialer: this.dialer,
         canBindPrivileged: process.getuid?.() === 0,
-        relaysAvailable: this.options.helper !== undefined,
+        relaysAvailable: this.options.sync?.enabled ?? false,
         onChange: () => this.emitStatusSoon(),
       }),
     );
   }
 
-  /** One helper write per burst, and only when the entries or relays changed. */
+  /** Names go to the shared helper writer, which sends one request per burst. */
   private pushToHelper(plans: ForwardPlan[]): void {
-    const helper = this.options.helper;
-    if (!helper) return;
+    const sync = this.options.sync;
+    if (!sync) return;
     const entries: HostsEntry[] = plans
       .filter((p) => !p.skipReason)
       .flatMap((p) => {
         const ip = this.runtimes.get(p.key)?.ip;
         return ip && p.names.length > 0 ? [{ ip, names: p.names }] : [];
       });
-    const hosts = JSON.stringify(entries);
-    if (hosts !== this.sentHosts) {
-      this.sentHosts = hosts;
-      this.helperQueue = this.helperQueue
-        .then(() => helper.setHosts(entries))
-        .then(() => {
-          this.hostsWrites++;
-        })
-        .catch((error: unknown) =>
-          this.options.log?.(`could not update /etc/hosts: ${describeError(error)}`),
-        );
-    }
+    sync.update(this.options.kubeContext.name, entries, undefined);
     this.pushRelaysSoon();
   }
 
@@ -294,19 +286,12 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
 
   /** Relays follow listeners, which bind asynchronously; collect them after they settle. */
   private pushRelaysSoon(): void {
-    const helper = this.options.helper;
-    if (!helper) return;
+    const sync = this.options.sync;
+    if (!sync) return;
     clearTimeout(this.relaysTimer);
     this.relaysTimer = setTimeout(() => {
       const relays: Relay[] = [...this.runtimes.values()].flatMap((r) => r.relays());
-      const text = JSON.stringify(relays);
-      if (text === this.sentRelays) return;
-      this.sentRelays = text;
-      this.helperQueue = this.helperQueue
-        .then(() => helper.setRelays(relays))
-        .catch((error: unknown) =>
-          this.options.log?.(`could not relay privileged ports: ${describeError(error)}`),
-        );
+      sync.update(this.options.kubeContext.name, undefined, relays);
     }, 20);
   }
 
@@ -327,7 +312,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
       const allRunning = snapshot.every((s) => s.status === 'running' || s.status === 'skipped');
       const allBound = [...this.runtimes.values()].every((r) => r.isSettled());
       if (allRunning && allBound) {
-        void this.helperQueue.then(() => {
+        void this.flush().then(() => {
           this.timings.readyAt ??= Date.now();
         });
       }
@@ -335,16 +320,36 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     this.emit('status', snapshot);
   }
 
-  /** Every forward's status, sorted by namespace and name. */
+  /**
+   * Every forward's status, sorted by namespace and name. Names another context holds are left
+   * out, and the reason says where they went.
+   */
   snapshot(): TunnelStatus[] {
+    const lost = this.options.sync?.lostNames(this.options.kubeContext.name) ?? new Map<string, string>();
     return [...this.runtimes.values()]
-      .map((r) => r.status())
+      .map((runtime) => {
+        const status = runtime.status();
+        const taken = status.hostnames.filter((name) => lost.has(name));
+        if (taken.length === 0) return status;
+        const holders = [...new Set(taken.map((name) => lost.get(name)))].join(', ');
+        const note = `${taken.join(', ')} ${taken.length > 1 ? 'are' : 'is'} taken by context ${holders}; reach it at ${status.ip ?? 'its address'}`;
+        return {
+          ...status,
+          hostnames: status.hostnames.filter((name) => !lost.has(name)),
+          reason: status.reason ? `${status.reason}; ${note}` : note,
+        };
+      })
       .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  }
+
+  /** How many times names were sent to the helper (shared by every context). */
+  get hostsWrites(): number {
+    return this.options.sync?.writes ?? 0;
   }
 
   /** Resolves once the helper has every pending write, for tests and `connect` progress. */
   async flush(): Promise<void> {
-    await this.helperQueue;
+    await this.options.sync?.flush();
   }
 
   /** Closes listeners, removes names and relays, stops watching. */
@@ -360,11 +365,10 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     this.runtimes.clear();
     this.dialer.close();
     this.addresses.save();
-    const helper = this.options.helper;
-    if (helper) {
-      await this.helperQueue;
-      await helper.setHosts([]).catch(() => undefined);
-      await helper.setRelays([]).catch(() => undefined);
+    const sync = this.options.sync;
+    if (sync) {
+      sync.update(this.options.kubeContext.name, [], []);
+      await sync.flush();
     }
     this.updateHealth();
   }
