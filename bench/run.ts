@@ -13,6 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import { requestControl } from '../src/main/engine/control/control-socket';
 import { launchHelper } from '../src/main/engine/helper/helper-launcher';
 import { freePort } from '../e2e/support/sockets';
+import { createHostsSandbox, inHostsSandbox, sandboxEnvironment } from '../e2e/support/hosts-sandbox';
 import { connectLatencies, downloadMBps, percentile, round } from './measure';
 
 const megabytes = Number(process.env.BENCH_MEGABYTES ?? 512);
@@ -235,10 +236,8 @@ async function scale(): Promise<Record<string, number>> {
   const state = mkdtempSync(join(tmpdir(), 'bench-state-'));
   const isRoot = process.getuid?.() === 0;
   // As root, names go through the real helper into a private /etc/hosts (a mount namespace).
-  const sandbox = mkdtempSync(join(tmpdir(), 'bench-hosts-'));
-  const hostsFile = join(sandbox, 'hosts');
-  writeFileSync(hostsFile, '127.0.0.1 localhost\n');
-  mkdirSync(join(sandbox, 'run'), { mode: 0o711 });
+  const sandbox = createHostsSandbox('127.0.0.1 localhost\n');
+  const hostsFile = sandbox.hostsFile;
   // The built CLI, as users run it: its memory is what counts, not a TypeScript loader's.
   const cliArgs = [
     'out/main/cli.js',
@@ -249,29 +248,12 @@ async function scale(): Promise<Record<string, number>> {
     '127.91.0.0/16',
   ];
   const startedAt = Date.now();
+  const sandboxed = inHostsSandbox(sandbox, process.execPath, cliArgs);
   const localizer = isRoot
-    ? await start(
-        'unshare',
-        [
-          '--mount',
-          '--propagation',
-          'private',
-          '--fork',
-          '--kill-child',
-          '--',
-          'sh',
-          '-c',
-          'mount --bind "$0" /etc/hosts && exec "$@"',
-          hostsFile,
-          process.execPath,
-          ...cliArgs,
-        ],
-        /Connected:/,
-        {
-          LOCALIZER_STATE_DIR: state,
-          LOCALIZER_HELPER_SOCKET_DIR: join(sandbox, 'run'),
-        },
-      )
+    ? await start(sandboxed.command, sandboxed.args, /Connected:/, {
+        ...sandboxEnvironment(sandbox),
+        LOCALIZER_STATE_DIR: state,
+      })
     : await start(process.execPath, [...cliArgs, '--no-names'], /Connected:/, { LOCALIZER_STATE_DIR: state });
   const connectedAt = Date.now();
   let listed = await requestControl(state, { op: 'list' });

@@ -60,3 +60,15 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Connects and reports what a caller sees: `connected`, or the error code (`ECONNREFUSED`…). */
+export function connectOutcome(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}

@@ -1,6 +1,6 @@
 /** The `localizer` CLI as a user runs it, against a real test cluster. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
 import { run } from '../../e2e/support/processes';
+import {
+  createHostsSandbox,
+  inHostsSandbox,
+  sandboxedPid,
+  sandboxEnvironment,
+} from '../../e2e/support/hosts-sandbox';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(projectRoot, 'src/cli/main.ts');
@@ -138,37 +144,21 @@ describe('localizer connect with names, in a sandbox', () => {
       );
       return;
     }
-    const root = mkdtempSync(join(tmpdir(), 'connect-sandbox-'));
-    const hostsFile = join(root, 'hosts');
     const original = '127.0.0.1\tlocalhost\n# keep me\n';
-    writeFileSync(hostsFile, original);
-    const socketDirectory = join(root, 'run');
-    mkdirSync(socketDirectory, { mode: 0o711 });
-    const state = join(root, 'state');
-    const script = `mount --bind "$0" /etc/hosts && exec "$@"`;
-    const child: ChildProcess = spawn(
-      'unshare',
-      [
-        '--mount',
-        '--propagation',
-        'private',
-        '--fork',
-        '--kill-child',
-        '--',
-        'sh',
-        '-c',
-        script,
-        hostsFile,
-        tsx,
-        cli,
-        'connect',
-        '--kubeconfig',
-        cluster.kubeconfigPath,
-        '--ip-range',
-        ipRange(),
-      ],
-      { env: { ...process.env, LOCALIZER_STATE_DIR: state, LOCALIZER_HELPER_SOCKET_DIR: socketDirectory } },
-    );
+    const sandbox = createHostsSandbox(original);
+    const { hostsFile } = sandbox;
+    const state = sandbox.stateDirectory;
+    const launch = inHostsSandbox(sandbox, tsx, [
+      cli,
+      'connect',
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--ip-range',
+      ipRange(),
+    ]);
+    const child: ChildProcess = spawn(launch.command, launch.args, {
+      env: { ...process.env, ...sandboxEnvironment(sandbox) },
+    });
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -225,10 +215,7 @@ describe('localizer connect with names, in a sandbox', () => {
     );
 
     // Ctrl-C reaches `localizer` itself: the process unshare started (sh exec'd into it).
-    const cliPid = Number(
-      (await run('ps', ['-o', 'pid=', '--ppid', String(child.pid)])).stdout.trim().split('\n')[0],
-    );
-    process.kill(cliPid, 'SIGINT');
+    process.kill(await sandboxedPid(child.pid ?? 0), 'SIGINT');
     expect(await exited).toBe(0);
     expect(output).toContain('Disconnected.');
     expect(output).not.toContain('The privileged helper stopped');
@@ -244,32 +231,16 @@ describe('localizer connect with two contexts, in a sandbox', () => {
       );
       return;
     }
-    const root = mkdtempSync(join(tmpdir(), 'two-contexts-'));
-    const hostsFile = join(root, 'hosts');
-    writeFileSync(hostsFile, '127.0.0.1\tlocalhost\n');
-    const socketDirectory = join(root, 'run');
-    mkdirSync(socketDirectory, { mode: 0o711 });
-    const state = join(root, 'state');
-    const child = spawn(
-      'unshare',
-      [
-        ...[
-          '--mount',
-          '--propagation',
-          'private',
-          '--fork',
-          '--kill-child',
-          '--',
-          'sh',
-          '-c',
-          `mount --bind "$0" /etc/hosts && exec "$@"`,
-          hostsFile,
-        ],
-        ...[tsx, cli, 'connect', '--kubeconfig', cluster.kubeconfigPath, '--ip-range', ipRange()],
-        ...['--context', cluster.contexts.admin, '--context', cluster.contexts.restricted],
-      ],
-      { env: { ...process.env, LOCALIZER_STATE_DIR: state, LOCALIZER_HELPER_SOCKET_DIR: socketDirectory } },
-    );
+    const sandbox = createHostsSandbox('127.0.0.1\tlocalhost\n');
+    const { hostsFile } = sandbox;
+    const state = sandbox.stateDirectory;
+    const launch = inHostsSandbox(sandbox, tsx, [
+      ...[cli, 'connect', '--kubeconfig', cluster.kubeconfigPath, '--ip-range', ipRange()],
+      ...['--context', cluster.contexts.admin, '--context', cluster.contexts.restricted],
+    ]);
+    const child = spawn(launch.command, launch.args, {
+      env: { ...process.env, ...sandboxEnvironment(sandbox) },
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -308,10 +279,7 @@ describe('localizer connect with two contexts, in a sandbox', () => {
     const table = await run(tsx, [cli, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
     expect(table.stdout.split('\n')[0]).toMatch(/^CONTEXT\s+NAMESPACE\s+NAME/);
 
-    const cliPid = Number(
-      (await run('ps', ['-o', 'pid=', '--ppid', String(child.pid)])).stdout.trim().split('\n')[0],
-    );
-    process.kill(cliPid, 'SIGINT');
+    process.kill(await sandboxedPid(child.pid ?? 0), 'SIGINT');
     expect(await exited).toBe(0);
     expect(readFileSync(hostsFile, 'utf8')).toBe('127.0.0.1\tlocalhost\n');
   });

@@ -3,12 +3,9 @@
  * @vscode/sudo-prompt (pkexec on Linux, the system dialog on macOS), running the app's own binary
  * as Node. sudo-prompt reports only when the command ends, so readiness is the socket appearing.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import sudo from '@vscode/sudo-prompt';
 import { connectHelper, HelperError, type HelperClient } from './engine/helper/helper-client';
+import { prepareHelperSession } from './engine/helper/helper-session';
 
 /** Quotes one argument for the POSIX shell sudo-prompt runs the command in. */
 export function shellQuote(value: string): string {
@@ -42,28 +39,12 @@ export async function launchElevatedHelper(options: {
   range: string;
   timeoutMs?: number;
 }): Promise<ElevatedHelper> {
-  const session = `s-${randomBytes(6).toString('hex')}`;
-  const token = randomBytes(32).toString('base64url');
-  const tokenDirectory = mkdtempSync(join(tmpdir(), 'localizer-helper-'));
-  const tokenFile = join(tokenDirectory, 'token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const prepared = prepareHelperSession({ socketDirectory: options.socketDirectory, range: options.range });
+  const { session, token, socketPath } = prepared;
   const command = elevatedCommand({
     executable: options.executable,
     helperScript: options.helperScript,
-    args: [
-      '--session',
-      session,
-      '--socket-dir',
-      options.socketDirectory,
-      '--owner-uid',
-      String(process.getuid?.() ?? 0),
-      '--owner-gid',
-      String(process.getgid?.() ?? 0),
-      '--token-file',
-      tokenFile,
-      '--range',
-      options.range,
-    ],
+    args: prepared.args,
   });
   let failed: HelperError | undefined;
   sudo.exec(command, { name: 'Localizer' }, (error) => {
@@ -76,7 +57,6 @@ export async function launchElevatedHelper(options: {
       );
     }
   });
-  const socketPath = join(options.socketDirectory, `${session}.sock`);
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
   try {
     for (;;) {
@@ -89,6 +69,6 @@ export async function launchElevatedHelper(options: {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   } finally {
-    rmSync(tokenDirectory, { recursive: true, force: true });
+    prepared.dispose();
   }
 }

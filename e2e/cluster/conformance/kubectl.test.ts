@@ -33,6 +33,35 @@ function kubectl(
   );
 }
 
+/** Starts a long-running kubectl (watch, port-forward) against the cluster; stopped after all tests. */
+function kubectlInBackground(args: string[], env: NodeJS.ProcessEnv = {}): Background {
+  const child = runInBackground(
+    'kubectl',
+    ['--kubeconfig', cluster.kubeconfigPath, '--cache-dir', cacheDir, ...args],
+    { env },
+  );
+  background.push(child);
+  return child;
+}
+
+/** `kubectl port-forward` to a free local port, once it says it is forwarding. */
+async function portForward(
+  namespace: string,
+  target: string,
+  remotePort: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ localPort: number; forward: Background }> {
+  const localPort = await freePort();
+  const forward = kubectlInBackground(
+    ['port-forward', '-n', namespace, target, `${localPort}:${remotePort}`],
+    env,
+  );
+  await expect
+    .poll(forward.output, { timeout: 15_000, message: 'kubectl should report forwarding' })
+    .toContain(`Forwarding from 127.0.0.1:${localPort}`);
+  return { localPort, forward };
+}
+
 async function podNames(namespace: string, selector: string): Promise<string[]> {
   const result = await kubectl(['get', 'pods', '-n', namespace, '-l', selector, '-o', 'json']);
   const list = JSON.parse(result.stdout) as {
@@ -141,20 +170,7 @@ describe('kubectl changes things', () => {
   });
 
   it('watches pods and sees a deleted pod go and its replacement arrive', async () => {
-    const watch = runInBackground('kubectl', [
-      '--kubeconfig',
-      cluster.kubeconfigPath,
-      '--cache-dir',
-      cacheDir,
-      'get',
-      'pods',
-      '-n',
-      'tools',
-      '-l',
-      'app=echo',
-      '-w',
-    ]);
-    background.push(watch);
+    const watch = kubectlInBackground(['get', 'pods', '-n', 'tools', '-l', 'app=echo', '-w']);
     const [victim] = await podNames('tools', 'app=echo');
     await expect
       .poll(watch.output, { timeout: 15_000, message: 'watch should print the current pod' })
@@ -236,26 +252,7 @@ describe('kubectl changes things', () => {
 
 describe('kubectl port-forward', () => {
   async function forwardAndEcho(target: string, remotePort: number, env: NodeJS.ProcessEnv): Promise<void> {
-    const localPort = await freePort();
-    const forward = runInBackground(
-      'kubectl',
-      [
-        '--kubeconfig',
-        cluster.kubeconfigPath,
-        '--cache-dir',
-        cacheDir,
-        'port-forward',
-        '-n',
-        'tools',
-        target,
-        `${localPort}:${remotePort}`,
-      ],
-      { env },
-    );
-    background.push(forward);
-    await expect
-      .poll(forward.output, { timeout: 15_000, message: 'kubectl should report forwarding' })
-      .toContain(`Forwarding from 127.0.0.1:${localPort}`);
+    const { localPort, forward } = await portForward('tools', target, remotePort, env);
     const payload = randomPayload(1024 * 1024);
     const echoed = await echoThrough('127.0.0.1', localPort, payload);
     expect(echoed.equals(payload)).toBe(true);
@@ -272,20 +269,7 @@ describe('kubectl port-forward', () => {
   });
 
   it('reaches each of several connections to an HTTP pod', async () => {
-    const localPort = await freePort();
-    const forward = runInBackground('kubectl', [
-      '--kubeconfig',
-      cluster.kubeconfigPath,
-      '--cache-dir',
-      cacheDir,
-      'port-forward',
-      '-n',
-      'data',
-      'pod/kv-2',
-      `${localPort}:6379`,
-    ]);
-    background.push(forward);
-    await expect.poll(forward.output, { timeout: 15_000 }).toContain('Forwarding from');
+    const { localPort, forward } = await portForward('data', 'pod/kv-2', 6379);
     for (let i = 0; i < 3; i++) {
       expect(await getJson('127.0.0.1', localPort, `/request-${i}`)).toMatchObject({
         pod: 'kv-2',
@@ -297,21 +281,8 @@ describe('kubectl port-forward', () => {
   });
 
   it('reports a refused connection inside the pod as the kubelet does', async () => {
-    const localPort = await freePort();
     const [pod] = await podNames('tools', 'app=echo');
-    const forward = runInBackground('kubectl', [
-      '--kubeconfig',
-      cluster.kubeconfigPath,
-      '--cache-dir',
-      cacheDir,
-      'port-forward',
-      '-n',
-      'tools',
-      `pod/${pod ?? ''}`,
-      `${localPort}:7999`,
-    ]);
-    background.push(forward);
-    await expect.poll(forward.output, { timeout: 15_000 }).toContain('Forwarding from');
+    const { localPort, forward } = await portForward('tools', `pod/${pod ?? ''}`, 7999);
     await echoThrough('127.0.0.1', localPort, Buffer.from('hello')).catch(() => Buffer.alloc(0));
     await expect
       .poll(forward.output, { timeout: 15_000 })

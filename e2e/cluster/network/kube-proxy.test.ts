@@ -1,7 +1,6 @@
 /** Services route for real: a client "inside the cluster" calls a Service's cluster IP. */
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson } from '../../support/sockets';
+import { getJson, connectOutcome } from '../../support/sockets';
 import { field } from '../api/objects';
 import { resourceTypeOfKind } from '../api/resources';
 import { startTestCluster, type TestCluster } from '../test-cluster';
@@ -11,17 +10,6 @@ let cluster: TestCluster;
 
 function clusterIp(namespace: string, name: string): string {
   return String(field(cluster.store.get(services, namespace, name), 'spec', 'clusterIP'));
-}
-
-function connectOutcome(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  });
 }
 
 beforeAll(async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
-import { echoRoundTrip, getJson, randomPayload } from '../../../../e2e/support/sockets';
+import { echoRoundTrip, getJson, randomPayload, connectOutcome } from '../../../../e2e/support/sockets';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { loadKubeContext } from '../kube/kube-context';
 import { ConnectEngine } from './connect-engine';
@@ -22,17 +22,6 @@ function ipOf(namespace: string, name: string): string {
   const ip = forward(namespace, name)?.ip;
   if (!ip) throw new Error(`${namespace}/${name} has no address`);
   return ip;
-}
-
-function connectOutcome(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  });
 }
 
 /** A tiny exchange with the bulk server: upload 5 bytes, read its answer. */

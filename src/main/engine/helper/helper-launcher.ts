@@ -4,11 +4,8 @@
  * never leaves names behind. The Electron app launches the same helper through sudo-prompt.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connectHelper, HelperError, type HelperClient } from './helper-client';
+import { prepareHelperSession } from './helper-session';
 
 export interface HelperLaunchOptions {
   /** The program and arguments that run the helper's entry point (node + script, or a wrapper). */
@@ -36,28 +33,14 @@ export interface LaunchedHelper {
 
 /** Launches the helper and connects to it; rejects with what the helper or sudo said on failure. */
 export async function launchHelper(options: HelperLaunchOptions): Promise<LaunchedHelper> {
-  const session = `s-${randomBytes(6).toString('hex')}`;
-  const token = options.token ?? randomBytes(32).toString('base64url');
-  const tokenDirectory = mkdtempSync(join(tmpdir(), 'localizer-helper-'));
-  const tokenFile = join(tokenDirectory, 'token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  const helperArgs = [
-    ...options.args,
-    '--session',
-    session,
-    '--socket-dir',
-    options.socketDirectory,
-    '--owner-uid',
-    String(process.getuid?.() ?? 0),
-    '--owner-gid',
-    String(process.getgid?.() ?? 0),
-    '--token-file',
-    tokenFile,
-    '--range',
-    options.range,
-    '--grace-ms',
-    String(options.graceMs ?? 3000),
-  ];
+  const prepared = prepareHelperSession({
+    socketDirectory: options.socketDirectory,
+    range: options.range,
+    ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
+    ...(options.token !== undefined ? { token: options.token } : {}),
+  });
+  const { session, token } = prepared;
+  const helperArgs = [...options.args, ...prepared.args];
   const [command, args] =
     options.elevation === 'sudo'
       ? ['sudo', ['--', options.command, ...helperArgs]]
@@ -94,7 +77,7 @@ export async function launchHelper(options: HelperLaunchOptions): Promise<Launch
     child.kill();
     throw error;
   } finally {
-    rmSync(tokenDirectory, { recursive: true, force: true });
+    prepared.dispose();
   }
 }
 
