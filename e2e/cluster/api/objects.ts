@@ -65,6 +65,7 @@ export interface Probe {
   tcpSocket?: { port: number | string };
   httpGet?: { port: number | string; path?: string };
   periodSeconds?: number;
+  failureThreshold?: number;
 }
 
 export interface SecurityContext {

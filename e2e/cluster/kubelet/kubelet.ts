@@ -334,15 +334,21 @@ export class Kubelet {
       const results = await Promise.all(all.map((port) => tcpOpen(runtime.ip, port)));
       return results.every(Boolean);
     };
+    // As the kubelet's defaults: one success makes a container ready, three failures in a row
+    // (failureThreshold) make it unready. A process that exits is unready at once.
+    const failureThreshold = container.spec.readinessProbe?.failureThreshold ?? 3;
+    let failures = 0;
     const loop = (): void => {
       if (container.process !== child || runtime.terminating) return;
       void check().then((ok) => {
         if (container.process !== child || runtime.terminating) return;
-        if (ok !== container.ready) {
-          container.ready = ok;
+        failures = ok ? 0 : failures + 1;
+        const ready = ok || (container.ready && failures < failureThreshold);
+        if (ready !== container.ready) {
+          container.ready = ready;
           this.queueStatus(runtime);
         }
-        this.later(container, ok ? 1000 : 100, loop);
+        this.later(container, container.ready ? 1000 : 100, loop);
       });
     };
     loop();
