@@ -170,7 +170,7 @@ describe('localizer connect with names, in a sandbox', () => {
       .poll(() => readFileSync(hostsFile, 'utf8'), { timeout: 10_000 })
       .toContain('kv-2.kv.data.svc.cluster.local');
 
-    // Resolve through the sandbox's /etc/hosts, as any program on the laptop would.
+    // Resolve through the sandbox's /etc/hosts, as every program on the laptop would.
     const inSandbox = (code: string) =>
       run('nsenter', ['--mount', `--target=${String(child.pid)}`, process.execPath, '-e', code]);
     const fetchJson = (url: string) =>

@@ -9,6 +9,8 @@ import type { TunnelCounters, TunnelStatus } from '../../../shared/tunnel-status
 import type { PodDialer } from '../kube/pod-dialer';
 import type { ForwardPlan } from './forward-plan';
 
+const socketBufferBytes = 1024 * 1024;
+
 export interface Relay {
   ip: string;
   port: number;
@@ -114,7 +116,11 @@ export class ForwardRuntime {
       listener.bindError = `port ${listener.port} needs the privileged helper, which is not running`;
       return;
     }
-    const server = createServer((socket) => this.onConnection(socket, listener));
+    // Large socket buffers keep 64 KiB tunnel frames flowing; noDelay keeps small requests prompt.
+    const server = createServer(
+      { highWaterMark: socketBufferBytes, noDelay: true, pauseOnConnect: true },
+      (socket) => this.onConnection(socket, listener),
+    );
     listener.server = server;
     server.on('error', (error: NodeJS.ErrnoException) => {
       listener.server = undefined;
@@ -143,7 +149,6 @@ export class ForwardRuntime {
     this.counters.activeConnections++;
     this.lastEndpoint = endpoint.pod;
     this.sockets.add(socket);
-    socket.pause();
     socket.on('error', () => socket.destroy());
     socket.once('close', () => {
       this.counters.activeConnections--;

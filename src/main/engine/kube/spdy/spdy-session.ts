@@ -24,6 +24,7 @@ export class SpdyUnavailableError extends Error {
 }
 
 const maxDataPayload = 0xffffff;
+const streamBufferBytes = 1024 * 1024;
 
 class SpdyStream extends Duplex {
   errorText = '';
@@ -32,7 +33,12 @@ class SpdyStream extends Duplex {
     private readonly session: SpdySession,
     readonly dataStreamId: number,
   ) {
-    super({ allowHalfOpen: true });
+    // Frames carry up to 64 KiB; a 16 KiB default would pause the whole session on every frame.
+    super({
+      allowHalfOpen: true,
+      readableHighWaterMark: streamBufferBytes,
+      writableHighWaterMark: streamBufferBytes,
+    });
   }
 
   override _read(): void {
