@@ -48,7 +48,7 @@ if (electron) {
       '',
       'The Electron binary is not installed on this machine, so the tray app cannot start here.',
       'Running the headless `localizer connect` against the demo cluster instead.',
-      `Try: curl http://frontend.web/   or   localizer list   (LOCALIZER_STATE_DIR unchanged)`,
+      'In another terminal try: curl http://frontend.web/   or   node bin/localizer.mjs list',
       '',
     ].join('\n'),
   );

@@ -112,7 +112,14 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     };
   });
   const helper = args.names ? await startHelper(args.ipRange, print) : undefined;
-  const sync = helper ? new HelperSync(helper, print) : undefined;
+  // On Ctrl-C the terminal signals the helper too, and it removes its names itself; a failed
+  // final write then is expected, not news.
+  const shutdown = { started: false };
+  const sync = helper
+    ? new HelperSync(helper, (message) => {
+        if (!shutdown.started) print(message);
+      })
+    : undefined;
   // One address book for every context, so no two services anywhere share an address.
   const addresses = new AddressBook(args.ipRange, join(directory, 'addresses.json'));
   const cleanup = async (): Promise<void> => {
@@ -143,9 +150,8 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     if (error instanceof ConnectError) throw new UsageError(error.message);
     throw error;
   }
-  let stopping = false;
   helper?.onDisconnect(() => {
-    if (!stopping)
+    if (!shutdown.started)
       print(
         'The privileged helper stopped: names are no longer in /etc/hosts. Restart connect to bring them back.',
       );
@@ -158,7 +164,9 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     const forwarded = tunnels.filter((t) => t.status !== 'skipped');
     const ready = forwarded.filter((t) => t.status === 'running').length;
     const progress = `${ready} of ${forwarded.length} services ready`;
-    if (progress !== lastProgress) {
+    // Before the first list there is nothing to count yet.
+    const listed = engines.every((e) => e.timings.firstListAt !== undefined);
+    if (listed && progress !== lastProgress) {
       lastProgress = progress;
       if (!announced) print(progress);
     }
@@ -185,7 +193,7 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  stopping = true;
+  shutdown.started = true;
   print('Disconnecting: removing names and closing forwards…');
   await cleanup();
   print('Disconnected.');
