@@ -127,6 +127,29 @@ describe('connect engine', () => {
     expect(await getJsonFromBulk(ip)).toBe('OK 5');
   });
 
+  it('closes an open connection cleanly when its pod dies, rather than leaving it hanging', async () => {
+    const ip = ipOf('tools', 'echo');
+    const socket = connect({ host: ip, port: 7007 });
+    let closed = false;
+    let errored = false;
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => (errored = true));
+    socket.write('hello');
+    await new Promise((resolve) => socket.once('data', resolve));
+    cluster.faults.deletePod('tools', forward('tools', 'echo')?.endpoint ?? '');
+    await expect
+      .poll(() => closed, { timeout: 10_000, message: 'the caller should see the connection end' })
+      .toBe(true);
+    expect(errored).toBe(false);
+    await expect
+      .poll(
+        async () =>
+          (await echoRoundTrip(ip, 7007, Buffer.from('again')).catch(() => Buffer.alloc(0))).toString(),
+        { timeout: 20_000 },
+      )
+      .toBe('again');
+  });
+
   it('goes to a live pod after the serving pod is deleted', async () => {
     const ip = ipOf('tools', 'echo');
     const before = forward('tools', 'echo')?.endpoint ?? '';
