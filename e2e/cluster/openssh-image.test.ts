@@ -58,6 +58,19 @@ function sshPod(name: string, securityContext: Record<string, unknown>): KubeObj
   };
 }
 
+/** Why the pod's first container is waiting, as `kubectl get pod` shows it in STATUS. */
+function waitingReason(name: string): unknown {
+  return field(
+    cluster.store.get(pods, 'default', name),
+    'status',
+    'containerStatuses',
+    '0',
+    'state',
+    'waiting',
+    'reason',
+  );
+}
+
 async function readyPodIp(name: string): Promise<string> {
   await expect
     .poll(() => field(cluster.store.get(pods, 'default', name), 'status', 'conditions'), {
@@ -133,21 +146,7 @@ describe('the OpenSSH test image', () => {
   it('keeps a runAsNonRoot pod from starting as the image’s root user', async () => {
     cluster.registry.create(pods, 'default', sshPod('ssh-root-refused', { runAsNonRoot: true }));
     await expect
-      .poll(
-        () =>
-          field(
-            cluster.store.get(pods, 'default', 'ssh-root-refused'),
-            'status',
-            'containerStatuses',
-            '0',
-            'state',
-            'waiting',
-            'reason',
-          ),
-        {
-          timeout: 10_000,
-        },
-      )
+      .poll(() => waitingReason('ssh-root-refused'), { timeout: 10_000 })
       .toBe('CreateContainerConfigError');
   });
 
@@ -157,19 +156,7 @@ describe('the OpenSSH test image', () => {
       spec: { containers: [{ name: 'c', image: 'nginx:1.27' }] },
     });
     await expect
-      .poll(
-        () =>
-          field(
-            cluster.store.get(pods, 'default', 'typo'),
-            'status',
-            'containerStatuses',
-            '0',
-            'state',
-            'waiting',
-            'reason',
-          ),
-        { timeout: 10_000 },
-      )
+      .poll(() => waitingReason('typo'), { timeout: 10_000 })
       .toMatch(/ErrImagePull|ImagePullBackOff/);
     expect(field(cluster.store.get(pods, 'default', 'typo'), 'status', 'phase')).toBe('Pending');
   });

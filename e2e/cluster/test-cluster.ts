@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pollUntil } from '../support/poll';
 import { adminRules, Authenticator, namespaceReaderRules } from './api/auth';
 import { ApiServer, parseGoBool, sendJson, type ExtraRoute } from './api/http-server';
 import { errors } from './api/status-errors';
@@ -77,14 +78,6 @@ export interface TestCluster {
 
 const restrictedNamespace = 'web';
 const pods = resourceTypeOfKind('Pod');
-
-async function pollUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function workloadsReady(store: ObjectStore): boolean {
   for (const kind of ['Deployment', 'StatefulSet'] as const) {

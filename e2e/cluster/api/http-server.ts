@@ -14,8 +14,8 @@ import { ApiError, errors } from './status-errors';
 import { openApiDocument, openApiIndex } from './openapi';
 import type { KubeObject } from './objects';
 import { parseBody, type DeleteOptions, type Registry } from './registry';
-import { findResourceType, type ResourceType } from './resources';
-import { parseFieldSelector, parseLabelSelector } from './selectors';
+import { apiVersionOf, findResourceType, resourceTypeOfKind, type ResourceType } from './resources';
+import { parseFieldSelector, parseLabelSelector, type ObjectMatcher } from './selectors';
 import type { ObjectStore } from './store';
 import { toTable, wantsTable, type IncludeObject } from './tables';
 import { serveWatch } from './watch';
@@ -88,11 +88,9 @@ export function parseResourcePath(pathname: string): ResourcePath | undefined {
   if (!resource || extra.length > 0) return undefined;
   const type = findResourceType(group, version, resource);
   if (!type) return undefined;
-  if (!type.namespaced && namespace !== undefined) {
-    // `/api/v1/namespaces/{name}/status` reads as namespace `name`'s subresource.
-    if (type.resource === 'namespaces') return undefined;
-    return undefined;
-  }
+  // A cluster-scoped resource under a namespace is no resource path (`/namespaces/{name}/status`
+  // is the namespace's own subresource, which namespaceSelfPath reads).
+  if (!type.namespaced && namespace !== undefined) return undefined;
   return { type, namespace, name, subresource };
 }
 
@@ -321,10 +319,16 @@ export class ApiServer {
       }
     };
 
+    /** `labelSelector` and `fieldSelector` as one matcher; parsed only by the verbs that take them. */
+    const selection = (): ObjectMatcher => {
+      const labels = parseLabelSelector(query.get('labelSelector'));
+      const fields = parseFieldSelector(query.get('fieldSelector'), type.kind);
+      return (object) => labels(object.metadata.labels) && fields(object);
+    };
+
     switch (verb) {
       case 'watch': {
-        const labels = parseLabelSelector(query.get('labelSelector'));
-        const fields = parseFieldSelector(query.get('fieldSelector'), type.kind);
+        const selected = selection();
         const byName =
           name !== undefined ? parseFieldSelector(`metadata.name=${name}`, type.kind) : () => true;
         const timeout = query.get('timeoutSeconds');
@@ -333,8 +337,7 @@ export class ApiServer {
           {
             type,
             namespace,
-            labels,
-            fields: (o) => fields(o) && byName(o),
+            selects: (o) => selected(o) && byName(o),
             resourceVersion: query.get('resourceVersion') ?? undefined,
             timeoutSeconds: timeout === null ? undefined : Number(timeout),
             allowBookmarks: parseGoBool(query.get('allowWatchBookmarks')),
@@ -346,11 +349,10 @@ export class ApiServer {
         return;
       }
       case 'list': {
-        const labels = parseLabelSelector(query.get('labelSelector'));
-        const fields = parseFieldSelector(query.get('fieldSelector'), type.kind);
+        // Listing in a namespace that does not exist is a 404, as on a real API server.
         if (namespace !== undefined && type.namespaced)
-          registry.get(findResourceType('', 'v1', 'namespaces') as ResourceType, undefined, namespace);
-        const items = registry.list(type, namespace).filter((o) => labels(o.metadata.labels) && fields(o));
+          registry.get(resourceTypeOfKind('Namespace'), undefined, namespace);
+        const items = registry.list(type, namespace).filter(selection());
         const resourceVersion = String(this.options.store.currentRevision);
         if (table) {
           sendJson(
@@ -362,7 +364,7 @@ export class ApiServer {
         }
         sendJson(response, 200, {
           kind: listKind(type),
-          apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
+          apiVersion: apiVersionOf(type),
           metadata: { resourceVersion },
           items: items.map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest),
         });
@@ -397,16 +399,14 @@ export class ApiServer {
       case 'delete':
         return respond(200, registry.delete(type, namespace, name ?? '', deleteOptions(url, body)));
       case 'deletecollection': {
-        const labels = parseLabelSelector(query.get('labelSelector'));
-        const fields = parseFieldSelector(query.get('fieldSelector'), type.kind);
         const options = deleteOptions(url, body);
         const deleted = registry
           .list(type, namespace)
-          .filter((o) => labels(o.metadata.labels) && fields(o))
+          .filter(selection())
           .map((o) => registry.delete(type, o.metadata.namespace, o.metadata.name ?? '', options));
         sendJson(response, 200, {
           kind: listKind(type),
-          apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
+          apiVersion: apiVersionOf(type),
           metadata: { resourceVersion: String(this.options.store.currentRevision) },
           items: deleted,
         });

@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError } from './status-errors';
 import type { KubeObject } from './objects';
-import type { Matcher, ObjectMatcher } from './selectors';
+import type { ObjectMatcher } from './selectors';
 import { resourceKey, apiVersionOf, type ResourceType } from './resources';
 import type { ObjectStore, StoreEvent } from './store';
 import { toTable, type IncludeObject } from './tables';
@@ -14,8 +14,8 @@ import { toTable, type IncludeObject } from './tables';
 export interface WatchRequest {
   type: ResourceType;
   namespace: string | undefined;
-  labels: Matcher;
-  fields: ObjectMatcher;
+  /** The watch's label, field and name selection together. */
+  selects: ObjectMatcher;
   /** Undefined or "0": start with the current state as ADDED events. */
   resourceVersion: string | undefined;
   timeoutSeconds: number | undefined;
@@ -35,8 +35,7 @@ export function serveWatch(store: ObjectStore, request: WatchRequest, res: Serve
   const matches = (object: KubeObject | undefined): boolean =>
     object !== undefined &&
     (namespace === undefined || object.metadata.namespace === namespace) &&
-    request.labels(object.metadata.labels) &&
-    request.fields(object);
+    request.selects(object);
 
   const render = (object: KubeObject): unknown => {
     if (!request.table) return object;

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
+import { pollUntil } from '../../../../e2e/support/poll';
 import { echoRoundTrip, getJson, randomPayload, connectOutcome } from '../../../../e2e/support/sockets';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { loadKubeContext } from '../kube/kube-context';
-import { ConnectEngine } from './connect-engine';
+import { ConnectEngine, type ConnectEngineOptions } from './connect-engine';
 
 let cluster: TestCluster;
 let engine: ConnectEngine;
@@ -36,24 +37,33 @@ function getJsonFromBulk(ip: string): Promise<string> {
   });
 }
 
-beforeAll(async () => {
-  cluster = await startTestCluster({ scenario: 'demo' });
-  engine = new ConnectEngine({
-    kubeContext: loadKubeContext({ kubeconfig: cluster.kubeconfigPath }),
+/**
+ * An engine on the test cluster without a helper (so nothing is written to /etc/hosts). Each
+ * engine of this file takes its own /16 (`octetBelowCluster` under the cluster's slot), clear of
+ * every test cluster's addresses (127.200–239) and of the other engines.
+ */
+function createEngine(
+  octetBelowCluster: number,
+  options: Partial<ConnectEngineOptions> & { context?: string } = {},
+): ConnectEngine {
+  const { context, ...rest } = options;
+  return new ConnectEngine({
+    kubeContext: loadKubeContext({ kubeconfig: cluster.kubeconfigPath, ...(context ? { context } : {}) }),
     stateDirectory: mkdtempSync(join(tmpdir(), 'engine-state-')),
-    // Clear of every test cluster's addresses (127.200–239) and of other engines in parallel files.
-    ipRange: `127.${cluster.addressOctet - 100}.0.0/16`,
+    ipRange: `127.${cluster.addressOctet - octetBelowCluster}.0.0/16`,
     clusterDomain: 'cluster.local',
     namespaces: [],
     excludeNamespaces: [],
     sync: undefined,
+    ...rest,
   });
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ scenario: 'demo' });
+  engine = createEngine(100);
   await engine.start();
-  const deadline = Date.now() + 15_000;
-  while (forward('web', 'api')?.status !== 'running') {
-    if (Date.now() > deadline) throw new Error('web/api never became running');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await pollUntil(() => forward('web', 'api')?.status === 'running', 15_000, 'web/api to be running');
 });
 afterAll(async () => {
   await engine.stop();
@@ -193,18 +203,7 @@ describe('connect engine', () => {
   });
 
   it('connects a user who may read only one namespace to that namespace, and says so', async () => {
-    const restricted = new ConnectEngine({
-      kubeContext: loadKubeContext({
-        kubeconfig: cluster.kubeconfigPath,
-        context: cluster.contexts.restricted,
-      }),
-      stateDirectory: mkdtempSync(join(tmpdir(), 'engine-state-')),
-      ipRange: `127.${cluster.addressOctet - 60}.0.0/16`,
-      clusterDomain: 'cluster.local',
-      namespaces: [],
-      excludeNamespaces: [],
-      sync: undefined,
-    });
+    const restricted = createEngine(60, { context: cluster.contexts.restricted });
     try {
       await restricted.start();
       await expect
@@ -245,14 +244,8 @@ describe('after sleep', () => {
   it('notices the clock jump once, watches afresh, and keeps every forward and address', async () => {
     let offset = 0;
     const logs: string[] = [];
-    const sleeper = new ConnectEngine({
-      kubeContext: loadKubeContext({ kubeconfig: cluster.kubeconfigPath }),
-      stateDirectory: mkdtempSync(join(tmpdir(), 'engine-state-')),
-      ipRange: `127.${cluster.addressOctet - 80}.0.0/16`,
-      clusterDomain: 'cluster.local',
+    const sleeper = createEngine(80, {
       namespaces: ['tools'],
-      excludeNamespaces: [],
-      sync: undefined,
       now: () => Date.now() + offset,
       wakeCheckMs: 20,
       log: (message) => logs.push(message),

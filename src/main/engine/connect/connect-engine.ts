@@ -11,12 +11,8 @@ import type { HostsEntry } from '../../../shared/helper-protocol';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
 import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
-import {
-  describeError,
-  errorStatus,
-  ResilientInformer,
-  type InformerHealth,
-} from '../kube/resilient-informer';
+import { describeError, errorStatus } from '../kube/api-errors';
+import { ResilientInformer, type InformerHealth } from '../kube/resilient-informer';
 import { AddressBook } from './address-book';
 import { planForwards, type ForwardPlan } from './forward-plan';
 import { ForwardRuntime, type Relay } from './forward-runtime';

@@ -8,6 +8,7 @@ import type { RequestOptions } from 'node:https';
 import { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import WebSocket from 'ws';
+import { statusMessage } from './api-errors';
 import { SpdySession, SpdyUnavailableError } from './spdy/spdy-session';
 
 /** A port-forward the API server or kubelet refused, with its own message. */
@@ -86,16 +87,6 @@ class PodStream extends Duplex {
   }
 }
 
-function statusMessage(body: string, code: number | undefined): string {
-  try {
-    const status = JSON.parse(body) as { message?: string };
-    if (status.message) return status.message;
-  } catch {
-    // Not a Status object; fall through to the HTTP code.
-  }
-  return `the API server answered ${String(code)} to the port-forward`;
-}
-
 /**
  * Dials pods through SPDY sessions (one per pod, kept while in use), falling back to one
  * WebSocket per connection when the API server will not upgrade to SPDY.
@@ -121,7 +112,16 @@ export function createPodDialer(
       ws.once('unexpected-response', (_request, response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        response.on('end', () => reject(new PortForwardError(statusMessage(body, response.statusCode))));
+        response.on('end', () =>
+          reject(
+            new PortForwardError(
+              statusMessage(
+                body,
+                `the API server answered ${String(response.statusCode)} to the port-forward`,
+              ),
+            ),
+          ),
+        );
       });
       ws.once('error', (error) =>
         reject(new PortForwardError(`cannot reach the API server at ${server}: ${error.message}`)),

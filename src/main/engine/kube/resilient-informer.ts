@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as k8s from '@kubernetes/client-node';
+import { describeError } from './api-errors';
 
 export type InformerHealth =
   | { state: 'connecting' }
@@ -26,31 +27,6 @@ export interface ResilientInformerOptions<T extends k8s.KubernetesObject> {
   maxBackoffMs?: number;
   timers?: Timers;
   random?: () => number;
-}
-
-/** HTTP status of a client-node error, when it has one. */
-export function errorStatus(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const record = error as { code?: unknown; statusCode?: unknown };
-  if (typeof record.code === 'number') return record.code;
-  if (typeof record.statusCode === 'number') return record.statusCode;
-  return undefined;
-}
-
-export function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const body = (error as { body?: unknown }).body;
-    if (typeof body === 'string') {
-      try {
-        const message = (JSON.parse(body) as { message?: string }).message;
-        if (message) return message;
-      } catch {
-        // Not JSON; use the error's own message.
-      }
-    }
-    return error.message;
-  }
-  return String(error);
 }
 
 export class ResilientInformer<T extends k8s.KubernetesObject> extends EventEmitter<{

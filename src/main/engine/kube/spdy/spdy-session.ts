@@ -8,6 +8,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { statusMessage } from '../api-errors';
 import {
   controlFrame,
   dataFrameHeader,
@@ -116,7 +117,16 @@ export class SpdySession {
       request.on('response', (response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        response.on('end', () => reject(new SpdyUnavailableError(statusMessage(body, response.statusCode))));
+        response.on('end', () =>
+          reject(
+            new SpdyUnavailableError(
+              statusMessage(
+                body,
+                `the API server answered ${String(response.statusCode)} instead of upgrading the port-forward`,
+              ),
+            ),
+          ),
+        );
       });
       request.on('error', reject);
       request.end();
@@ -251,14 +261,4 @@ export class SpdySession {
       }
     }
   }
-}
-
-function statusMessage(body: string, code: number | undefined): string {
-  try {
-    const status = JSON.parse(body) as { message?: string };
-    if (status.message) return status.message;
-  } catch {
-    // Not a Status object.
-  }
-  return `the API server answered ${String(code)} instead of upgrading the port-forward`;
 }
