@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+
 /**
  * Reading what the API server said when it refused: the `Status` message in a response body, or
  * the HTTP code of a client-node error. One place, so every error the user sees quotes the server.
@@ -28,4 +30,17 @@ export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const body = (error as { body?: unknown }).body;
   return typeof body === 'string' ? statusMessage(body, error.message) : error.message;
+}
+
+/** Reads a refused request's response and resolves with the server's message (or `fallback`). */
+export function refusalMessage(
+  response: IncomingMessage,
+  fallback: (code: number | undefined) => string,
+): Promise<string> {
+  return new Promise((resolve) => {
+    let body = '';
+    response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    response.on('end', () => resolve(statusMessage(body, fallback(response.statusCode))));
+    response.on('error', () => resolve(fallback(response.statusCode)));
+  });
 }

@@ -8,7 +8,7 @@ import type { RequestOptions } from 'node:https';
 import { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import WebSocket from 'ws';
-import { statusMessage } from './api-errors';
+import { refusalMessage } from './api-errors';
 import { SpdySession, SpdyUnavailableError } from './spdy/spdy-session';
 
 /** A port-forward the API server or kubelet refused, with its own message. */
@@ -110,18 +110,10 @@ export function createPodDialer(
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('unexpected-response', (_request, response) => {
-        let body = '';
-        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        response.on('end', () =>
-          reject(
-            new PortForwardError(
-              statusMessage(
-                body,
-                `the API server answered ${String(response.statusCode)} to the port-forward`,
-              ),
-            ),
-          ),
-        );
+        void refusalMessage(
+          response,
+          (code) => `the API server answered ${String(code)} to the port-forward`,
+        ).then((message) => reject(new PortForwardError(message)));
       });
       ws.once('error', (error) =>
         reject(new PortForwardError(`cannot reach the API server at ${server}: ${error.message}`)),

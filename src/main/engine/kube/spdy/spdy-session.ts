@@ -8,7 +8,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { statusMessage } from '../api-errors';
+import { refusalMessage } from '../api-errors';
 import {
   controlFrame,
   dataFrameHeader,
@@ -115,18 +115,10 @@ export class SpdySession {
         resolve(session);
       });
       request.on('response', (response) => {
-        let body = '';
-        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        response.on('end', () =>
-          reject(
-            new SpdyUnavailableError(
-              statusMessage(
-                body,
-                `the API server answered ${String(response.statusCode)} instead of upgrading the port-forward`,
-              ),
-            ),
-          ),
-        );
+        void refusalMessage(
+          response,
+          (code) => `the API server answered ${String(code)} instead of upgrading the port-forward`,
+        ).then((message) => reject(new SpdyUnavailableError(message)));
       });
       request.on('error', reject);
       request.end();
