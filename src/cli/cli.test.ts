@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
+import { takeLocalizerRange } from '../../e2e/support/address-ranges';
 import { run } from '../../e2e/support/processes';
 import {
   createHostsSandbox,
@@ -20,6 +21,7 @@ const cli = join(projectRoot, 'src/cli/main.ts');
 const tsx = join(projectRoot, 'node_modules/.bin/tsx');
 const isRoot = process.getuid?.() === 0;
 let cluster: TestCluster;
+const ranges: { release: () => void }[] = [];
 
 function localizer(args: string[], env: NodeJS.ProcessEnv = {}) {
   return run(tsx, [cli, ...args], {
@@ -28,14 +30,20 @@ function localizer(args: string[], env: NodeJS.ProcessEnv = {}) {
   });
 }
 
+/** A loopback /16 no engine or cluster in another test file can share. */
 function ipRange(): string {
-  return `127.${cluster.addressOctet - 100}.0.0/16`;
+  const range = takeLocalizerRange();
+  ranges.push(range);
+  return range.cidr;
 }
 
 beforeAll(async () => {
   cluster = await startTestCluster({ scenario: 'demo' });
 });
-afterAll(() => cluster.stop());
+afterAll(async () => {
+  await cluster.stop();
+  for (const range of ranges) range.release();
+});
 
 describe('localizer connect refuses bad input with a message and a non-zero exit', () => {
   it('names the missing kubeconfig', async () => {

@@ -26,12 +26,22 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Takes the first free slot, reclaiming slots of processes that died. Throws when all are taken. */
-export function takeIpSlot(lockDirectory = join(tmpdir(), 'localizer-test-cluster-slots')): IpSlot {
+/**
+ * Takes a free /16 slot among `count` starting at 127.`firstOctet`, reclaiming slots of processes
+ * that died. Throws when all are taken. Test clusters take theirs from 127.200–239; Localizer
+ * engines under test take theirs from 127.100–199 (e2e/support/address-ranges.ts), so no two
+ * ever share an address.
+ */
+export function takeIpSlot(
+  options: { lockDirectory?: string; firstOctet?: number; count?: number } = {},
+): IpSlot {
+  const lockDirectory = options.lockDirectory ?? join(tmpdir(), 'localizer-test-cluster-slots');
+  const first = options.firstOctet ?? firstSlotOctet;
+  const count = options.count ?? slotCount;
   mkdirSync(lockDirectory, { recursive: true });
-  const start = Math.floor(Math.random() * slotCount);
-  for (let i = 0; i < slotCount; i++) {
-    const octet = firstSlotOctet + ((start + i) % slotCount);
+  const start = Math.floor(Math.random() * count);
+  for (let i = 0; i < count; i++) {
+    const octet = first + ((start + i) % count);
     const lockFile = join(lockDirectory, `slot-${octet}.lock`);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -48,7 +58,7 @@ export function takeIpSlot(lockDirectory = join(tmpdir(), 'localizer-test-cluste
     }
   }
   throw new Error(
-    `All ${slotCount} test-cluster address slots in ${lockDirectory} are in use; stop other test clusters.`,
+    `All ${count} address slots in ${lockDirectory} are in use; stop other test clusters and engines.`,
   );
 }
 

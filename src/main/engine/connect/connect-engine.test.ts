@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
+import { takeLocalizerRange } from '../../../../e2e/support/address-ranges';
 import { pollUntil } from '../../../../e2e/support/poll';
 import { echoRoundTrip, getJson, randomPayload, connectOutcome } from '../../../../e2e/support/sockets';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
@@ -37,20 +38,20 @@ function getJsonFromBulk(ip: string): Promise<string> {
   });
 }
 
+const ranges: { release: () => void }[] = [];
+
 /**
- * An engine on the test cluster without a helper (so nothing is written to /etc/hosts). Each
- * engine of this file takes its own /16 (`octetBelowCluster` under the cluster's slot), clear of
- * every test cluster's addresses (127.200–239) and of the other engines.
+ * An engine on the test cluster without a helper (so nothing is written to /etc/hosts), on a
+ * loopback /16 of its own that no engine or cluster in another test file can share.
  */
-function createEngine(
-  octetBelowCluster: number,
-  options: Partial<ConnectEngineOptions> & { context?: string } = {},
-): ConnectEngine {
+function createEngine(options: Partial<ConnectEngineOptions> & { context?: string } = {}): ConnectEngine {
+  const range = takeLocalizerRange();
+  ranges.push(range);
   const { context, ...rest } = options;
   return new ConnectEngine({
     kubeContext: loadKubeContext({ kubeconfig: cluster.kubeconfigPath, ...(context ? { context } : {}) }),
     stateDirectory: mkdtempSync(join(tmpdir(), 'engine-state-')),
-    ipRange: `127.${cluster.addressOctet - octetBelowCluster}.0.0/16`,
+    ipRange: range.cidr,
     clusterDomain: 'cluster.local',
     namespaces: [],
     excludeNamespaces: [],
@@ -61,13 +62,14 @@ function createEngine(
 
 beforeAll(async () => {
   cluster = await startTestCluster({ scenario: 'demo' });
-  engine = createEngine(100);
+  engine = createEngine();
   await engine.start();
   await pollUntil(() => forward('web', 'api')?.status === 'running', 15_000, 'web/api to be running');
 });
 afterAll(async () => {
   await engine.stop();
   await cluster.stop();
+  for (const range of ranges) range.release();
 });
 
 describe('connect engine', () => {
@@ -203,7 +205,7 @@ describe('connect engine', () => {
   });
 
   it('connects a user who may read only one namespace to that namespace, and says so', async () => {
-    const restricted = createEngine(60, { context: cluster.contexts.restricted });
+    const restricted = createEngine({ context: cluster.contexts.restricted });
     try {
       await restricted.start();
       await expect
@@ -244,7 +246,7 @@ describe('after sleep', () => {
   it('notices the clock jump once, watches afresh, and keeps every forward and address', async () => {
     let offset = 0;
     const logs: string[] = [];
-    const sleeper = createEngine(80, {
+    const sleeper = createEngine({
       namespaces: ['tools'],
       now: () => Date.now() + offset,
       wakeCheckMs: 20,
