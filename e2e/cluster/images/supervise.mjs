@@ -25,6 +25,8 @@ function killGroup(/** @type {NodeJS.Signals} */ signal) {
 for (const signal of /** @type {NodeJS.Signals[]} */ (['SIGTERM', 'SIGINT'])) {
   process.on(signal, () => killGroup(signal));
 }
+// The kubelet's "SIGKILL the container": a SIGKILL of this process could not pass it on.
+process.on('SIGUSR2', () => killGroup('SIGKILL'));
 setInterval(() => {
   if (process.ppid !== parent) {
     killGroup('SIGKILL');

@@ -127,9 +127,11 @@ export function spawnContainer(launch: ContainerLaunch): ChildProcess {
     mounts: [...imageAccountMounts(launch, runtime.accounts), ...launch.mounts],
   };
   const script = opensshScript(withAccounts, opensshCommand(launch, runtime.defaultCommand));
+  // A PID namespace, as a container has: when sshd (its init) exits, the kernel ends every
+  // process in it, including per-connection sshd children, which leave the process group (setsid).
   const namespaceFlags = isRoot
-    ? ['--mount', '--propagation', 'private', '--fork']
-    : ['--user', '--map-root-user', '--mount', '--propagation', 'private', '--fork'];
+    ? ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child']
+    : ['--user', '--map-root-user', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child'];
   return spawn(process.execPath, [supervisor, 'unshare', ...namespaceFlags, '--', '/bin/sh', '-c', script], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -53,6 +53,19 @@ export const knownImages: Record<string, ImageRuntime> = {
   },
 };
 
+/**
+ * Expose's default image (linuxserver.io's OpenSSH): root by default (its init runs as root), with
+ * the non-root account `abc`, uid 911. Localizer runs sshd as the command, so the init never runs.
+ */
+const linuxserverOpenssh: ImageRuntime = {
+  kind: 'openssh',
+  user: 0,
+  defaultCommand: ['/init'],
+  accounts: { abc: 911 },
+};
+knownImages['lscr.io/linuxserver/openssh-server'] = linuxserverOpenssh;
+knownImages['linuxserver/openssh-server'] = linuxserverOpenssh;
+
 /** The repository part of an image reference: `docker.io/library/x:1@sha256:…` → `x`. */
 export function imageRepository(reference: string): string {
   let name = reference.split('@')[0] ?? '';

@@ -65,6 +65,22 @@ function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/**
+ * Signals every process of a container, as a runtime does. A supervised container (OpenSSH) is
+ * told to SIGKILL its whole process group with SIGUSR2, since a SIGKILL of the supervisor itself
+ * would leave its processes running.
+ */
+function signalContainer(container: ContainerRuntime, signal: NodeJS.Signals): boolean {
+  const child = container.process;
+  if (!child) return false;
+  if (signal === 'SIGKILL' && container.image?.kind === 'openssh') {
+    const told = child.kill('SIGUSR2');
+    setTimeout(() => child.kill('SIGKILL'), 2_000).unref();
+    return told;
+  }
+  return child.kill(signal);
+}
+
 export class Kubelet {
   private readonly runtimes = new Map<string, PodRuntime>();
   private readonly pendingStatus = new Set<string>();
@@ -96,7 +112,7 @@ export class Kubelet {
     const runtime = this.byName(namespace, name);
     const target = container ? runtime?.containers.get(container) : runtime?.containers.values().next().value;
     if (!target?.process) return false;
-    return target.process.kill(signal);
+    return signalContainer(target, signal);
   }
 
   /** A container's output so far, and a way to follow what comes next. */
@@ -371,8 +387,11 @@ export class Kubelet {
       [...runtime.containers.values()].map(async (container) => {
         const child = container.process;
         if (!child) return;
-        child.kill(graceSeconds > 0 ? 'SIGTERM' : 'SIGKILL');
-        const killTimer = setTimeout(() => child.kill('SIGKILL'), Math.min(graceSeconds, 30) * 1000);
+        signalContainer(container, graceSeconds > 0 ? 'SIGTERM' : 'SIGKILL');
+        const killTimer = setTimeout(
+          () => signalContainer(container, 'SIGKILL'),
+          Math.min(graceSeconds, 30) * 1000,
+        );
         await exited(child);
         clearTimeout(killTimer);
       }),

@@ -19,6 +19,8 @@ export interface ServingWorkload {
   namespace: string;
   name: string;
   replicas: number;
+  /** Its pod template, which names the container ports the service's named target ports mean. */
+  template?: k8s.V1PodTemplateSpec;
 }
 
 /** An expose Localizer refuses, with a message that says why and what to do. */
@@ -60,7 +62,13 @@ export async function findServingWorkloads(
     for (const item of items) {
       if (!selects(selector, item.spec?.template?.metadata?.labels)) continue;
       if (kind === 'ReplicaSet' && item.metadata?.ownerReferences?.some((ref) => ref.controller)) continue;
-      found.push({ kind, namespace, name: item.metadata?.name ?? '', replicas: item.spec?.replicas ?? 1 });
+      found.push({
+        kind,
+        namespace,
+        name: item.metadata?.name ?? '',
+        replicas: item.spec?.replicas ?? 1,
+        ...(item.spec?.template ? { template: item.spec.template } : {}),
+      });
     }
   };
   add('Deployment', deployments.items);
@@ -141,12 +149,20 @@ export async function scaleDown(
   }
 }
 
-/** Puts back the recorded replicas and removes the annotations. Safe to call again (idempotent). */
-export async function restore(apps: k8s.AppsV1Api, workloads: readonly ServingWorkload[]): Promise<void> {
+/**
+ * Puts back the recorded replicas and removes the annotations. Safe to call again (idempotent).
+ * Given a session, it touches only what that session scaled down.
+ */
+export async function restore(
+  apps: k8s.AppsV1Api,
+  workloads: readonly ServingWorkload[],
+  session?: string,
+): Promise<void> {
   for (const workload of workloads) {
     const current = await read(apps, workload);
     const recorded = current.metadata?.annotations?.[annotations.originalReplicas];
     if (recorded === undefined) continue;
+    if (session !== undefined && current.metadata?.annotations?.[annotations.session] !== session) continue;
     const replicas = Number(recorded);
     await mergePatch(apps, workload, {
       metadata: {

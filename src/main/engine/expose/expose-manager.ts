@@ -1,0 +1,160 @@
+/**
+ * Every expose of this process, across contexts: starting and stopping them, cleaning up what a
+ * crashed run left, and one status list in the shared tunnel model.
+ */
+import { EventEmitter } from 'node:events';
+import { hostname, userInfo } from 'node:os';
+import * as k8s from '@kubernetes/client-node';
+import type { TunnelStatus } from '../../../shared/tunnel-status';
+import type { KubeContext } from '../kube/kube-context';
+import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
+import { ExposeSession, type ExposeRequest } from './expose-session';
+import { cleanUpLeftovers, type CleanupReport, type KubeApis } from './leftovers';
+import { defaultSshImage, type SshImage } from './ssh-pod';
+import { ExposeRefusedError } from './workload-scaler';
+
+/** `user@host`: how an expose names its owner on what it changes. */
+export function defaultOwner(): string {
+  return `${userInfo().username}@${hostname()}`;
+}
+
+export interface ExposeManagerOptions {
+  stateDirectory: string;
+  owner?: string;
+  image?: SshImage;
+  /** ssh2 keepalive interval; three missed replies end the tunnel. */
+  keepaliveIntervalMs?: number;
+  startTimeoutMs?: number;
+}
+
+interface ContextClients {
+  apis: KubeApis & { autoscaling: k8s.AutoscalingV2Api };
+  dialer: PodDialer;
+}
+
+export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
+  private readonly sessions = new Map<string, ExposeSession>();
+  private readonly clients = new Map<string, ContextClients>();
+  readonly owner: string;
+
+  constructor(private readonly options: ExposeManagerOptions) {
+    super();
+    this.owner = options.owner ?? defaultOwner();
+  }
+
+  private clientsFor(context: KubeContext): ContextClients {
+    let clients = this.clients.get(context.name);
+    if (!clients) {
+      const kc = context.kubeConfig;
+      clients = {
+        apis: {
+          core: kc.makeApiClient(k8s.CoreV1Api),
+          apps: kc.makeApiClient(k8s.AppsV1Api),
+          autoscaling: kc.makeApiClient(k8s.AutoscalingV2Api),
+        },
+        dialer: createPodDialer(kc),
+      };
+      this.clients.set(context.name, clients);
+    }
+    return clients;
+  }
+
+  /** Undoes what exposes of crashed runs left in this context; what was done is in the report. */
+  recover(context: KubeContext, force = false): Promise<CleanupReport> {
+    return cleanUpLeftovers(this.clientsFor(context).apis, {
+      owner: this.owner,
+      stateDirectory: this.options.stateDirectory,
+      liveSessions: new Set([...this.sessions.values()].map((s) => s.session)),
+      force,
+      fallbackNamespaces: [context.namespace],
+    });
+  }
+
+  /**
+   * Starts an expose and resolves once traffic reaches this machine. `onProgress` hears each
+   * step while it starts. Rejects with the reason (everything undone) when it cannot.
+   */
+  async expose(
+    context: KubeContext,
+    request: ExposeRequest,
+    onProgress: (message: string) => void = () => undefined,
+  ): Promise<TunnelStatus> {
+    const key = `${context.name}/${request.namespace}/${request.service}`;
+    if (this.sessions.has(key)) {
+      throw new ExposeRefusedError(
+        `${request.namespace}/${request.service} is already exposed by this Localizer. Stop it first (\`localizer expose ${request.namespace}/${request.service} --stop\`).`,
+      );
+    }
+    const clients = this.clientsFor(context);
+    const session = new ExposeSession({
+      context: context.name,
+      ...clients,
+      stateDirectory: this.options.stateDirectory,
+      owner: this.owner,
+      image: this.options.image ?? defaultSshImage,
+      request,
+      ...(this.options.keepaliveIntervalMs ? { keepaliveIntervalMs: this.options.keepaliveIntervalMs } : {}),
+      ...(this.options.startTimeoutMs ? { startTimeoutMs: this.options.startTimeoutMs } : {}),
+    });
+    this.sessions.set(key, session);
+    let lastProgress = '';
+    session.on('status', () => {
+      const status = session.snapshot();
+      if (status.status === 'starting' && status.reason !== lastProgress) {
+        lastProgress = status.reason;
+        onProgress(status.reason);
+      }
+      this.emit('status', this.snapshot());
+    });
+    try {
+      await session.start();
+    } catch (error) {
+      this.sessions.delete(key);
+      this.emit('status', this.snapshot());
+      throw error;
+    }
+    return session.snapshot();
+  }
+
+  /** Stops one expose; false when this process has none for that service. */
+  async unexpose(context: string, namespace: string, service: string): Promise<boolean> {
+    const key = `${context}/${namespace}/${service}`;
+    const session = this.sessions.get(key);
+    if (!session) return false;
+    try {
+      await session.stop();
+    } finally {
+      this.sessions.delete(key);
+      this.emit('status', this.snapshot());
+    }
+    return true;
+  }
+
+  /** The contexts and services exposed now, to find one by service alone. */
+  exposed(): { context: string; namespace: string; service: string }[] {
+    return [...this.sessions.values()].map((s) => {
+      const status = s.snapshot();
+      return { context: status.context, namespace: status.namespace, service: status.name };
+    });
+  }
+
+  /** Stops every expose (each restores its workloads); errors are collected, not thrown early. */
+  async stopAll(): Promise<string[]> {
+    const failures: string[] = [];
+    await Promise.all(
+      [...this.sessions.values()].map((session) =>
+        session.stop().catch((error: unknown) => {
+          failures.push(`${session.id}: ${error instanceof Error ? error.message : String(error)}`);
+        }),
+      ),
+    );
+    this.sessions.clear();
+    for (const clients of this.clients.values()) clients.dialer.close();
+    this.emit('status', this.snapshot());
+    return failures;
+  }
+
+  snapshot(): TunnelStatus[] {
+    return [...this.sessions.values()].map((s) => s.snapshot());
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * What each expose changed in the cluster, written to the state directory before the first change
+ * and removed after the last undo. With the labels and annotations on the cluster objects, it is
+ * how a restarted Localizer tells a crashed expose (its process is gone) from a live one.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { WorkloadKind } from './workload-scaler';
+
+export interface ExposeRecord {
+  session: string;
+  pid: number;
+  context: string;
+  namespace: string;
+  service: string;
+  /** The SSH pod and its Secret share this name. */
+  objectName: string;
+  workloads: { kind: WorkloadKind; namespace: string; name: string }[];
+}
+
+function directory(stateDirectory: string): string {
+  return join(stateDirectory, 'exposes');
+}
+
+export function writeRecord(stateDirectory: string, record: ExposeRecord): void {
+  const folder = directory(stateDirectory);
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const file = join(folder, `${record.session}.json`);
+  writeFileSync(`${file}.tmp`, JSON.stringify(record, null, 2), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+}
+
+export function removeRecord(stateDirectory: string, session: string): void {
+  rmSync(join(directory(stateDirectory), `${session}.json`), { force: true });
+}
+
+export function readRecords(stateDirectory: string): ExposeRecord[] {
+  let files: string[];
+  try {
+    files = readdirSync(directory(stateDirectory)).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const records: ExposeRecord[] = [];
+  for (const file of files) {
+    try {
+      records.push(JSON.parse(readFileSync(join(directory(stateDirectory), file), 'utf8')) as ExposeRecord);
+    } catch {
+      // A record cut short by a crash: the labels in the cluster still find what it described.
+    }
+  }
+  return records;
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,463 @@
+/**
+ * One expose, from start to stop: refuse what cannot work, create the SSH pod, open the reverse
+ * tunnel, and only once the cluster routes to the pod scale the service's workloads down, so
+ * callers never meet a gap. It keeps the tunnel up (recreating the pod if it goes) until stopped,
+ * then restores the exact replicas and deletes what it made. Every cluster change is recorded
+ * before it is made, so a crash leaves nothing `cleanUpLeftovers` cannot find.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type * as k8s from '@kubernetes/client-node';
+import type { ExposeState, TunnelStatus } from '../../../shared/tunnel-status';
+import { describeError, errorStatus } from '../kube/api-errors';
+import type { PodDialer } from '../kube/pod-dialer';
+import { removeRecord, writeRecord } from './expose-records';
+import type { KubeApis } from './leftovers';
+import { resolveExposedPorts, type ExposedPort, type PortMapping } from './port-map';
+import { HostKeyMismatchError, ReverseTunnel, type TunnelCounters } from './reverse-tunnel';
+import {
+  generateSshKeys,
+  labels,
+  sshPod,
+  sshPodName,
+  sshPort,
+  sshSecret,
+  type SshImage,
+  type SshKeys,
+  type SshPodSpec,
+} from './ssh-pod';
+import {
+  ExposeRefusedError,
+  findServingWorkloads,
+  refuseAutoscaled,
+  restore,
+  scaleDown,
+  type ServingWorkload,
+} from './workload-scaler';
+
+export interface ExposeRequest {
+  namespace: string;
+  service: string;
+  /** Empty: every TCP service port to the same port number on this machine. */
+  mappings: PortMapping[];
+}
+
+export interface ExposeSessionOptions {
+  context: string;
+  apis: KubeApis & { autoscaling: k8s.AutoscalingV2Api };
+  dialer: PodDialer;
+  stateDirectory: string;
+  /** `user@host`, written on everything the expose changes. */
+  owner: string;
+  image: SshImage;
+  request: ExposeRequest;
+  /** How long the pod may take to run and become routable before the expose fails. */
+  startTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+}
+
+const pollMs = 250;
+const minBackoffMs = 500;
+const maxBackoffMs = 15_000;
+/** Waiting reasons that will not fix themselves; the pod's own message says more. */
+const hopelessReasons =
+  /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError|CrashLoopBackOff/;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isReady(pod: k8s.V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+export class ExposeSession extends EventEmitter<{ status: [] }> {
+  readonly session = randomBytes(8).toString('hex');
+  private state: ExposeState = 'starting';
+  private reason = '';
+  private lastError: string | null = null;
+  private lastChange = new Date().toISOString();
+  private readonly counters: TunnelCounters & { reconnects: number } = {
+    connections: 0,
+    activeConnections: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    reconnects: 0,
+  };
+  private ports: ExposedPort[] = [];
+  private workloads: ServingWorkload[] = [];
+  private scaledDown = false;
+  private keys: SshKeys | undefined;
+  private podName: string | null = null;
+  private secret: k8s.V1Secret | undefined;
+  private tunnel: ReverseTunnel | undefined;
+  private localProblem: string | null = null;
+  private stopping = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+
+  constructor(private readonly options: ExposeSessionOptions) {
+    super();
+  }
+
+  get id(): string {
+    return `${this.options.context}/${this.options.request.namespace}/${this.options.request.service}`;
+  }
+
+  private get target(): string {
+    return `${this.options.request.namespace}/${this.options.request.service}`;
+  }
+
+  private get secretName(): string {
+    return sshPodName(this.options.request.service, this.session);
+  }
+
+  private set(state: ExposeState, reason: string): void {
+    if (state !== this.state || reason !== this.reason) this.lastChange = new Date().toISOString();
+    this.state = state;
+    this.reason = reason;
+    this.emit('status');
+  }
+
+  /** Resolves once traffic flows to the laptop; rejects, with everything undone, when it cannot. */
+  async start(): Promise<void> {
+    const { apis, request } = this.options;
+    try {
+      this.set('starting', `reading service ${this.target}`);
+      const service = await this.readService();
+      this.workloads = await findServingWorkloads(apis.apps, service).catch((error: unknown) => {
+        throw this.refusal(error, `list the workloads in namespace ${request.namespace}`);
+      });
+      await this.refuseIfExposed();
+      await refuseAutoscaled(apis.autoscaling, this.workloads).catch((error: unknown) => {
+        // Without read access to autoscalers there is nothing to check; a refusal is final.
+        if (error instanceof ExposeRefusedError) throw error;
+      });
+      this.ports = resolveExposedPorts(
+        service,
+        this.workloads.flatMap((w) => (w.template ? [w.template] : [])),
+        request.mappings,
+      );
+      this.keys = generateSshKeys();
+      writeRecord(this.options.stateDirectory, {
+        session: this.session,
+        pid: process.pid,
+        context: this.options.context,
+        namespace: request.namespace,
+        service: request.service,
+        objectName: this.secretName,
+        workloads: this.workloads.map(({ kind, namespace, name }) => ({ kind, namespace, name })),
+      });
+      this.set('starting', `creating the SSH pod in ${request.namespace}`);
+      await this.createSecretAndPod(service);
+      await this.connect();
+      this.set('starting', `waiting for the cluster to route ${this.target} to the SSH pod`);
+      await this.waitForPod(isReady, 'become ready');
+      this.set('starting', `scaling down ${this.describeWorkloads()}`);
+      await scaleDown(apis.apps, this.workloads, { owner: this.options.owner, session: this.session }).catch(
+        (error: unknown) => {
+          throw this.refusal(error, `scale ${this.describeWorkloads()}`);
+        },
+      );
+      this.scaledDown = true;
+      this.set('running', this.localProblem ?? '');
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.lastError = message;
+      await this.undo().catch((undoError: unknown) => {
+        this.lastError = `${message}; undoing it also failed: ${describeError(undoError)}`;
+      });
+      this.set('failed', message);
+      throw error;
+    }
+  }
+
+  private describeWorkloads(): string {
+    return this.workloads.length === 0
+      ? 'no workloads (none serve the service)'
+      : this.workloads.map((w) => `${w.kind} ${w.namespace}/${w.name}`).join(', ');
+  }
+
+  /** A refused request as an ExposeRefusedError naming what was being done and what to do. */
+  private refusal(error: unknown, doing: string): Error {
+    if (error instanceof ExposeRefusedError) return error;
+    if (errorStatus(error) === 403) {
+      return new ExposeRefusedError(
+        `Your account may not ${doing}: ${describeError(error)}. Exposing needs get/list/patch on deployments, statefulsets and replicasets, and create/delete on pods and secrets, in namespace ${this.options.request.namespace}; ask a cluster admin for them.`,
+      );
+    }
+    return new Error(`Could not ${doing}: ${describeError(error)}`);
+  }
+
+  private async readService(): Promise<k8s.V1Service> {
+    const { namespace, service } = this.options.request;
+    try {
+      return await this.options.apis.core.readNamespacedService({ namespace, name: service });
+    } catch (error) {
+      if (errorStatus(error) === 404)
+        throw new ExposeRefusedError(
+          `There is no service ${this.target} in context ${this.options.context}. Check the name with \`localizer list\` or \`kubectl get services -n ${namespace}\`.`,
+        );
+      throw this.refusal(error, `read service ${this.target}`);
+    }
+  }
+
+  private async refuseIfExposed(): Promise<void> {
+    const { namespace } = this.options.request;
+    const pods = await this.options.apis.core
+      .listNamespacedPod({ namespace, labelSelector: labels.session })
+      .catch((error: unknown) => {
+        throw this.refusal(error, `list pods in namespace ${namespace}`);
+      });
+    const existing = pods.items.find(
+      (pod) => pod.metadata?.annotations?.['localizer.dev/service'] === this.target,
+    );
+    if (existing) {
+      const owner = existing.metadata?.annotations?.['localizer.dev/owner'] ?? 'someone';
+      throw new ExposeRefusedError(
+        `${this.target} is already exposed by ${owner} (pod ${existing.metadata?.name ?? ''}). Stop that expose first (\`localizer expose ${this.target} --stop\`), or run \`localizer cleanup --force\` if it is abandoned.`,
+      );
+    }
+  }
+
+  private podSpec(service: k8s.V1Service): SshPodSpec {
+    if (!this.keys) throw new Error('keys are made before the pod');
+    return {
+      name: this.secretName,
+      namespace: this.options.request.namespace,
+      session: this.session,
+      owner: this.options.owner,
+      service,
+      ports: this.ports,
+      keys: this.keys,
+      image: this.options.image,
+      originalReplicas: this.workloads.map((w) => `${w.kind}/${w.name}=${String(w.replicas)}`).join(','),
+    };
+  }
+
+  private service: k8s.V1Service | undefined;
+
+  private async createSecretAndPod(service: k8s.V1Service): Promise<void> {
+    this.service = service;
+    const namespace = this.options.request.namespace;
+    const spec = this.podSpec(service);
+    this.secret = await this.options.apis.core
+      .createNamespacedSecret({ namespace, body: sshSecret(spec) })
+      .catch((error: unknown) => {
+        throw this.refusal(error, `create a Secret in namespace ${namespace}`);
+      });
+    await this.createPod();
+  }
+
+  /** A pod of a fresh name each time, so a replacement never waits for its terminating predecessor. */
+  private async createPod(): Promise<void> {
+    if (!this.service || !this.secret) throw new Error('the Secret is created before the pod');
+    const namespace = this.options.request.namespace;
+    const pod = sshPod(this.podSpec(this.service), this.secret);
+    const name = `${this.secretName}-${randomBytes(2).toString('hex')}`;
+    if (pod.metadata) pod.metadata.name = name;
+    await this.options.apis.core.createNamespacedPod({ namespace, body: pod }).catch((error: unknown) => {
+      throw this.refusal(error, `create a pod in namespace ${namespace}`);
+    });
+    this.podName = name;
+    this.emit('status');
+  }
+
+  private async readPod(): Promise<k8s.V1Pod | undefined> {
+    if (!this.podName) return undefined;
+    try {
+      return await this.options.apis.core.readNamespacedPod({
+        namespace: this.options.request.namespace,
+        name: this.podName,
+      });
+    } catch (error) {
+      if (errorStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Polls the pod until `condition`, failing early on a waiting reason that will not pass. */
+  private async waitForPod(condition: (pod: k8s.V1Pod) => boolean, what: string): Promise<k8s.V1Pod> {
+    const deadline = Date.now() + (this.options.startTimeoutMs ?? 120_000);
+    let lastSeen = 'it was never scheduled';
+    while (Date.now() < deadline) {
+      if (this.stopping) throw new Error('the expose was stopped');
+      const pod = await this.readPod();
+      if (!pod) throw new Error(`the SSH pod ${this.podName ?? ''} was deleted while starting`);
+      if (condition(pod)) return pod;
+      const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
+      if (waiting?.reason) {
+        lastSeen = `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
+        if (hopelessReasons.test(waiting.reason)) {
+          throw new Error(
+            `The SSH pod ${this.podName ?? ''} cannot start (${lastSeen}). Check the SSH image setting (now ${this.options.image.image}); it must contain /usr/sbin/sshd and the account ${this.options.image.user} (uid ${String(this.options.image.uid)}).`,
+          );
+        }
+      }
+      await delay(pollMs);
+    }
+    throw new Error(`The SSH pod ${this.podName ?? ''} did not ${what} in time (${lastSeen}).`);
+  }
+
+  /** Waits for the pod to run, then opens the tunnel; sshd may need a moment after the container starts. */
+  private async connect(): Promise<void> {
+    if (!this.keys) throw new Error('keys are made before connecting');
+    const pod = await this.waitForPod(
+      (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP),
+      'start running',
+    );
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const stream = await this.options.dialer.dial(
+          this.options.request.namespace,
+          this.podName ?? '',
+          sshPort,
+        );
+        const tunnel = await ReverseTunnel.open({
+          stream,
+          user: this.options.image.user,
+          clientPrivateKey: this.keys.clientPrivateKey,
+          hostPublicKey: this.keys.hostPublicKey,
+          listenAddress: pod.status?.podIP ?? '',
+          ports: this.ports,
+          counters: this.counters,
+          ...(this.options.keepaliveIntervalMs
+            ? { keepaliveIntervalMs: this.options.keepaliveIntervalMs }
+            : {}),
+        });
+        this.adopt(tunnel);
+        return;
+      } catch (error) {
+        if (error instanceof HostKeyMismatchError || Date.now() > deadline || this.stopping) throw error;
+        await delay(pollMs);
+      }
+    }
+  }
+
+  private adopt(tunnel: ReverseTunnel): void {
+    this.tunnel = tunnel;
+    this.attempt = 0;
+    tunnel.on('localProblem', (problem) => {
+      this.localProblem = problem;
+      if (problem) this.lastError = problem;
+      if (this.state === 'running') this.set('running', problem ?? '');
+    });
+    tunnel.on('closed', (error) => {
+      if (this.tunnel !== tunnel || this.stopping) return;
+      this.tunnel = undefined;
+      const why = error ? `the tunnel closed: ${error.message}` : 'the tunnel to the SSH pod closed';
+      this.lastError = why;
+      this.set('reconnecting', `${why}; reconnecting`);
+      this.scheduleReconnect();
+    });
+  }
+
+  /** A call, not a field read: `stop()` may run while a reconnect awaits. */
+  private isStopping(): boolean {
+    return this.stopping;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopping) return;
+    const base = Math.min(maxBackoffMs, minBackoffMs * 2 ** this.attempt);
+    this.attempt++;
+    const wait = base / 2 + Math.random() * (base / 2);
+    this.reconnectTimer = setTimeout(() => void this.reconnect(), wait);
+  }
+
+  /** Brings the tunnel back, recreating the pod (and its Secret) if they went. */
+  private async reconnect(): Promise<void> {
+    if (this.stopping) return;
+    this.counters.reconnects++;
+    try {
+      const pod = await this.readPod();
+      if (!pod || pod.metadata?.deletionTimestamp) {
+        this.set('reconnecting', 'the SSH pod is gone; creating a new one');
+        await this.ensureSecret();
+        await this.createPod();
+      }
+      await this.connect();
+      if (this.isStopping()) return;
+      this.set('running', this.localProblem ?? '');
+    } catch (error) {
+      if (this.isStopping()) return;
+      const message = error instanceof Error ? error.message : describeError(error);
+      this.lastError = message;
+      this.set(error instanceof HostKeyMismatchError ? 'failed' : 'reconnecting', message);
+      this.scheduleReconnect();
+    }
+  }
+
+  private async ensureSecret(): Promise<void> {
+    const namespace = this.options.request.namespace;
+    try {
+      this.secret = await this.options.apis.core.readNamespacedSecret({ namespace, name: this.secretName });
+    } catch (error) {
+      if (errorStatus(error) !== 404 || !this.service) throw error;
+      this.secret = await this.options.apis.core.createNamespacedSecret({
+        namespace,
+        body: sshSecret(this.podSpec(this.service)),
+      });
+    }
+  }
+
+  /** Restores the replicas, deletes the pod and Secret. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearTimeout(this.reconnectTimer);
+    if (this.state !== 'failed') this.set('stopping', `restoring ${this.describeWorkloads()}`);
+    try {
+      await this.undo();
+    } finally {
+      this.tunnel?.close();
+      this.tunnel = undefined;
+    }
+  }
+
+  /** Puts the workloads back first, so the cluster's own pods start while the tunnel still serves. */
+  private async undo(): Promise<void> {
+    const { apis, request } = this.options;
+    if (!this.keys) return; // Nothing in the cluster was changed yet.
+    await restore(apis.apps, this.workloads, this.session);
+    this.scaledDown = false;
+    this.tunnel?.close();
+    this.tunnel = undefined;
+    const namespace = request.namespace;
+    const ignoreGone = (error: unknown): void => {
+      if (errorStatus(error) !== 404) throw error;
+    };
+    if (this.secret)
+      await apis.core.deleteNamespacedSecret({ namespace, name: this.secretName }).catch(ignoreGone);
+    const pods = await apis.core.listNamespacedPod({
+      namespace,
+      labelSelector: `${labels.session}=${this.session}`,
+    });
+    for (const pod of pods.items) {
+      if (pod.metadata?.name)
+        await apis.core.deleteNamespacedPod({ namespace, name: pod.metadata.name }).catch(ignoreGone);
+    }
+    removeRecord(this.options.stateDirectory, this.session);
+  }
+
+  snapshot(): TunnelStatus {
+    const { namespace, service } = this.options.request;
+    return {
+      context: this.options.context,
+      kind: 'expose',
+      namespace,
+      name: service,
+      status: this.state,
+      reason: this.reason,
+      endpoint: this.podName,
+      ip: null,
+      hostnames: [],
+      // For an expose, the target is the port on this machine.
+      ports: this.ports.map((p) => ({ port: p.servicePort, targetPort: p.localPort, protocol: 'TCP' })),
+      counters: { ...this.counters },
+      lastError: this.lastError,
+      lastChange: this.lastChange,
+    };
+  }
+}

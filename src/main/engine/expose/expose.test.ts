@@ -1,0 +1,267 @@
+/**
+ * Exposing a Service to a port on this machine, end to end against the test cluster: its real
+ * sshd in the SSH pod, its kube-proxy-like routing on the service's cluster IP, and real servers
+ * on the laptop side.
+ */
+import { get } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import ssh2 from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
+import { freePort } from '../../../../e2e/support/sockets';
+import { loadKubeContext, type KubeContext } from '../kube/kube-context';
+import { readRecords } from './expose-records';
+import { ExposeManager } from './expose-manager';
+import { labels } from './ssh-pod';
+
+let cluster: TestCluster;
+let context: KubeContext;
+let core: k8s.CoreV1Api;
+let apps: k8s.AppsV1Api;
+let manager: ExposeManager;
+const stateDirectory = mkdtempSync(join(tmpdir(), 'expose-state-'));
+const servers: Server[] = [];
+
+/** What a fresh connection to the service's cluster IP gets: the body, or the error code. */
+function callService(ip: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const request = get({ host: ip, port, path: '/', agent: false, timeout: 5_000 }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve(body));
+      response.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    });
+    request.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+  });
+}
+
+/** An HTTP-ish server on 127.0.0.1 that answers every connection with `answer`. */
+async function laptopServer(answer: string): Promise<number> {
+  const port = await freePort();
+  const server = createServer((socket) => {
+    socket.once('data', () =>
+      socket.end(
+        `HTTP/1.1 200 OK\r\nContent-Length: ${String(answer.length)}\r\nConnection: close\r\n\r\n${answer}`,
+      ),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  servers.push(server);
+  return port;
+}
+
+async function clusterIp(namespace: string, name: string): Promise<string> {
+  const service = await core.readNamespacedService({ namespace, name });
+  return service.spec?.clusterIP ?? '';
+}
+
+async function replicas(namespace: string, name: string): Promise<number | undefined> {
+  return (await apps.readNamespacedDeployment({ namespace, name })).spec?.replicas;
+}
+
+async function leftovers(namespace: string): Promise<number> {
+  const [pods, secrets] = await Promise.all([
+    core.listNamespacedPod({ namespace, labelSelector: labels.session }),
+    core.listNamespacedSecret({ namespace, labelSelector: labels.session }),
+  ]);
+  return pods.items.length + secrets.items.length;
+}
+
+function status(namespace: string, name: string) {
+  return manager.snapshot().find((s) => s.namespace === namespace && s.name === name);
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ scenario: 'demo' });
+  context = loadKubeContext({ kubeconfig: cluster.kubeconfigPath });
+  core = context.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  apps = context.kubeConfig.makeApiClient(k8s.AppsV1Api);
+  manager = new ExposeManager({ stateDirectory, owner: 'dev@laptop', keepaliveIntervalMs: 1_000 });
+});
+afterAll(async () => {
+  await manager.stopAll();
+  for (const server of servers) server.close();
+  await cluster.stop();
+});
+
+describe('expose', () => {
+  it('sends calls to the service to this machine, and back to the cluster once stopped', async () => {
+    const ip = await clusterIp('web', 'api');
+    expect(await callService(ip, 8080)).toContain('"namespace":"web"');
+    const local = await laptopServer('from the laptop');
+    const progress: string[] = [];
+    const started = await manager.expose(
+      context,
+      { namespace: 'web', service: 'api', mappings: [{ localPort: local, remote: 'http' }] },
+      (message) => progress.push(message),
+    );
+    expect(started).toMatchObject({
+      kind: 'expose',
+      status: 'running',
+      ports: [{ port: 8080, targetPort: local }],
+    });
+    expect(progress).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^scaling down Deployment web\/api/)]),
+    );
+    expect(await replicas('web', 'api')).toBe(0);
+    // Every call lands on the laptop once the cluster's own pods are gone.
+    await expect
+      .poll(async () => (await Promise.all([1, 2, 3].map(() => callService(ip, 8080)))).join('|'), {
+        timeout: 20_000,
+        message: 'every call to web/api should reach the laptop',
+      })
+      .toBe('from the laptop|from the laptop|from the laptop');
+    expect(status('web', 'api')?.counters.connections).toBeGreaterThanOrEqual(3);
+
+    await manager.unexpose(context.name, 'web', 'api');
+    expect(await replicas('web', 'api')).toBe(2);
+    expect(await leftovers('web')).toBe(0);
+    expect(readRecords(stateDirectory)).toEqual([]);
+    await expect
+      .poll(() => callService(ip, 8080), {
+        timeout: 20_000,
+        message: 'web/api should reach its own pods again',
+      })
+      .toContain('"namespace":"web"');
+  });
+
+  it('says nothing is listening when the local port is closed, and keeps the tunnel up', async () => {
+    const closedPort = await freePort();
+    await manager.expose(context, {
+      namespace: 'tools',
+      service: 'statsd',
+      mappings: [{ localPort: closedPort, remote: 'admin' }],
+    });
+    const ip = await clusterIp('tools', 'statsd');
+    await expect
+      .poll(
+        async () => {
+          await callService(ip, 8126);
+          return status('tools', 'statsd')?.reason;
+        },
+        { timeout: 15_000, message: 'the status should say nothing listens locally' },
+      )
+      .toBe(`nothing is listening on 127.0.0.1:${String(closedPort)}`);
+    expect(status('tools', 'statsd')?.status).toBe('running');
+    await manager.unexpose(context.name, 'tools', 'statsd');
+  });
+
+  it('recreates a deleted SSH pod and carries calls again', async () => {
+    const local = await laptopServer('still the laptop');
+    await manager.expose(context, {
+      namespace: 'web',
+      service: 'frontend',
+      mappings: [{ localPort: local, remote: 80 }],
+    });
+    const ip = await clusterIp('web', 'frontend');
+    await expect.poll(() => callService(ip, 80), { timeout: 20_000 }).toBe('still the laptop');
+    const first = status('web', 'frontend')?.endpoint ?? '';
+    cluster.faults.deletePod('web', first);
+    await expect
+      .poll(() => status('web', 'frontend')?.status, { timeout: 10_000, message: 'the expose should notice' })
+      .not.toBe('running');
+    await expect
+      .poll(() => status('web', 'frontend')?.status, {
+        timeout: 30_000,
+        message: 'the expose should recover',
+      })
+      .toBe('running');
+    expect(status('web', 'frontend')?.endpoint).not.toBe(first);
+    expect(status('web', 'frontend')?.counters.reconnects).toBeGreaterThanOrEqual(1);
+    await expect
+      .poll(() => callService(ip, 80), { timeout: 20_000, message: 'calls should reach the laptop again' })
+      .toBe('still the laptop');
+    await manager.unexpose(context.name, 'web', 'frontend');
+    expect(await replicas('web', 'frontend')).toBe(2);
+  });
+
+  it('refuses an SSH pod whose host key is not the pinned one, with a clear error', async () => {
+    const local = await laptopServer('echo on the laptop');
+    await manager.expose(context, {
+      namespace: 'tools',
+      service: 'echo',
+      mappings: [{ localPort: local, remote: 7007 }],
+    });
+    const secretName = (
+      await core.listNamespacedSecret({ namespace: 'tools', labelSelector: labels.session })
+    ).items[0]?.metadata?.name;
+    const impostor = ssh2.utils.generateKeyPairSync('ed25519');
+    await core.patchNamespacedSecret(
+      {
+        namespace: 'tools',
+        name: secretName ?? '',
+        body: { data: { host_key: Buffer.from(impostor.private).toString('base64') } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    cluster.faults.deletePod('tools', status('tools', 'echo')?.endpoint ?? '');
+    await expect
+      .poll(() => status('tools', 'echo')?.status, {
+        timeout: 30_000,
+        message: 'the expose should refuse the new key',
+      })
+      .toBe('failed');
+    expect(status('tools', 'echo')?.reason).toMatch(
+      /^The SSH pod presented host key SHA256:\S+, not SHA256:/,
+    );
+    await manager.unexpose(context.name, 'tools', 'echo');
+    expect(await leftovers('tools')).toBe(0);
+  });
+
+  it('refuses a service without a selector, a second expose, and an unknown port, changing nothing', async () => {
+    await expect(
+      manager.expose(context, { namespace: 'data', service: 'legacy-db', mappings: [] }),
+    ).rejects.toThrow(/legacy-db has no selector/);
+    await expect(
+      manager.expose(context, { namespace: 'web', service: 'nope', mappings: [] }),
+    ).rejects.toThrow(/There is no service web\/nope/);
+    await expect(
+      manager.expose(context, {
+        namespace: 'web',
+        service: 'api',
+        mappings: [{ localPort: 3000, remote: 'grpc' }],
+      }),
+    ).rejects.toThrow(/web\/api has no port "grpc". Its TCP ports are: http \(8080\), metrics \(9090\)/);
+
+    const local = await laptopServer('mine');
+    await manager.expose(context, {
+      namespace: 'web',
+      service: 'api',
+      mappings: [{ localPort: local, remote: 'http' }],
+    });
+    const other = new ExposeManager({
+      stateDirectory: mkdtempSync(join(tmpdir(), 'other-')),
+      owner: 'colleague@desk',
+    });
+    await expect(other.expose(context, { namespace: 'web', service: 'api', mappings: [] })).rejects.toThrow(
+      /web\/api is already exposed by dev@laptop/,
+    );
+    // The colleague's cleanup leaves my live expose alone, and says why.
+    const report = await other.recover(context);
+    expect(report.done).toEqual([]);
+    expect(report.skipped).toEqual(
+      expect.arrayContaining([expect.stringMatching(/Deployment web\/api belongs to dev@laptop's expose/)]),
+    );
+    expect(await replicas('web', 'api')).toBe(0);
+    await manager.unexpose(context.name, 'web', 'api');
+    expect(await replicas('web', 'api')).toBe(2);
+  });
+
+  it('tells a user who may not create pods what permissions exposing needs', async () => {
+    const restricted = loadKubeContext({
+      kubeconfig: cluster.kubeconfigPath,
+      context: cluster.contexts.restricted,
+    });
+    await expect(
+      manager.expose(restricted, { namespace: 'web', service: 'api', mappings: [] }),
+    ).rejects.toThrow(
+      /Your account may not list the workloads in namespace web: .*forbidden.*ask a cluster admin/s,
+    );
+    expect(await replicas('web', 'api')).toBe(2);
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * Finding and undoing what an expose left behind when its process died: workloads still scaled to
+ * zero (restored to their recorded replicas), SSH pods and Secrets (deleted). Runs when an expose
+ * starts and on `localizer cleanup`. Exposes that are still running (this process's, or another
+ * live process's on this machine) are left alone, and so is anything another owner made, unless
+ * forced.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { describeError, errorStatus } from '../kube/api-errors';
+import { isProcessAlive, readRecords, removeRecord } from './expose-records';
+import { labels, podAnnotations } from './ssh-pod';
+import { annotations, restore, type ServingWorkload, type WorkloadKind } from './workload-scaler';
+
+export interface KubeApis {
+  core: k8s.CoreV1Api;
+  apps: k8s.AppsV1Api;
+}
+
+export interface CleanupOptions {
+  /** `user@host`: whose leftovers these are. */
+  owner: string;
+  stateDirectory: string;
+  /** Sessions running in this process. */
+  liveSessions: ReadonlySet<string>;
+  /** Also clean up what other owners left (an abandoned expose from another machine). */
+  force?: boolean;
+  /** Where to look when the user may not list cluster-wide. */
+  fallbackNamespaces?: readonly string[];
+}
+
+export interface CleanupReport {
+  /** What was put back or deleted, one line each, e.g. `restored Deployment web/api to 2 replicas`. */
+  done: string[];
+  /** What was left alone and why. */
+  skipped: string[];
+  /** What could not be undone, with the server's words. */
+  failed: string[];
+}
+
+interface Found {
+  session: string;
+  owner: string;
+  namespace: string;
+}
+
+/** Lists cluster-wide, or per namespace when RBAC forbids that. */
+async function listEverywhere<T>(
+  all: () => Promise<{ items: T[] }>,
+  perNamespace: (namespace: string) => Promise<{ items: T[] }>,
+  namespaces: readonly string[],
+): Promise<T[]> {
+  try {
+    return (await all()).items;
+  } catch (error) {
+    if (errorStatus(error) !== 403) throw error;
+    const lists = await Promise.all(
+      namespaces.map((namespace) => perNamespace(namespace).catch(() => ({ items: [] as T[] }))),
+    );
+    return lists.flatMap((list) => list.items);
+  }
+}
+
+export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions): Promise<CleanupReport> {
+  const report: CleanupReport = { done: [], skipped: [], failed: [] };
+  const records = readRecords(options.stateDirectory);
+  const live = new Set(options.liveSessions);
+  for (const record of records)
+    if (record.pid !== process.pid && isProcessAlive(record.pid)) live.add(record.session);
+  const namespaces = [
+    ...new Set([...records.map((r) => r.namespace), ...(options.fallbackNamespaces ?? [])]),
+  ];
+  const selector = { labelSelector: labels.session };
+
+  const [pods, secrets, deployments, statefulSets, replicaSets] = await Promise.all([
+    listEverywhere(
+      () => apis.core.listPodForAllNamespaces(selector),
+      (namespace) => apis.core.listNamespacedPod({ namespace, ...selector }),
+      namespaces,
+    ),
+    listEverywhere(
+      () => apis.core.listSecretForAllNamespaces(selector),
+      (namespace) => apis.core.listNamespacedSecret({ namespace, ...selector }),
+      namespaces,
+    ),
+    listEverywhere(
+      () => apis.apps.listDeploymentForAllNamespaces(),
+      (namespace) => apis.apps.listNamespacedDeployment({ namespace }),
+      namespaces,
+    ),
+    listEverywhere(
+      () => apis.apps.listStatefulSetForAllNamespaces(),
+      (namespace) => apis.apps.listNamespacedStatefulSet({ namespace }),
+      namespaces,
+    ),
+    listEverywhere(
+      () => apis.apps.listReplicaSetForAllNamespaces(),
+      (namespace) => apis.apps.listNamespacedReplicaSet({ namespace }),
+      namespaces,
+    ),
+  ]);
+
+  /** Whether this leftover is ours to undo; says why not in the report otherwise. */
+  const mayUndo = (found: Found, what: string): boolean => {
+    if (live.has(found.session)) return false;
+    if (found.owner !== options.owner && !options.force) {
+      report.skipped.push(
+        `${what} belongs to ${found.owner || 'an unknown owner'}'s expose; run \`localizer cleanup --force\` if it is abandoned`,
+      );
+      return false;
+    }
+    return true;
+  };
+
+  const scaled: readonly (readonly [
+    WorkloadKind,
+    k8s.V1Deployment | k8s.V1StatefulSet | k8s.V1ReplicaSet,
+  ])[] = [
+    ...deployments.map((d) => ['Deployment', d] as const),
+    ...statefulSets.map((s) => ['StatefulSet', s] as const),
+    ...replicaSets.map((r) => ['ReplicaSet', r] as const),
+  ];
+  const failedSessions = new Set<string>();
+  for (const [kind, object] of scaled) {
+    const meta = object.metadata;
+    const session = meta?.annotations?.[annotations.session];
+    if (!meta?.name || !meta.namespace || !session) continue;
+    const found = { session, owner: meta.annotations?.[annotations.owner] ?? '', namespace: meta.namespace };
+    const what = `${kind} ${meta.namespace}/${meta.name}`;
+    if (!mayUndo(found, what)) continue;
+    const workload: ServingWorkload = { kind, namespace: meta.namespace, name: meta.name, replicas: 0 };
+    try {
+      await restore(apis.apps, [workload], session);
+      report.done.push(
+        `restored ${what} to ${meta.annotations?.[annotations.originalReplicas] ?? '?'} replicas`,
+      );
+    } catch (error) {
+      failedSessions.add(session);
+      report.failed.push(`could not restore ${what}: ${describeError(error)}`);
+    }
+  }
+
+  const created: readonly (readonly ['Pod' | 'Secret', k8s.V1Pod | k8s.V1Secret])[] = [
+    ...pods.map((p) => ['Pod', p] as const),
+    ...secrets.map((s) => ['Secret', s] as const),
+  ];
+  for (const [kind, object] of created) {
+    const meta = object.metadata;
+    const session = meta?.labels?.[labels.session];
+    if (!meta?.name || !meta.namespace || !session) continue;
+    const found = {
+      session,
+      owner: meta.annotations?.[podAnnotations.owner] ?? '',
+      namespace: meta.namespace,
+    };
+    const what = `${kind === 'Pod' ? 'SSH pod' : 'Secret'} ${meta.namespace}/${meta.name}`;
+    if (!mayUndo(found, what)) continue;
+    try {
+      const target = { namespace: meta.namespace, name: meta.name };
+      if (kind === 'Pod') await apis.core.deleteNamespacedPod(target);
+      else await apis.core.deleteNamespacedSecret(target);
+      report.done.push(`deleted ${what}`);
+    } catch (error) {
+      if (errorStatus(error) === 404) continue;
+      failedSessions.add(session);
+      report.failed.push(`could not delete ${what}: ${describeError(error)}`);
+    }
+  }
+
+  // A record stays while something it describes could not be undone, so the next run tries again.
+  for (const record of records) {
+    if (!live.has(record.session) && !failedSessions.has(record.session))
+      removeRecord(options.stateDirectory, record.session);
+  }
+  return report;
+}

@@ -1,0 +1,217 @@
+/**
+ * The SSH pod that stands in for a Service's workloads during an expose, and the Secret that
+ * carries its keys and sshd config. Keys are made per expose: the client key is the only one sshd
+ * accepts, and the host key is pinned by the tunnel, so no password and no trust-on-first-use.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import ssh2 from 'ssh2';
+import type { ExposedPort } from './port-map';
+
+export const labels = {
+  /** Every object an expose creates carries it; leftovers are found by it. */
+  session: 'localizer.dev/session',
+  managedBy: 'app.kubernetes.io/managed-by',
+} as const;
+
+export const podAnnotations = {
+  owner: 'localizer.dev/owner',
+  service: 'localizer.dev/service',
+  originalReplicas: 'localizer.dev/original-replicas',
+} as const;
+
+/** The image and the non-root account sshd runs as (it can only log in that same account). */
+export interface SshImage {
+  image: string;
+  user: string;
+  uid: number;
+}
+
+/**
+ * linuxserver.io's OpenSSH image: maintained, multi-arch, OpenSSH from Alpine, and with a non-root
+ * account (`abc`, uid 911) in the image, so the pod passes `runAsNonRoot`. Localizer runs `sshd`
+ * itself as the container command, so none of the image's init scripts run and nothing is
+ * fetched at start.
+ */
+export const defaultSshImage: SshImage = {
+  image: 'lscr.io/linuxserver/openssh-server:latest',
+  user: 'abc',
+  uid: 911,
+};
+
+export const sshPort = 2222;
+const configDirectory = '/etc/localizer-ssh';
+
+export interface SshKeys {
+  /** OpenSSH private keys (PEM), kept in memory and in the Secret only. */
+  clientPrivateKey: string;
+  clientPublicKey: string;
+  hostPrivateKey: string;
+  hostPublicKey: string;
+}
+
+export function generateSshKeys(): SshKeys {
+  const client = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'localizer-expose' });
+  const host = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'localizer-expose-host' });
+  return {
+    clientPrivateKey: client.private,
+    clientPublicKey: client.public,
+    hostPrivateKey: host.private,
+    hostPublicKey: host.public,
+  };
+}
+
+/** sshd allows this one key, remote forwards on the exposed ports only, and nothing else. */
+export function sshdConfig(image: SshImage, ports: readonly ExposedPort[]): string {
+  return [
+    `Port ${String(sshPort)}`,
+    `HostKey ${configDirectory}/host_key`,
+    `AuthorizedKeysFile ${configDirectory}/authorized_keys`,
+    `AllowUsers ${image.user}`,
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'PermitRootLogin no',
+    'AllowTcpForwarding remote',
+    `PermitListen ${ports.map((p) => String(p.targetPort)).join(' ')}`,
+    // Binds a forward on the pod's IP, where the service sends traffic, and nowhere else.
+    'GatewayPorts clientspecified',
+    'AllowAgentForwarding no',
+    'AllowStreamLocalForwarding no',
+    'PermitTunnel no',
+    'PermitTTY no',
+    'X11Forwarding no',
+    'UsePAM no',
+    // Kubernetes mounts Secret volumes in a world-writable sticky directory, which StrictModes rejects.
+    'StrictModes no',
+    'PidFile none',
+    'ClientAliveInterval 10',
+    'ClientAliveCountMax 3',
+    '',
+  ].join('\n');
+}
+
+export interface SshPodSpec {
+  name: string;
+  namespace: string;
+  session: string;
+  owner: string;
+  service: k8s.V1Service;
+  ports: readonly ExposedPort[];
+  keys: SshKeys;
+  image: SshImage;
+  /** e.g. `Deployment/api=2,StatefulSet/kv=3`, for whoever finds the pod. */
+  originalReplicas: string;
+}
+
+function base64(text: string): string {
+  return Buffer.from(text).toString('base64');
+}
+
+function objectLabels(spec: SshPodSpec): Record<string, string> {
+  return { [labels.managedBy]: 'localizer', [labels.session]: spec.session };
+}
+
+function objectAnnotations(spec: SshPodSpec): Record<string, string> {
+  return {
+    [podAnnotations.owner]: spec.owner,
+    [podAnnotations.service]: `${spec.namespace}/${spec.service.metadata?.name ?? ''}`,
+    [podAnnotations.originalReplicas]: spec.originalReplicas,
+  };
+}
+
+export function sshSecret(spec: SshPodSpec): k8s.V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: spec.name,
+      namespace: spec.namespace,
+      labels: objectLabels(spec),
+      annotations: objectAnnotations(spec),
+    },
+    type: 'Opaque',
+    data: {
+      host_key: base64(spec.keys.hostPrivateKey),
+      // `restrict` turns off everything a key could do; port forwarding alone is turned back on.
+      authorized_keys: base64(`restrict,port-forwarding ${spec.keys.clientPublicKey}\n`),
+      sshd_config: base64(sshdConfig(spec.image, spec.ports)),
+    },
+  };
+}
+
+/**
+ * The pod carries the service's selector (so the service routes to it) and is controlled by its
+ * Secret: a ReplicaSet whose selector also matches never adopts (and deletes) it, and deleting
+ * the Secret takes the pod with it.
+ */
+export function sshPod(spec: SshPodSpec, secret: k8s.V1Secret): k8s.V1Pod {
+  const privilegedPort = spec.ports.some((p) => p.targetPort < 1024);
+  const firstTarget = spec.ports[0]?.targetPort ?? sshPort;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: spec.name,
+      namespace: spec.namespace,
+      labels: { ...objectLabels(spec), ...(spec.service.spec?.selector ?? {}) },
+      annotations: objectAnnotations(spec),
+      ownerReferences: [
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          name: secret.metadata?.name ?? spec.name,
+          uid: secret.metadata?.uid ?? '',
+          controller: true,
+          blockOwnerDeletion: false,
+        },
+      ],
+    },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: 2,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: spec.image.uid,
+        runAsGroup: spec.image.uid,
+        fsGroup: spec.image.uid,
+        seccompProfile: { type: 'RuntimeDefault' },
+        // Lets the non-root sshd listen on a service's port 80 (a namespaced, "safe" sysctl).
+        ...(privilegedPort ? { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] } : {}),
+      },
+      containers: [
+        {
+          name: 'sshd',
+          image: spec.image.image,
+          command: ['/usr/sbin/sshd', '-D', '-e', '-f', `${configDirectory}/sshd_config`],
+          ports: [
+            { name: 'localizer-ssh', containerPort: sshPort, protocol: 'TCP' },
+            ...spec.ports.map((p) => ({
+              containerPort: p.targetPort,
+              protocol: 'TCP',
+              ...(p.targetPortName ? { name: p.targetPortName } : {}),
+            })),
+          ],
+          // Ready only once the tunnel's forward listens, so the service never routes to a pod
+          // that would refuse the call.
+          readinessProbe: { tcpSocket: { port: firstTarget }, periodSeconds: 2, failureThreshold: 3 },
+          resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
+          volumeMounts: [{ name: 'ssh', mountPath: configDirectory, readOnly: true }],
+        },
+      ],
+      volumes: [
+        { name: 'ssh', secret: { secretName: secret.metadata?.name ?? spec.name, defaultMode: 0o440 } },
+      ],
+    },
+  };
+}
+
+/** A DNS-1123 name under 63 characters: `localizer-<service>-<session prefix>`. */
+export function sshPodName(service: string, session: string): string {
+  return `localizer-${service.slice(0, 40)}-${session.slice(0, 8)}`.replace(/-+$/, '');
+}
