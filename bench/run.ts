@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { requestControl } from '../src/main/engine/control/control-socket';
+import { requestList } from '../src/main/engine/control/control-socket';
 import { launchHelper } from '../src/main/engine/helper/helper-launcher';
 import { freePort } from '../e2e/support/sockets';
 import { createHostsSandbox, inHostsSandbox, sandboxEnvironment } from '../e2e/support/hosts-sandbox';
@@ -202,8 +202,7 @@ async function forwardPaths(): Promise<PathFigures[]> {
       LOCALIZER_STATE_DIR: state,
     },
   );
-  const listed = await requestControl(state, { op: 'list' });
-  if (!listed.ok) throw new Error(listed.message);
+  const listed = await requestList(state);
   const ip = (name: string) =>
     listed.tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
   results.push(
@@ -287,13 +286,14 @@ async function scale(): Promise<Record<string, number>> {
       })
     : await start(process.execPath, [...cliArgs, '--no-names'], /Connected:/, { LOCALIZER_STATE_DIR: state });
   const connectedAt = Date.now();
-  let listed = await requestControl(state, { op: 'list' });
-  while (listed.ok && listed.stats?.timings.readyAt === undefined) {
+  let listed = await requestList(state);
+  let engineStats = listed.stats;
+  while (engineStats?.timings.readyAt === undefined) {
     await new Promise((resolve) => setTimeout(resolve, 20));
-    listed = await requestControl(state, { op: 'list' });
+    listed = await requestList(state);
+    engineStats = listed.stats;
   }
-  if (!listed.ok || !listed.stats) throw new Error('no stats from the running instance');
-  const { timings } = listed.stats;
+  const { timings } = engineStats;
   const names = readFileSync(hostsFile, 'utf8')
     .split('\n')
     .filter((line) => line.startsWith('127.91.')).length;
@@ -307,7 +307,7 @@ async function scale(): Promise<Record<string, number>> {
     msFromProcessStartToAllReady: connectedAt - startedAt,
     msFromFirstListToAllReady: (timings.readyAt ?? Number.NaN) - (timings.firstListAt ?? Number.NaN),
     hostsEntries: names,
-    hostsWrites: listed.stats.hostsWrites,
+    hostsWrites: engineStats.hostsWrites,
     engineRssMB: Math.round(rssMegabytes(listed.pid)),
     apiRequestsWhileIdle30s: after.requests - before.requests - 1,
   };

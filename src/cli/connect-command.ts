@@ -10,12 +10,15 @@ import { join } from 'node:path';
 import { AddressBook } from '../main/engine/connect/address-book';
 import { ConnectEngine, ConnectError } from '../main/engine/connect/connect-engine';
 import { HelperSync } from '../main/engine/connect/helper-sync';
+import { ExposeManager } from '../main/engine/expose/expose-manager';
 import { startControlServer } from '../main/engine/control/control-socket';
 import type { HelperClient } from '../main/engine/helper/helper-client';
 import { launchHelper } from '../main/engine/helper/helper-launcher';
 import { loadKubeContext } from '../main/engine/kube/kube-context';
 import { stateDirectory } from '../main/engine/state-directory';
+import { exposeControl } from './expose-command';
 import { listTable } from './table';
+import { UsageError } from './usage-error';
 
 export interface ConnectArguments {
   kubeconfig?: string;
@@ -26,11 +29,6 @@ export interface ConnectArguments {
   clusterDomain: string;
   ipRange: string;
   names: boolean;
-}
-
-/** Input the user must fix; printed as is, exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
 }
 
 export const defaultIpRange = '127.77.0.0/16';
@@ -100,12 +98,15 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   const directory = stateDirectory();
   // The control socket comes first, so a second instance fails before touching anything.
   const engines: ConnectEngine[] = [];
-  const control = await startControlServer(directory, () => {
+  const exposes = new ExposeManager({ stateDirectory: directory });
+  const exposeOps = exposeControl(exposes);
+  const control = await startControlServer(directory, (request, progress) => {
+    if (request.op !== 'list') return exposeOps(request, progress);
     const first = engines[0];
     const degraded = engines.find((e) => e.health.state !== 'connected');
     return {
       ok: true,
-      tunnels: engines.flatMap((e) => e.snapshot()),
+      tunnels: [...engines.flatMap((e) => e.snapshot()), ...exposes.snapshot()],
       health: (degraded ?? first)?.health ?? { state: 'connecting', reason: '' },
       pid: process.pid,
       ...(first ? { stats: { hostsWrites: first.hostsWrites, timings: first.timings } } : {}),
@@ -123,6 +124,8 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   // One address book for every context, so no two services anywhere share an address.
   const addresses = new AddressBook(args.ipRange, join(directory, 'addresses.json'));
   const cleanup = async (): Promise<void> => {
+    for (const failure of await exposes.stopAll())
+      print(`Could not undo the expose ${failure}. Run \`localizer cleanup\`.`);
     await Promise.all(engines.map((engine) => engine.stop()));
     await sync?.clear();
     helper?.close();

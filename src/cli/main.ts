@@ -2,23 +2,38 @@
  * `localizer`: the headless front end of the engine.
  *   localizer connect [--kubeconfig F] [--context C] [--namespace N]... [--exclude-namespace N]...
  *                     [--cluster-domain D] [--ip-range CIDR] [--no-names]
+ *   localizer expose NS/SVC [--map LOCAL:REMOTE]... [--stop] [--ssh-image IMAGE --ssh-user NAME:UID]
+ *   localizer cleanup [--force]
  *   localizer list [--json]
  */
 import { parseArgs } from 'node:util';
-import { ControlError, requestControl } from '../main/engine/control/control-socket';
+import { ControlError, requestList } from '../main/engine/control/control-socket';
+import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
 import { KubeconfigError } from '../main/engine/kube/kube-context';
 import { stateDirectory } from '../main/engine/state-directory';
-import { defaultIpRange, runConnect, UsageError } from './connect-command';
+import { defaultIpRange, runConnect } from './connect-command';
+import { UsageError } from './usage-error';
+import { runCleanup, runExpose } from './expose-command';
 import { listJson, listTable } from './table';
 
 const usage = `Usage:
   localizer connect [--kubeconfig FILE] [--context NAME]... [--namespace NS]... [--exclude-namespace NS]...
                     [--cluster-domain DOMAIN] [--ip-range CIDR] [--no-names]
+  localizer expose NAMESPACE/SERVICE [--map LOCAL:REMOTE]... [--kubeconfig FILE] [--context NAME]
+                   [--ssh-image IMAGE --ssh-user NAME:UID]
+  localizer expose NAMESPACE/SERVICE --stop
+  localizer cleanup [--kubeconfig FILE] [--context NAME] [--force]
   localizer list [--json]
 
 connect   makes every Service reachable from this machine by its in-cluster names; Ctrl-C undoes it.
           Repeat --context to connect several clusters at once; a name two contexts share goes
           to the one given first, and the other reaches that service by its address
+expose    sends the service's traffic to ports on this machine: its workloads are scaled down and
+          an SSH pod tunnels calls to 127.0.0.1:LOCAL (default: each service port to the same
+          local port). REMOTE is a service port's name or number. Runs in the running Localizer
+          if there is one, else in the foreground until Ctrl-C or --stop
+cleanup   restores workloads and deletes SSH pods left by an expose whose process was killed;
+          --force also undoes abandoned exposes of other users or machines
 list      shows every tunnel of the running instance and its health
 `;
 
@@ -54,10 +69,57 @@ async function main(argv: string[]): Promise<number> {
       print,
     );
   }
+  if (command === 'expose') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        map: { type: 'string', multiple: true, default: [] },
+        stop: { type: 'boolean', default: false },
+        'ssh-image': { type: 'string' },
+        'ssh-user': { type: 'string' },
+      },
+    });
+    if (positionals.length !== 1)
+      throw new UsageError(
+        'expose takes one NAMESPACE/SERVICE, e.g. `localizer expose web/api --map 3000:http`.',
+      );
+    return runExpose(
+      {
+        target: positionals[0] ?? '',
+        maps: values.map,
+        stop: values.stop,
+        ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+        ...(values.context ? { context: values.context } : {}),
+        ...(values['ssh-image'] ? { sshImage: values['ssh-image'] } : {}),
+        ...(values['ssh-user'] ? { sshUser: values['ssh-user'] } : {}),
+      },
+      print,
+    );
+  }
+  if (command === 'cleanup') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        force: { type: 'boolean', default: false },
+      },
+    });
+    return runCleanup(
+      {
+        force: values.force,
+        ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+        ...(values.context ? { context: values.context } : {}),
+      },
+      print,
+    );
+  }
   if (command === 'list') {
     const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
-    const response = await requestControl(stateDirectory(), { op: 'list' });
-    if (!response.ok) throw new ControlError(response.message);
+    const response = await requestList(stateDirectory());
     if (values.json) print(JSON.stringify(listJson(response.tunnels), null, 2));
     else {
       print(listTable(response.tunnels));
@@ -72,9 +134,14 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof UsageError || error instanceof KubeconfigError || error instanceof ControlError) {
+  if (
+    error instanceof UsageError ||
+    error instanceof KubeconfigError ||
+    error instanceof ControlError ||
+    error instanceof ExposeRefusedError
+  ) {
     process.stderr.write(`localizer: ${error.message}\n`);
-    process.exitCode = error instanceof ControlError ? 1 : 2;
+    process.exitCode = error instanceof ControlError || error instanceof ExposeRefusedError ? 1 : 2;
   } else if (
     error instanceof TypeError &&
     'code' in error &&

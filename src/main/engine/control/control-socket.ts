@@ -8,16 +8,39 @@ import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 
-export type ControlRequest = { op: 'list' };
-export type ControlResponse =
-  | {
-      ok: true;
-      tunnels: TunnelStatus[];
-      health: { state: string; reason: string };
-      pid: number;
-      stats?: { hostsWrites: number; timings: { startedAt: number; firstListAt?: number; readyAt?: number } };
-    }
-  | { ok: false; message: string };
+/** Which kubeconfig and context an expose is for, as the asking command resolved them. */
+export interface ControlKubeTarget {
+  kubeconfig?: string;
+  /** The asking command's `KUBECONFIG`, so the instance reads the same files. */
+  kubeconfigEnv?: string;
+  context?: string;
+}
+
+export type ControlRequest =
+  | { op: 'list' }
+  | ({
+      op: 'expose';
+      namespace: string;
+      service: string;
+      mappings: { localPort: number; remote: string | number }[];
+    } & ControlKubeTarget)
+  | { op: 'unexpose'; namespace: string; service: string };
+
+export interface ListResponse {
+  ok: true;
+  tunnels: TunnelStatus[];
+  health: { state: string; reason: string };
+  pid: number;
+  stats?: { hostsWrites: number; timings: { startedAt: number; firstListAt?: number; readyAt?: number } };
+}
+
+export type ControlResponse = ListResponse | { ok: true; message: string } | { ok: false; message: string };
+
+/** Handles one request; `progress` sends a line to the asking command before the answer. */
+export type ControlHandler = (
+  request: ControlRequest,
+  progress: (message: string) => void,
+) => ControlResponse | Promise<ControlResponse>;
 
 /** No instance runs, or one cannot be reached; the message says which. */
 export class ControlError extends Error {
@@ -43,7 +66,7 @@ function probe(path: string): Promise<'alive' | 'stale' | 'absent'> {
 /** Serves `handle` on the state directory's socket. Throws `ControlError` if another instance has it. */
 export async function startControlServer(
   stateDirectory: string,
-  handle: (request: ControlRequest) => ControlResponse,
+  handle: ControlHandler,
 ): Promise<{ close: () => Promise<void> }> {
   mkdirSync(stateDirectory, { recursive: true, mode: 0o700 });
   chmodSync(stateDirectory, 0o700);
@@ -57,17 +80,24 @@ export async function startControlServer(
   if (state === 'stale') rmSync(path, { force: true });
   const server: Server = createServer((socket) => {
     let buffered = '';
+    let answered = false;
     socket.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       const newline = buffered.indexOf('\n');
-      if (newline < 0) return;
-      let response: ControlResponse;
-      try {
-        response = handle(JSON.parse(buffered.slice(0, newline)) as ControlRequest);
-      } catch (error) {
-        response = { ok: false, message: error instanceof Error ? error.message : String(error) };
-      }
-      socket.end(`${JSON.stringify(response)}\n`);
+      if (newline < 0 || answered) return;
+      answered = true;
+      const progress = (message: string): void => {
+        if (!socket.destroyed) socket.write(`${JSON.stringify({ progress: message })}\n`);
+      };
+      void (async () => {
+        let response: ControlResponse;
+        try {
+          response = await handle(JSON.parse(buffered.slice(0, newline)) as ControlRequest, progress);
+        } catch (error) {
+          response = { ok: false, message: error instanceof Error ? error.message : String(error) };
+        }
+        if (!socket.destroyed) socket.end(`${JSON.stringify(response)}\n`);
+      })();
     });
     socket.on('error', () => socket.destroy());
   });
@@ -93,6 +123,7 @@ export async function startControlServer(
 export async function requestControl(
   stateDirectory: string,
   request: ControlRequest,
+  onProgress: (message: string) => void = () => undefined,
 ): Promise<ControlResponse> {
   const path = controlSocketPath(stateDirectory);
   const state = await probe(path);
@@ -109,16 +140,38 @@ export async function requestControl(
     const socket = connect(path);
     let text = '';
     socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
-    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    socket.on('end', () => {
-      try {
-        resolve(JSON.parse(text) as ControlResponse);
-      } catch {
-        reject(new ControlError(`The running Localizer sent an unreadable answer on ${path}.`));
+    let answer: ControlResponse | undefined;
+    const readLines = (): void => {
+      for (let newline = text.indexOf('\n'); newline >= 0; newline = text.indexOf('\n')) {
+        const line = text.slice(0, newline);
+        text = text.slice(newline + 1);
+        try {
+          const message = JSON.parse(line) as ControlResponse | { progress: string };
+          if ('progress' in message) onProgress(message.progress);
+          else answer = message;
+        } catch {
+          // Reported below as an unreadable answer.
+        }
       }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      readLines();
+    });
+    socket.on('end', () => {
+      if (answer) resolve(answer);
+      else reject(new ControlError(`The running Localizer sent an unreadable answer on ${path}.`));
     });
     socket.on('error', (error) =>
       reject(new ControlError(`Cannot talk to the running Localizer on ${path}: ${error.message}`)),
     );
   });
+}
+
+/** `list` from the running instance; throws `ControlError` when there is none or it refuses. */
+export async function requestList(stateDirectory: string): Promise<ListResponse> {
+  const response = await requestControl(stateDirectory, { op: 'list' });
+  if (!response.ok) throw new ControlError(response.message);
+  if (!('tunnels' in response)) throw new ControlError('The running Localizer answered list without tunnels.');
+  return response;
 }

@@ -40,6 +40,8 @@ export interface ExposeRequest {
   service: string;
   /** Empty: every TCP service port to the same port number on this machine. */
   mappings: PortMapping[];
+  /** The SSH image for this expose, instead of the manager's. */
+  image?: SshImage;
 }
 
 export interface ExposeSessionOptions {
@@ -220,6 +222,10 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
     }
   }
 
+  private get image(): SshImage {
+    return this.options.request.image ?? this.options.image;
+  }
+
   private podSpec(service: k8s.V1Service): SshPodSpec {
     if (!this.keys) throw new Error('keys are made before the pod');
     return {
@@ -230,7 +236,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       service,
       ports: this.ports,
       keys: this.keys,
-      image: this.options.image,
+      image: this.image,
       originalReplicas: this.workloads.map((w) => `${w.kind}/${w.name}=${String(w.replicas)}`).join(','),
     };
   }
@@ -290,7 +296,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
         lastSeen = `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
         if (hopelessReasons.test(waiting.reason)) {
           throw new Error(
-            `The SSH pod ${this.podName ?? ''} cannot start (${lastSeen}). Check the SSH image setting (now ${this.options.image.image}); it must contain /usr/sbin/sshd and the account ${this.options.image.user} (uid ${String(this.options.image.uid)}).`,
+            `The SSH pod ${this.podName ?? ''} cannot start (${lastSeen}). Check the SSH image setting (now ${this.image.image}); it must contain /usr/sbin/sshd and the account ${this.image.user} (uid ${String(this.image.uid)}).`,
           );
         }
       }
@@ -316,7 +322,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
         );
         const tunnel = await ReverseTunnel.open({
           stream,
-          user: this.options.image.user,
+          user: this.image.user,
           clientPrivateKey: this.keys.clientPrivateKey,
           hostPublicKey: this.keys.hostPublicKey,
           listenAddress: pod.status?.podIP ?? '',

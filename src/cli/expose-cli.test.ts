@@ -1,0 +1,193 @@
+/**
+ * `localizer expose`, `--stop`, `list` and `cleanup` as a user runs them, including a SIGKILL of
+ * the exposing process and the restart after it.
+ */
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
+import { takeLocalizerRange } from '../../e2e/support/address-ranges';
+import { run, runInBackground, type Background } from '../../e2e/support/processes';
+import { freePort } from '../../e2e/support/sockets';
+import { labels } from '../main/engine/expose/ssh-pod';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(projectRoot, 'src/cli/main.ts');
+// One process (no tsx wrapper), so a SIGKILL reaches the process that holds the expose.
+const nodeArgs = ['--import', 'tsx', cli];
+let cluster: TestCluster;
+let apps: k8s.AppsV1Api;
+let core: k8s.CoreV1Api;
+const background: Background[] = [];
+let laptop: Server;
+let laptopPort: number;
+
+function environment(state: string): NodeJS.ProcessEnv {
+  return { LOCALIZER_STATE_DIR: state, KUBECONFIG: cluster.kubeconfigPath };
+}
+
+function localizer(args: string[], state: string) {
+  return run(process.execPath, [...nodeArgs, ...args], { env: environment(state) });
+}
+
+function exposeInBackground(args: string[], state: string): Background {
+  const started = runInBackground(process.execPath, [...nodeArgs, 'expose', ...args], {
+    env: environment(state),
+  });
+  background.push(started);
+  return started;
+}
+
+async function replicas(name: string): Promise<number | undefined> {
+  return (await apps.readNamespacedDeployment({ namespace: 'web', name })).spec?.replicas;
+}
+
+async function leftovers(): Promise<number> {
+  const [pods, secrets] = await Promise.all([
+    core.listPodForAllNamespaces({ labelSelector: labels.session }),
+    core.listSecretForAllNamespaces({ labelSelector: labels.session }),
+  ]);
+  return pods.items.length + secrets.items.length;
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ scenario: 'demo' });
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(cluster.kubeconfigPath);
+  apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+  core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  laptopPort = await freePort();
+  laptop = createServer((socket) => socket.end('laptop\n'));
+  await new Promise<void>((resolve) => laptop.listen(laptopPort, '127.0.0.1', resolve));
+});
+afterAll(async () => {
+  for (const started of background) await started.stop();
+  laptop.close();
+  await cluster.stop();
+});
+
+describe('localizer expose', () => {
+  it('refuses a target without a namespace and a mapping that is not LOCAL:REMOTE', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+    const bare = await localizer(['expose', 'api'], state);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain('"api" is not NAMESPACE/SERVICE');
+    const badPort = await localizer(['expose', 'web/api', '--map', '99999:http'], state);
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toContain('--map "99999:http" is not LOCAL:REMOTE');
+    expect(await replicas('api')).toBe(2);
+  });
+
+  it('runs in the foreground, shows in list, and --stop from another terminal restores the workloads', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+    const expose = exposeInBackground(['web/api', '--map', `${String(laptopPort)}:http`], state);
+    await expect
+      .poll(expose.output, { timeout: 30_000, message: 'expose should report it is running' })
+      .toContain(`web/api:8080 -> 127.0.0.1:${String(laptopPort)}`);
+    expect(await replicas('api')).toBe(0);
+
+    const listed = await localizer(['list', '--json'], state);
+    expect(JSON.parse(listed.stdout)).toEqual([
+      expect.objectContaining({
+        namespace: 'web',
+        name: 'api',
+        kind: 'expose',
+        status: 'running',
+        ports: [{ port: 8080, targetPort: laptopPort, protocol: 'TCP' }],
+      }),
+    ]);
+
+    const stop = await localizer(['expose', 'web/api', '--stop'], state);
+    expect(stop.stdout).toContain('Stopped: web/api is served by its own pods again.');
+    expect(stop.code).toBe(0);
+    await expect.poll(() => expose.child.exitCode, { timeout: 15_000 }).toBe(0);
+    expect(await replicas('api')).toBe(2);
+    expect(await leftovers()).toBe(0);
+  });
+
+  it('after a SIGKILL, the next expose restores what the killed one left, and says so', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+    const killed = exposeInBackground(['web/frontend', '--map', `${String(laptopPort)}:http`], state);
+    await expect
+      .poll(killed.output, { timeout: 30_000, message: 'expose should report it is running' })
+      .toContain('Exposed:');
+    killed.child.kill('SIGKILL');
+    await expect.poll(() => killed.child.signalCode, { timeout: 5_000 }).toBe('SIGKILL');
+    expect(await replicas('frontend')).toBe(0);
+
+    const restarted = exposeInBackground(['web/frontend', '--map', `${String(laptopPort)}:http`], state);
+    await expect
+      .poll(restarted.output, { timeout: 30_000, message: 'the restart should report it is running' })
+      .toContain('Exposed:');
+    expect(restarted.output()).toContain('Cleanup: restored Deployment web/frontend to 2 replicas.');
+    expect(restarted.output()).toMatch(/Cleanup: deleted SSH pod web\/localizer-frontend-/);
+    await restarted.stop();
+    expect(restarted.output()).toContain('Stopped: the service is served by its own pods again.');
+    expect(await replicas('frontend')).toBe(2);
+    expect(await leftovers()).toBe(0);
+  });
+
+  it('cleanup undoes a killed expose on demand, and leaves another owner’s alone without --force', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+    const killed = exposeInBackground(['web/api', '--map', `${String(laptopPort)}:http`], state);
+    await expect.poll(killed.output, { timeout: 30_000 }).toContain('Exposed:');
+    killed.child.kill('SIGKILL');
+    await expect.poll(() => killed.child.signalCode, { timeout: 5_000 }).toBe('SIGKILL');
+
+    // Someone else's machine: same cluster, another owner, no local records.
+    await apps.patchNamespacedDeployment(
+      {
+        namespace: 'web',
+        name: 'api',
+        body: { metadata: { annotations: { 'localizer.dev/owner': 'colleague@desk' } } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const polite = await localizer(['cleanup'], state);
+    expect(polite.stdout).toContain(
+      "Left alone: Deployment web/api belongs to colleague@desk's expose; run `localizer cleanup --force` if it is abandoned.",
+    );
+    expect(await replicas('api')).toBe(0);
+
+    const forced = await localizer(['cleanup', '--force'], state);
+    expect(forced.code).toBe(0);
+    expect(forced.stdout).toContain('Cleanup: restored Deployment web/api to 2 replicas.');
+    expect(await replicas('api')).toBe(2);
+    expect(await leftovers()).toBe(0);
+    const again = await localizer(['cleanup'], state);
+    expect(again.stdout).toContain('Nothing to clean up in context');
+  });
+
+  it('joins a running connect, shows beside its forwards, and is undone when connect stops', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+    const range = takeLocalizerRange();
+    const connect = runInBackground(
+      process.execPath,
+      [...nodeArgs, 'connect', '--no-names', '--ip-range', range.cidr],
+      { env: environment(state) },
+    );
+    background.push(connect);
+    try {
+      await expect.poll(connect.output, { timeout: 30_000 }).toContain('Connected:');
+      const expose = await localizer(['expose', 'web/api', '--map', `${String(laptopPort)}:http`], state);
+      expect(expose.code).toBe(0);
+      expect(expose.stdout).toContain('It runs in the Localizer already running');
+      const listed = JSON.parse((await localizer(['list', '--json'], state)).stdout) as {
+        kind: string;
+        name: string;
+      }[];
+      expect(listed.filter((t) => t.kind === 'expose').map((t) => t.name)).toEqual(['api']);
+      expect(listed.filter((t) => t.kind === 'forward').length).toBeGreaterThan(5);
+      expect(await replicas('api')).toBe(0);
+      await connect.stop();
+      expect(await replicas('api')).toBe(2);
+      expect(await leftovers()).toBe(0);
+    } finally {
+      range.release();
+    }
+  });
+});
