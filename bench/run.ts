@@ -4,6 +4,7 @@
  * client. Figures go to stdout and bench/results/latest.json.
  *
  *   BENCH_MEGABYTES (512)  BENCH_CONNECTIONS (1000)  BENCH_SCALE_NAMESPACES (10)  BENCH_SCALE_SERVICES (100)
+ *   BENCH_ONLY=forward|expose|scale runs one part.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { requestList } from '../src/main/engine/control/control-socket';
+import { resolveExposedPorts } from '../src/main/engine/expose/port-map';
+import { sshNativeCryptoAvailable } from '../src/main/engine/expose/ssh-crypto';
+import {
+  defaultSshImage,
+  generateSshKeys,
+  sshPod,
+  sshPort,
+  sshSecret,
+} from '../src/main/engine/expose/ssh-pod';
+import { findServingWorkloads, restore, scaleDown } from '../src/main/engine/expose/workload-scaler';
 import { launchHelper } from '../src/main/engine/helper/helper-launcher';
 import { freePort } from '../e2e/support/sockets';
 import { createHostsSandbox, inHostsSandbox, sandboxEnvironment } from '../e2e/support/hosts-sandbox';
@@ -317,18 +328,193 @@ async function scale(): Promise<Record<string, number>> {
   return figures;
 }
 
+/** A test-image program (bulk or echo server) run on the laptop side, on 127.0.0.1:`port`. */
+async function laptopServer(image: 'bulk-server' | 'echo-server', port: number): Promise<void> {
+  await start(process.execPath, [`e2e/cluster/images/${image}.mjs`], /listening/, {
+    POD_IP: '127.0.0.1',
+    LOCALIZER_CONTAINER_PORTS: String(port),
+  });
+}
+
+/** Until every pod behind `app` is an SSH pod (the service's own pods are gone). */
+async function waitForSshPodsOnly(core: k8s.CoreV1Api, app: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const pods = await core.listNamespacedPod({ namespace: 'tools', labelSelector: `app=${app}` });
+    const serving = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
+    const ready = serving.every((p) =>
+      p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    if (serving.length > 0 && ready && serving.every((p) => p.metadata?.name?.startsWith('localizer-')))
+      return;
+    if (Date.now() > deadline) throw new Error(`tools/${app} never routed to the SSH pod alone`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+interface ExposeFigures extends PathFigures {
+  nativeCrypto?: boolean;
+}
+
+/**
+ * Calls from the cluster (the service's cluster IP) to servers on the laptop: through `localizer
+ * expose` (ssh2 over the pod dialer), and through OpenSSH `ssh -N -R` over `kubectl port-forward`
+ * to an SSH pod made from the same manifest, image and sshd config.
+ */
+async function exposePaths(): Promise<ExposeFigures[]> {
+  process.stdout.write(
+    `Expose paths: ${megabytes} MiB download, ${connections} sequential new connections each\n`,
+  );
+  const cluster = await startCluster('demo');
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(cluster.kubeconfig);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+  const clusterIp = async (name: string): Promise<string> =>
+    (await core.readNamespacedService({ namespace: 'tools', name })).spec?.clusterIP ?? '';
+  const bulk = { host: await clusterIp('bulk'), port: 9000 };
+  const echo = { host: await clusterIp('echo'), port: 7007 };
+  const laptopBulk = await freePort();
+  const laptopEcho = await freePort();
+  await laptopServer('bulk-server', laptopBulk);
+  await laptopServer('echo-server', laptopEcho);
+  const results: ExposeFigures[] = [];
+
+  // Localizer: the CLI as a user runs it; the second expose joins the first one's instance.
+  const state = mkdtempSync(join(tmpdir(), 'bench-expose-'));
+  const cli = (args: string[], ready: RegExp) =>
+    start(process.execPath, ['out/main/cli.js', ...args, '--kubeconfig', cluster.kubeconfig], ready, {
+      LOCALIZER_STATE_DIR: state,
+    });
+  const instance = await cli(['expose', 'tools/bulk', '--map', `${laptopBulk}:bulk`], /Press Ctrl-C/);
+  await cli(['expose', 'tools/echo', '--map', `${laptopEcho}:echo`], /already running/);
+  await waitForSshPodsOnly(core, 'bulk');
+  await waitForSshPodsOnly(core, 'echo');
+  results.push({
+    ...(await measurePath('Localizer expose (ssh2)', bulk, echo, [instance.child.pid ?? 0])),
+    // The CLI warns when its ssh2 runs without the binding; this process loads the same one.
+    nativeCrypto:
+      sshNativeCryptoAvailable() && !instance.output().includes('native crypto binding did not load'),
+  });
+  await stopChild(instance.child, 'SIGINT');
+
+  // OpenSSH over kubectl port-forward, to pods made by the same code.
+  const keys = generateSshKeys();
+  const work = mkdtempSync(join(tmpdir(), 'bench-openssh-'));
+  writeFileSync(join(work, 'id'), keys.clientPrivateKey, { mode: 0o600 });
+  const session = { owner: 'bench@localizer', session: 'bench' };
+  const tunnels: { pids: number[]; undo: () => Promise<void> }[] = [];
+  for (const [name, laptopPort] of [
+    ['bulk', laptopBulk],
+    ['echo', laptopEcho],
+  ] as const) {
+    const service = await core.readNamespacedService({ namespace: 'tools', name });
+    const workloads = await findServingWorkloads(apps, service);
+    const ports = resolveExposedPorts(
+      service,
+      workloads.flatMap((w) => (w.template ? [w.template] : [])),
+      [{ localPort: laptopPort, remote: name }],
+    );
+    const spec = {
+      name: `localizer-bench-${name}`,
+      namespace: 'tools',
+      session: session.session,
+      owner: session.owner,
+      service,
+      ports,
+      keys,
+      image: defaultSshImage,
+      originalReplicas: '',
+    };
+    const secret = await core.createNamespacedSecret({ namespace: 'tools', body: sshSecret(spec) });
+    await core.createNamespacedPod({ namespace: 'tools', body: sshPod(spec, secret) });
+    let podIp = '';
+    while (!podIp) {
+      const pod = await core.readNamespacedPod({ namespace: 'tools', name: spec.name });
+      if (pod.status?.phase === 'Running') podIp = pod.status.podIP ?? '';
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const forwardPort = await freePort();
+    const kubectl = await start(
+      'kubectl',
+      [
+        '--kubeconfig',
+        cluster.kubeconfig,
+        'port-forward',
+        '-n',
+        'tools',
+        `pod/${spec.name}`,
+        `${forwardPort}:${sshPort}`,
+      ],
+      /Forwarding from/,
+    );
+    writeFileSync(join(work, `known_hosts_${name}`), `[127.0.0.1]:${forwardPort} ${keys.hostPublicKey}\n`);
+    const ssh = spawn(
+      'ssh',
+      [
+        '-N',
+        '-i',
+        join(work, 'id'),
+        '-p',
+        String(forwardPort),
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        `UserKnownHostsFile=${join(work, `known_hosts_${name}`)}`,
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-o',
+        'ServerAliveInterval=5',
+        '-R',
+        `${podIp}:${ports[0]?.targetPort ?? 0}:127.0.0.1:${laptopPort}`,
+        `${defaultSshImage.user}@127.0.0.1`,
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    children.push(ssh);
+    await scaleDown(apps, workloads, session);
+    tunnels.push({
+      pids: [ssh.pid ?? 0, kubectl.child.pid ?? 0],
+      undo: async () => {
+        await stopChild(ssh);
+        await stopChild(kubectl.child);
+        await restore(apps, workloads, session.session);
+        await core.deleteNamespacedSecret({ namespace: 'tools', name: spec.name });
+        await core.deleteNamespacedPod({ namespace: 'tools', name: spec.name });
+      },
+    });
+  }
+  await waitForSshPodsOnly(core, 'bulk');
+  await waitForSshPodsOnly(core, 'echo');
+  results.push(
+    await measurePath(
+      'OpenSSH ssh -N -R over kubectl port-forward',
+      bulk,
+      echo,
+      tunnels.flatMap((t) => t.pids),
+    ),
+  );
+  for (const tunnel of tunnels) await tunnel.undo();
+  for (const child of children.splice(0)) await stopChild(child);
+  return results;
+}
+
 try {
   process.stdout.write('Building the CLI (npm run build)…\n');
   await start('npm', ['run', 'build'], /out\/renderer\/index\.html/);
   const only = process.env.BENCH_ONLY;
-  const forward = only === 'scale' ? [] : await forwardPaths();
+  const forward = only === undefined || only === 'forward' ? await forwardPaths() : [];
   if (forward.length > 0) console.table(forward);
-  const scaleFigures = only === 'forward' ? {} : await scale();
+  const expose = only === undefined || only === 'expose' ? await exposePaths() : [];
+  if (expose.length > 0) console.table(expose);
+  const scaleFigures = only === undefined || only === 'scale' ? await scale() : {};
   const directory = join(root, 'bench/results');
   mkdirSync(directory, { recursive: true });
   writeFileSync(
     join(directory, 'latest.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), megabytes, connections, forward, scale: scaleFigures }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), megabytes, connections, forward, expose, scale: scaleFigures }, null, 2)}\n`,
   );
 } finally {
   for (const child of children) await stopChild(child);

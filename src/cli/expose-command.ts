@@ -15,6 +15,7 @@ import {
   type ControlResponse,
 } from '../main/engine/control/control-socket';
 import { ExposeManager } from '../main/engine/expose/expose-manager';
+import { slowCryptoWarning } from '../main/engine/expose/ssh-crypto';
 import type { CleanupReport } from '../main/engine/expose/leftovers';
 import { parsePortMapping, type PortMapping } from '../main/engine/expose/port-map';
 import { defaultSshImage, type SshImage } from '../main/engine/expose/ssh-pod';
@@ -216,6 +217,8 @@ async function runForeground(
   process.once('SIGTERM', stopped);
   try {
     print(`Exposing ${request.namespace}/${request.service} (context ${context.name})…`);
+    const warning = slowCryptoWarning();
+    if (warning) print(`Warning: ${warning}`);
     printReport(await manager.recover(context), print);
     const status = await manager.expose(
       context,

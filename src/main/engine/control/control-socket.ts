@@ -172,6 +172,7 @@ export async function requestControl(
 export async function requestList(stateDirectory: string): Promise<ListResponse> {
   const response = await requestControl(stateDirectory, { op: 'list' });
   if (!response.ok) throw new ControlError(response.message);
-  if (!('tunnels' in response)) throw new ControlError('The running Localizer answered list without tunnels.');
+  if (!('tunnels' in response))
+    throw new ControlError('The running Localizer answered list without tunnels.');
   return response;
 }

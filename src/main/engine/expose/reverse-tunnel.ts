@@ -169,10 +169,14 @@ export class ReverseTunnel extends EventEmitter<{
       channel.pipe(local).pipe(channel);
       local.on('error', () => channel.destroy());
       channel.on('error', () => local.destroy());
-      local.once('close', () => {
+      // A clean end travels through the pipes, so the channel first sends all it holds.
+      local.once('close', (hadError) => {
         counters.activeConnections--;
         this.sockets.delete(local);
-        channel.destroy();
+        if (hadError) channel.destroy();
+      });
+      channel.once('close', () => {
+        if (!local.destroyed) local.end();
       });
     });
   }
