@@ -5,14 +5,14 @@
  */
 import { get } from 'node:http';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
-import { freePort } from '../../../../e2e/support/sockets';
+import { freePort, randomPayload } from '../../../../e2e/support/sockets';
 import { loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { readRecords } from './expose-records';
 import { ExposeManager } from './expose-manager';
@@ -128,6 +128,42 @@ describe('expose', () => {
         message: 'web/api should reach its own pods again',
       })
       .toContain('"namespace":"web"');
+  });
+
+  it('carries a large answer from the laptop whole, to its last byte', async () => {
+    const payload = randomPayload(8 * 1024 * 1024);
+    const port = await freePort();
+    // The pod's readiness probe connects too, and hangs up without reading.
+    const server = createServer((socket) => socket.on('error', () => socket.destroy()).end(payload));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    servers.push(server);
+    await manager.expose(context, {
+      namespace: 'tools',
+      service: 'bulk',
+      mappings: [{ localPort: port, remote: 9000 }],
+    });
+    const ip = await clusterIp('tools', 'bulk');
+    const download = (): Promise<Buffer> =>
+      new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const socket = connect({ host: ip, port: 9000 });
+        // A slow reader at first, so every buffer along the tunnel is full when the laptop hangs up.
+        socket.once('data', () => {
+          socket.pause();
+          setTimeout(() => socket.resume(), 300);
+        });
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('end', () => resolve(Buffer.concat(chunks)));
+        socket.on('error', reject);
+      });
+    await expect
+      .poll(async () => (await download()).length, {
+        timeout: 20_000,
+        message: 'tools/bulk should reach the laptop',
+      })
+      .toBe(payload.length);
+    expect((await download()).equals(payload)).toBe(true);
+    await manager.unexpose(context.name, 'tools', 'bulk');
   });
 
   it('says nothing is listening when the local port is closed, and keeps the tunnel up', async () => {
