@@ -1,11 +1,17 @@
 /**
- * The one contract between the renderer, the preload and the main process. Main's handlers, the
- * preload object (`satisfies LocalizerApi`) and the renderer are all typed from here.
+ * The one contract between the renderer, the preload and the main process (and the browser
+ * harness, which implements it over a WebSocket). Main's handlers, the preload object
+ * (`satisfies LocalizerApi`) and the renderer are all typed from here, and every argument is
+ * checked against `apiArgumentSchemas` before it reaches the engine.
  */
+import { z } from 'zod';
+import type { AppState } from './app-state';
 import type { Result } from './result';
+import { settingsSchema, type Settings } from './settings';
+import type { TunnelStatus } from './tunnel-status';
 
-/** Every way an IPC call can fail that the renderer is expected to handle. */
-export const ipcErrorCodes = ['invalid-input', 'not-allowed', 'internal'] as const;
+/** Every way a call can fail that the renderer is expected to handle. */
+export const ipcErrorCodes = ['invalid-input', 'not-allowed', 'refused', 'internal'] as const;
 export type IpcErrorCode = (typeof ipcErrorCodes)[number];
 
 export interface AppInfo {
@@ -17,12 +23,84 @@ export interface AppInfo {
   electron: string | null;
 }
 
-/** What the renderer can ask of the main process. One method per IPC message. */
-export interface LocalizerApi {
-  getAppInfo(): Promise<Result<AppInfo, IpcErrorCode>>;
+export interface ExposeRequestInput {
+  namespace: string;
+  service: string;
+  /** Each service port (name or number) to a port on this machine; empty maps each to its own number. */
+  mappings: { localPort: number; remote: string | number }[];
 }
 
-/** IPC channel names, `domain:verb`, one per API method. */
+export interface TunnelTarget {
+  namespace: string;
+  name: string;
+}
+
+type Call<T> = Promise<Result<T, IpcErrorCode>>;
+
+/** What the renderer can ask of the main process. One method per message. */
+export interface LocalizerApi {
+  getAppInfo(): Call<AppInfo>;
+  getState(): Call<AppState>;
+  selectContext(name: string): Call<AppState>;
+  /** Connects the selected context. */
+  connect(): Call<AppState>;
+  disconnect(): Call<AppState>;
+  expose(request: ExposeRequestInput): Call<TunnelStatus>;
+  stopExpose(target: TunnelTarget): Call<AppState>;
+  getSettings(): Call<Settings>;
+  updateSettings(settings: Settings): Call<Settings>;
+  /** Every change of state; returns an unsubscribe function. */
+  onState(listener: (state: AppState) => void): () => void;
+  /** A notification was clicked: show this tunnel. */
+  onFocusTunnel(listener: (target: TunnelTarget) => void): () => void;
+}
+
+export type ApiCallName = {
+  [K in keyof LocalizerApi]: LocalizerApi[K] extends (listener: never) => () => void ? never : K;
+}[keyof LocalizerApi];
+export type ApiEventName = Exclude<keyof LocalizerApi, ApiCallName>;
+
+/** Channel names, `domain:verb`, one per method. */
 export const channels = {
   getAppInfo: 'app:info',
+  getState: 'state:get',
+  selectContext: 'context:select',
+  connect: 'connection:connect',
+  disconnect: 'connection:disconnect',
+  expose: 'tunnel:expose',
+  stopExpose: 'tunnel:stop-expose',
+  getSettings: 'settings:get',
+  updateSettings: 'settings:update',
+  onState: 'state:changed',
+  onFocusTunnel: 'tunnel:focus',
 } as const satisfies Record<keyof LocalizerApi, `${string}:${string}`>;
+
+const kubeName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'not a valid Kubernetes name')
+  .max(253);
+const port = z.number().int().min(1, 'a port is 1-65535').max(65535, 'a port is 1-65535');
+
+export const exposeRequestSchema = z.object({
+  namespace: kubeName,
+  service: kubeName,
+  mappings: z.array(z.object({ localPort: port, remote: z.union([kubeName, port]) })).max(64),
+}) satisfies z.ZodType<ExposeRequestInput>;
+
+export const tunnelTargetSchema = z.object({ namespace: kubeName, name: kubeName });
+
+/** The arguments of every call, checked where they arrive (main's IPC, the harness socket). */
+export const apiArgumentSchemas = {
+  getAppInfo: z.tuple([]),
+  getState: z.tuple([]),
+  selectContext: z.tuple([z.string().min(1).max(253)]),
+  connect: z.tuple([]),
+  disconnect: z.tuple([]),
+  expose: z.tuple([exposeRequestSchema]),
+  stopExpose: z.tuple([tunnelTargetSchema]),
+  getSettings: z.tuple([]),
+  updateSettings: z.tuple([settingsSchema]),
+} satisfies { [K in ApiCallName]: z.ZodType<Parameters<LocalizerApi[K]>> };
+
+/** The calls, without the subscriptions: what main (or the harness) implements. */
+export type ApiCalls = Pick<LocalizerApi, ApiCallName>;

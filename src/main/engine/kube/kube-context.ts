@@ -86,3 +86,21 @@ export function loadKubeContext(
     );
   return { kubeConfig, name: contextName, namespace: context.namespace ?? 'default', server: cluster.server };
 }
+
+/**
+ * Every context in the kubeconfig (server and namespace only, never credentials) and the current
+ * one, for a picker. Throws `KubeconfigError` when there is no usable kubeconfig.
+ */
+export function listKubeContexts(options: { kubeconfig?: string; env?: NodeJS.ProcessEnv } = {}): {
+  contexts: { name: string; server: string; namespace: string }[];
+  current: string | null;
+} {
+  const current = loadKubeContext(options);
+  const kubeConfig = current.kubeConfig;
+  const contexts = kubeConfig.getContexts().map((context) => ({
+    name: context.name,
+    server: kubeConfig.getCluster(context.cluster)?.server ?? '',
+    namespace: context.namespace ?? 'default',
+  }));
+  return { contexts, current: current.name };
+}

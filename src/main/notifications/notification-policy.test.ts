@@ -1,0 +1,137 @@
+/** When Localizer interrupts the user, and with what. */
+import { describe, expect, it } from 'vitest';
+import { disconnected, type AppState } from '../../shared/app-state';
+import type { TunnelStatus } from '../../shared/tunnel-status';
+import { emptyMemory, notificationPolicy, type PolicyMemory } from './notification-policy';
+
+function tunnel(namespace: string, name: string, status: TunnelStatus['status'], reason = ''): TunnelStatus {
+  return {
+    context: 'dev',
+    kind: 'forward',
+    namespace,
+    name,
+    status,
+    reason,
+    endpoint: null,
+    ip: null,
+    hostnames: [],
+    ports: [],
+    counters: { connections: 0, activeConnections: 0, bytesIn: 0, bytesOut: 0, reconnects: 0 },
+    lastError: null,
+    lastChange: '2026-11-25T00:00:00Z',
+  };
+}
+
+function state(tunnels: TunnelStatus[], apiReachable = true): AppState {
+  return {
+    contexts: [],
+    selectedContext: 'dev',
+    kubeconfigProblem: null,
+    connection: {
+      ...disconnected,
+      state: 'connected',
+      context: 'dev',
+      apiReachable,
+      reason: apiReachable ? '' : 'watch failed: ECONNREFUSED',
+    },
+    tunnels,
+    exposing: null,
+  };
+}
+
+/** Feeds states in order, as the app does, and collects every notification title. */
+function run(
+  states: AppState[],
+  times: number[],
+  enabled = true,
+): { titles: string[]; memory: PolicyMemory } {
+  let memory = emptyMemory;
+  const titles: string[] = [];
+  for (let i = 1; i < states.length; i++) {
+    const result = notificationPolicy({
+      previous: states[i - 1] as AppState,
+      next: states[i] as AppState,
+      now: times[i] ?? 0,
+      memory,
+      enabled,
+    });
+    memory = result.memory;
+    titles.push(...result.intents.map((intent) => intent.title));
+  }
+  return { titles, memory };
+}
+
+describe('notifications', () => {
+  it('announce a drop with its reason and target, then its recovery', () => {
+    const up = state([tunnel('web', 'api', 'running')]);
+    const down = state([tunnel('web', 'api', 'waiting', 'no ready pods')]);
+    const first = notificationPolicy({
+      previous: up,
+      next: down,
+      now: 0,
+      memory: emptyMemory,
+      enabled: true,
+    });
+    expect(first.intents).toEqual([
+      { title: 'web/api dropped', body: 'no ready pods', target: { namespace: 'web', name: 'api' } },
+    ]);
+    expect(run([up, down, up], [0, 0, 5_000]).titles).toEqual(['web/api dropped', 'web/api recovered']);
+  });
+
+  it('coalesce drops in one namespace into one notification', () => {
+    const names = ['a', 'b', 'c'];
+    const up = state([...names.map((n) => tunnel('web', n, 'running')), tunnel('data', 'kv', 'running')]);
+    const down = state([
+      ...names.map((n) => tunnel('web', n, 'reconnecting')),
+      tunnel('data', 'kv', 'running'),
+    ]);
+    const result = notificationPolicy({
+      previous: up,
+      next: down,
+      now: 0,
+      memory: emptyMemory,
+      enabled: true,
+    });
+    expect(result.intents).toEqual([
+      {
+        title: '3 tunnels in namespace web dropped',
+        body: 'a, b, c',
+        target: { namespace: 'web', name: 'a' },
+      },
+    ]);
+  });
+
+  it('hold back a flapping tunnel for a minute, and announce no recovery for a drop it did not announce', () => {
+    const up = state([tunnel('web', 'api', 'running')]);
+    const down = state([tunnel('web', 'api', 'reconnecting')]);
+    const flapping = run([up, down, up, down, up, down], [0, 0, 1_000, 2_000, 3_000, 61_000]);
+    expect(flapping.titles).toEqual(['web/api dropped', 'web/api recovered', 'web/api dropped']);
+  });
+
+  it('say once that the cluster is unreachable instead of once per tunnel, and when it is back', () => {
+    const up = state([tunnel('web', 'api', 'running'), tunnel('web', 'frontend', 'running')]);
+    const lost = state(
+      [tunnel('web', 'api', 'reconnecting'), tunnel('web', 'frontend', 'reconnecting')],
+      false,
+    );
+    expect(run([up, lost, lost, up], [0, 1, 2, 3]).titles).toEqual([
+      'Lost contact with dev',
+      'Back in contact with dev',
+    ]);
+  });
+
+  it('stay silent when switched off, and announce no recovery of a drop the user never heard of', () => {
+    const up = state([tunnel('web', 'api', 'running')]);
+    const down = state([tunnel('web', 'api', 'reconnecting')]);
+    const silent = run([up, down], [0, 0], false);
+    expect(silent.titles).toEqual([]);
+    const later = notificationPolicy({
+      previous: down,
+      next: up,
+      now: 10_000,
+      memory: silent.memory,
+      enabled: true,
+    });
+    expect(later.intents).toEqual([]);
+  });
+});

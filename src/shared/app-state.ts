@@ -1,0 +1,58 @@
+/**
+ * What every front end of the app shows: the contexts, the connection, every tunnel. The engine
+ * side builds it; the window, the tray and the notifications are drawn from it. No kube
+ * credentials or tokens ever appear here (it crosses into the renderer).
+ */
+import type { TunnelStatus } from './tunnel-status';
+
+export const connectionStates = ['disconnected', 'connecting', 'connected', 'degraded', 'error'] as const;
+export type ConnectionState = (typeof connectionStates)[number];
+
+export interface ContextSummary {
+  name: string;
+  /** The API server URL (never credentials). */
+  server: string;
+  namespace: string;
+}
+
+export interface ConnectionStatus {
+  state: ConnectionState;
+  /** The context connected (or connecting); null when disconnected. */
+  context: string | null;
+  /** Why degraded or in error, in words a user can act on. */
+  reason: string;
+  /** Forwards running, out of those not skipped: `N of M services ready`. */
+  ready: number;
+  total: number;
+  /** False when names in /etc/hosts are off (no helper); services are still reachable by IP. */
+  namesEnabled: boolean;
+  /** False while the API server cannot be reached (watches failing); tunnels then wait for it. */
+  apiReachable: boolean;
+}
+
+export interface ExposeProgress {
+  namespace: string;
+  service: string;
+  /** The step under way, e.g. `scaling down Deployment web/api`. */
+  message: string;
+}
+
+export interface AppState {
+  contexts: ContextSummary[];
+  selectedContext: string | null;
+  /** Why the kubeconfig cannot be used, or null. */
+  kubeconfigProblem: string | null;
+  connection: ConnectionStatus;
+  tunnels: TunnelStatus[];
+  exposing: ExposeProgress | null;
+}
+
+export const disconnected: ConnectionStatus = {
+  state: 'disconnected',
+  context: null,
+  reason: '',
+  ready: 0,
+  total: 0,
+  namesEnabled: false,
+  apiReachable: true,
+};
