@@ -41,13 +41,15 @@ export function connectionStatus(
   health: EngineHealth,
   tunnels: readonly TunnelStatus[],
   namesEnabled: boolean,
+  listed = true,
 ): ConnectionStatus {
   const forwards = tunnels.filter((t) => t.kind === 'forward' && t.status !== 'skipped');
   const ready = forwards.filter((t) => t.status === 'running').length;
   const troubled = tunnels.filter((t) => t.status === 'failed' || t.status === 'reconnecting');
   let state: ConnectionStatus['state'];
   let reason = health.reason;
-  if (health.state === 'connecting') state = 'connecting';
+  // Until the first full list there is nothing to count: "0 of 0 ready" would be a lie.
+  if (health.state === 'connecting' || !listed) state = 'connecting';
   else if (health.state === 'degraded') state = 'degraded';
   else if (troubled.length > 0) {
     state = 'degraded';
@@ -137,6 +139,7 @@ export class LocalizerBackend
             this.engine.health,
             tunnels,
             this.sync !== undefined,
+            this.engine.timings.firstListAt !== undefined,
           )
         : this.state.connection;
     this.update({ tunnels, connection });

@@ -1,26 +1,104 @@
 import { useEffect, useState } from 'react';
-import type { AppInfo } from '../../shared/api';
+import type { TunnelTarget } from '../../shared/api';
+import type { AppState } from '../../shared/app-state';
+import type { TunnelStatus } from '../../shared/tunnel-status';
+import { ExposeDialog } from './views/expose-dialog';
+import { ServicesView } from './views/services-view';
+import { SettingsView } from './views/settings-view';
+import { Sidebar } from './views/sidebar';
+import { TunnelsView } from './views/tunnels-view';
 
-/** The window's shell; the cluster and tunnel views grow inside it. */
+type View = 'services' | 'tunnels' | 'settings';
+const views: { id: View; label: string }[] = [
+  { id: 'services', label: 'Services' },
+  { id: 'tunnels', label: 'Tunnels' },
+  { id: 'settings', label: 'Settings' },
+];
+
+/** The window: contexts on the left; services, tunnels and settings on the right. */
 export function App() {
-  const [info, setInfo] = useState<AppInfo | undefined>();
-  const [error, setError] = useState<string | undefined>();
+  const [state, setState] = useState<AppState | null>(null);
+  const [view, setView] = useState<View>('services');
+  const [focus, setFocus] = useState<TunnelTarget | null>(null);
+  const [exposing, setExposing] = useState<TunnelStatus | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
   useEffect(() => {
-    void window.localizer.getAppInfo().then((result) => {
-      if (result.ok) setInfo(result.value);
+    void window.localizer.getState().then((result) => {
+      if (result.ok) setState(result.value);
       else setError(result.message);
     });
+    const unsubscribeState = window.localizer.onState(setState);
+    const unsubscribeFocus = window.localizer.onFocusTunnel((target) => {
+      setView('tunnels');
+      setFocus(target);
+    });
+    return () => {
+      unsubscribeState();
+      unsubscribeFocus();
+    };
   }, []);
+
+  if (!state) return <main className="loading">{error ?? 'Starting Localizer…'}</main>;
+  const connected = state.connection.state !== 'disconnected' && state.connection.state !== 'error';
+  const run = (call: () => Promise<{ ok: boolean; message?: string }>): void => {
+    setBusy(true);
+    setError(null);
+    void call().then((result) => {
+      setBusy(false);
+      if (!result.ok) setError(result.message ?? 'It did not work.');
+    });
+  };
+
   return (
-    <main aria-label="Localizer">
-      <h1>Localizer</h1>
-      {error && <p role="alert">{error}</p>}
-      {info && (
-        <p>
-          Version {info.version} on {info.platform}
-          {info.electron ? `, Electron ${info.electron}` : ''}
-        </p>
+    <div className="layout">
+      <Sidebar
+        state={state}
+        busy={busy}
+        onSelect={(name) => run(() => window.localizer.selectContext(name))}
+        onToggle={() => run(() => (connected ? window.localizer.disconnect() : window.localizer.connect()))}
+      />
+      <main>
+        <div role="tablist" aria-label="Views" className="tabs">
+          {views.map((v) => (
+            <button
+              key={v.id}
+              type="button"
+              role="tab"
+              id={`tab-${v.id}`}
+              aria-selected={view === v.id}
+              aria-controls={`panel-${v.id}`}
+              onClick={() => setView(v.id)}
+            >
+              {v.label}
+              {v.id === 'tunnels' && state.tunnels.length > 0 ? ` (${String(state.tunnels.length)})` : ''}
+            </button>
+          ))}
+        </div>
+        {error && (
+          <p role="alert" className="error">
+            {error}
+          </p>
+        )}
+        <div role="tabpanel" id={`panel-${view}`} aria-labelledby={`tab-${view}`}>
+          {view === 'services' && <ServicesView state={state} onExpose={setExposing} />}
+          {view === 'tunnels' && <TunnelsView state={state} focus={focus} />}
+          {view === 'settings' && <SettingsView />}
+        </div>
+      </main>
+      {exposing && (
+        <ExposeDialog
+          tunnel={exposing}
+          state={state}
+          onClose={() => setExposing(null)}
+          onExposed={() => {
+            setFocus({ namespace: exposing.namespace, name: exposing.name });
+            setExposing(null);
+            setView('tunnels');
+          }}
+        />
       )}
-    </main>
+    </div>
   );
 }

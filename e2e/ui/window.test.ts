@@ -1,0 +1,218 @@
+/**
+ * The window, end to end: in Debian's Chromium against the browser harness (a real engine on a
+ * real test cluster), and against the Electron app itself wherever the Electron binary exists.
+ * Screenshots of the main views go to test-results/ui/.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { _electron, chromium, type Browser, type ElectronApplication, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { field } from '../cluster/api/objects';
+import { resourceTypeOfKind } from '../cluster/api/resources';
+import { startTestCluster, type TestCluster } from '../cluster/test-cluster';
+import { buildRenderer } from '../harness/build-renderer';
+import { startHarness, type Harness } from '../harness/harness-server';
+import type { LocalizerApi } from '../../src/shared/api';
+import { takeLocalizerRange } from '../support/address-ranges';
+import { freePort } from '../support/sockets';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const artifacts = join(projectRoot, 'test-results/ui');
+const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
+
+/** The Electron binary, if `npm ci` could download it here. */
+function electronBinary(): string | null {
+  const pathFile = join(projectRoot, 'node_modules/electron/path.txt');
+  if (!existsSync(pathFile)) return null;
+  const binary = join(projectRoot, 'node_modules/electron/dist', readFileSync(pathFile, 'utf8').trim());
+  return existsSync(binary) ? binary : null;
+}
+
+/** What the page's global scope holds during these tests. */
+interface PageGlobals {
+  localizer: LocalizerApi;
+  echoStates: string[];
+}
+
+interface AppUnderTest {
+  page: Page;
+  close(): Promise<void>;
+}
+
+let cluster: TestCluster;
+let laptop: Server;
+let laptopPort: number;
+const range = takeLocalizerRange();
+
+async function openInBrowser(): Promise<AppUnderTest> {
+  const harness: Harness = await startHarness({
+    rendererDirectory: await buildRenderer(join(projectRoot, 'out/renderer-e2e')),
+    kubeconfig: cluster.kubeconfigPath,
+    stateDirectory: mkdtempSync(join(tmpdir(), 'ui-state-')),
+    settings: { ipRange: range.cidr },
+  });
+  const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(harness.url);
+  return {
+    page,
+    close: async () => {
+      await browser.close();
+      await harness.close();
+    },
+  };
+}
+
+async function openInElectron(binary: string): Promise<AppUnderTest> {
+  const app: ElectronApplication = await _electron.launch({
+    executablePath: binary,
+    args: [join(projectRoot, 'out/main/index.js')],
+    env: {
+      ...process.env,
+      KUBECONFIG: cluster.kubeconfigPath,
+      LOCALIZER_STATE_DIR: mkdtempSync(join(tmpdir(), 'ui-electron-')),
+      LOCALIZER_IP_RANGE: range.cidr,
+      // No password prompt in tests: names stay off, as in the harness.
+      LOCALIZER_NO_HELPER: '1',
+    },
+  });
+  return { page: await app.firstWindow(), close: () => app.close() };
+}
+
+const targets: { name: string; open: () => Promise<AppUnderTest>; skip: string | null }[] = [
+  { name: 'Chromium + harness', open: openInBrowser, skip: null },
+  {
+    name: 'Electron app',
+    open: () => openInElectron(electronBinary() ?? ''),
+    skip: electronBinary()
+      ? null
+      : 'the Electron binary is not installed here (ELECTRON_SKIP_BINARY_DOWNLOAD)',
+  },
+];
+
+beforeAll(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  cluster = await startTestCluster({ scenario: 'demo' });
+  laptopPort = await freePort();
+  laptop = createServer((socket) =>
+    socket
+      .on('error', () => socket.destroy())
+      .end('HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nlaptop'),
+  );
+  await new Promise<void>((resolve) => laptop.listen(laptopPort, '127.0.0.1', resolve));
+});
+afterAll(async () => {
+  laptop.close();
+  await cluster.stop();
+  range.release();
+});
+
+for (const target of targets) {
+  if (target.skip) console.log(`skipped: the window specs on the ${target.name}, because ${target.skip}`);
+  describe.skipIf(target.skip !== null)(`the window (${target.name})`, () => {
+    let app: AppUnderTest | undefined;
+    beforeAll(async () => {
+      app = await target.open();
+    });
+    afterAll(async () => app?.close());
+
+    function page(): Page {
+      if (!app) throw new Error(`the ${target.name} did not start`);
+      return app.page;
+    }
+
+    it('connects from the sidebar and shows every demo service with its state', async () => {
+      const p = page();
+      await p.getByRole('button', { name: 'Connect' }).click();
+      await expect
+        .poll(() => p.getByRole('status').first().textContent(), {
+          timeout: 30_000,
+          message: 'every service should become ready',
+        })
+        .toMatch(/^Connected: (\d+) of \1 services ready$/);
+      const api = p.getByRole('row', { name: 'web/api', exact: true });
+      await expect.poll(() => api.getByText('running').count()).toBe(1);
+      await expect
+        .poll(() => p.getByRole('row', { name: 'data/billing', exact: true }).textContent())
+        .toContain('ExternalName');
+      expect(await p.getByRole('region', { name: 'Namespace web' }).getByRole('row').count()).toBeGreaterThan(
+        2,
+      );
+      await p.screenshot({
+        path: join(artifacts, `services-${target.name.split(' ')[0] ?? ''}.png`),
+        fullPage: true,
+      });
+    });
+
+    it('narrows the services with search', async () => {
+      const p = page();
+      await p.getByRole('searchbox', { name: 'Search services' }).fill('kv');
+      await expect.poll(() => p.getByRole('row', { name: 'data/kv', exact: true }).count()).toBe(1);
+      expect(await p.getByRole('row', { name: 'web/api', exact: true }).count()).toBe(0);
+      await p.getByRole('searchbox', { name: 'Search services' }).fill('');
+    });
+
+    it('exposes a service through the right-click dialog, refusing a bad port first', async () => {
+      const p = page();
+      await p.getByRole('row', { name: 'web/api', exact: true }).click({ button: 'right' });
+      await p.getByRole('menuitem', { name: 'Expose to a local port…' }).click();
+      const dialog = p.getByRole('dialog', { name: 'Expose web/api to this machine' });
+      await dialog.getByLabel('Service port 8080 (to 8080): local port').fill('99999');
+      await dialog.getByRole('button', { name: 'Expose' }).click();
+      await expect.poll(() => dialog.getByText('Enter a port from 1 to 65535.').count()).toBe(1);
+      await dialog.getByLabel('Service port 8080 (to 8080): local port').fill(String(laptopPort));
+      await dialog.getByLabel(/Service port 9090/).fill(String(await freePort()));
+      await p.screenshot({ path: join(artifacts, `expose-dialog-${target.name.split(' ')[0] ?? ''}.png`) });
+      await dialog.getByRole('button', { name: 'Expose' }).click();
+      const row = p.getByRole('row', { name: 'expose web/api', exact: true });
+      await expect
+        .poll(() => row.getByText('running').count(), { timeout: 60_000, message: 'the expose should run' })
+        .toBe(1);
+      const ip = String(
+        field(cluster.store.get(resourceTypeOfKind('Service'), 'web', 'api'), 'spec', 'clusterIP'),
+      );
+      await expect
+        .poll(async () => (await fetch(`http://${ip}:8080/`)).text(), {
+          timeout: 20_000,
+          message: 'calls to web/api should reach the laptop',
+        })
+        .toBe('laptop');
+      await p.screenshot({
+        path: join(artifacts, `tunnels-${target.name.split(' ')[0] ?? ''}.png`),
+        fullPage: true,
+      });
+      await row.getByRole('button', { name: 'Stop exposing' }).click();
+      await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
+    });
+
+    it('shows a service drop when its only pod is killed, and its recovery', async () => {
+      const p = page();
+      await p.getByRole('tab', { name: 'Services' }).click();
+      await p.evaluate(() => {
+        // Runs in the page, where the app's API is installed on the window.
+        const page = globalThis as unknown as PageGlobals;
+        page.echoStates = [];
+        page.localizer.onState((state) => {
+          const echo = state.tunnels.find(
+            (t) => t.kind === 'forward' && t.namespace === 'tools' && t.name === 'echo',
+          );
+          if (echo && page.echoStates.at(-1) !== echo.status) page.echoStates.push(echo.status);
+        });
+      });
+      const pod = cluster.store
+        .list(resourceTypeOfKind('Pod'), 'tools')
+        .find((candidate) => candidate.metadata.name?.startsWith('echo-'));
+      cluster.faults.killContainer('tools', pod?.metadata.name ?? '');
+      const states = () => p.evaluate(() => (globalThis as unknown as PageGlobals).echoStates.join(' → '));
+      await expect
+        .poll(states, { timeout: 30_000, message: 'tools/echo should drop and recover' })
+        .toMatch(/waiting → running$/);
+      await expect
+        .poll(() => p.getByRole('row', { name: 'tools/echo', exact: true }).getByText('running').count())
+        .toBe(1);
+    });
+  });
+}

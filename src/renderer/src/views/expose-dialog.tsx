@@ -1,0 +1,119 @@
+import { useState, type SyntheticEvent } from 'react';
+import type { AppState } from '../../../shared/app-state';
+import type { TunnelStatus } from '../../../shared/tunnel-status';
+
+interface PortRow {
+  remote: string | number;
+  label: string;
+  local: string;
+}
+
+/** Problems with the local ports, by row; empty when they are all usable. */
+export function localPortProblems(rows: readonly PortRow[]): Record<number, string> {
+  const problems: Record<number, string> = {};
+  rows.forEach((row, index) => {
+    const value = Number(row.local);
+    if (!/^\d+$/.test(row.local.trim()) || value < 1 || value > 65535)
+      problems[index] = 'Enter a port from 1 to 65535.';
+    else if (rows.findIndex((other) => Number(other.local) === value) !== index)
+      problems[index] = 'This port is already used above.';
+  });
+  return problems;
+}
+
+/** Maps each TCP port of a service to a port on this machine, then exposes it, showing progress. */
+export function ExposeDialog(props: {
+  tunnel: TunnelStatus;
+  state: AppState;
+  onClose: () => void;
+  onExposed: () => void;
+}) {
+  const { tunnel } = props;
+  const [rows, setRows] = useState<PortRow[]>(() =>
+    tunnel.ports
+      .filter((p) => p.protocol === 'TCP')
+      .map((p) => ({
+        remote: p.port,
+        label: `Service port ${String(p.port)} (to ${String(p.targetPort)})`,
+        local: String(p.port),
+      })),
+  );
+  const [touched, setTouched] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [submitting, setSubmitting] = useState(false);
+  const problems = localPortProblems(rows);
+  const progress = props.state.exposing?.service === tunnel.name ? props.state.exposing.message : null;
+
+  const submit = (event: SyntheticEvent): void => {
+    event.preventDefault();
+    setTouched(true);
+    if (Object.keys(problems).length > 0 || rows.length === 0) return;
+    setSubmitting(true);
+    setError(null);
+    void window.localizer
+      .expose({
+        namespace: tunnel.namespace,
+        service: tunnel.name,
+        mappings: rows.map((row) => ({ localPort: Number(row.local), remote: row.remote })),
+      })
+      .then((result) => {
+        setSubmitting(false);
+        if (result.ok) props.onExposed();
+        else setError(result.message);
+      });
+  };
+
+  return (
+    <div className="backdrop">
+      <div role="dialog" aria-modal="true" aria-labelledby="expose-title" className="dialog">
+        <h2 id="expose-title">
+          Expose {tunnel.namespace}/{tunnel.name} to this machine
+        </h2>
+        <p>
+          Calls to the service in the cluster will reach these ports on 127.0.0.1. Its workloads are scaled
+          down until you stop, then restored.
+        </p>
+        <form onSubmit={submit} noValidate>
+          {rows.length === 0 && <p role="alert">This service has no TCP port to expose.</p>}
+          {rows.map((row, index) => (
+            <div key={String(row.remote)} className="field">
+              <label htmlFor={`local-${String(index)}`}>{row.label}: local port</label>
+              <input
+                id={`local-${String(index)}`}
+                inputMode="numeric"
+                value={row.local}
+                aria-invalid={touched && problems[index] !== undefined}
+                aria-describedby={`local-${String(index)}-problem`}
+                disabled={submitting}
+                onChange={(event) =>
+                  setRows(rows.map((r, i) => (i === index ? { ...r, local: event.target.value } : r)))
+                }
+              />
+              <span id={`local-${String(index)}-problem`} className="problem">
+                {touched ? problems[index] : ''}
+              </span>
+            </div>
+          ))}
+          {submitting && (
+            <p role="status" className="progress">
+              {progress ?? 'Starting…'}
+            </p>
+          )}
+          {error && (
+            <p role="alert" className="error">
+              {error}
+            </p>
+          )}
+          <div className="actions">
+            <button type="button" onClick={props.onClose} disabled={submitting}>
+              Cancel
+            </button>
+            <button type="submit" className="primary" disabled={submitting || rows.length === 0}>
+              Expose
+            </button>
+          </div>
+        </form>
+      </div>
+    </div>
+  );
+}
