@@ -49,6 +49,7 @@ if (electron) {
       'The Electron binary is not installed on this machine, so the tray app cannot start here.',
       'Running the headless `localizer connect` against the demo cluster instead.',
       'In another terminal try: curl http://frontend.web/   or   node bin/localizer.mjs list',
+      `To see the window in a browser: npm run ui-preview -- --kubeconfig ${cluster.kubeconfigPath}`,
       '',
     ].join('\n'),
   );
