@@ -177,7 +177,8 @@ export class ApiServer {
   }
 
   async start(): Promise<void> {
-    const server = createServer({ key: this.options.tls.key, cert: this.options.tls.cert });
+    // Go's HTTP server accepts with TCP_NODELAY on, which port-forward latency depends on.
+    const server = createServer({ key: this.options.tls.key, cert: this.options.tls.cert, noDelay: true });
     server.on('secureConnection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));

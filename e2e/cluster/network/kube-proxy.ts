@@ -123,7 +123,8 @@ export class KubeProxy {
     route.opening = false;
     if (this.stopped || route.server || route.backends.length === 0 || this.routes.get(route.key) !== route)
       return;
-    const server = createServer((client) => this.forward(route, client));
+    // Go, and the kernel's kube-proxy path, send small writes at once (TCP_NODELAY); so do we.
+    const server = createServer({ noDelay: true }, (client) => this.forward(route, client));
     route.server = server;
     server.on('error', (error: NodeJS.ErrnoException) => {
       route.failed = true;
@@ -141,7 +142,7 @@ export class KubeProxy {
       client.destroy();
       return;
     }
-    const upstream = connect({ host: backend.ip, port: backend.port });
+    const upstream = connect({ host: backend.ip, port: backend.port, noDelay: true });
     route.sockets.add(client);
     route.sockets.add(upstream);
     const done = (): void => {

@@ -88,7 +88,8 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
     const uid = pod.metadata.uid ?? '';
     const dial = (port: number): Promise<Socket> =>
       new Promise((resolve, reject) => {
-        const target = connect({ host: podIp, port });
+        // The kubelet is Go, whose TCP connections have TCP_NODELAY on by default.
+        const target = connect({ host: podIp, port, noDelay: true });
         target.once('connect', () => resolve(target));
         target.once('error', reject);
       });

@@ -147,7 +147,8 @@ export class ReverseTunnel extends EventEmitter<{
       rejectConnection();
       return;
     }
-    const local = connect({ host: '127.0.0.1', port: port.localPort });
+    // noDelay: a request-reply call must not wait on Nagle's algorithm at every hop.
+    const local = connect({ host: '127.0.0.1', port: port.localPort, noDelay: true });
     const counters = this.options.counters;
     local.once('error', (error: NodeJS.ErrnoException) => {
       rejectConnection();
