@@ -99,6 +99,30 @@ function workloadsReady(store: ObjectStore): boolean {
   return true;
 }
 
+/** Whether every selecting Service's EndpointSlices list as many ready endpoints as it has ready pods. */
+function endpointsCaughtUp(store: ObjectStore): boolean {
+  const slices = store.list(resourceTypeOfKind('EndpointSlice'));
+  for (const service of store.list(resourceTypeOfKind('Service'))) {
+    const selector = field(service, 'spec', 'selector') as Record<string, string> | undefined;
+    if (!selector || Object.keys(selector).length === 0) continue;
+    const { namespace, name } = service.metadata;
+    const readyPods = store
+      .list(pods, namespace)
+      .filter((pod) => Object.entries(selector).every(([k, v]) => pod.metadata.labels?.[k] === v))
+      .filter(isReady).length;
+    const readyEndpoints = slices
+      .filter(
+        (slice) =>
+          slice.metadata.namespace === namespace &&
+          slice.metadata.labels?.['kubernetes.io/service-name'] === name,
+      )
+      .flatMap((slice) => (field(slice, 'endpoints') ?? []) as { conditions?: { ready?: boolean } }[])
+      .filter((endpoint) => endpoint.conditions?.ready === true).length;
+    if (readyEndpoints !== readyPods) return false;
+  }
+  return true;
+}
+
 export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
   const log = options.log ?? (() => undefined);
   const workDirectory = mkdtempSync(join(tmpdir(), 'localizer-test-cluster-'));
@@ -194,7 +218,11 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     faults,
     logs: (namespace, pod, container) => kubelet.logs(namespace, pod, container)?.text ?? '',
     waitForWorkloads: (timeoutMs = 30_000) =>
-      pollUntil(() => workloadsReady(store), timeoutMs, 'every workload to be ready'),
+      pollUntil(
+        () => workloadsReady(store) && endpointsCaughtUp(store) && kubeProxy.isSettled(),
+        timeoutMs,
+        'every workload to be ready and routed',
+      ),
     async stop() {
       if (stopped) return;
       stopped = true;
