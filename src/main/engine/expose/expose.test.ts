@@ -163,6 +163,13 @@ describe('expose', () => {
       })
       .toBe(payload.length);
     expect((await download()).equals(payload)).toBe(true);
+    // Nothing is held open afterwards: not the downloads, not the probes that hung up on the answer.
+    await expect
+      .poll(() => status('tools', 'bulk')?.counters.activeConnections, {
+        timeout: 10_000,
+        message: 'every finished call should be closed on the laptop too',
+      })
+      .toBe(0);
     await manager.unexpose(context.name, 'tools', 'bulk');
   });
 

@@ -176,8 +176,16 @@ export class ReverseTunnel extends EventEmitter<{
         this.sockets.delete(local);
         if (hadError) channel.destroy();
       });
+      // The caller is gone for good: flush what it sent, then drop what the laptop still has for
+      // it. Ending alone would leave a socket whose unread answer never drains (a readiness probe
+      // that hangs up on a greeting, every two seconds).
       channel.once('close', () => {
-        if (!local.destroyed) local.end();
+        if (local.destroyed) return;
+        if (local.writableFinished) local.destroy();
+        else {
+          local.once('finish', () => local.destroy());
+          local.end();
+        }
       });
     });
   }
