@@ -124,8 +124,9 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   // One address book for every context, so no two services anywhere share an address.
   const addresses = new AddressBook(args.ipRange, join(directory, 'addresses.json'));
   const cleanup = async (): Promise<void> => {
-    for (const failure of await exposes.stopAll())
-      print(`Could not undo the expose ${failure}. Run \`localizer cleanup\`.`);
+    const { failures, notices } = await exposes.stopAll();
+    for (const failure of failures) print(`Could not undo the expose ${failure}. Run \`localizer cleanup\`.`);
+    for (const notice of notices) print(`Stopped the expose ${notice}`);
     await Promise.all(engines.map((engine) => engine.stop()));
     await sync?.clear();
     helper?.close();

@@ -46,12 +46,16 @@ async function replicas(name: string): Promise<number | undefined> {
   return (await apps.readNamespacedDeployment({ namespace: 'web', name })).spec?.replicas;
 }
 
-async function leftovers(): Promise<number> {
-  const [pods, secrets] = await Promise.all([
-    core.listPodForAllNamespaces({ labelSelector: labels.session }),
-    core.listSecretForAllNamespaces({ labelSelector: labels.session }),
-  ]);
-  return pods.items.length + secrets.items.length;
+/** Polls until no SSH pod or Secret of ours is left: a deleted pod terminates gracefully first. */
+async function expectNoLeftovers(): Promise<void> {
+  const count = async (): Promise<number> => {
+    const [pods, secrets] = await Promise.all([
+      core.listPodForAllNamespaces({ labelSelector: labels.session }),
+      core.listSecretForAllNamespaces({ labelSelector: labels.session }),
+    ]);
+    return pods.items.length + secrets.items.length;
+  };
+  await expect.poll(count, { timeout: 15_000, message: 'no SSH pod or Secret should be left' }).toBe(0);
 }
 
 beforeAll(async () => {
@@ -106,7 +110,7 @@ describe('localizer expose', () => {
     expect(stop.code).toBe(0);
     await expect.poll(() => expose.child.exitCode, { timeout: 15_000 }).toBe(0);
     expect(await replicas('api')).toBe(2);
-    expect(await leftovers()).toBe(0);
+    await expectNoLeftovers();
   });
 
   it('after a SIGKILL, the next expose restores what the killed one left, and says so', async () => {
@@ -128,7 +132,7 @@ describe('localizer expose', () => {
     await restarted.stop();
     expect(restarted.output()).toContain('Stopped: the service is served by its own pods again.');
     expect(await replicas('frontend')).toBe(2);
-    expect(await leftovers()).toBe(0);
+    await expectNoLeftovers();
   });
 
   it('cleanup undoes a killed expose on demand, and leaves another owner’s alone without --force', async () => {
@@ -157,7 +161,7 @@ describe('localizer expose', () => {
     expect(forced.code).toBe(0);
     expect(forced.stdout).toContain('Cleanup: restored Deployment web/api to 2 replicas.');
     expect(await replicas('api')).toBe(2);
-    expect(await leftovers()).toBe(0);
+    await expectNoLeftovers();
     const again = await localizer(['cleanup'], state);
     expect(again.stdout).toContain('Nothing to clean up in context');
   });
@@ -185,7 +189,7 @@ describe('localizer expose', () => {
       expect(await replicas('api')).toBe(0);
       await connect.stop();
       expect(await replicas('api')).toBe(2);
-      expect(await leftovers()).toBe(0);
+      await expectNoLeftovers();
     } finally {
       range.release();
     }

@@ -112,10 +112,12 @@ export function exposeControl(
             message: `${request.namespace}/${request.service} is not exposed by this Localizer.`,
           };
         progress(`Stopping the expose of ${request.namespace}/${request.service}: restoring its workloads…`);
-        await manager.unexpose(match.context, match.namespace, match.service);
+        const stopped = await manager.unexpose(match.context, match.namespace, match.service);
         return {
           ok: true,
-          message: `Stopped: ${request.namespace}/${request.service} is served by its own pods again.`,
+          message: stopped?.notice
+            ? `Stopped, but ${stopped.notice}`
+            : `Stopped: ${request.namespace}/${request.service} is served by its own pods again.`,
         };
       }
       const context = loadKubeContext({
@@ -248,10 +250,11 @@ async function runForeground(
     throw new ExposeRefusedError(error instanceof Error ? error.message : String(error));
   }
   print('Stopping: restoring the workloads and deleting the SSH pod…');
-  const failures = await manager.stopAll();
+  const { failures, notices } = await manager.stopAll();
   await control.close();
   for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
-  if (failures.length === 0) print('Stopped: the service is served by its own pods again.');
+  for (const notice of notices) print(`Stopped, but ${notice}`);
+  if (failures.length + notices.length === 0) print('Stopped: the service is served by its own pods again.');
   return failures.length === 0 ? 0 : 1;
 }
 

@@ -220,7 +220,8 @@ export class LocalizerBackend
   }
 
   private async teardown(): Promise<string[]> {
-    const failures = await this.exposes.stopAll();
+    const { failures, notices } = await this.exposes.stopAll();
+    for (const notice of notices) this.options.log?.(`stopped the expose ${notice}`);
     await this.engine?.stop();
     this.engine = undefined;
     await this.sync?.clear();
@@ -278,7 +279,11 @@ export class LocalizerBackend
       .find((e) => e.namespace === target.namespace && e.service === target.name);
     if (!match) return failure('refused', `${target.namespace}/${target.name} is not exposed.`);
     try {
-      await this.exposes.unexpose(match.context, match.namespace, match.service);
+      const stopped = await this.exposes.unexpose(match.context, match.namespace, match.service);
+      if (stopped?.notice)
+        this.options.log?.(
+          `stopped the expose of ${match.namespace}/${match.service}, but ${stopped.notice}`,
+        );
     } catch (error) {
       return failure('internal', error instanceof Error ? error.message : String(error));
     }

@@ -8,8 +8,8 @@ import * as k8s from '@kubernetes/client-node';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
 import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
-import { ExposeSession, type ExposeRequest } from './expose-session';
-import { cleanUpLeftovers, type CleanupReport, type KubeApis } from './leftovers';
+import { ExposeSession, type ExposeRequest, type SessionApis } from './expose-session';
+import { cleanUpLeftovers, type CleanupReport } from './leftovers';
 import { defaultSshImage, type SshImage } from './ssh-pod';
 import { ExposeRefusedError } from './workload-scaler';
 
@@ -25,10 +25,20 @@ export interface ExposeManagerOptions {
   /** ssh2 keepalive interval; three missed replies end the tunnel. */
   keepaliveIntervalMs?: number;
   startTimeoutMs?: number;
+  /** How long a stop keeps the tunnel serving while the restored pods become ready. */
+  restoreTimeoutMs?: number;
+}
+
+/** What stopping every expose left to say. */
+export interface StopReport {
+  /** `context/ns/svc: why`, for each expose that could not be undone. */
+  failures: string[];
+  /** Undone, but the restored workloads were not ready in time. */
+  notices: string[];
 }
 
 interface ContextClients {
-  apis: KubeApis & { autoscaling: k8s.AutoscalingV2Api };
+  apis: SessionApis;
   dialer: PodDialer;
 }
 
@@ -51,6 +61,7 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
           core: kc.makeApiClient(k8s.CoreV1Api),
           apps: kc.makeApiClient(k8s.AppsV1Api),
           autoscaling: kc.makeApiClient(k8s.AutoscalingV2Api),
+          discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
         },
         dialer: createPodDialer(kc),
       };
@@ -95,6 +106,7 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
       request,
       ...(this.options.keepaliveIntervalMs ? { keepaliveIntervalMs: this.options.keepaliveIntervalMs } : {}),
       ...(this.options.startTimeoutMs ? { startTimeoutMs: this.options.startTimeoutMs } : {}),
+      ...(this.options.restoreTimeoutMs ? { restoreTimeoutMs: this.options.restoreTimeoutMs } : {}),
     });
     this.sessions.set(key, session);
     let lastProgress = '';
@@ -116,18 +128,24 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
     return session.snapshot();
   }
 
-  /** Stops one expose; false when this process has none for that service. */
-  async unexpose(context: string, namespace: string, service: string): Promise<boolean> {
+  /**
+   * Stops one expose. Resolves `undefined` when this process has none for that service, else
+   * with a notice (or null) saying the restored workloads were not ready in time.
+   */
+  async unexpose(
+    context: string,
+    namespace: string,
+    service: string,
+  ): Promise<{ notice: string | null } | undefined> {
     const key = `${context}/${namespace}/${service}`;
     const session = this.sessions.get(key);
-    if (!session) return false;
+    if (!session) return undefined;
     try {
-      await session.stop();
+      return { notice: await session.stop() };
     } finally {
       this.sessions.delete(key);
       this.emit('status', this.snapshot());
     }
-    return true;
   }
 
   /** The contexts and services exposed now, to find one by service alone. */
@@ -139,19 +157,24 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
   }
 
   /** Stops every expose (each restores its workloads); errors are collected, not thrown early. */
-  async stopAll(): Promise<string[]> {
-    const failures: string[] = [];
+  async stopAll(): Promise<StopReport> {
+    const report: StopReport = { failures: [], notices: [] };
     await Promise.all(
       [...this.sessions.values()].map((session) =>
-        session.stop().catch((error: unknown) => {
-          failures.push(`${session.id}: ${error instanceof Error ? error.message : String(error)}`);
-        }),
+        session.stop().then(
+          (notice) => {
+            if (notice) report.notices.push(`${session.id}: ${notice}`);
+          },
+          (error: unknown) => {
+            report.failures.push(`${session.id}: ${error instanceof Error ? error.message : String(error)}`);
+          },
+        ),
       ),
     );
     this.sessions.clear();
     for (const clients of this.clients.values()) clients.dialer.close();
     this.emit('status', this.snapshot());
-    return failures;
+    return report;
   }
 
   snapshot(): TunnelStatus[] {

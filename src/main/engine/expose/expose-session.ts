@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import type { ExposeState, TunnelStatus } from '../../../shared/tunnel-status';
 import { describeError, errorStatus } from '../kube/api-errors';
 import type { PodDialer } from '../kube/pod-dialer';
@@ -29,6 +29,7 @@ import {
 import {
   ExposeRefusedError,
   findServingWorkloads,
+  readiness,
   refuseAutoscaled,
   restore,
   scaleDown,
@@ -44,9 +45,12 @@ export interface ExposeRequest {
   image?: SshImage;
 }
 
+/** The API groups an expose reads and changes. */
+export type SessionApis = KubeApis & { autoscaling: k8s.AutoscalingV2Api; discovery: k8s.DiscoveryV1Api };
+
 export interface ExposeSessionOptions {
   context: string;
-  apis: KubeApis & { autoscaling: k8s.AutoscalingV2Api };
+  apis: SessionApis;
   dialer: PodDialer;
   stateDirectory: string;
   /** `user@host`, written on everything the expose changes. */
@@ -55,10 +59,14 @@ export interface ExposeSessionOptions {
   request: ExposeRequest;
   /** How long the pod may take to run and become routable before the expose fails. */
   startTimeoutMs?: number;
+  /** How long a stop keeps the tunnel serving while the restored workloads' pods become ready. */
+  restoreTimeoutMs?: number;
   keepaliveIntervalMs?: number;
 }
 
 const pollMs = 250;
+/** How long a stop lets calls already in the tunnel finish. */
+const drainTimeoutMs = 10_000;
 const minBackoffMs = 500;
 const maxBackoffMs = 15_000;
 /** Waiting reasons that will not fix themselves; the pod's own message says more. */
@@ -96,6 +104,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
   private localProblem: string | null = null;
   private stopping = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnecting: Promise<void> | undefined;
   private attempt = 0;
 
   constructor(private readonly options: ExposeSessionOptions) {
@@ -369,7 +378,9 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
     const base = Math.min(maxBackoffMs, minBackoffMs * 2 ** this.attempt);
     this.attempt++;
     const wait = base / 2 + Math.random() * (base / 2);
-    this.reconnectTimer = setTimeout(() => void this.reconnect(), wait);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnecting = this.reconnect();
+    }, wait);
   }
 
   /** Brings the tunnel back, recreating the pod (and its Secret) if they went. */
@@ -408,26 +419,36 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
     }
   }
 
-  /** Restores the replicas, deletes the pod and Secret. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  /**
+   * Restores the replicas, waits (bounded) for their pods to be ready, then deletes the pod and
+   * Secret. Idempotent. Resolves with a notice when the workloads were not ready in time.
+   */
+  async stop(): Promise<string | null> {
+    if (this.stopping) return null;
     this.stopping = true;
     clearTimeout(this.reconnectTimer);
+    // A reconnect under way may be creating a pod: let it finish, so undo sees (and deletes) it.
+    await this.reconnecting;
     if (this.state !== 'failed') this.set('stopping', `restoring ${this.describeWorkloads()}`);
     try {
-      await this.undo();
+      return await this.undo();
     } finally {
       this.tunnel?.close();
       this.tunnel = undefined;
     }
   }
 
-  /** Puts the workloads back first, so the cluster's own pods start while the tunnel still serves. */
-  private async undo(): Promise<void> {
+  /**
+   * Puts the workloads back first and keeps the tunnel serving until their pods are ready, so a
+   * caller never meets a service with nowhere to go.
+   */
+  private async undo(): Promise<string | null> {
     const { apis, request } = this.options;
-    if (!this.keys) return; // Nothing in the cluster was changed yet.
+    if (!this.keys) return null; // Nothing in the cluster was changed yet.
     await restore(apis.apps, this.workloads, this.session);
+    const notice = this.scaledDown && this.tunnel ? await this.waitForRestoredPods() : null;
     this.scaledDown = false;
+    await this.drain();
     this.tunnel?.close();
     this.tunnel = undefined;
     const namespace = request.namespace;
@@ -445,6 +466,74 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
         await apis.core.deleteNamespacedPod({ namespace, name: pod.metadata.name }).catch(ignoreGone);
     }
     removeRecord(this.options.stateDirectory, this.session);
+    return notice;
+  }
+
+  /**
+   * Takes the SSH pod out of the service before the tunnel closes: without the selector's labels
+   * the cluster routes no new call to it, and the calls already in the tunnel finish. Bounded, and
+   * skipped (the pod is simply deleted) where the account may not patch pods.
+   */
+  private async drain(): Promise<void> {
+    const selector = this.service?.spec?.selector ?? {};
+    const podName = this.podName;
+    if (!this.tunnel || !podName || Object.keys(selector).length === 0) return;
+    const { apis, request } = this.options;
+    const namespace = request.namespace;
+    const ours: string[] = Object.values(labels);
+    const removed = Object.fromEntries(
+      Object.keys(selector)
+        .filter((key) => !ours.includes(key))
+        .map((key) => [key, null]),
+    );
+    try {
+      await apis.core.patchNamespacedPod(
+        { namespace, name: podName, body: { metadata: { labels: removed } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+    } catch {
+      return;
+    }
+    this.set('stopping', `letting the calls in the tunnel to ${this.target} finish`);
+    const routed = async (): Promise<boolean> => {
+      const slices = await apis.discovery
+        .listNamespacedEndpointSlice({
+          namespace,
+          labelSelector: `kubernetes.io/service-name=${request.service}`,
+        })
+        .catch(() => ({ items: [] as k8s.V1EndpointSlice[] }));
+      return slices.items.some((slice) => (slice.endpoints ?? []).some((e) => e.targetRef?.name === podName));
+    };
+    const deadline = Date.now() + drainTimeoutMs;
+    while (Date.now() < deadline && (await routed())) await delay(pollMs);
+    while (Date.now() < deadline && this.counters.activeConnections > 0) await delay(pollMs);
+  }
+
+  /**
+   * Polls the restored workloads until every pod they want is ready. Bounded: a workload that
+   * cannot start (a bad image, no room) must not hold the stop, or Quit, forever.
+   */
+  private async waitForRestoredPods(): Promise<string | null> {
+    const timeoutMs = this.options.restoreTimeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    let waiting: string[] = [];
+    for (;;) {
+      const counts = await readiness(this.options.apis.apps, this.workloads).catch(() => undefined);
+      // Unreadable (RBAC, a lost cluster): nothing to wait for that we could see.
+      if (!counts) return null;
+      waiting = counts
+        .filter((c) => c.ready < c.wanted)
+        .map(
+          (c) =>
+            `${c.workload.kind} ${c.workload.namespace}/${c.workload.name} (${String(c.ready)} of ${String(c.wanted)} ready)`,
+        );
+      if (waiting.length === 0) return null;
+      if (Date.now() > deadline) break;
+      this.set('stopping', `waiting for ${waiting.join(', ')}`);
+      await delay(pollMs);
+    }
+    const namespace = this.options.request.namespace;
+    return `${waiting.join(', ')} after ${String(Math.round(timeoutMs / 1000))} s, so the service may have no ready pod for now; the SSH pod was removed anyway. See why with \`kubectl -n ${namespace} get pods\`.`;
   }
 
   snapshot(): TunnelStatus {

@@ -64,12 +64,18 @@ async function replicas(namespace: string, name: string): Promise<number | undef
   return (await apps.readNamespacedDeployment({ namespace, name })).spec?.replicas;
 }
 
-async function leftovers(namespace: string): Promise<number> {
-  const [pods, secrets] = await Promise.all([
-    core.listNamespacedPod({ namespace, labelSelector: labels.session }),
-    core.listNamespacedSecret({ namespace, labelSelector: labels.session }),
-  ]);
-  return pods.items.length + secrets.items.length;
+/** Polls until no SSH pod or Secret of ours is left: a deleted pod terminates gracefully first. */
+async function expectNoLeftovers(namespace: string): Promise<void> {
+  const count = async (): Promise<number> => {
+    const [pods, secrets] = await Promise.all([
+      core.listNamespacedPod({ namespace, labelSelector: labels.session }),
+      core.listNamespacedSecret({ namespace, labelSelector: labels.session }),
+    ]);
+    return pods.items.length + secrets.items.length;
+  };
+  await expect
+    .poll(count, { timeout: 15_000, message: `no SSH pod or Secret should be left in ${namespace}` })
+    .toBe(0);
 }
 
 function status(namespace: string, name: string) {
@@ -118,16 +124,33 @@ describe('expose', () => {
       .toBe('from the laptop|from the laptop|from the laptop');
     expect(status('web', 'api')?.counters.connections).toBeGreaterThanOrEqual(3);
 
+    // A caller that keeps calling while the expose stops meets no gap: the tunnel serves until
+    // the restored pods are ready.
+    const answers: string[] = [];
+    const calling = new AbortController();
+    const caller = (async () => {
+      while (!calling.signal.aborted) answers.push(await callService(ip, 8080));
+    })();
     await manager.unexpose(context.name, 'web', 'api');
-    expect(await replicas('web', 'api')).toBe(2);
-    expect(await leftovers('web')).toBe(0);
-    expect(readRecords(stateDirectory)).toEqual([]);
+    const { readyReplicas } =
+      (await apps.readNamespacedDeployment({ namespace: 'web', name: 'api' })).status ?? {};
+    expect(readyReplicas, 'stop should return once the restored pods are ready').toBe(2);
     await expect
-      .poll(() => callService(ip, 8080), {
+      .poll(() => answers.at(-1) ?? '', {
         timeout: 20_000,
         message: 'web/api should reach its own pods again',
       })
       .toContain('"namespace":"web"');
+    calling.abort();
+    await caller;
+    const failed = answers.filter((a) => a !== 'from the laptop' && !a.includes('"namespace":"web"'));
+    expect(
+      failed,
+      `${String(failed.length)} of ${String(answers.length)} calls failed while stopping`,
+    ).toEqual([]);
+    expect(await replicas('web', 'api')).toBe(2);
+    await expectNoLeftovers('web');
+    expect(readRecords(stateDirectory)).toEqual([]);
   });
 
   it('carries a large answer from the laptop whole, to its last byte', async () => {
@@ -253,7 +276,7 @@ describe('expose', () => {
       /^The SSH pod presented host key SHA256:\S+, not SHA256:/,
     );
     await manager.unexpose(context.name, 'tools', 'echo');
-    expect(await leftovers('tools')).toBe(0);
+    await expectNoLeftovers('tools');
   });
 
   it('refuses a service without a selector, a second expose, and an unknown port, changing nothing', async () => {

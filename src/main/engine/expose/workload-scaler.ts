@@ -176,3 +176,26 @@ export async function restore(
     });
   }
 }
+
+export interface WorkloadReadiness {
+  workload: ServingWorkload;
+  ready: number;
+  wanted: number;
+}
+
+/** How many of each workload's pods are ready, against the replicas it was restored to. */
+export async function readiness(
+  apps: k8s.AppsV1Api,
+  workloads: readonly ServingWorkload[],
+): Promise<WorkloadReadiness[]> {
+  return Promise.all(
+    workloads.map(async (workload) => {
+      const current = await read(apps, workload);
+      return {
+        workload,
+        ready: current.status?.readyReplicas ?? 0,
+        wanted: current.spec?.replicas ?? workload.replicas,
+      };
+    }),
+  );
+}
