@@ -1,15 +1,16 @@
 /** The `localizer` CLI as a user runs it, against a real test cluster. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
 import { takeLocalizerRange } from '../../e2e/support/address-ranges';
 import { run } from '../../e2e/support/processes';
 import {
+  canRunAsSandboxUser,
   createHostsSandbox,
   inHostsSandbox,
   sandboxedPid,
@@ -50,6 +51,19 @@ describe('localizer connect refuses bad input with a message and a non-zero exit
     const result = await localizer(['connect', '--kubeconfig', '/nonexistent/kubeconfig', '--no-names']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('No kubeconfig found at /nonexistent/kubeconfig');
+  });
+
+  it('says which state directory it cannot create, and how to choose another', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cli-file-')), 'not-a-directory');
+    writeFileSync(file, '');
+    const result = await localizer(
+      ['connect', '--kubeconfig', cluster.kubeconfigPath, '--no-names', '--ip-range', ipRange()],
+      { LOCALIZER_STATE_DIR: join(file, 'state') },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `localizer: cannot mkdir ${join(file, 'state')}: a part of that path is a file, not a directory. Localizer keeps its state in ${join(file, 'state')}: make it yours (\`ls -ld\` shows the owner), or set LOCALIZER_STATE_DIR to a directory you can write.\n`,
+    );
   });
 
   it('lists the known contexts for an unknown one', async () => {
@@ -145,10 +159,10 @@ describe('localizer list', () => {
 });
 
 describe('localizer connect with names, in a sandbox', () => {
-  it('writes every name form, answers on each, lists the tunnels, and removes the names on Ctrl-C', async () => {
-    if (!isRoot) {
+  it('run by an unprivileged user, writes every name form through sudo and the helper, answers on each, lists the tunnels, and removes the names on Ctrl-C', async () => {
+    if (!isRoot || !canRunAsSandboxUser()) {
       console.log(
-        'skipped: the helper sandbox here needs real root (mount namespace sharing the host network)',
+        'skipped: the helper sandbox here needs real root (mount namespace sharing the host network), sudo and setpriv',
       );
       return;
     }
@@ -156,16 +170,25 @@ describe('localizer connect with names, in a sandbox', () => {
     const sandbox = createHostsSandbox(original);
     const { hostsFile } = sandbox;
     const state = sandbox.stateDirectory;
-    const launch = inHostsSandbox(sandbox, tsx, [
-      cli,
-      'connect',
-      '--kubeconfig',
-      cluster.kubeconfigPath,
-      '--ip-range',
-      ipRange(),
-    ]);
+    // The user's own files, as on a laptop: a kubeconfig only they can read, their state directory.
+    const nobody = 65534;
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'cli-user-')), 'config');
+    copyFileSync(cluster.kubeconfigPath, kubeconfig);
+    mkdirSync(state);
+    for (const path of [dirname(kubeconfig), kubeconfig, state]) chownSync(path, nobody, nobody);
+    const launch = inHostsSandbox(
+      sandbox,
+      tsx,
+      [cli, 'connect', '--kubeconfig', kubeconfig, '--ip-range', ipRange()],
+      {
+        uid: nobody,
+        gid: nobody,
+        name: 'nobody',
+        mayElevate: [process.execPath, '--import', 'tsx', join(projectRoot, 'src/privileged-helper/main.ts')],
+      },
+    );
     const child: ChildProcess = spawn(launch.command, launch.args, {
-      env: { ...process.env, ...sandboxEnvironment(sandbox) },
+      env: { ...process.env, HOME: state, ...sandboxEnvironment(sandbox) },
     });
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -174,9 +197,25 @@ describe('localizer connect with names, in a sandbox', () => {
     await expect
       .poll(() => output, { timeout: 30_000, message: 'connect should finish' })
       .toContain('with names in /etc/hosts');
+    expect(output).toContain('sudo may ask for your password');
     await expect
       .poll(() => readFileSync(hostsFile, 'utf8'), { timeout: 10_000 })
       .toContain('kv-2.kv.data.svc.cluster.local');
+    // Only the helper runs as root; connect itself is the user's.
+    const owners = await run('ps', ['-o', 'uid=,args=', '-e']);
+    const uidsOf = (pattern: RegExp): string[] =>
+      owners.stdout
+        .split('\n')
+        .filter((line) => pattern.test(line))
+        .map((line) => line.trim().split(/\s+/)[0] ?? '');
+    // The CLI's node processes (tsx runs one inside another), not the sandbox's unshare and sh.
+    const connectUids = uidsOf(/^\s*\d+\s+\S*node\S* .*src\/cli\/main\.ts connect/);
+    expect(connectUids.length).toBeGreaterThan(0);
+    expect(new Set(connectUids)).toEqual(new Set([String(nobody)]));
+    const helperLine = owners.stdout
+      .split('\n')
+      .find((l) => l.includes('privileged-helper/main.ts') && !l.includes('sudo'));
+    expect(helperLine?.trim().split(/\s+/)[0]).toBe('0');
 
     // Resolve through the sandbox's /etc/hosts, as every program on the laptop would.
     const inSandbox = (code: string) =>

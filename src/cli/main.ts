@@ -131,6 +131,28 @@ async function main(argv: string[]): Promise<number> {
   return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
 }
 
+/** A failed file operation on a named path (the state directory, a kubeconfig): the user's to fix. */
+function isFileSystemError(error: unknown): error is NodeJS.ErrnoException & { path: string } {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).path === 'string';
+}
+
+const fileSystemHints: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  ENOTDIR: 'a part of that path is a file, not a directory',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'the disk is full',
+};
+
+function describeFileSystemError(error: NodeJS.ErrnoException & { path: string }): string {
+  const why = fileSystemHints[error.code ?? ''] ?? error.message;
+  const state = stateDirectory();
+  const fix = error.path.startsWith(state)
+    ? `Localizer keeps its state in ${state}: make it yours (\`ls -ld\` shows the owner), or set LOCALIZER_STATE_DIR to a directory you can write.`
+    : 'Check its owner and mode with `ls -ld`.';
+  return `cannot ${error.syscall ?? 'use'} ${error.path}: ${why}. ${fix}`;
+}
+
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
@@ -149,6 +171,9 @@ try {
   ) {
     process.stderr.write(`localizer: ${error.message}\n\n${usage}`);
     process.exitCode = 2;
+  } else if (isFileSystemError(error)) {
+    process.stderr.write(`localizer: ${describeFileSystemError(error)}\n`);
+    process.exitCode = 1;
   } else {
     throw error;
   }
