@@ -135,6 +135,80 @@ describe('localizer connect refuses bad input with a message and a non-zero exit
   });
 });
 
+/**
+ * The cluster's kubeconfig with the admin user's token replaced by an exec credential plugin (as
+ * cloud providers' login tools are): a real program that prints an ExecCredential, or fails.
+ */
+function kubeconfigWithExecPlugin(script: string): string {
+  const directory = mkdtempSync(join(tmpdir(), 'exec-plugin-'));
+  const plugin = join(directory, 'corp-login');
+  writeFileSync(plugin, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  const original = readFileSync(cluster.kubeconfigPath, 'utf8');
+  const token = /^ {4}token: "(.+)"$/m.exec(original)?.[1] ?? '';
+  const kubeconfig = join(directory, 'config');
+  writeFileSync(
+    kubeconfig,
+    original.replace(
+      `    token: "${token}"`,
+      [
+        '    exec:',
+        '      apiVersion: client.authentication.k8s.io/v1',
+        `      command: ${JSON.stringify(plugin)}`,
+        '      interactiveMode: Never',
+        '      env:',
+        '      - name: CORP_TOKEN',
+        `        value: ${JSON.stringify(token)}`,
+      ].join('\n'),
+    ),
+    { mode: 0o600 },
+  );
+  return kubeconfig;
+}
+
+describe('localizer connect with an exec credential plugin', () => {
+  it('connects with the token the plugin prints', async () => {
+    const kubeconfig = kubeconfigWithExecPlugin(
+      'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' "$CORP_TOKEN"',
+    );
+    const state = mkdtempSync(join(tmpdir(), 'cli-state-'));
+    const child = spawn(
+      tsx,
+      [cli, 'connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()],
+      {
+        env: { ...process.env, LOCALIZER_STATE_DIR: state },
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await expect
+        .poll(() => output, { timeout: 30_000, message: 'connect should finish with the plugin token' })
+        .toMatch(/(\d+) of \1 services ready[\s\S]*Connected: /);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+  });
+
+  it('names the plugin and passes on what it said when it fails', async () => {
+    const kubeconfig = kubeconfigWithExecPlugin('echo "session expired: run corp-login --renew" >&2; exit 1');
+    const result = await localizer([
+      'connect',
+      '--kubeconfig',
+      kubeconfig,
+      '--no-names',
+      '--ip-range',
+      ipRange(),
+    ]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /The credential plugin "\S+\/corp-login" of context "localizer-test" failed: session expired: run corp-login --renew\. Run it yourself/,
+    );
+  });
+});
+
 describe('localizer list', () => {
   it('says when no instance is running', async () => {
     const result = await localizer(['list']);

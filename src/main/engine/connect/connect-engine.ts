@@ -91,6 +91,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     const { kubeContext } = this.options;
     const core = kubeContext.kubeConfig.makeApiClient(k8s.CoreV1Api);
     const discovery = kubeContext.kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
+    await this.checkCredentials();
     let namespaces = [...this.options.namespaces];
     if (namespaces.length === 0) {
       try {
@@ -138,6 +139,24 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
       informer.start();
     }
     this.watchForSleep();
+  }
+
+  /**
+   * Runs the context's credential plugin (cloud login tools), if it has one, before anything
+   * else: its failure means logging in again, not a network problem.
+   */
+  private async checkCredentials(): Promise<void> {
+    const { kubeConfig, name } = this.options.kubeContext;
+    const command = (kubeConfig.getCurrentUser()?.exec as { command?: unknown } | undefined)?.command;
+    if (typeof command !== 'string') return;
+    try {
+      await kubeConfig.applyToHTTPSOptions({});
+    } catch (error) {
+      const said = (error instanceof Error ? error.message : String(error)).trim();
+      throw new ConnectError(
+        `The credential plugin "${command}" of context "${name}" failed${said ? `: ${said}` : ''}. Run it yourself (or your cloud CLI's login) to sign in again, then retry.`,
+      );
+    }
   }
 
   private explain(error: unknown, namespace?: string): ConnectError {
