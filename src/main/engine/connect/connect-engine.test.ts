@@ -1,6 +1,6 @@
 /** The connect engine against a real test cluster, reached by IP (names are the helper's job). */
 import { mkdtempSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -202,6 +202,42 @@ describe('connect engine', () => {
     expect(await connectOutcome(ip, 9000)).toBe('ECONNREFUSED');
     scale(1);
     await expect.poll(() => forward('tools', 'bulk')?.status, { timeout: 15_000 }).toBe('running');
+  });
+
+  it("says a forward's port is taken and how to free it, and takes it by itself once it frees", async () => {
+    // A first run gives tools/echo its address; a program then takes echo's port on it.
+    const range = takeLocalizerRange();
+    ranges.push(range);
+    const state = mkdtempSync(join(tmpdir(), 'engine-state-'));
+    const first = createEngine({ stateDirectory: state, ipRange: range.cidr });
+    await first.start();
+    await pollUntil(() => first.snapshot().some((s) => s.name === 'echo' && s.ip), 15_000, 'tools/echo');
+    const ip = first.snapshot().find((s) => s.name === 'echo')?.ip ?? '';
+    await first.stop();
+    const squatter = createServer((socket) => socket.end('not the cluster'));
+    await new Promise<void>((resolve) => squatter.listen(7007, ip, resolve));
+
+    const second = createEngine({ stateDirectory: state, ipRange: range.cidr });
+    try {
+      await second.start();
+      const echo = () => second.snapshot().find((s) => s.namespace === 'tools' && s.name === 'echo');
+      await expect.poll(() => echo()?.status, { timeout: 15_000 }).toBe('failed');
+      expect(echo()?.reason).toBe(
+        `${ip}:7007 is in use by another program, often one listening on all addresses (0.0.0.0:7007); bind that program to 127.0.0.1 or stop it, and this forward starts by itself`,
+      );
+      expect(second.snapshot().find((s) => s.name === 'api')?.status, 'other services are unaffected').toBe(
+        'running',
+      );
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+      await expect
+        .poll(() => echo()?.status, { timeout: 10_000, message: 'the forward should take the freed port' })
+        .toBe('running');
+      const payload = randomPayload(1024);
+      expect((await echoRoundTrip(ip, 7007, payload)).equals(payload)).toBe(true);
+    } finally {
+      squatter.close();
+      await second.stop();
+    }
   });
 
   it('connects a user who may read only one namespace to that namespace, and says so', async () => {

@@ -24,7 +24,13 @@ interface PortListener {
   /** The port actually bound: `port`, or a spare one behind a privileged relay. */
   boundPort: number | undefined;
   bindError: string | undefined;
+  /** Binds that failed in a row because the port was taken; paces the retries. */
+  busyAttempts: number;
+  retryTimer: NodeJS.Timeout | undefined;
 }
+
+/** A taken port is tried again, 1 s after the first failure, doubling to at most 30 s. */
+const busyRetryMs = (attempt: number): number => Math.min(30_000, 1_000 * 2 ** attempt);
 
 export interface ForwardRuntimeOptions {
   context: string;
@@ -88,6 +94,7 @@ export class ForwardRuntime {
     const wanted = new Map(ready ? plan.tcpPorts.map((p) => [p.port, p]) : []);
     for (const [port, listener] of this.listeners) {
       if (!wanted.has(port)) {
+        clearTimeout(listener.retryTimer);
         listener.server?.close();
         this.listeners.delete(port);
       }
@@ -104,6 +111,8 @@ export class ForwardRuntime {
         server: undefined,
         boundPort: undefined,
         bindError: undefined,
+        busyAttempts: 0,
+        retryTimer: undefined,
       });
     }
     this.options.onChange();
@@ -124,15 +133,24 @@ export class ForwardRuntime {
     listener.server = server;
     server.on('error', (error: NodeJS.ErrnoException) => {
       listener.server = undefined;
-      listener.bindError =
-        error.code === 'EADDRINUSE'
-          ? `${this.options.ip}:${listener.port} is already in use by another program`
-          : `cannot listen on ${this.options.ip}:${listener.port}: ${error.code ?? error.message}`;
+      const { ip } = this.options;
+      const port = listener.port;
+      if (error.code === 'EADDRINUSE') {
+        listener.bindError = `${ip}:${String(port)} is in use by another program, often one listening on all addresses (0.0.0.0:${String(port)}); bind that program to 127.0.0.1 or stop it, and this forward starts by itself`;
+        // The port frees when that program stops: take it then, without a restart.
+        listener.retryTimer = setTimeout(() => {
+          if (!this.closed && this.listeners.get(port) === listener) this.listen(listener);
+        }, busyRetryMs(listener.busyAttempts++));
+        listener.retryTimer.unref();
+      } else {
+        listener.bindError = `cannot listen on ${ip}:${String(port)}: ${error.code ?? error.message}`;
+      }
       this.options.onChange();
     });
     server.listen(privileged ? 0 : listener.port, this.options.ip, () => {
       listener.boundPort = (server.address() as AddressInfo).port;
       listener.bindError = undefined;
+      listener.busyAttempts = 0;
       this.options.onChange();
     });
   }
@@ -247,6 +265,7 @@ export class ForwardRuntime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const listener of this.listeners.values()) clearTimeout(listener.retryTimer);
     for (const socket of this.sockets) socket.destroy();
     await Promise.all(
       [...this.listeners.values()].map(
