@@ -74,6 +74,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     settings: fileSettings(options.stateDirectory, options.settings ?? {}),
     kubeconfig: options.kubeconfig,
   });
+  // As the app does at start: undo what a killed earlier run left.
+  void backend.cleanUpEarlierRuns();
   const indexHtml = readFileSync(join(options.rendererDirectory, 'index.html'), 'utf8').replace(
     '</head>',
     `<meta name="localizer-harness-token" content="${token}" /></head>`,

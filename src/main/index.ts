@@ -182,6 +182,8 @@ else {
     );
     app.on('second-instance', () => showWindow(location));
     showWindow(location);
+    // An earlier run that was killed may have left workloads scaled down: put them back now.
+    void backend.cleanUpEarlierRuns();
 
     // Quit cleans up everything first: workloads restored, names removed.
     app.on('before-quit', (event) => {

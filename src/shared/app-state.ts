@@ -37,6 +37,19 @@ export interface ExposeProgress {
   message: string;
 }
 
+/** What Localizer undid that an earlier run of its own left behind (it was killed or crashed). */
+export interface CleanupNotice {
+  /** New for each cleanup, so the same words twice are still two notices. */
+  id: number;
+  context: string;
+  /** One line each, e.g. `restored Deployment web/api to 2 replicas`. */
+  done: string[];
+  /** What could not be undone, with the server's words; `localizer cleanup` retries. */
+  failed: string[];
+  /** Left alone, and why (another owner's, or still running elsewhere). */
+  skipped: string[];
+}
+
 export interface AppState {
   contexts: ContextSummary[];
   selectedContext: string | null;
@@ -45,6 +58,8 @@ export interface AppState {
   connection: ConnectionStatus;
   tunnels: TunnelStatus[];
   exposing: ExposeProgress | null;
+  /** The last cleanup after an earlier run, or null. */
+  cleanup: CleanupNotice | null;
 }
 
 export const disconnected: ConnectionStatus = {

@@ -15,6 +15,7 @@ import { AddressBook } from './connect/address-book';
 import { ConnectEngine, ConnectError, type EngineHealth } from './connect/connect-engine';
 import { HelperSync } from './connect/helper-sync';
 import { ExposeManager } from './expose/expose-manager';
+import { isProcessAlive, readRecords } from './expose/expose-records';
 import { ExposeRefusedError } from './expose/workload-scaler';
 import type { HelperClient } from './helper/helper-client';
 import { KubeconfigError, listKubeContexts, loadKubeContext, type KubeContext } from './kube/kube-context';
@@ -77,7 +78,9 @@ export class LocalizerBackend
     connection: disconnected,
     tunnels: [],
     exposing: null,
+    cleanup: null,
   };
+  private cleanups = 0;
   private engine: ConnectEngine | undefined;
   private helper: HelperClient | undefined;
   private sync: HelperSync | undefined;
@@ -253,7 +256,7 @@ export class LocalizerBackend
     try {
       const context = this.kubeContext(name);
       this.update({ exposing: { ...target, message: 'cleaning up after earlier exposes' } });
-      await this.exposes.recover(context);
+      await this.cleanUpAfter(context);
       const settings = this.options.settings.get();
       const [user = '', uid = ''] = settings.sshUser.split(':');
       const image = { image: settings.sshImage, user, uid: Number(uid) };
@@ -307,6 +310,37 @@ export class LocalizerBackend
     }
     this.options.settings.set(parsed.data);
     return Promise.resolve(ok(parsed.data));
+  }
+
+  /**
+   * Undoes what exposes of an earlier run (killed, crashed) left, in each context their records
+   * name, and says what it did in `cleanup`. Without a record it asks the cluster nothing; the
+   * next expose in a context also cleans up there, for leftovers whose record was lost.
+   */
+  async cleanUpEarlierRuns(): Promise<void> {
+    const orphaned = readRecords(this.options.stateDirectory).filter((r) => !isProcessAlive(r.pid));
+    for (const name of new Set(orphaned.map((r) => r.context))) {
+      try {
+        await this.cleanUpAfter(this.kubeContext(name));
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        this.update({
+          cleanup: {
+            id: ++this.cleanups,
+            context: name,
+            done: [],
+            skipped: [],
+            failed: [`${message} Run \`localizer cleanup --context ${name}\` once the cluster answers.`],
+          },
+        });
+      }
+    }
+  }
+
+  private async cleanUpAfter(context: KubeContext): Promise<void> {
+    const { done, failed, skipped } = await this.exposes.recover(context);
+    if (done.length + failed.length > 0)
+      this.update({ cleanup: { id: ++this.cleanups, context: context.name, done, failed, skipped } });
   }
 
   /** A notification was clicked: the window shows that tunnel. */

@@ -36,6 +36,7 @@ function state(tunnels: TunnelStatus[], apiReachable = true): AppState {
     },
     tunnels,
     exposing: null,
+    cleanup: null,
   };
 }
 
@@ -133,5 +134,35 @@ describe('notifications', () => {
       enabled: true,
     });
     expect(later.intents).toEqual([]);
+  });
+
+  it('say once what was put back after an earlier run was killed', () => {
+    const before = state([]);
+    const cleaned: AppState = {
+      ...before,
+      cleanup: {
+        id: 1,
+        context: 'dev',
+        done: ['restored Deployment web/api to 2 replicas', 'deleted SSH pod web/localizer-api-1a2b'],
+        failed: [],
+        skipped: [],
+      },
+    };
+    const first = notificationPolicy({
+      previous: before,
+      next: cleaned,
+      now: 0,
+      memory: emptyMemory,
+      enabled: true,
+    });
+    expect(first.intents).toEqual([
+      {
+        title: 'Localizer cleaned up after its last run in dev',
+        body: 'restored Deployment web/api to 2 replicas; deleted SSH pod web/localizer-api-1a2b',
+        target: null,
+      },
+    ]);
+    // Later states carry the same notice: it is not announced again.
+    expect(run([before, cleaned, { ...cleaned, tunnels: [] }], [0, 0, 1]).titles).toHaveLength(1);
   });
 });

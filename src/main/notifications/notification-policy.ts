@@ -1,11 +1,11 @@
 /**
  * When to tell the user something with a desktop notification, as a pure function of two
  * consecutive app states: a tunnel dropped, it recovered, the cluster became unreachable or came
- * back. Drops in one namespace at once become one notification; a tunnel that drops again soon
+ * back, and what was cleaned up after an earlier run that was killed. Drops in one namespace at once become one notification; a tunnel that drops again soon
  * after a notice (flapping) is not announced again; a recovery is announced only for a drop that
  * was. Unit-tested without Electron; notifications.ts shows what it returns.
  */
-import type { AppState } from '../../shared/app-state';
+import type { AppState, CleanupNotice } from '../../shared/app-state';
 import type { TunnelStatus } from '../../shared/tunnel-status';
 
 export interface NotificationIntent {
@@ -70,6 +70,18 @@ function coalesce(tunnels: readonly TunnelStatus[], verb: 'dropped' | 'recovered
   });
 }
 
+/** What Localizer put back after an earlier run of its own was killed, so nobody wonders why pods came back. */
+function cleanupIntent(cleanup: CleanupNotice): NotificationIntent {
+  const lines = [...cleanup.done, ...cleanup.failed.map((line) => `could not undo: ${line}`)];
+  return {
+    title: cleanup.failed.length
+      ? `Localizer could not undo everything its last run left in ${cleanup.context}`
+      : `Localizer cleaned up after its last run in ${cleanup.context}`,
+    body: lines.join('; '),
+    target: null,
+  };
+}
+
 export function notificationPolicy(input: PolicyInput): {
   intents: NotificationIntent[];
   memory: PolicyMemory;
@@ -128,5 +140,7 @@ export function notificationPolicy(input: PolicyInput): {
   );
 
   intents.push(...coalesce(dropped, 'dropped'), ...coalesce(recovered, 'recovered'));
+  const cleanup = next.cleanup;
+  if (cleanup && cleanup.id !== previous.cleanup?.id) intents.push(cleanupIntent(cleanup));
   return { intents: input.enabled ? intents : [], memory };
 }

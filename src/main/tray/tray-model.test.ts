@@ -36,6 +36,7 @@ const base: AppState = {
   connection: disconnected,
   tunnels: [],
   exposing: null,
+  cleanup: null,
 };
 
 const connected: AppState = {

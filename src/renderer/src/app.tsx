@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import type { TunnelTarget } from '../../shared/api';
 import type { AppState } from '../../shared/app-state';
 import type { TunnelStatus } from '../../shared/tunnel-status';
+import { CleanupBanner } from './views/cleanup-banner';
 import { ExposeDialog } from './views/expose-dialog';
 import { ServicesView } from './views/services-view';
 import { SettingsView } from './views/settings-view';
@@ -76,6 +77,7 @@ export function App() {
             </button>
           ))}
         </div>
+        <CleanupBanner cleanup={state.cleanup} />
         {error && (
           <p role="alert" className="error">
             {error}

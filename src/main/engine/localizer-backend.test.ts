@@ -1,0 +1,90 @@
+/**
+ * The app's backend after a run of it was killed mid-expose: at the next start it puts the
+ * workloads back, deletes what the killed run made, and says so in the state the window and the
+ * notifications show.
+ */
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../../../e2e/cluster/test-cluster';
+import { runInBackground } from '../../../e2e/support/processes';
+import { freePort } from '../../../e2e/support/sockets';
+import { defaultSettings, type Settings } from '../../shared/settings';
+import { LocalizerBackend } from './localizer-backend';
+
+const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+let cluster: TestCluster;
+let apps: k8s.AppsV1Api;
+let laptop: Server;
+
+function backendFor(stateDirectory: string): LocalizerBackend {
+  let settings: Settings = defaultSettings;
+  return new LocalizerBackend({
+    appInfo: { version: '0.0.0', platform: process.platform, electron: null },
+    stateDirectory,
+    settings: { get: () => settings, set: (next) => (settings = next) },
+    kubeconfig: cluster.kubeconfigPath,
+  });
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ scenario: 'demo' });
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(cluster.kubeconfigPath);
+  apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+  laptop = createServer((socket) => socket.end('laptop\n'));
+});
+afterAll(async () => {
+  laptop.close();
+  await cluster.stop();
+});
+
+describe('the app after a run of it was killed', () => {
+  it('restores the workloads a killed expose left scaled down, and says what it did', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'backend-state-'));
+    const port = await freePort();
+    await new Promise<void>((resolve) => laptop.listen(port, '127.0.0.1', resolve));
+    // One process (no tsx wrapper), so the SIGKILL reaches the one that holds the expose.
+    const killed = runInBackground(
+      process.execPath,
+      ['--import', 'tsx', cli, 'expose', 'web/frontend', '--map', `${String(port)}:http`],
+      { env: { LOCALIZER_STATE_DIR: state, KUBECONFIG: cluster.kubeconfigPath } },
+    );
+    await expect
+      .poll(killed.output, { timeout: 30_000, message: 'the expose should run' })
+      .toContain('Exposed:');
+    killed.child.kill('SIGKILL');
+    await expect.poll(() => killed.child.signalCode, { timeout: 5_000 }).toBe('SIGKILL');
+    const frontend = () => apps.readNamespacedDeployment({ namespace: 'web', name: 'frontend' });
+    expect((await frontend()).spec?.replicas).toBe(0);
+
+    const backend = backendFor(state);
+    try {
+      await backend.cleanUpEarlierRuns();
+      const { cleanup } = backend.snapshot();
+      expect(cleanup).toMatchObject({ context: 'localizer-test', failed: [] });
+      expect(cleanup?.done).toEqual(
+        expect.arrayContaining([
+          'restored Deployment web/frontend to 2 replicas',
+          expect.stringMatching(/^deleted SSH pod web\/localizer-frontend-/),
+        ]),
+      );
+      expect((await frontend()).spec?.replicas).toBe(2);
+    } finally {
+      await backend.dispose();
+    }
+
+    // The next start has nothing left to do, and says nothing.
+    const again = backendFor(state);
+    try {
+      await again.cleanUpEarlierRuns();
+      expect(again.snapshot().cleanup).toBeNull();
+    } finally {
+      await again.dispose();
+    }
+  });
+});
