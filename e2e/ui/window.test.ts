@@ -180,6 +180,7 @@ for (const target of targets) {
           message: 'calls to web/api should reach the laptop',
         })
         .toBe('laptop');
+      expect(await row.textContent()).toContain(`8080 → 127.0.0.1:${String(laptopPort)}`);
       await p.screenshot({
         path: join(artifacts, `tunnels-${target.name.split(' ')[0] ?? ''}.png`),
         fullPage: true,

@@ -1,7 +1,7 @@
 import { useMemo, useState, type KeyboardEvent, type MouseEvent } from 'react';
 import type { AppState } from '../../../shared/app-state';
 import { forwardStates, type TunnelStatus } from '../../../shared/tunnel-status';
-import { formatPorts } from '../format';
+import { Ports } from '../format';
 import { StatusBadge } from './status-badge';
 
 interface MenuPosition {
@@ -133,7 +133,9 @@ export function ServicesView(props: { state: AppState; onExpose: (tunnel: Tunnel
                     ))}
                   </td>
                   <td>{tunnel.ip ?? '–'}</td>
-                  <td>{formatPorts(tunnel)}</td>
+                  <td>
+                    <Ports tunnel={tunnel} />
+                  </td>
                   <td>
                     <StatusBadge status={tunnel.status} />
                   </td>
