@@ -481,8 +481,9 @@ async function exposePaths(): Promise<ExposeFigures[]> {
         await stopChild(ssh);
         await stopChild(kubectl.child);
         await restore(apps, workloads, session.session);
-        await core.deleteNamespacedSecret({ namespace: 'tools', name: spec.name });
+        // The pod is controlled by its Secret: deleting the Secret may take the pod first.
         await core.deleteNamespacedPod({ namespace: 'tools', name: spec.name });
+        await core.deleteNamespacedSecret({ namespace: 'tools', name: spec.name });
       },
     });
   }

@@ -147,6 +147,24 @@ for (const target of targets) {
       });
     });
 
+    it('moves between the views with the arrow keys, as tabs do', async () => {
+      const p = page();
+      await p.getByRole('tab', { name: 'Services' }).focus();
+      await p.keyboard.press('ArrowRight');
+      expect(await p.getByRole('tab', { name: /^Tunnels/, selected: true }).count()).toBe(1);
+      await p.keyboard.press('End');
+      expect(await p.getByRole('tab', { name: 'Settings', selected: true }).count()).toBe(1);
+      await p.keyboard.press('Home');
+      expect(await p.getByRole('tab', { name: 'Services', selected: true }).count()).toBe(1);
+      // Runs in the page; this file is typed for Node, so the page's document is described here.
+      const focusedId = await p.evaluate(
+        () =>
+          (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document
+            .activeElement?.id,
+      );
+      expect(focusedId, 'focus should follow the selected tab').toBe('tab-services');
+    });
+
     it('narrows the services with search', async () => {
       const p = page();
       await p.getByRole('searchbox', { name: 'Search services' }).fill('kv');

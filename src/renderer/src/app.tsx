@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useState, type KeyboardEvent } from 'react';
 import type { TunnelTarget } from '../../shared/api';
 import type { AppState } from '../../shared/app-state';
 import type { TunnelStatus } from '../../shared/tunnel-status';
@@ -52,6 +52,22 @@ export function App() {
     });
   };
 
+  // The tabs pattern: one tab stop, arrows (and Home/End) move between the views.
+  const onTabKey = (event: KeyboardEvent<HTMLDivElement>): void => {
+    const index = views.findIndex((v) => v.id === view);
+    const moves: Record<string, number> = {
+      ArrowRight: (index + 1) % views.length,
+      ArrowLeft: (index - 1 + views.length) % views.length,
+      Home: 0,
+      End: views.length - 1,
+    };
+    const next = views[moves[event.key] ?? -1];
+    if (!next) return;
+    event.preventDefault();
+    setView(next.id);
+    document.getElementById(`tab-${next.id}`)?.focus();
+  };
+
   return (
     <div className="layout">
       <Sidebar
@@ -61,7 +77,7 @@ export function App() {
         onToggle={() => run(() => (connected ? window.localizer.disconnect() : window.localizer.connect()))}
       />
       <main>
-        <div role="tablist" aria-label="Views" className="tabs">
+        <div role="tablist" aria-label="Views" className="tabs" onKeyDown={onTabKey}>
           {views.map((v) => (
             <button
               key={v.id}
@@ -70,6 +86,7 @@ export function App() {
               id={`tab-${v.id}`}
               aria-selected={view === v.id}
               aria-controls={`panel-${v.id}`}
+              tabIndex={view === v.id ? 0 : -1}
               onClick={() => setView(v.id)}
             >
               {v.label}

@@ -344,7 +344,13 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
         this.adopt(tunnel);
         return;
       } catch (error) {
-        if (error instanceof HostKeyMismatchError || Date.now() > deadline || this.stopping) throw error;
+        if (error instanceof HostKeyMismatchError || this.stopping) throw error;
+        if (Date.now() > deadline) {
+          const said = error instanceof Error ? error.message : String(error);
+          throw new Error(
+            `sshd in the SSH pod ${this.podName ?? ''} did not answer on port ${String(sshPort)} within 30 s (${said}). See its log with \`kubectl -n ${this.options.request.namespace} logs ${this.podName ?? ''}\`; the SSH image setting (now ${this.image.image}) must start /usr/sbin/sshd.`,
+          );
+        }
         await delay(pollMs);
       }
     }
