@@ -190,6 +190,10 @@ export class SpdySession {
         this.socket.write(controlFrame(frameTypes.rstStream, 0, payload));
       }
     }
+    // The session may be paused for this stream's full buffer; with it gone, nothing would ever
+    // resume it, and every other connection to the pod would stall. A stream still full pauses
+    // it again on its next frame.
+    if (!this.closed) this.socket.resume();
     this.armIdle();
   }
 
