@@ -31,6 +31,11 @@ function localizer(args: string[], env: NodeJS.ProcessEnv = {}) {
   });
 }
 
+/** `localizer connect` without names, on an address range of its own, run to its exit. */
+function connectOnce(kubeconfig: string) {
+  return localizer(['connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()]);
+}
+
 /** A loopback /16 no engine or cluster in another test file can share. */
 function ipRange(): string {
   const range = takeLocalizerRange();
@@ -91,14 +96,7 @@ describe('localizer connect refuses bad input with a message and a non-zero exit
       kubeconfig,
       readFileSync(cluster.kubeconfigPath, 'utf8').replace(cluster.server, `https://127.0.0.1:${port}`),
     );
-    const result = await localizer([
-      'connect',
-      '--kubeconfig',
-      kubeconfig,
-      '--no-names',
-      '--ip-range',
-      ipRange(),
-    ]);
+    const result = await connectOnce(kubeconfig);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`Cannot reach the Kubernetes API server at https://127.0.0.1:${port}`);
   });
@@ -119,14 +117,7 @@ describe('localizer connect refuses bad input with a message and a non-zero exit
     const isolated = await startTestCluster({ scenario: 'empty' });
     try {
       isolated.faults.revokeToken('admin');
-      const result = await localizer([
-        'connect',
-        '--kubeconfig',
-        isolated.kubeconfigPath,
-        '--no-names',
-        '--ip-range',
-        ipRange(),
-      ]);
+      const result = await connectOnce(isolated.kubeconfigPath);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain('rejected the credentials of context "localizer-test" (401)');
     } finally {
@@ -194,14 +185,7 @@ describe('localizer connect with an exec credential plugin', () => {
 
   it('names the plugin and passes on what it said when it fails', async () => {
     const kubeconfig = kubeconfigWithExecPlugin('echo "session expired: run corp-login --renew" >&2; exit 1');
-    const result = await localizer([
-      'connect',
-      '--kubeconfig',
-      kubeconfig,
-      '--no-names',
-      '--ip-range',
-      ipRange(),
-    ]);
+    const result = await connectOnce(kubeconfig);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(
       /The credential plugin "\S+\/corp-login" of context "localizer-test" failed: session expired: run corp-login --renew\. Run it yourself/,
