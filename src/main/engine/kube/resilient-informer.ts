@@ -89,31 +89,52 @@ export class ResilientInformer<T extends k8s.KubernetesObject> extends EventEmit
 
   private run(): void {
     if (this.stopped) return;
-    const informer = k8s.makeInformer(this.options.kubeConfig, this.options.path, this.options.list);
-    this.informer = informer;
-    let connected = false;
-    const changed = (): void => {
-      if (this.informer !== informer || !connected) return;
-      this.lastKnown = informer.list();
-      this.emit('change');
+    // client-node fires 'connect' before it lists, and fills its cache only after: a new
+    // informer's list() is empty at 'connect'. The first full list is therefore taken here, as it
+    // arrives, and until then the last good list stands.
+    let listed = false;
+    const list = async (): Promise<k8s.KubernetesListObject<T>> => {
+      const result = await this.options.list();
+      // Called only once `current` has started, below.
+      if (this.informer === current && !this.stopped) {
+        listed = true;
+        this.attempt = 0;
+        this.lastKnown = result.items;
+        this.setHealth({ state: 'connected' });
+        this.emit('change');
+      }
+      return result;
     };
-    informer.on('add', changed);
-    informer.on('update', changed);
-    informer.on('delete', changed);
-    informer.on('connect', () => {
-      if (this.informer !== informer) return;
-      connected = true;
+    const current = k8s.makeInformer(this.options.kubeConfig, this.options.path, list);
+    this.informer = current;
+    // client-node applies a list one object at a time, each with its own event: one change a
+    // tick, read once the whole batch is in.
+    let changePending = false;
+    const changed = (): void => {
+      if (this.informer !== current || !listed || changePending) return;
+      changePending = true;
+      queueMicrotask(() => {
+        changePending = false;
+        if (this.informer !== current) return;
+        this.lastKnown = current.list();
+        this.emit('change');
+      });
+    };
+    current.on('add', changed);
+    current.on('update', changed);
+    current.on('delete', changed);
+    // A reconnect from the last resourceVersion keeps the cache; only then is 'connect' news.
+    current.on('connect', () => {
+      if (this.informer !== current || !listed) return;
       this.attempt = 0;
-      this.lastKnown = informer.list();
       this.setHealth({ state: 'connected' });
-      this.emit('change');
     });
-    informer.on('error', (error: unknown) => {
-      if (this.informer !== informer || this.stopped) return;
+    current.on('error', (error: unknown) => {
+      if (this.informer !== current || this.stopped) return;
       this.scheduleRetry(error);
     });
-    informer.start().catch((error: unknown) => {
-      if (this.informer === informer && !this.stopped) this.scheduleRetry(error);
+    current.start().catch((error: unknown) => {
+      if (this.informer === current && !this.stopped) this.scheduleRetry(error);
     });
   }
 
