@@ -49,7 +49,10 @@ export interface ClusterFaults {
   dropConnections(): void;
   /** Stops the API server and starts it again on the same port after `downtimeMs`. */
   restartApiServer(downtimeMs?: number): Promise<void>;
-  /** Makes new port-forwards fail (`refuse`), wait (`delay`), or work again (`normal`). */
+  /**
+   * Makes new port-forwards fail (`refuse`), wait (`delay`), or work again (`normal`); `freeze`
+   * makes every SPDY session, open or new, silently stop answering.
+   */
   setPortForward(mode: PortForwardFaults['mode'], delayMs?: number): void;
   /** Makes a user's token fail with 401 from now on. */
   revokeToken(user: 'admin' | 'restricted'): void;

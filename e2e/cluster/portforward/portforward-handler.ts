@@ -18,9 +18,12 @@ import { serveSpdyPortForward } from './spdy-portforward';
 const spdyOverWebSocket = 'SPDY/3.1+portforward.k8s.io';
 const channelProtocol = 'v4.channel.k8s.io';
 
-/** Faults tests can inject into port-forwarding. */
+/**
+ * Faults tests can inject into port-forwarding. `freeze`: SPDY sessions, open and new, take what
+ * they are sent and answer nothing, as a connection that died while the laptop slept.
+ */
 export interface PortForwardFaults {
-  mode: 'normal' | 'refuse' | 'delay';
+  mode: 'normal' | 'refuse' | 'delay' | 'freeze';
   delayMs: number;
 }
 
@@ -48,6 +51,7 @@ function goDialError(error: Error): string {
 }
 
 export function createPortForwardHandler(store: ObjectStore, faults: PortForwardFaults): UpgradeHandler {
+  const isFrozen = (): boolean => faults.mode === 'freeze';
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -118,7 +122,7 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
           'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n',
         );
         const channel = socketChannel(socket);
-        serveSpdyPortForward(channel, dial, describeFailure);
+        serveSpdyPortForward(channel, dial, describeFailure, isFrozen);
         if (head.length > 0) socket.unshift(head);
         return;
       }
@@ -127,7 +131,7 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
         spdyRequests.add(request);
         delete request.headers['sec-websocket-protocol'];
         wss.handleUpgrade(request, socket, head, (ws) =>
-          serveSpdyPortForward(webSocketChannel(ws), dial, describeFailure),
+          serveSpdyPortForward(webSocketChannel(ws), dial, describeFailure, isFrozen),
         );
         return;
       }

@@ -35,6 +35,7 @@ export function serveSpdyPortForward(
   channel: ByteChannel,
   dial: Dial,
   describeFailure: (port: number, error: Error) => string,
+  isFrozen: () => boolean = () => false,
 ): void {
   const reader = new FrameReader();
   const codec = new HeaderCodec();
@@ -137,6 +138,7 @@ export function serveSpdyPortForward(
   };
 
   channel.onData((chunk) => {
+    if (isFrozen()) return;
     let frames;
     try {
       frames = reader.push(chunk);

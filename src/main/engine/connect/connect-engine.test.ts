@@ -11,6 +11,7 @@ import { pollUntil } from '../../../../e2e/support/poll';
 import { echoRoundTrip, getJson, randomPayload, connectOutcome } from '../../../../e2e/support/sockets';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { loadKubeContext } from '../kube/kube-context';
+import { createPodDialer } from '../kube/pod-dialer';
 import { ConnectEngine, type ConnectEngineOptions } from './connect-engine';
 
 let cluster: TestCluster;
@@ -279,6 +280,38 @@ describe('connect engine', () => {
 });
 
 describe('after sleep', () => {
+  it('gives up a port-forward connection that went quiet, so the next call opens a new one', async () => {
+    const quiet = createEngine({
+      namespaces: ['tools'],
+      dialer: createPodDialer(loadKubeContext({ kubeconfig: cluster.kubeconfigPath }).kubeConfig, {
+        streamOpenTimeoutMs: 1_000,
+      }),
+    });
+    const echo = () => quiet.snapshot().find((s) => s.name === 'echo');
+    try {
+      await quiet.start();
+      await expect.poll(() => echo()?.status, { timeout: 15_000 }).toBe('running');
+      const ip = echo()?.ip ?? '';
+      expect((await echoRoundTrip(ip, 7007, Buffer.from('before'))).toString()).toBe('before');
+      // The session to the pod stays open, but the other end stops answering, as after a sleep.
+      cluster.faults.setPortForward('freeze');
+      let during: string;
+      try {
+        during = await echoRoundTrip(ip, 7007, Buffer.from('hello?')).then(
+          (answer) => answer.toString(),
+          (error: unknown) => (error as NodeJS.ErrnoException).code ?? String(error),
+        );
+      } finally {
+        cluster.faults.setPortForward('normal');
+      }
+      expect(['', 'ECONNRESET'], 'the call should end, not hang on the dead session').toContain(during);
+      expect(echo()?.lastError).toMatch(/did not answer a new port-forward within 1 s/);
+      expect((await echoRoundTrip(ip, 7007, Buffer.from('after'))).toString()).toBe('after');
+    } finally {
+      await quiet.stop();
+    }
+  });
+
   it('notices the clock jump once, watches afresh, and keeps every forward and address', async () => {
     let offset = 0;
     const logs: string[] = [];

@@ -216,6 +216,9 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
           `the clock jumped ${Math.round((now - last) / 1000)} s (sleep or suspend); watching the cluster afresh`,
         );
         for (const informer of [...this.informers.services, ...this.informers.slices]) informer.restartNow();
+        // Port-forward sessions from before the sleep are most likely dead, and would take new
+        // connections and answer nothing: the next connection to each pod opens a fresh one.
+        this.dialer.close();
       }
       last = now;
     }, intervalMs);

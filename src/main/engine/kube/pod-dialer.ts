@@ -9,7 +9,7 @@ import { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import WebSocket from 'ws';
 import { refusalMessage } from './api-errors';
-import { SpdySession, SpdyUnavailableError } from './spdy/spdy-session';
+import { SpdySession, SpdyUnavailableError, type SessionTiming } from './spdy/spdy-session';
 
 /** A port-forward the API server or kubelet refused, with its own message. */
 export class PortForwardError extends Error {
@@ -93,7 +93,7 @@ class PodStream extends Duplex {
  */
 export function createPodDialer(
   kubeConfig: k8s.KubeConfig,
-  options: { handshakeTimeoutMs?: number; sessionIdleMs?: number } = {},
+  options: { handshakeTimeoutMs?: number } & SessionTiming = {},
 ): PodDialer {
   const server = (kubeConfig.getCurrentCluster()?.server ?? '').replace(/\/$/, '');
   const sessions = new Map<string, Promise<SpdySession>>();
@@ -129,11 +129,7 @@ export function createPodDialer(
     const opening = (async () => {
       const requestOptions: RequestOptions = {};
       await kubeConfig.applyToHTTPSOptions(requestOptions);
-      const opened = await SpdySession.open(
-        `${server}${podPath(namespace, pod)}`,
-        requestOptions,
-        options.sessionIdleMs,
-      );
+      const opened = await SpdySession.open(`${server}${podPath(namespace, pod)}`, requestOptions, options);
       opened.onClose = () => {
         if (sessions.get(key) === opening) sessions.delete(key);
       };

@@ -40,6 +40,9 @@ class SpdyStream extends Duplex {
       readableHighWaterMark: streamBufferBytes,
       writableHighWaterMark: streamBufferBytes,
     });
+    // The kubelet's refusal can land in the same read as its acceptance, before anyone has the
+    // stream to listen on it; openStream reports it through `errored` instead of a crash.
+    this.on('error', () => undefined);
   }
 
   override _read(): void {
@@ -60,6 +63,13 @@ class SpdyStream extends Duplex {
   }
 }
 
+export interface SessionTiming {
+  /** How long a session with no streams stays open (30 s). */
+  idleMs?: number;
+  /** How long a new stream may wait for the kubelet's answer before the session is given up (10 s). */
+  streamOpenTimeoutMs?: number;
+}
+
 /** RST_STREAM status CANCEL: we no longer want the stream. */
 const cancel = 5;
 
@@ -78,7 +88,7 @@ export class SpdySession {
 
   private constructor(
     private readonly socket: Socket,
-    private readonly idleMs: number,
+    private readonly timing: SessionTiming,
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
@@ -88,7 +98,7 @@ export class SpdySession {
   }
 
   /** Upgrades a POST to `…/portforward` to SPDY/3.1. Rejects with `SpdyUnavailableError` on any other answer. */
-  static open(url: string, options: RequestOptions, idleMs = 30_000): Promise<SpdySession> {
+  static open(url: string, options: RequestOptions, timing: SessionTiming = {}): Promise<SpdySession> {
     // applyToHTTPSOptions writes headers as an object; the array form never comes from it.
     // (Array.isArray does not narrow readonly arrays, hence the explicit type.)
     const headers: OutgoingHttpHeaders =
@@ -110,7 +120,7 @@ export class SpdySession {
           reject(new SpdyUnavailableError('the API server did not agree on the port-forward protocol'));
           return;
         }
-        const session = new SpdySession(socket, idleMs);
+        const session = new SpdySession(socket, timing);
         if (head.length > 0) session.onBytes(head);
         resolve(session);
       });
@@ -151,7 +161,24 @@ export class SpdySession {
       controlFrame(frameTypes.synStream, flagFin, synStreamPayload(errorId, headers('error'))),
     );
     this.socket.write(controlFrame(frameTypes.synStream, 0, synStreamPayload(dataId, headers('data'))));
-    await Promise.all(replies);
+    const timeoutMs = this.timing.streamOpenTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      Promise.all(replies).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!answered) {
+      // A connection that died quietly (sleep, a network change) takes streams and answers
+      // nothing: drop it, so the next connection opens a new one.
+      const error = new Error(
+        `the API server did not answer a new port-forward within ${String(timeoutMs / 1000)} s, so its connection was dropped; the next connection opens a new one`,
+      );
+      stream.destroy(error);
+      this.shutdown(error);
+      throw error;
+    }
+    if (stream.errored) throw stream.errored;
     return stream;
   }
 
@@ -200,7 +227,7 @@ export class SpdySession {
   private armIdle(): void {
     clearTimeout(this.idleTimer);
     if (this.streams.size > 0 || this.closed) return;
-    this.idleTimer = setTimeout(() => this.close(), this.idleMs);
+    this.idleTimer = setTimeout(() => this.close(), this.timing.idleMs ?? 30_000);
     this.idleTimer.unref();
   }
 
