@@ -72,12 +72,22 @@ function waitingReason(name: string): unknown {
 }
 
 async function readyPodIp(name: string): Promise<string> {
-  await expect
-    .poll(() => field(cluster.store.get(pods, 'default', name), 'status', 'conditions'), {
-      timeout: 20_000,
-      message: `${name} should become Ready`,
-    })
-    .toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
+  try {
+    await expect
+      .poll(() => field(cluster.store.get(pods, 'default', name), 'status', 'conditions'), {
+        timeout: 20_000,
+        message: `${name} should become Ready`,
+      })
+      .toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
+  } catch (error) {
+    // What sshd said and how its container stands are what tell why.
+    const status = JSON.stringify(
+      field(cluster.store.get(pods, 'default', name), 'status', 'containerStatuses'),
+    );
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}\ncontainer: ${status}\nlog:\n${cluster.logs('default', name)}`,
+    );
+  }
   return String(field(cluster.store.get(pods, 'default', name), 'status', 'podIP'));
 }
 
