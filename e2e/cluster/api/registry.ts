@@ -278,15 +278,27 @@ export class Registry {
     return this.finishDeletionIfReleased(type, stored) ?? stored;
   }
 
-  /** Removes an object whose graceful deletion is over (the kubelet stopped the pod's processes). */
+  /** Pods (by uid) whose processes the kubelet has stopped, still held by a finalizer. */
+  private readonly stoppedPods = new Set<string>();
+
+  /**
+   * The kubelet stopped the pod's processes: the object goes, unless a finalizer holds it (as
+   * the API server keeps it until the last finalizer is removed).
+   */
   finishDeletion(type: ResourceType, namespace: string | undefined, name: string): void {
     const current = this.store.get(type, namespace, name);
-    if (current?.metadata.deletionTimestamp) this.removeNow(type, current);
+    if (!current?.metadata.deletionTimestamp) return;
+    if ((current.metadata.finalizers?.length ?? 0) > 0) {
+      this.stoppedPods.add(current.metadata.uid ?? '');
+      return;
+    }
+    this.removeNow(type, current);
   }
 
   private finishDeletionIfReleased(type: ResourceType, object: KubeObject): KubeObject | undefined {
     if (!object.metadata.deletionTimestamp || (object.metadata.finalizers?.length ?? 0) > 0) return undefined;
-    if (type.kind === 'Pod' || type.kind === 'Namespace') return undefined;
+    if (type.kind === 'Namespace') return undefined;
+    if (type.kind === 'Pod' && !this.stoppedPods.delete(object.metadata.uid ?? '')) return undefined;
     return this.removeNow(type, object);
   }
 
