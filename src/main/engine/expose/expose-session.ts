@@ -220,8 +220,11 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       .catch((error: unknown) => {
         throw this.refusal(error, `list pods in namespace ${namespace}`);
       });
+    // A terminating pod is an expose that was stopped: it no longer takes calls.
     const existing = pods.items.find(
-      (pod) => pod.metadata?.annotations?.['localizer.dev/service'] === this.target,
+      (pod) =>
+        pod.metadata?.annotations?.['localizer.dev/service'] === this.target &&
+        !pod.metadata.deletionTimestamp,
     );
     if (existing) {
       const owner = existing.metadata?.annotations?.['localizer.dev/owner'] ?? 'someone';

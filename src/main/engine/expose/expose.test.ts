@@ -279,6 +279,31 @@ describe('expose', () => {
     await expectNoLeftovers('tools');
   });
 
+  it('exposes a service again straight after stopping, while the old SSH pod still terminates', async () => {
+    const local = await laptopServer('again');
+    const request = { namespace: 'tools', service: 'echo', mappings: [{ localPort: local, remote: 7007 }] };
+    await manager.expose(context, request);
+    // A finalizer holds the old pod in Terminating, as a slow node would.
+    const old = status('tools', 'echo')?.endpoint ?? '';
+    const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    const hold = (finalizers: string[] | null) =>
+      core.patchNamespacedPod(
+        { namespace: 'tools', name: old, body: { metadata: { finalizers } } },
+        mergePatch,
+      );
+    await hold(['test.localizer.dev/hold']);
+    await manager.unexpose(context.name, 'tools', 'echo');
+    expect(
+      (await core.readNamespacedPod({ namespace: 'tools', name: old })).metadata?.deletionTimestamp,
+    ).toBeTruthy();
+
+    const again = await manager.expose(context, request);
+    expect(again.status).toBe('running');
+    await hold(null);
+    await manager.unexpose(context.name, 'tools', 'echo');
+    await expectNoLeftovers('tools');
+  });
+
   it('refuses a service without a selector, a second expose, and an unknown port, changing nothing', async () => {
     await expect(
       manager.expose(context, { namespace: 'data', service: 'legacy-db', mappings: [] }),
