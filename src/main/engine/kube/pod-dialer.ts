@@ -5,6 +5,7 @@
  * opened until a connection needs it.
  */
 import type { RequestOptions } from 'node:https';
+import { DEFAULT_CIPHERS as tlsDefaultCiphers } from 'node:tls';
 import { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import WebSocket from 'ws';
@@ -22,6 +23,16 @@ export interface PodDialer {
   /** Closes every open session. */
   close(): void;
 }
+
+/**
+ * AES-128-GCM first, as Go (kubectl, the API server) orders it where the CPU has AES
+ * instructions: Node's default puts AES-256 first, which costs the API server more per byte on
+ * the session that carries every byte.
+ */
+const bulkCiphers = [
+  'TLS_AES_128_GCM_SHA256',
+  ...tlsDefaultCiphers.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256'),
+].join(':');
 
 const dataChannel = 0;
 const sendHighWaterMark = 1024 * 1024;
@@ -101,6 +112,7 @@ export function createPodDialer(
 
   const dialWebSocket = async (namespace: string, pod: string, port: number): Promise<Duplex> => {
     const wsOptions: WebSocket.ClientOptions = {
+      ciphers: bulkCiphers,
       perMessageDeflate: false,
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     };
@@ -127,7 +139,7 @@ export function createPodDialer(
     const existing = sessions.get(key);
     if (existing) return existing;
     const opening = (async () => {
-      const requestOptions: RequestOptions = {};
+      const requestOptions: RequestOptions = { ciphers: bulkCiphers };
       await kubeConfig.applyToHTTPSOptions(requestOptions);
       const opened = await SpdySession.open(`${server}${podPath(namespace, pod)}`, requestOptions, options);
       opened.onClose = () => {
