@@ -324,7 +324,9 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP),
       'start running',
     );
-    const deadline = Date.now() + 30_000;
+    // sshd may need a moment after the container starts, but not more than this.
+    const answerMs = Math.min(30_000, this.options.startTimeoutMs ?? 120_000);
+    const deadline = Date.now() + answerMs;
     for (;;) {
       try {
         const stream = await this.options.dialer.dial(
@@ -351,11 +353,26 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
         if (Date.now() > deadline) {
           const said = error instanceof Error ? error.message : String(error);
           throw new Error(
-            `sshd in the SSH pod ${this.podName ?? ''} did not answer on port ${String(sshPort)} within 30 s (${said}). See its log with \`kubectl -n ${this.options.request.namespace} logs ${this.podName ?? ''}\`; the SSH image setting (now ${this.image.image}) must start /usr/sbin/sshd.`,
+            `sshd in the SSH pod ${this.podName ?? ''} did not answer on port ${String(sshPort)} within ${String(answerMs / 1000)} s (${said}).${await this.podLogTail()} The SSH image setting (now ${this.image.image}) must start /usr/sbin/sshd; see the whole log with \`kubectl -n ${this.options.request.namespace} logs ${this.podName ?? ''}\`.`,
           );
         }
         await delay(pollMs);
       }
+    }
+  }
+
+  /** ` Its log ends: "…".`, the last lines sshd wrote, or nothing when they cannot be read. */
+  private async podLogTail(): Promise<string> {
+    try {
+      const log = await this.options.apis.core.readNamespacedPodLog({
+        namespace: this.options.request.namespace,
+        name: this.podName ?? '',
+        tailLines: 5,
+      });
+      const lines = log.trim().split('\n').filter(Boolean);
+      return lines.length > 0 ? ` Its log ends: "${lines.join(' / ')}".` : ' Its log is empty.';
+    } catch {
+      return '';
     }
   }
 

@@ -343,6 +343,28 @@ describe('expose', () => {
     expect(await replicas('web', 'api')).toBe(2);
   });
 
+  it('says what the pod logged when its image runs no sshd, and changes nothing', async () => {
+    const impatient = new ExposeManager({
+      stateDirectory: mkdtempSync(join(tmpdir(), 'impatient-')),
+      owner: 'dev@laptop',
+      startTimeoutMs: 3_000,
+    });
+    await expect(
+      impatient.expose(context, {
+        namespace: 'tools',
+        service: 'statsd',
+        mappings: [],
+        image: { image: 'localizer-test/echo-server', user: 'nobody', uid: 65534 },
+      }),
+    ).rejects.toThrow(
+      /^sshd in the SSH pod localizer-statsd-\S+ did not answer on port 2222 within 3 s \(.*\)\. Its log ends: ".+"\. The SSH image setting \(now localizer-test\/echo-server\) must start \/usr\/sbin\/sshd/,
+    );
+    expect((await apps.readNamespacedDeployment({ namespace: 'tools', name: 'statsd' })).spec?.replicas).toBe(
+      1,
+    );
+    await expectNoLeftovers('tools');
+  });
+
   it('tells a user who may not create pods what permissions exposing needs', async () => {
     const restricted = loadKubeContext({
       kubeconfig: cluster.kubeconfigPath,
