@@ -24,7 +24,12 @@ import {
 import { findServingWorkloads, restore, scaleDown } from '../src/main/engine/expose/workload-scaler';
 import { launchHelper } from '../src/main/engine/helper/helper-launcher';
 import { freePort } from '../e2e/support/sockets';
-import { createHostsSandbox, inHostsSandbox, sandboxEnvironment } from '../e2e/support/hosts-sandbox';
+import {
+  createHostsSandbox,
+  inHostsSandbox,
+  sandboxedPid,
+  sandboxEnvironment,
+} from '../e2e/support/hosts-sandbox';
 import { connectLatencies, downloadMBps, percentile, round } from './measure';
 
 const megabytes = Number(process.env.BENCH_MEGABYTES ?? 512);
@@ -323,7 +328,10 @@ async function scale(): Promise<Record<string, number>> {
     apiRequestsWhileIdle30s: after.requests - before.requests - 1,
   };
   for (const [key, value] of Object.entries(figures)) process.stdout.write(`  ${key}: ${value}\n`);
-  await stopChild(localizer.child, 'SIGINT');
+  // Ctrl-C goes to connect itself: unshare, its parent in the sandbox, ignores SIGINT and waits.
+  const exited = new Promise((resolve) => localizer.child.once('exit', resolve));
+  process.kill(isRoot ? await sandboxedPid(localizer.child.pid ?? 0) : (localizer.child.pid ?? 0), 'SIGINT');
+  await exited;
   for (const child of children.splice(0)) await stopChild(child);
   return figures;
 }
