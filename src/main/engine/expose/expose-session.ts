@@ -194,7 +194,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
     if (error instanceof ExposeRefusedError) return error;
     if (errorStatus(error) === 403) {
       return new ExposeRefusedError(
-        `Your account may not ${doing}: ${describeError(error)}. Exposing needs get/list/patch on deployments, statefulsets and replicasets, and create/delete on pods and secrets, in namespace ${this.options.request.namespace}; ask a cluster admin for them.`,
+        `Your account may not ${doing}: ${describeError(error)}. Exposing needs get/list/patch on deployments, statefulsets and replicasets, create/delete/patch on pods and create/delete on secrets, in namespace ${this.options.request.namespace}; ask a cluster admin for them.`,
       );
     }
     return new Error(`Could not ${doing}: ${describeError(error)}`);
