@@ -10,13 +10,15 @@ import { field, type KubeObject } from './api/objects';
 import { resourceTypeOfKind } from './api/resources';
 import { images } from './scenarios/builders';
 import { startTestCluster, type TestCluster } from './test-cluster';
+import { generateEd25519KeyPair } from '../../src/main/engine/expose/ssh-pod';
 
 const pods = resourceTypeOfKind('Pod');
 const secrets = resourceTypeOfKind('Secret');
 let cluster: TestCluster;
-const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
-const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
-const strangerKey = ssh2.utils.generateKeyPairSync('ed25519');
+// Keys OpenSSH can load: ssh2's own generator cuts 1 key in 256 short (see generateEd25519KeyPair).
+const hostKey = generateEd25519KeyPair();
+const clientKey = generateEd25519KeyPair();
+const strangerKey = generateEd25519KeyPair();
 
 const sshdConfig = [
   'Port 2222',

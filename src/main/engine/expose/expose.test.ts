@@ -9,14 +9,13 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
 import { freePort, randomPayload } from '../../../../e2e/support/sockets';
 import { loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { readRecords } from './expose-records';
 import { ExposeManager } from './expose-manager';
-import { labels } from './ssh-pod';
+import { generateEd25519KeyPair, labels } from './ssh-pod';
 
 let cluster: TestCluster;
 let context: KubeContext;
@@ -256,7 +255,7 @@ describe('expose', () => {
     const secretName = (
       await core.listNamespacedSecret({ namespace: 'tools', labelSelector: labels.session })
     ).items[0]?.metadata?.name;
-    const impostor = ssh2.utils.generateKeyPairSync('ed25519');
+    const impostor = generateEd25519KeyPair();
     await core.patchNamespacedSecret(
       {
         namespace: 'tools',

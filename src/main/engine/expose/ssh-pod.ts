@@ -49,9 +49,26 @@ export interface SshKeys {
   hostPublicKey: string;
 }
 
+/** `ssh-ed25519` (4 + 11 bytes) and its 32-byte key (4 + 32): every valid public key blob. */
+const ed25519BlobLength = 51;
+
+/**
+ * An ed25519 key pair that OpenSSH can load. ssh2 drops leading zero bytes from the public key
+ * (https://github.com/mscdex/ssh2/issues/1390), so about 1 key in 256 comes out 31 bytes long
+ * and sshd refuses it ("error in libcrypto"); such a pair is made again.
+ */
+export function generateEd25519KeyPair(comment = ''): { private: string; public: string } {
+  for (;;) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    const blob = Buffer.from(pair.public.split(' ')[1] ?? '', 'base64');
+    if (blob.length === ed25519BlobLength) return pair;
+  }
+}
+
+/** A fresh client key and host key for one expose. */
 export function generateSshKeys(): SshKeys {
-  const client = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'localizer-expose' });
-  const host = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'localizer-expose-host' });
+  const client = generateEd25519KeyPair('localizer-expose');
+  const host = generateEd25519KeyPair('localizer-expose-host');
   return {
     clientPrivateKey: client.private,
     clientPublicKey: client.public,
