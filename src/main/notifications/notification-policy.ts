@@ -1,9 +1,10 @@
 /**
  * When to tell the user something with a desktop notification, as a pure function of two
  * consecutive app states: a tunnel dropped, it recovered, the cluster became unreachable or came
- * back, and what was cleaned up after an earlier run that was killed. Drops in one namespace at once become one notification; a tunnel that drops again soon
- * after a notice (flapping) is not announced again; a recovery is announced only for a drop that
- * was. Unit-tested without Electron; notifications.ts shows what it returns.
+ * back, and what was cleaned up after an earlier run that was killed. Drops in one namespace at
+ * once become one notification; a tunnel that drops again soon after a notice (flapping) is not
+ * announced again; a recovery is announced only for a drop that was. Unit-tested without
+ * Electron; notifications.ts shows what it returns.
  */
 import type { AppState, CleanupNotice } from '../../shared/app-state';
 import type { TunnelStatus } from '../../shared/tunnel-status';

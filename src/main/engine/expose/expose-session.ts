@@ -306,11 +306,8 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
       if (waiting?.reason) {
         lastSeen = `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
-        if (hopelessReasons.test(waiting.reason)) {
-          throw new Error(
-            `The SSH pod ${this.podName ?? ''} cannot start (${lastSeen}). Check the SSH image setting (now ${this.image.image}); it must contain /usr/sbin/sshd and the account ${this.image.user} (uid ${String(this.image.uid)}).`,
-          );
-        }
+        if (hopelessReasons.test(waiting.reason))
+          throw await this.sshPodProblem(`The SSH pod ${this.podName ?? ''} cannot start (${lastSeen}).`);
       }
       await delay(pollMs);
     }
@@ -352,8 +349,8 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
         if (error instanceof HostKeyMismatchError || this.stopping) throw error;
         if (Date.now() > deadline) {
           const said = error instanceof Error ? error.message : String(error);
-          throw new Error(
-            `sshd in the SSH pod ${this.podName ?? ''} did not answer on port ${String(sshPort)} within ${String(answerMs / 1000)} s (${said}).${await this.podLogTail()} The SSH image setting (now ${this.image.image}) must start /usr/sbin/sshd; see the whole log with \`kubectl -n ${this.options.request.namespace} logs ${this.podName ?? ''}\`.`,
+          throw await this.sshPodProblem(
+            `sshd in the SSH pod ${this.podName ?? ''} did not answer on port ${String(sshPort)} within ${String(answerMs / 1000)} s (${said}).`,
           );
         }
         await delay(pollMs);
@@ -361,19 +358,25 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
     }
   }
 
-  /** ` Its log ends: "…".`, the last lines sshd wrote, or nothing when they cannot be read. */
-  private async podLogTail(): Promise<string> {
+  /**
+   * The SSH pod will not serve: `summary`, then the last lines its container logged (which say
+   * why: a bad key, a missing account) and what to check.
+   */
+  private async sshPodProblem(summary: string): Promise<Error> {
+    const namespace = this.options.request.namespace;
+    const pod = this.podName ?? '';
+    let logged = '';
     try {
-      const log = await this.options.apis.core.readNamespacedPodLog({
-        namespace: this.options.request.namespace,
-        name: this.podName ?? '',
-        tailLines: 5,
-      });
+      const log = await this.options.apis.core.readNamespacedPodLog({ namespace, name: pod, tailLines: 5 });
       const lines = log.trim().split('\n').filter(Boolean);
-      return lines.length > 0 ? ` Its log ends: "${lines.join(' / ')}".` : ' Its log is empty.';
+      logged = lines.length > 0 ? ` Its log ends: "${lines.join(' / ')}".` : ' Its log is empty.';
     } catch {
-      return '';
+      // Unreadable (RBAC, the pod went): the summary still stands.
     }
+    const { image, user, uid } = this.image;
+    return new Error(
+      `${summary}${logged} The SSH image setting (now ${image}) must start /usr/sbin/sshd as the account ${user} (uid ${String(uid)}); see the whole log with \`kubectl -n ${namespace} logs ${pod}\`.`,
+    );
   }
 
   private adopt(tunnel: ReverseTunnel): void {
@@ -551,7 +554,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
         .filter((c) => c.ready < c.wanted)
         .map(
           (c) =>
-            `${c.workload.kind} ${c.workload.namespace}/${c.workload.name} (${String(c.ready)} of ${String(c.wanted)} ready)`,
+            `${c.workload.kind} ${c.workload.namespace}/${c.workload.name} (${String(c.ready)} of ${String(c.wanted)} pods ready)`,
         );
       if (waiting.length === 0) return null;
       if (Date.now() > deadline) break;
@@ -559,7 +562,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       await delay(pollMs);
     }
     const namespace = this.options.request.namespace;
-    return `${waiting.join(', ')} after ${String(Math.round(timeoutMs / 1000))} s, so the service may have no ready pod for now; the SSH pod was removed anyway. See why with \`kubectl -n ${namespace} get pods\`.`;
+    return `after ${String(Math.round(timeoutMs / 1000))} s the restored workloads are still not ready: ${waiting.join(', ')}. The SSH pod was removed anyway, so the service may have no ready pod for now; see why with \`kubectl -n ${namespace} get pods\`.`;
   }
 
   snapshot(): TunnelStatus {

@@ -174,8 +174,7 @@ export class SpdySession {
       const error = new Error(
         `the API server did not answer a new port-forward within ${String(timeoutMs / 1000)} s, so its connection was dropped; the next connection opens a new one`,
       );
-      stream.destroy(error);
-      this.shutdown(error);
+      this.shutdown(error); // destroys this stream too
       throw error;
     }
     if (stream.errored) throw stream.errored;
