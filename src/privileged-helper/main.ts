@@ -9,17 +9,25 @@ import { lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loopbackRange, parseIpv4Range, rangeWithin } from '../shared/ipv4-range';
+import { createHelperLog, type HelperLogLevel } from './helper-log';
 import { HelperServer, type HelperLogger } from './helper-server';
 
 /** Fixed here, never taken from a client or the command line. */
 const hostsPath = '/etc/hosts';
 
-function log(
-  level: 'info' | 'refuse' | 'fatal',
-  message: string,
-  context: Record<string, unknown> = {},
-): void {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...context })}\n`);
+/**
+ * Set once the root-only socket directory is checked; before that a broken pipe drops the log
+ * (never a file in a directory others can write, where a planted link would aim root's writes).
+ */
+let logFile: string | undefined = undefined;
+const helperLog = createHelperLog({
+  stream: process.stderr,
+  fallbackPath: () => logFile,
+  extraStreams: [process.stdout],
+});
+
+function log(level: HelperLogLevel, message: string, context: Record<string, unknown> = {}): void {
+  helperLog.write(level, message, context);
 }
 
 function fail(message: string): never {
@@ -83,6 +91,7 @@ if (token.length < 16) fail('the token file must hold a token of at least 16 cha
 
 prepareSocketDirectory(socketDirectory);
 const socketPath = join(socketDirectory, `${session}.sock`);
+logFile = join(socketDirectory, `${session}.log`);
 rmSync(socketPath, { force: true });
 
 const logger: HelperLogger = {

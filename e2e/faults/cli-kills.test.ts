@@ -1,0 +1,146 @@
+/**
+ * Killing `localizer connect` as hard as a crash does (SIGKILL, no chance to clean up) leaves
+ * nothing behind: the helper, started the way the CLI really starts it (through sudo for a user,
+ * directly for root) with its output piped to the process that died, removes every name within
+ * its grace period and exits. The figures are printed as a table.
+ */
+import { spawn } from 'node:child_process';
+import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../cluster/test-cluster';
+import { takeLocalizerRange } from '../support/address-ranges';
+import {
+  canRunAsSandboxUser,
+  createHostsSandbox,
+  inHostsSandbox,
+  sandboxEnvironment,
+  type SandboxUser,
+} from '../support/hosts-sandbox';
+import { processesMarked } from '../support/leftovers';
+import { requireSystemTools } from '../support/system-tools';
+import { printFigures, type FaultFigures } from './fault-figures';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(projectRoot, 'src/cli/main.ts');
+const helperScript = join(projectRoot, 'src/privileged-helper/main.ts');
+const tsx = join(projectRoot, 'node_modules/.bin/tsx');
+const isRoot = process.getuid?.() === 0;
+/** The helper's default grace period after its last client goes. */
+const helperGraceMs = 3000;
+
+let cluster: TestCluster | undefined;
+const ranges: { release: () => void }[] = [];
+const figures: FaultFigures[] = [];
+
+beforeAll(async () => {
+  requireSystemTools('utilLinux', 'procps', 'sudo');
+  cluster = await startTestCluster({ scenario: 'demo' });
+});
+afterAll(async () => {
+  printFigures('localizer connect killed with SIGKILL', figures);
+  await cluster?.stop();
+  for (const range of ranges) range.release();
+});
+
+/** Starts connect with names in a sandbox, waits until it is connected, and returns how to kill it. */
+async function connectWithNames(user: SandboxUser | undefined) {
+  if (!cluster) throw new Error('the test cluster did not start');
+  const original = '127.0.0.1\tlocalhost\n# a line of the user’s own\n';
+  const sandbox = createHostsSandbox(original);
+  const range = takeLocalizerRange();
+  ranges.push(range);
+  let kubeconfig = cluster.kubeconfigPath;
+  if (user) {
+    kubeconfig = join(mkdtempSync(join(tmpdir(), 'fault-user-')), 'config');
+    copyFileSync(cluster.kubeconfigPath, kubeconfig);
+    mkdirSync(sandbox.stateDirectory);
+    for (const path of [dirname(kubeconfig), kubeconfig, sandbox.stateDirectory])
+      chownSync(path, user.uid, user.gid);
+  }
+  const launch = inHostsSandbox(
+    sandbox,
+    tsx,
+    [cli, 'connect', '--kubeconfig', kubeconfig, '--ip-range', range.cidr],
+    user,
+  );
+  const child = spawn(launch.command, launch.args, {
+    env: { ...process.env, HOME: sandbox.stateDirectory, ...sandboxEnvironment(sandbox) },
+    // As a terminal runs it: the CLI's own output is read by this process, which lives on.
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await expect
+    .poll(() => output, { timeout: 45_000, message: 'connect should say it is connected with names' })
+    .toContain('with names in /etc/hosts');
+  expect(readFileSync(sandbox.hostsFile, 'utf8')).toContain('kv-0.kv.data.svc.cluster.local');
+  return { child, sandbox, original, output: () => output };
+}
+
+describe('SIGKILL of localizer connect', () => {
+  const cases: { name: string; user: () => SandboxUser | undefined; skip: () => string | undefined }[] = [
+    {
+      name: 'as root, helper started directly',
+      user: () => undefined,
+      skip: () => (isRoot ? undefined : 'the hosts sandbox needs real root'),
+    },
+    {
+      name: 'as a user, helper started through sudo',
+      user: () => ({
+        uid: 65534,
+        gid: 65534,
+        name: 'nobody',
+        mayElevate: [process.execPath, '--import', 'tsx', helperScript],
+      }),
+      skip: () =>
+        isRoot && canRunAsSandboxUser() ? undefined : 'the sudo sandbox needs real root, sudo and setpriv',
+    },
+  ];
+  for (const testCase of cases) {
+    it(`${testCase.name}: the hosts file is back to its exact bytes within the grace period plus 1 s, and no process is left`, async () => {
+      const why = testCase.skip();
+      if (why) {
+        console.log(`skipped: ${why}`);
+        return;
+      }
+      const { child, sandbox, original } = await connectWithNames(testCase.user());
+      const root = dirname(sandbox.hostsFile);
+      // The CLI itself: the node processes running main.ts (tsx runs one inside another).
+      const cliProcesses = processesMarked(root).filter((p) => p.args.includes(`${cli} connect`));
+      expect(cliProcesses.length, 'the CLI processes to kill').toBeGreaterThan(0);
+      const killedAt = Date.now();
+      for (const p of cliProcesses) process.kill(p.pid, 'SIGKILL');
+      const deadline = helperGraceMs + 1000;
+      await expect
+        .poll(() => readFileSync(sandbox.hostsFile, 'utf8'), {
+          timeout: deadline,
+          interval: 50,
+          message: `the names should be gone within ${String(deadline)} ms of the kill`,
+        })
+        .toBe(original);
+      const restoredMs = Date.now() - killedAt;
+      // The helper names the sandbox's socket directory on its command line, sudo too.
+      const leftovers = () =>
+        processesMarked(root)
+          .filter((p) => p.pid !== child.pid)
+          .map((p) => p.args);
+      await expect
+        .poll(leftovers, {
+          timeout: 5000,
+          message: 'the helper (and sudo) should exit once its names are removed',
+        })
+        .toEqual([]);
+      figures.push({
+        case: testCase.name,
+        'hosts restored after (ms)': restoredMs,
+        'names left': 0,
+        'processes left': 0,
+      });
+      child.kill('SIGKILL');
+    });
+  }
+});
