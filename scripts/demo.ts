@@ -1,12 +1,16 @@
 /**
- * `npm run demo`: starts the demo cluster, then the app against it. Where the Electron binary is
- * missing it says so and keeps the cluster up for the headless tools.
+ * `npm run demo [-- CONNECT-OPTIONS]`: starts the demo cluster, then the app against it. Where the
+ * Electron binary is missing it says so and runs the headless `localizer connect` instead (with
+ * any options given after `--`, such as `--no-names`). However it is stopped (Ctrl-C, `kill` of
+ * npm alone, a closed terminal), the app or connect undoes its names first, then every pod stops.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { startTestCluster } from '../e2e/cluster/test-cluster';
+import { stopWithLauncher } from '../e2e/cluster/launcher-lifetime';
+import { startTestCluster, type TestCluster } from '../e2e/cluster/test-cluster';
+import { missingTools, missingToolsMessage } from '../e2e/support/system-tools';
 
 function electronBinary(): string | undefined {
   try {
@@ -18,30 +22,53 @@ function electronBinary(): string | undefined {
   }
 }
 
-const directory = join(process.cwd(), '.demo');
+let cluster: TestCluster | undefined;
+let frontEnd: ChildProcess | undefined;
+let stopping = false;
+
+/** The front end first (it removes its names and restores what it exposed), then the cluster. */
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    if (frontEnd && frontEnd.exitCode === null && frontEnd.signalCode === null) {
+      const exited = new Promise((resolve) => frontEnd?.once('exit', resolve));
+      frontEnd.kill('SIGINT');
+      await exited;
+    }
+    await cluster?.stop();
+  }
+  process.exit(code);
+}
+stopWithLauncher((why) => {
+  process.stderr.write(`demo: stopping, because ${why}\n`);
+  void stop(0);
+});
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+// SSH pods (expose) run the machine's own sshd; say so now rather than at the first expose.
+const missing = missingTools(['sshd', 'utilLinux']);
+if (missing.length > 0)
+  process.stderr.write(
+    `${missingToolsMessage(missing).replace('these tests need', 'the demo needs for expose')}\n`,
+  );
+
+const directory = process.env.LOCALIZER_DEMO_DIR ?? join(process.cwd(), '.demo');
 mkdirSync(directory, { recursive: true });
 process.stdout.write('Starting the demo cluster (namespaces web, data, tools)…\n');
-const cluster = await startTestCluster({
+cluster = await startTestCluster({
   scenario: 'demo',
   kubeconfigPath: join(directory, 'kubeconfig'),
   readyTimeoutMs: 120_000,
 });
 process.stdout.write(`Demo cluster ready: ${cluster.server}, kubeconfig ${cluster.kubeconfigPath}\n`);
 
-const stop = async (code: number): Promise<never> => {
-  await cluster.stop();
-  process.exit(code);
-};
-process.on('SIGINT', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
-
 const electron = electronBinary();
 if (electron) {
-  const app = spawn(electron, ['.'], {
+  frontEnd = spawn(electron, ['.'], {
     stdio: 'inherit',
     env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath },
   });
-  app.on('exit', (code) => void stop(code ?? 0));
 } else {
   process.stdout.write(
     [
@@ -53,13 +80,16 @@ if (electron) {
       '',
     ].join('\n'),
   );
-  const cli = spawn(
+  frontEnd = spawn(
     process.execPath,
-    [join(process.cwd(), 'bin/localizer.mjs'), 'connect', '--kubeconfig', cluster.kubeconfigPath],
+    [
+      join(process.cwd(), 'bin/localizer.mjs'),
+      'connect',
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      ...process.argv.slice(2),
+    ],
     { stdio: 'inherit' },
   );
-  // Ctrl-C reaches both; the CLI cleans up its names, then the cluster stops.
-  process.removeAllListeners('SIGINT');
-  process.on('SIGINT', () => undefined);
-  cli.on('exit', (code) => void stop(code ?? 0));
 }
+frontEnd.on('exit', (code) => void stop(code ?? 0));

@@ -65,6 +65,53 @@ describe('npm run test-cluster', () => {
     });
   }
 
+  for (const script of ['test-cluster', 'demo'] as const) {
+    it(`leaves no process behind when only npm's own process gets SIGTERM (npm run ${script})`, async () => {
+      const directory = mkdtempSync(join(tmpdir(), 'cli-npm-'));
+      const args =
+        script === 'demo'
+          ? ['run', 'demo', '--', '--no-names']
+          : [
+              'run',
+              'test-cluster',
+              '--',
+              '--scenario',
+              'demo',
+              '--kubeconfig',
+              join(directory, 'kubeconfig'),
+            ];
+      // As a terminal starts it: npm in a process group of its own, its output read here.
+      const npm = spawn('npm', args, {
+        cwd: projectRoot,
+        detached: true,
+        env: { ...process.env, LOCALIZER_STATE_DIR: join(directory, 'state'), LOCALIZER_DEMO_DIR: directory },
+      });
+      let output = '';
+      npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const ready = script === 'demo' ? /services ready|Connected/ : /test cluster ready/;
+      await expect
+        .poll(() => output, { timeout: 90_000, message: `npm run ${script} should get ready` })
+        .toMatch(ready);
+      await expect
+        .poll(() => descendants(npm.pid ?? 0).length, {
+          timeout: 30_000,
+          message: 'pod processes should be running under npm',
+        })
+        .toBeGreaterThanOrEqual(10);
+      const tree = descendants(npm.pid ?? 0);
+      // `kill PID`: npm alone, not its group. npm and its `sh -c` go; what they started must too.
+      process.kill(npm.pid ?? 0, 'SIGTERM');
+      await expect
+        .poll(() => tree.filter(alive), {
+          timeout: 5_000,
+          interval: 100,
+          message: `no process of npm run ${script} should remain 5 s after SIGTERM to npm (output: ${output})`,
+        })
+        .toEqual([]);
+    });
+  }
+
   it('refuses an unknown scenario with a message that lists the known ones', async () => {
     const result = await run(tsx, ['e2e/cluster/cli.ts', '--scenario', 'nope'], {
       env: {},

@@ -5,7 +5,8 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isScenarioName, scenarios } from './scenarios/scenarios';
-import { startTestCluster } from './test-cluster';
+import { stopWithLauncher } from './launcher-lifetime';
+import { startTestCluster, type TestCluster } from './test-cluster';
 
 function fail(message: string): never {
   process.stderr.write(`test-cluster: ${message}\n`);
@@ -52,7 +53,23 @@ const port = positiveInteger(values.port, '--port');
 if (port !== undefined && port > 65535) fail(`Expected \`--port\` to be 1–65535, got ${port}`);
 const kubeconfigPath = resolve(values.kubeconfig ?? 'test-cluster.kubeconfig');
 
-const cluster = await startTestCluster({
+let cluster: TestCluster | undefined;
+let stopping = false;
+/** Stops every pod before exiting; pods of a cluster still starting exit with this process. */
+function stop(): void {
+  if (stopping) return;
+  stopping = true;
+  if (!cluster) process.exit(0);
+  void cluster.stop().then(() => process.exit(0));
+}
+// Noted before the first pod starts, so a launcher that dies during start is seen too.
+stopWithLauncher((why) => {
+  process.stderr.write(`test-cluster: stopping, because ${why}\n`);
+  stop();
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, stop);
+
+cluster = await startTestCluster({
   scenario,
   scenarioOptions: {
     ...(values.namespaces ? { namespaces: positiveInteger(values.namespaces, '--namespaces') } : {}),
@@ -67,12 +84,3 @@ const cluster = await startTestCluster({
 }).catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));
 
 process.stdout.write(`test cluster ready: kubeconfig=${cluster.kubeconfigPath}\n`);
-
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    void cluster.stop().then(() => process.exit(0));
-  });
-}

@@ -17,6 +17,39 @@ export interface IpSlot {
   release: () => void;
 }
 
+/**
+ * Whether any socket listens (TCP) or is bound (UDP) on an address in 127.<octet>.0.0/16, from
+ * the kernel's tables: a process left by an earlier run holds its address whatever its lock
+ * file says, and a cluster started on that slot would see its pods crash with EADDRINUSE.
+ * False where /proc is missing.
+ */
+export function slotHasListeners(octet: number): boolean {
+  const listening = '0A';
+  for (const [table, tcp] of [
+    ['tcp', true],
+    ['tcp6', true],
+    ['udp', false],
+    ['udp6', false],
+  ] as const) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1]?.split(':')[0];
+      if (!local || (tcp && fields[3] !== listening)) continue;
+      // IPv4 is one little-endian word; IPv6 holds IPv4-mapped addresses in its last word.
+      if (local.length === 32 && !local.startsWith('0000000000000000FFFF0000')) continue;
+      const word = local.slice(-8);
+      if (parseInt(word.slice(6, 8), 16) === 127 && parseInt(word.slice(4, 6), 16) === octet) return true;
+    }
+  }
+  return false;
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -33,8 +66,15 @@ function isAlive(pid: number): boolean {
  * ever share an address.
  */
 export function takeIpSlot(
-  options: { lockDirectory?: string; firstOctet?: number; count?: number } = {},
+  options: {
+    lockDirectory?: string;
+    firstOctet?: number;
+    count?: number;
+    /** Whether a slot is held by sockets no lock file knows of; the kernel's tables by default. */
+    inUse?: (octet: number) => boolean;
+  } = {},
 ): IpSlot {
+  const inUse = options.inUse ?? slotHasListeners;
   const lockDirectory = options.lockDirectory ?? join(tmpdir(), 'localizer-test-cluster-slots');
   const first = options.firstOctet ?? firstSlotOctet;
   const count = options.count ?? slotCount;
@@ -48,6 +88,12 @@ export function takeIpSlot(
         const fd = openSync(lockFile, 'wx');
         writeSync(fd, String(process.pid));
         closeSync(fd);
+        // Leftovers of an earlier run listen here: leave the slot to them, and say nothing of it
+        // in the lock, so the slot is tried again once they are gone.
+        if (inUse(octet)) {
+          rmSync(lockFile, { force: true });
+          break;
+        }
         return { octet, release: () => rmSync(lockFile, { force: true }) };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -58,7 +104,7 @@ export function takeIpSlot(
     }
   }
   throw new Error(
-    `All ${count} address slots in ${lockDirectory} are in use; stop other test clusters and engines.`,
+    `All ${count} address slots in ${lockDirectory} are in use (locked, or with programs listening on 127.${first}–${first + count - 1}.x.x); stop other test clusters and engines (\`ss -ltnp\` shows who listens).`,
   );
 }
 
