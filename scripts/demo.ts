@@ -22,7 +22,7 @@ function electronBinary(): string | undefined {
   }
 }
 
-let cluster: TestCluster | undefined;
+let cluster: TestCluster | undefined = undefined;
 let frontEnd: ChildProcess | undefined;
 let stopping = false;
 

@@ -53,7 +53,7 @@ const port = positiveInteger(values.port, '--port');
 if (port !== undefined && port > 65535) fail(`Expected \`--port\` to be 1–65535, got ${port}`);
 const kubeconfigPath = resolve(values.kubeconfig ?? 'test-cluster.kubeconfig');
 
-let cluster: TestCluster | undefined;
+let cluster: TestCluster | undefined = undefined;
 let stopping = false;
 /** Stops every pod before exiting; pods of a cluster still starting exit with this process. */
 function stop(): void {
