@@ -22,6 +22,10 @@ export interface TunnelCounters {
   bytesIn: number;
   bytesOut: number;
   reconnects: number;
+  /** Connections moved to another pod because the first could not take them. */
+  retries?: number;
+  /** Connections the caller saw fail: no ready pod could take them. */
+  failures?: number;
 }
 
 export interface TunnelStatus {

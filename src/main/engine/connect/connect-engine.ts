@@ -256,6 +256,15 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     }
     const inUse = new Set(plans.map((p) => this.addressKey(p.key)));
     for (const plan of plans) this.applyPlan(plan, inUse);
+    // Sessions follow pod identity: a pod that left the ready endpoints, or was replaced under
+    // the same name (a StatefulSet's), gets no new connections on its old session.
+    this.dialer.retainOnly(
+      plans.flatMap((plan) =>
+        plan.endpoints
+          .filter((e) => e.ready)
+          .map((e) => ({ namespace: plan.namespace, pod: e.pod, uid: e.uid })),
+      ),
+    );
     this.addresses.save();
     this.pushToHelper(plans);
     this.emitStatus();

@@ -16,22 +16,55 @@ function slice(
   namespace: string,
   service: string,
   ports: k8s.DiscoveryV1EndpointPort[],
-  endpoints: { pod: string; ready: boolean; hostname?: string }[],
+  endpoints: { pod: string; ready: boolean; hostname?: string; uid?: string }[],
+  sliceName = `${service}-abcde`,
 ): k8s.V1EndpointSlice {
   return {
     addressType: 'IPv4',
-    metadata: { namespace, name: `${service}-abcde`, labels: { 'kubernetes.io/service-name': service } },
+    metadata: { namespace, name: sliceName, labels: { 'kubernetes.io/service-name': service } },
     ports,
     endpoints: endpoints.map((e) => ({
       addresses: ['10.0.0.1'],
       conditions: { ready: e.ready },
       ...(e.hostname ? { hostname: e.hostname } : {}),
-      targetRef: { kind: 'Pod', name: e.pod, namespace },
+      targetRef: { kind: 'Pod', name: e.pod, namespace, ...(e.uid ? { uid: e.uid } : {}) },
     })),
   };
 }
 
 describe('planForwards', () => {
+  it('follows a StatefulSet pod replaced under the same name: the ready incarnation (by UID) wins', () => {
+    const kv = service('data', 'kv', {
+      clusterIP: 'None',
+      selector: { app: 'kv' },
+      ports: [{ name: 'kv', port: 6379, targetPort: 'kv' }],
+    });
+    const ports = [{ name: 'kv', port: 6379 }];
+    const endpointOf = (slices: k8s.V1EndpointSlice[]) =>
+      planForwards([kv], slices, options).find((p) => p.key === 'pod/data/kv/kv-0')?.endpoints;
+    const old = { pod: 'kv-0', hostname: 'kv-0', uid: 'old' };
+    const replacement = { pod: 'kv-0', hostname: 'kv-0', uid: 'new' };
+    // Two slices can name both incarnations for a moment, in either order.
+    for (const order of [
+      ['a', 'b'],
+      ['b', 'a'],
+    ] as const) {
+      const slices = [
+        slice('data', 'kv', ports, [{ ...old, ready: false }], `kv-${order[0]}`),
+        slice('data', 'kv', ports, [{ ...replacement, ready: true }], `kv-${order[1]}`),
+      ];
+      expect(endpointOf(order[0] === 'a' ? slices : [...slices].reverse())).toEqual([
+        { pod: 'kv-0', uid: 'new', ready: true, ports: { kv: 6379 } },
+      ]);
+    }
+    expect(
+      endpointOf([
+        slice('data', 'kv', ports, [{ ...old, ready: true }], 'kv-a'),
+        slice('data', 'kv', ports, [{ ...replacement, ready: false }], 'kv-b'),
+      ]),
+    ).toEqual([{ pod: 'kv-0', uid: 'old', ready: true, ports: { kv: 6379 } }]);
+  });
+
   it('names a service in every in-cluster form, with the bare name only in the context’s namespace', () => {
     const plans = planForwards(
       [

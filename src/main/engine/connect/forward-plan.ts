@@ -9,6 +9,8 @@ import { podNames, serviceNames } from './service-names';
 
 export interface PlannedEndpoint {
   pod: string;
+  /** The pod's UID: the same name with another UID is another pod. */
+  uid: string | undefined;
   ready: boolean;
   /** Pod port for each service port name ('' for an unnamed port). */
   ports: Record<string, number>;
@@ -38,23 +40,26 @@ export interface PlanOptions {
   includeNamespace: (namespace: string) => boolean;
 }
 
-function endpointsOf(
-  slices: readonly k8s.V1EndpointSlice[],
-): { pod: string; ready: boolean; hostname?: string; ports: Record<string, number> }[] {
-  const result = new Map<
-    string,
-    { pod: string; ready: boolean; hostname?: string; ports: Record<string, number> }
-  >();
+type SliceEndpoint = PlannedEndpoint & { hostname?: string };
+
+function endpointsOf(slices: readonly k8s.V1EndpointSlice[]): SliceEndpoint[] {
+  const result = new Map<string, SliceEndpoint>();
   for (const slice of slices) {
     const ports: Record<string, number> = {};
     for (const port of slice.ports ?? []) if (port.port !== undefined) ports[port.name ?? ''] = port.port;
     for (const endpoint of slice.endpoints ?? []) {
       const pod = endpoint.targetRef?.name;
       if (endpoint.targetRef?.kind !== 'Pod' || !pod) continue;
-      const existing = result.get(pod);
+      const uid = endpoint.targetRef.uid;
+      // Two slices can briefly name the same pod: the old incarnation in one, the new in another.
+      // Merge only the same incarnation; a new UID replaces the old one.
+      const previous = result.get(pod);
+      const existing = previous && previous.uid === uid ? previous : undefined;
+      if (previous && !existing && !(endpoint.conditions?.ready ?? false) && previous.ready) continue;
       const ready = endpoint.conditions?.ready ?? false;
       result.set(pod, {
         pod,
+        uid,
         ready: (existing?.ready ?? false) || ready,
         ...(endpoint.hostname ? { hostname: endpoint.hostname } : {}),
         ports: { ...existing?.ports, ...ports },
@@ -142,7 +147,7 @@ export function planForwards(
       ...base,
       key,
       name,
-      endpoints: endpoints.map(({ pod, ready, ports: p }) => ({ pod, ready, ports: p })),
+      endpoints: endpoints.map(({ pod, uid, ready, ports: p }) => ({ pod, uid, ready, ports: p })),
       ...(note ? { note } : {}),
     });
     for (const endpoint of endpoints) {
@@ -159,7 +164,7 @@ export function planForwards(
         }),
         ports,
         tcpPorts,
-        endpoints: [{ pod: endpoint.pod, ready: endpoint.ready, ports: endpoint.ports }],
+        endpoints: [{ pod: endpoint.pod, uid: endpoint.uid, ready: endpoint.ready, ports: endpoint.ports }],
         ...(note ? { note } : {}),
       });
     }

@@ -8,6 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { TunnelCounters, TunnelStatus } from '../../../shared/tunnel-status';
 import type { PodDialer } from '../kube/pod-dialer';
 import type { ForwardPlan } from './forward-plan';
+import { carryToPod } from './pod-connection';
 
 const socketBufferBytes = 1024 * 1024;
 
@@ -49,12 +50,14 @@ export class ForwardRuntime {
   private readonly listeners = new Map<number, PortListener>();
   private readonly sockets = new Set<Socket>();
   private next = 0;
-  private counters: TunnelCounters = {
+  private counters: Required<TunnelCounters> = {
     connections: 0,
     activeConnections: 0,
     bytesIn: 0,
     bytesOut: 0,
     reconnects: 0,
+    retries: 0,
+    failures: 0,
   };
   private lastError: string | null = null;
   private lastEndpoint: string | null = null;
@@ -157,52 +160,52 @@ export class ForwardRuntime {
 
   private onConnection(socket: Socket, listener: PortListener): void {
     const candidates = this.plan.endpoints.filter((e) => e.ready && e.ports[listener.name] !== undefined);
-    const endpoint = candidates[this.next++ % Math.max(1, candidates.length)];
-    const targetPort = endpoint?.ports[listener.name];
-    if (!endpoint || targetPort === undefined) {
+    if (candidates.length === 0) {
       socket.destroy();
       return;
     }
+    // Round robin over the ready pods; the others follow in order, for a retry.
+    const first = this.next++ % candidates.length;
+    const ordered = [...candidates.slice(first), ...candidates.slice(0, first)];
     this.counters.connections++;
     this.counters.activeConnections++;
-    this.lastEndpoint = endpoint.pod;
     this.sockets.add(socket);
-    socket.on('error', () => socket.destroy());
     socket.once('close', () => {
       this.counters.activeConnections--;
       this.sockets.delete(socket);
     });
-    this.options.dialer.dial(this.plan.namespace, endpoint.pod, targetPort).then(
-      (stream) => {
-        if (socket.destroyed) {
-          stream.destroy();
-          return;
-        }
+    const { namespace } = this.plan;
+    carryToPod({
+      socket,
+      dialer: this.options.dialer,
+      attempts: ordered.map((endpoint) => ({
+        target: { namespace, pod: endpoint.pod, uid: endpoint.uid },
+        port: endpoint.ports[listener.name] ?? 0,
+      })),
+      onCarried: ({ target }) => {
+        this.lastEndpoint = target.pod;
         if (this.failingSince !== undefined) {
           this.failingSince = undefined;
           this.counters.reconnects++;
           this.options.onChange();
         }
-        socket.on('data', (chunk: Buffer) => (this.counters.bytesOut += chunk.length));
-        stream.on('data', (chunk: Buffer) => (this.counters.bytesIn += chunk.length));
-        stream.on('error', (error: Error) => {
-          this.recordError(`${endpoint.pod}:${targetPort}: ${error.message}`);
-          socket.destroy();
-        });
-        socket.on('close', () => stream.destroy());
-        stream.on('close', () => socket.end());
-        socket.pipe(stream);
-        stream.pipe(socket);
-        socket.resume();
       },
-      (error: unknown) => {
-        this.failingSince ??= Date.now();
-        this.recordError(
-          `${endpoint.pod}:${targetPort}: ${error instanceof Error ? error.message : String(error)}`,
-        );
-        socket.destroy();
+      onAttemptFailed: ({ target, port }, error, retrying) => {
+        // A pod that cannot be reached through its session may be gone or replaced: the next
+        // connection to it opens a fresh session rather than trusting this one.
+        this.options.dialer.retire(target);
+        if (retrying) this.counters.retries++;
+        else {
+          this.counters.failures++;
+          this.failingSince ??= Date.now();
+        }
+        this.recordError(`${target.pod}:${String(port)}: ${error.message}`);
       },
-    );
+      onBytes: (direction, count) => {
+        if (direction === 'out') this.counters.bytesOut += count;
+        else this.counters.bytesIn += count;
+      },
+    });
   }
 
   private recordError(message: string): void {

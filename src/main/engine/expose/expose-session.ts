@@ -327,8 +327,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
     for (;;) {
       try {
         const stream = await this.options.dialer.dial(
-          this.options.request.namespace,
-          this.podName ?? '',
+          { namespace: this.options.request.namespace, pod: this.podName ?? '', uid: pod.metadata?.uid },
           sshPort,
         );
         const tunnel = await ReverseTunnel.open({

@@ -17,11 +17,33 @@ export class PortForwardError extends Error {
   override name = 'PortForwardError';
 }
 
+/**
+ * One pod, as the API server names it, and which incarnation: a StatefulSet pod replaced under
+ * the same name is another pod (another UID), possibly on another node.
+ */
+export interface PodTarget {
+  namespace: string;
+  pod: string;
+  /** The pod's UID (an EndpointSlice's `targetRef.uid`), when known. */
+  uid?: string | undefined;
+}
+
 export interface PodDialer {
   /** Resolves once the tunnel is open; data errors (pod refused the port) arrive as stream errors. */
-  dial(namespace: string, pod: string, port: number): Promise<Duplex>;
+  dial(target: PodTarget, port: number): Promise<Duplex>;
+  /**
+   * Takes no new connections on the sessions of pods not in `alive` (pods that left the ready
+   * endpoints, or were replaced under the same name); each closes once its last connection ends.
+   */
+  retainOnly(alive: Iterable<PodTarget>): void;
+  /** The session to `target` no longer takes new connections: the next dial opens a fresh one. */
+  retire(target: PodTarget): void;
   /** Closes every open session. */
   close(): void;
+}
+
+function sessionKey(target: PodTarget): string {
+  return `${target.namespace}/${target.pod}/${target.uid ?? ''}`;
 }
 
 /**
@@ -134,14 +156,18 @@ export function createPodDialer(
     return new PodStream(ws);
   };
 
-  const session = (namespace: string, pod: string): Promise<SpdySession> => {
-    const key = `${namespace}/${pod}`;
+  const session = (target: PodTarget): Promise<SpdySession> => {
+    const key = sessionKey(target);
     const existing = sessions.get(key);
     if (existing) return existing;
     const opening = (async () => {
       const requestOptions: RequestOptions = { ciphers: bulkCiphers };
       await kubeConfig.applyToHTTPSOptions(requestOptions);
-      const opened = await SpdySession.open(`${server}${podPath(namespace, pod)}`, requestOptions, options);
+      const opened = await SpdySession.open(
+        `${server}${podPath(target.namespace, target.pod)}`,
+        requestOptions,
+        options,
+      );
       opened.onClose = () => {
         if (sessions.get(key) === opening) sessions.delete(key);
       };
@@ -152,11 +178,21 @@ export function createPodDialer(
     return opening;
   };
 
+  const retireKey = (key: string): void => {
+    const opening = sessions.get(key);
+    if (!opening) return;
+    sessions.delete(key);
+    void opening.then(
+      (s) => s.retire(),
+      () => undefined,
+    );
+  };
+
   return {
-    async dial(namespace, pod, port) {
+    async dial(target, port) {
       if (spdyAvailable) {
         try {
-          const current = await session(namespace, pod);
+          const current = await session(target);
           return await current.openStream(port);
         } catch (error) {
           if (!(error instanceof SpdyUnavailableError)) {
@@ -171,7 +207,14 @@ export function createPodDialer(
           spdyAvailable = false;
         }
       }
-      return dialWebSocket(namespace, pod, port);
+      return dialWebSocket(target.namespace, target.pod, port);
+    },
+    retainOnly(alive) {
+      const keep = new Set([...alive].map(sessionKey));
+      for (const key of [...sessions.keys()]) if (!keep.has(key)) retireKey(key);
+    },
+    retire(target) {
+      retireKey(sessionKey(target));
     },
     close() {
       for (const opening of sessions.values())

@@ -83,6 +83,8 @@ export class SpdySession {
   private nextStreamId = 1;
   private nextRequestId = 0;
   private closed = false;
+  /** Retired: no new streams; closes when its last stream ends. */
+  private retired = false;
   private idleTimer: NodeJS.Timeout | undefined;
   onClose: (() => void) | undefined;
 
@@ -141,7 +143,7 @@ export class SpdySession {
 
   /** Opens the stream pair for one connection to `port`; resolves once the kubelet has answered. */
   async openStream(port: number): Promise<Duplex> {
-    if (this.closed) throw new Error('the port-forward session is closed');
+    if (this.closed || this.retired) throw new Error('the port-forward session is closed');
     clearTimeout(this.idleTimer);
     const requestId = String(this.nextRequestId++);
     const errorId = this.nextStreamId;
@@ -223,9 +225,22 @@ export class SpdySession {
     this.armIdle();
   }
 
+  /**
+   * Takes no new streams and closes once the ones it carries end: its pod left the ready
+   * endpoints or was replaced, but calls still in flight to it may finish.
+   */
+  retire(): void {
+    this.retired = true;
+    this.armIdle();
+  }
+
   private armIdle(): void {
     clearTimeout(this.idleTimer);
     if (this.streams.size > 0 || this.closed) return;
+    if (this.retired) {
+      this.close();
+      return;
+    }
     this.idleTimer = setTimeout(() => this.close(), this.timing.idleMs ?? 30_000);
     this.idleTimer.unref();
   }

@@ -1,0 +1,267 @@
+/**
+ * The faults users cause every day, under steady load through `localizer connect` (the CLI, as a
+ * user runs it): a pod deleted, a container killed, a StatefulSet pod replaced under the same
+ * name, every endpoint gone and back, the API server restarted. Each case counts the calls that
+ * failed later than 1 s after the replacement was Ready (target 0) and how long it took from
+ * Ready to the first good call; the figures are printed as a table.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubeObject } from '../cluster/api/objects';
+import { field } from '../cluster/api/objects';
+import { resourceTypeOfKind } from '../cluster/api/resources';
+import { images, service, statefulSet } from '../cluster/scenarios/builders';
+import { startTestCluster, type TestCluster } from '../cluster/test-cluster';
+import { takeLocalizerRange } from '../support/address-ranges';
+import { pollUntil } from '../support/poll';
+import { run } from '../support/processes';
+import { printFigures, type FaultFigures } from './fault-figures';
+import { startSteadyLoad, type SteadyLoad } from './steady-load';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(projectRoot, 'src/cli/main.ts');
+const tsx = join(projectRoot, 'node_modules/.bin/tsx');
+const pods = resourceTypeOfKind('Pod');
+/** A call may fail while the replacement is not yet reachable, but not later than this after it is Ready. */
+const graceAfterReadyMs = 1000;
+
+let cluster: TestCluster;
+let connect: ChildProcess;
+let connectOutput = '';
+const state = mkdtempSync(join(tmpdir(), 'faults-state-'));
+const range = takeLocalizerRange();
+const figures: FaultFigures[] = [];
+
+interface Listed {
+  namespace: string;
+  name: string;
+  ip: string | null;
+  status: string;
+}
+
+async function addressOf(namespace: string, name: string): Promise<string> {
+  let ip: string | null | undefined;
+  await expect
+    .poll(
+      async () => {
+        const listed = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+        const tunnels = JSON.parse(listed.stdout || '[]') as Listed[];
+        const tunnel = tunnels.find((t) => t.namespace === namespace && t.name === name);
+        ip = tunnel?.ip;
+        return tunnel?.status;
+      },
+      { timeout: 20_000, message: `${namespace}/${name} should be running in localizer list` },
+    )
+    .toBe('running');
+  if (!ip) throw new Error(`${namespace}/${name} has no address`);
+  return ip;
+}
+
+function isReadyPod(pod: KubeObject | undefined): boolean {
+  const conditions = (field(pod ?? { metadata: {} }, 'status', 'conditions') ?? []) as {
+    type: string;
+    status: string;
+  }[];
+  return (
+    !pod?.metadata.deletionTimestamp && conditions.some((c) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+function podOf(namespace: string, name: string): KubeObject | undefined {
+  return cluster.store.get(pods, namespace, name);
+}
+
+/** Polls every 20 ms until `name` is Ready with a UID other than `oldUid` (or the same, once it restarted). */
+async function readyAgain(
+  namespace: string,
+  name: string,
+  accept: (pod: KubeObject) => boolean,
+): Promise<number> {
+  await pollUntil(
+    () => {
+      const pod = podOf(namespace, name);
+      return pod !== undefined && accept(pod) && isReadyPod(pod);
+    },
+    60_000,
+    `${namespace}/${name} to be Ready again`,
+  );
+  return Date.now();
+}
+
+/** Runs a fault under load on each target and checks what a user would have seen. */
+async function underLoad(
+  caseName: string,
+  targets: { label: string; ip: string; port: number; pod?: string }[],
+  fault: () => Promise<number>,
+): Promise<void> {
+  const loads: [(typeof targets)[number], SteadyLoad][] = targets.map((t) => [
+    t,
+    startSteadyLoad(t.ip, t.port),
+  ]);
+  // A few good calls first, so a broken forward is not mistaken for the fault's effect.
+  await pollUntil(
+    () => loads.every(([, load]) => load.outcomes.filter((o) => o.ok).length >= 3),
+    15_000,
+    `good calls on ${targets.map((t) => t.label).join(', ')} before the fault`,
+  );
+  const readyAt = await fault();
+  // Keep calling for 4 s after the replacement is Ready: the window where the old bug showed.
+  await pollUntil(() => Date.now() > readyAt + 4000, 10_000, 'the load to run on after the fault');
+  await Promise.all(loads.map(([, load]) => load.stop()));
+  for (const [target, load] of loads) {
+    const late = load.failuresSince(readyAt + graceAfterReadyMs);
+    const first = load.firstSuccessSince(readyAt, target.pod);
+    figures.push({
+      case: caseName,
+      via: target.label,
+      calls: load.outcomes.length,
+      'failed, total': load.outcomes.filter((o) => !o.ok).length,
+      'failed > 1 s after Ready': late.length,
+      'Ready → first good call (ms)': first ? Math.max(0, first.at - readyAt) : 'never',
+    });
+    expect(
+      late.map((o) => `${new Date(o.at).toISOString()} ${o.error ?? ''}`),
+      `${caseName}, via ${target.label}: calls that failed later than ${String(graceAfterReadyMs)} ms after the replacement was Ready (connect said: ${connectOutput.slice(-500)})`,
+    ).toEqual([]);
+    expect(
+      first,
+      `${caseName}, via ${target.label}: a good call after the replacement was Ready`,
+    ).toBeDefined();
+  }
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ scenario: 'demo' });
+  // A single-replica StatefulSet, like a typical postgres-0: its only pod is the only way in.
+  cluster.registry.create(resourceTypeOfKind('StatefulSet'), 'data', {
+    ...statefulSet('solo', {
+      replicas: 1,
+      image: images.http,
+      ports: [{ name: 'db', containerPort: 5432 }],
+      serviceName: 'solo',
+    }),
+  });
+  cluster.registry.create(resourceTypeOfKind('Service'), 'data', {
+    ...service('solo', {
+      selector: { app: 'solo' },
+      headless: true,
+      ports: [{ name: 'db', port: 5432, targetPort: 'db' }],
+    }),
+  });
+  await cluster.waitForWorkloads();
+  connect = spawn(
+    tsx,
+    [cli, 'connect', '--kubeconfig', cluster.kubeconfigPath, '--no-names', '--ip-range', range.cidr],
+    {
+      env: { ...process.env, LOCALIZER_STATE_DIR: state },
+    },
+  );
+  connect.stdout?.on('data', (chunk: Buffer) => (connectOutput += chunk.toString()));
+  connect.stderr?.on('data', (chunk: Buffer) => (connectOutput += chunk.toString()));
+  await pollUntil(() => connectOutput.includes('Connected'), 30_000, 'connect to say it is connected');
+});
+
+afterAll(async () => {
+  printFigures('Pod faults under steady load (one call every 100 ms, a new connection each)', figures);
+  if (connect.exitCode === null) {
+    const exited = new Promise((resolve) => connect.once('exit', resolve));
+    connect.kill('SIGINT');
+    await exited;
+  }
+  await cluster.stop();
+  range.release();
+});
+
+describe('pod faults under steady load', () => {
+  it('a StatefulSet pod replaced under the same name (kv-0 of 3) is reached again, by the service and by its own name', async () => {
+    const oldUid = podOf('data', 'kv-0')?.metadata.uid;
+    await underLoad(
+      'StatefulSet of 3, kv-0 deleted',
+      [
+        { label: 'kv.data', ip: await addressOf('data', 'kv'), port: 6379 },
+        { label: 'kv-0.kv.data', ip: await addressOf('data', 'kv-0.kv'), port: 6379, pod: 'kv-0' },
+      ],
+      async () => {
+        cluster.faults.deletePod('data', 'kv-0');
+        return readyAgain('data', 'kv-0', (pod) => pod.metadata.uid !== oldUid);
+      },
+    );
+  });
+
+  it("a single-replica StatefulSet's only pod, replaced under the same name, is reached again", async () => {
+    const oldUid = podOf('data', 'solo-0')?.metadata.uid;
+    await underLoad(
+      'StatefulSet of 1, solo-0 deleted',
+      [
+        { label: 'solo.data', ip: await addressOf('data', 'solo'), port: 5432 },
+        { label: 'solo-0.solo.data', ip: await addressOf('data', 'solo-0.solo'), port: 5432, pod: 'solo-0' },
+      ],
+      async () => {
+        cluster.faults.deletePod('data', 'solo-0');
+        return readyAgain('data', 'solo-0', (pod) => pod.metadata.uid !== oldUid);
+      },
+    );
+  });
+
+  it('a container killed and restarted in place (same pod, same UID) is reached again', async () => {
+    const before = podOf('data', 'kv-1');
+    const restarts = (pod: KubeObject | undefined): number => {
+      const statuses = field(pod ?? { metadata: {} }, 'status', 'containerStatuses') as
+        { restartCount?: number }[] | undefined;
+      return statuses?.[0]?.restartCount ?? 0;
+    };
+    const restartsBefore = restarts(before);
+    await underLoad(
+      'StatefulSet pod, container killed',
+      [
+        { label: 'kv.data', ip: await addressOf('data', 'kv'), port: 6379 },
+        { label: 'kv-1.kv.data', ip: await addressOf('data', 'kv-1.kv'), port: 6379, pod: 'kv-1' },
+      ],
+      async () => {
+        expect(cluster.faults.killContainer('data', 'kv-1')).toBe(true);
+        await pollUntil(() => restarts(podOf('data', 'kv-1')) > restartsBefore, 20_000, 'kv-1 to restart');
+        return readyAgain('data', 'kv-1', (pod) => pod.metadata.uid === before?.metadata.uid);
+      },
+    );
+  });
+
+  it('a Deployment pod deleted (2 replicas): the service keeps answering', async () => {
+    const victim = cluster.store.list(pods, 'web').find((p) => p.metadata.name?.startsWith('api-'));
+    const name = victim?.metadata.name ?? '';
+    await underLoad(
+      'Deployment of 2, a pod deleted',
+      [{ label: 'api.web', ip: await addressOf('web', 'api'), port: 8080 }],
+      async () => {
+        cluster.faults.deletePod('web', name);
+        await pollUntil(
+          () =>
+            cluster.store
+              .list(pods, 'web')
+              .filter((p) => p.metadata.name?.startsWith('api-') && p.metadata.name !== name && isReadyPod(p))
+              .length === 2,
+          30_000,
+          'a replacement api pod to be Ready',
+        );
+        return Date.now();
+      },
+    );
+  });
+
+  it('the API server restarted: forwards keep answering', async () => {
+    await underLoad(
+      'API server restarted (1 s down)',
+      [
+        { label: 'api.web', ip: await addressOf('web', 'api'), port: 8080 },
+        { label: 'kv-2.kv.data', ip: await addressOf('data', 'kv-2.kv'), port: 6379, pod: 'kv-2' },
+      ],
+      async () => {
+        await cluster.faults.restartApiServer(1000);
+        return Date.now();
+      },
+    );
+  });
+});
