@@ -1,0 +1,157 @@
+/**
+ * `localizer expose` killed with SIGKILL at random moments: while it starts (before, during and
+ * after the scale-down) and while it stops (replicas restored, SSH pod draining). Whatever the
+ * moment, `localizer cleanup` leaves every workload at its original replicas and no SSH pod or
+ * Secret behind. The moments are random on purpose; each kill prints its delay, so a failure
+ * can be replayed with LOCALIZER_FAULT_DELAYS=ms,ms,…
+ */
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labels } from '../../src/main/engine/expose/ssh-pod';
+import { startTestCluster, type TestCluster } from '../cluster/test-cluster';
+import { pollUntil } from '../support/poll';
+import { run, runInBackground } from '../support/processes';
+import { freePort } from '../support/sockets';
+import { requireSystemTools } from '../support/system-tools';
+import { printFigures, type FaultFigures } from './fault-figures';
+
+const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+// One process (no tsx wrapper), so the SIGKILL reaches the process that holds the expose.
+const nodeArgs = ['--import', 'tsx', cli];
+let cluster: TestCluster | undefined;
+let apps: k8s.AppsV1Api;
+let core: k8s.CoreV1Api;
+let laptop: Server | undefined;
+let laptopPort = 0;
+const figures: FaultFigures[] = [];
+
+/** Kill delays from the environment (to replay a failure), or random ones in [0, maxMs). */
+function delays(count: number, maxMs: number, offset: number): number[] {
+  const given = (process.env.LOCALIZER_FAULT_DELAYS ?? '').split(',').filter(Boolean).map(Number);
+  if (given.length > 0) return given.slice(offset, offset + count);
+  return Array.from({ length: count }, () => Math.floor(Math.random() * maxMs));
+}
+
+function environment(state: string): NodeJS.ProcessEnv {
+  return { LOCALIZER_STATE_DIR: state, KUBECONFIG: cluster?.kubeconfigPath ?? '' };
+}
+
+async function replicas(): Promise<number | undefined> {
+  return (await apps.readNamespacedDeployment({ namespace: 'web', name: 'frontend' })).spec?.replicas;
+}
+
+async function leftovers(): Promise<{ pods: number; secrets: number }> {
+  const [pods, secrets] = await Promise.all([
+    core.listPodForAllNamespaces({ labelSelector: labels.session }),
+    core.listSecretForAllNamespaces({ labelSelector: labels.session }),
+  ]);
+  // A deleted pod that is terminating is on its way out, as the API server shows it.
+  return {
+    pods: pods.items.filter((p) => !p.metadata?.deletionTimestamp).length,
+    secrets: secrets.items.length,
+  };
+}
+
+/** Cleans up with the CLI, then checks nothing of the killed expose is left, and notes the figures. */
+async function cleanUpAndCheck(state: string, moment: string, delayMs: number): Promise<void> {
+  const cleanup = await run(process.execPath, [...nodeArgs, 'cleanup'], { env: environment(state) });
+  const context = `after a SIGKILL ${moment} (${String(delayMs)} ms; replay with LOCALIZER_FAULT_DELAYS) and localizer cleanup: ${cleanup.stdout}${cleanup.stderr}`;
+  let left = { pods: -1, secrets: -1 };
+  let current: number | undefined;
+  try {
+    expect(cleanup.code, context).toBe(0);
+    current = await replicas();
+    expect(current, `replicas ${context}`).toBe(2);
+    // Deleted pods terminate gracefully first; the Secret goes with them.
+    await expect
+      .poll(
+        async () => {
+          left = await leftovers();
+          return left;
+        },
+        { timeout: 15_000, message: `SSH pods and Secrets ${context}` },
+      )
+      .toEqual({ pods: 0, secrets: 0 });
+  } finally {
+    figures.push({
+      moment,
+      'killed after (ms)': delayMs,
+      'workloads left scaled down': current === 2 ? 0 : 1,
+      'SSH pods left': left.pods,
+      'Secrets left': left.secrets,
+      'cleanup said': cleanup.stdout.trim().split('\n').at(-1) ?? '',
+    });
+  }
+}
+
+beforeAll(async () => {
+  requireSystemTools('sshd', 'utilLinux');
+  cluster = await startTestCluster({ scenario: 'demo' });
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(cluster.kubeconfigPath);
+  apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+  core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  laptopPort = await freePort();
+  const server = createServer((socket) => socket.end('laptop\n'));
+  laptop = server;
+  await new Promise<void>((resolve) => server.listen(laptopPort, '127.0.0.1', resolve));
+});
+afterAll(async () => {
+  printFigures('localizer expose killed with SIGKILL, then localizer cleanup', figures);
+  laptop?.close();
+  await cluster?.stop();
+});
+
+describe('SIGKILL of localizer expose at a random moment', () => {
+  it('while it starts: cleanup restores the replicas and removes the SSH pod and Secret', async () => {
+    // An expose reaches "Exposed:" in about 2–3 s here; kill anywhere in the first 3.5 s.
+    for (const delayMs of delays(4, 3500, 0)) {
+      const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
+      const expose = runInBackground(
+        process.execPath,
+        [...nodeArgs, 'expose', 'web/frontend', '--map', `${String(laptopPort)}:http`],
+        { env: environment(state) },
+      );
+      const startedAt = Date.now();
+      await pollUntil(
+        () => Date.now() - startedAt >= delayMs || expose.output().includes('Exposed:'),
+        10_000,
+        'the moment to kill',
+      );
+      expose.child.kill('SIGKILL');
+      await expose.stop();
+      await cleanUpAndCheck(
+        state,
+        expose.output().includes('Exposed:') ? 'once exposed' : 'during start',
+        Date.now() - startedAt,
+      );
+    }
+  });
+
+  it('while it stops: cleanup finishes the stop', async () => {
+    for (const delayMs of delays(2, 800, 4)) {
+      const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
+      const expose = runInBackground(
+        process.execPath,
+        [...nodeArgs, 'expose', 'web/frontend', '--map', `${String(laptopPort)}:http`],
+        { env: environment(state) },
+      );
+      await pollUntil(() => expose.output().includes('Exposed:'), 30_000, 'the expose to run');
+      expose.child.kill('SIGINT');
+      const stoppingAt = Date.now();
+      await pollUntil(
+        () => Date.now() - stoppingAt >= delayMs || expose.child.exitCode !== null,
+        10_000,
+        'the moment to kill',
+      );
+      expose.child.kill('SIGKILL');
+      await expose.stop();
+      await cleanUpAndCheck(state, 'during stop', delayMs);
+    }
+  });
+});
