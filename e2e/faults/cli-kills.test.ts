@@ -20,11 +20,12 @@ import {
   type SandboxUser,
 } from '../support/hosts-sandbox';
 import { processesMarked } from '../support/leftovers';
+import { pollUntil } from '../support/poll';
 import { requireSystemTools } from '../support/system-tools';
 import { printFigures, type FaultFigures } from './fault-figures';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cli = join(projectRoot, 'src/cli/main.ts');
+const cliPath = join(projectRoot, 'src/cli/main.ts');
 const helperScript = join(projectRoot, 'src/privileged-helper/main.ts');
 const tsx = join(projectRoot, 'node_modules/.bin/tsx');
 const isRoot = process.getuid?.() === 0;
@@ -63,7 +64,7 @@ async function connectWithNames(user: SandboxUser | undefined) {
   const launch = inHostsSandbox(
     sandbox,
     tsx,
-    [cli, 'connect', '--kubeconfig', kubeconfig, '--ip-range', range.cidr],
+    [cliPath, 'connect', '--kubeconfig', kubeconfig, '--ip-range', range.cidr],
     user,
   );
   const child = spawn(launch.command, launch.args, {
@@ -81,25 +82,26 @@ async function connectWithNames(user: SandboxUser | undefined) {
   return { child, sandbox, original, output: () => output };
 }
 
+const cases: { name: string; user: () => SandboxUser | undefined; skip: () => string | undefined }[] = [
+  {
+    name: 'as root, helper started directly',
+    user: () => undefined,
+    skip: () => (isRoot ? undefined : 'the hosts sandbox needs real root'),
+  },
+  {
+    name: 'as a user, helper started through sudo',
+    user: () => ({
+      uid: 65534,
+      gid: 65534,
+      name: 'nobody',
+      mayElevate: [process.execPath, '--import', 'tsx', helperScript],
+    }),
+    skip: () =>
+      isRoot && canRunAsSandboxUser() ? undefined : 'the sudo sandbox needs real root, sudo and setpriv',
+  },
+];
+
 describe('SIGKILL of localizer connect', () => {
-  const cases: { name: string; user: () => SandboxUser | undefined; skip: () => string | undefined }[] = [
-    {
-      name: 'as root, helper started directly',
-      user: () => undefined,
-      skip: () => (isRoot ? undefined : 'the hosts sandbox needs real root'),
-    },
-    {
-      name: 'as a user, helper started through sudo',
-      user: () => ({
-        uid: 65534,
-        gid: 65534,
-        name: 'nobody',
-        mayElevate: [process.execPath, '--import', 'tsx', helperScript],
-      }),
-      skip: () =>
-        isRoot && canRunAsSandboxUser() ? undefined : 'the sudo sandbox needs real root, sudo and setpriv',
-    },
-  ];
   for (const testCase of cases) {
     it(`${testCase.name}: the hosts file is back to its exact bytes within the grace period plus 1 s, and no process is left`, async () => {
       const why = testCase.skip();
@@ -110,7 +112,10 @@ describe('SIGKILL of localizer connect', () => {
       const { child, sandbox, original } = await connectWithNames(testCase.user());
       const root = dirname(sandbox.hostsFile);
       // The CLI itself: the node processes running main.ts (tsx runs one inside another).
-      const cliProcesses = processesMarked(root).filter((p) => p.args.includes(`${cli} connect`));
+      // (Not the sandbox's unshare, which stands for the terminal and lives on.)
+      const cliProcesses = processesMarked(root).filter(
+        (p) => p.args.includes(`${cliPath} connect`) && /^\S*node\S* /.test(p.args),
+      );
       expect(cliProcesses.length, 'the CLI processes to kill').toBeGreaterThan(0);
       const killedAt = Date.now();
       for (const p of cliProcesses) process.kill(p.pid, 'SIGKILL');
@@ -141,6 +146,69 @@ describe('SIGKILL of localizer connect', () => {
         'processes left': 0,
       });
       child.kill('SIGKILL');
+    });
+  }
+});
+
+describe('SIGKILL of the privileged helper while connect runs', () => {
+  for (const testCase of cases) {
+    it(`${testCase.name}: connect starts another helper, the names stay right, and Ctrl-C still removes them all`, async () => {
+      const why = testCase.skip();
+      if (why) {
+        console.log(`skipped: ${why}`);
+        return;
+      }
+      const { child, sandbox, original, output } = await connectWithNames(testCase.user());
+      const root = dirname(sandbox.hostsFile);
+      const helpers = () =>
+        // The helper's node process: not sudo, nor the sandbox's unshare, whose sudoers rule names it.
+        processesMarked(root).filter((p) => p.args.includes(helperScript) && /^\S*node\S* /.test(p.args));
+      const [helper] = helpers();
+      expect(helper, 'the helper process').toBeDefined();
+      const withNames = readFileSync(sandbox.hostsFile, 'utf8');
+      const killedAt = Date.now();
+      process.kill(helper?.pid ?? 0, 'SIGKILL');
+      await pollUntil(
+        () => output().includes('The privileged helper is back'),
+        15_000,
+        'connect to start another helper',
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}; connect said:\n${output()}`);
+      });
+      const backMs = Date.now() - killedAt;
+      // The new helper removed the dead one's block and wrote the same names in one block.
+      const names = (text: string) =>
+        text
+          .split('\n')
+          .filter((line) => line.startsWith('127.'))
+          .sort();
+      expect(names(readFileSync(sandbox.hostsFile, 'utf8'))).toEqual(names(withNames));
+      expect(readFileSync(sandbox.hostsFile, 'utf8').match(/# BEGIN/g)?.length).toBe(1);
+      const exited = new Promise((resolve) => child.once('close', resolve));
+      // Ctrl-C reaches the CLI's node processes, not the sandbox's unshare and sh.
+      const cli = processesMarked(root).filter(
+        (p) => p.args.includes(`${cliPath} connect`) && /^\S*node\S* /.test(p.args),
+      );
+      expect(cli.length, 'the CLI processes').toBeGreaterThan(0);
+      const interruptedAt = Date.now();
+      for (const p of cli) process.kill(p.pid, 'SIGINT');
+      await pollUntil(() => output().includes('Disconnected.'), 30_000, 'connect to say Disconnected');
+      const disconnectMs = Date.now() - interruptedAt;
+      await exited;
+      expect(readFileSync(sandbox.hostsFile, 'utf8')).toBe(original);
+      await expect
+        .poll(() => processesMarked(root).map((p) => p.args), {
+          timeout: 5000,
+          message: 'no helper should be left after Ctrl-C',
+        })
+        .toEqual([]);
+      figures.push({
+        case: `helper killed, ${testCase.name}`,
+        'names back after (ms)': backMs,
+        'Ctrl-C to Disconnected (ms)': disconnectMs,
+        'names left after Ctrl-C': 0,
+        'processes left': 0,
+      });
     });
   }
 });

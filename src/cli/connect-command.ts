@@ -113,6 +113,8 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     };
   });
   const helper = args.names ? await startHelper(args.ipRange, print) : undefined;
+  /** Every helper this run started; the live one is the last. */
+  const helpers: HelperClient[] = helper ? [helper] : [];
   // On Ctrl-C the terminal signals the helper too, and it removes its names itself; a failed
   // final write then is expected, not news.
   const shutdown = { started: false };
@@ -129,7 +131,7 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     for (const notice of notices) print(`Stopped the expose ${notice}`);
     await Promise.all(engines.map((engine) => engine.stop()));
     await sync?.clear();
-    helper?.close();
+    for (const client of helpers) client.close();
     await control.close();
   };
   try {
@@ -154,12 +156,36 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     if (error instanceof ConnectError) throw new UsageError(error.message);
     throw error;
   }
-  helper?.onDisconnect(() => {
-    if (!shutdown.started)
-      print(
-        'The privileged helper stopped: names are no longer in /etc/hosts. Restart connect to bring them back.',
-      );
-  });
+  // A helper that dies (killed, crashed) would leave its names in /etc/hosts for good: start
+  // another, which removes the dead one's block and takes every name and relay over.
+  const relaunches: number[] = [];
+  const watchHelper = (client: HelperClient): void => {
+    client.onDisconnect(() => {
+      if (shutdown.started || !sync) return;
+      const now = Date.now();
+      while (relaunches.length > 0 && (relaunches[0] ?? 0) < now - 60_000) relaunches.shift();
+      if (relaunches.length >= 3) {
+        print(
+          'The privileged helper stopped again (3 times in a minute), so names are off. Its names stay in /etc/hosts until the next `localizer connect` removes them; services stay reachable by IP (`localizer list`).',
+        );
+        return;
+      }
+      relaunches.push(now);
+      print('The privileged helper stopped; starting it again…');
+      void startHelper(args.ipRange, print).then(async (next) => {
+        if (!next) return;
+        if (shutdown.started) {
+          next.close();
+          return;
+        }
+        helpers.push(next);
+        watchHelper(next);
+        await sync.replaceHelper(next);
+        print('The privileged helper is back: names in /etc/hosts are up to date.');
+      });
+    });
+  };
+  if (helper) watchHelper(helper);
 
   let lastProgress = '';
   let announced = false;

@@ -53,9 +53,23 @@ export class HelperSync {
   writes = 0;
 
   constructor(
-    private readonly helper: HelperClient | undefined,
+    private helper: HelperClient | undefined,
     private readonly log: (message: string) => void = () => undefined,
   ) {}
+
+  /**
+   * Hands everything to a new helper (the old one died): it gets every name and relay at once,
+   * and its start has already removed the dead helper's block.
+   */
+  replaceHelper(helper: HelperClient): Promise<void> {
+    this.helper = helper;
+    this.sentHosts = '';
+    this.sentRelays = '';
+    this.queue = Promise.resolve();
+    clearTimeout(this.scheduled);
+    this.send();
+    return this.queue;
+  }
 
   get enabled(): boolean {
     return this.helper !== undefined;

@@ -4,6 +4,7 @@
  * never leaves names behind. The Electron app launches the same helper through sudo-prompt.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { connectHelper, HelperError, type HelperClient } from './helper-client';
 import { prepareHelperSession } from './helper-session';
 
@@ -72,6 +73,10 @@ export async function launchHelper(options: HelperLaunchOptions): Promise<Launch
       );
     });
     const client = await connectHelper({ socketPath, token });
+    // The helper outlives its last client by a grace period, on its own; the launcher need not
+    // wait for it to exit (its log is still read while the launcher runs).
+    child.unref();
+    for (const stream of [child.stdout, child.stderr]) (stream as Socket).unref();
     return { client, process: child, session };
   } catch (error) {
     child.kill();
