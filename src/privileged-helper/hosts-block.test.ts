@@ -17,6 +17,15 @@ const originals = {
 };
 
 describe('the managed hosts block', () => {
+  it('writes at most 9 names on a line, so no resolver hangs on a long one', () => {
+    const names = Array.from({ length: 20 }, (_, i) => `n${String(i)}.ns`);
+    const written = replaceBlock('', 'many', 1, [{ ip: '127.77.0.9', names }]);
+    const lines = written.split('\n').filter((line) => line.startsWith('127.'));
+    expect(lines.map((line) => line.split('\t')[1]?.split(' ').length)).toEqual([9, 9, 2]);
+    expect(lines.flatMap((line) => line.split('\t')[1]?.split(' ') ?? [])).toEqual(names);
+    expect(lines.every((line) => line.startsWith('127.77.0.9\t'))).toBe(true);
+  });
+
   for (const [label, original] of Object.entries(originals)) {
     it(`adds a block to ${label} and removing it restores every byte`, () => {
       const added = replaceBlock(original, 'abc-1', 42, entries);

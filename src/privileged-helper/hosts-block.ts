@@ -82,6 +82,19 @@ function lineEnding(content: string): string {
 }
 
 /**
+ * Names per hosts line, at most: macOS's resolver can hang lookups for 35–40 s on a line with 12
+ * or more names, so an address with more names is written on several lines.
+ */
+export const maxNamesPerLine = 9;
+
+function entryLines(entry: HostsEntry): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < entry.names.length; i += maxNamesPerLine)
+    lines.push(`${entry.ip}\t${entry.names.slice(i, i + maxNamesPerLine).join(' ')}`);
+  return lines;
+}
+
+/**
  * Replaces `session`'s block with `entries` (removing it when there are none), appended at the end
  * of the file in the file's own line-ending style.
  */
@@ -97,7 +110,7 @@ export function replaceBlock(
   const needsBreak = base.length > 0 && !base.endsWith('\n');
   const lines = [
     `# BEGIN ${marker} session=${session} pid=${pid}${needsBreak ? ' eol-added' : ''}`,
-    ...entries.map((entry) => `${entry.ip}\t${entry.names.join(' ')}`),
+    ...entries.flatMap(entryLines),
     `# END ${marker} session=${session}`,
   ];
   return `${base}${needsBreak ? eol : ''}${lines.join(eol)}${eol}`;
