@@ -218,17 +218,35 @@ for (const target of targets) {
           const echo = state.tunnels.find(
             (t) => t.kind === 'forward' && t.namespace === 'tools' && t.name === 'echo',
           );
-          if (echo && page.echoStates.at(-1) !== echo.status) page.echoStates.push(echo.status);
+          if (echo && page.echoStates.at(-1)?.split('@')[0] !== echo.status)
+            page.echoStates.push(`${echo.status}@${new Date().toISOString().slice(17, 23)}`);
         });
       });
+      // The live pod: one still terminating from an earlier change would take the signal and
+      // change nothing, and the test would wait for a drop that never happens.
       const pod = cluster.store
         .list(resourceTypeOfKind('Pod'), 'tools')
-        .find((candidate) => candidate.metadata.name?.startsWith('echo-'));
-      cluster.faults.killContainer('tools', pod?.metadata.name ?? '');
-      const states = () => p.evaluate(() => (globalThis as unknown as PageGlobals).echoStates.join(' → '));
+        .find(
+          (candidate) =>
+            candidate.metadata.name?.startsWith('echo-') && !candidate.metadata.deletionTimestamp,
+        );
+      const killedAt = new Date().toISOString().slice(17, 23);
+      expect(
+        cluster.faults.killContainer('tools', pod?.metadata.name ?? ''),
+        'the echo container to kill',
+      ).toBe(true);
+      const states = () =>
+        p.evaluate(() =>
+          (globalThis as unknown as PageGlobals).echoStates.map((s) => s.split('@')[0]).join(' → '),
+        );
+      const timeline = () => p.evaluate(() => (globalThis as unknown as PageGlobals).echoStates.join(' → '));
       await expect
         .poll(states, { timeout: 30_000, message: 'tools/echo should drop and recover' })
-        .toMatch(/waiting → running$/);
+        .toMatch(/waiting → running$/)
+        .catch(async (error: unknown) => {
+          // What the window saw, with times, against when the container was killed.
+          throw new Error(`${String(error)} (killed at ${killedAt}; the window saw ${await timeline()})`);
+        });
       await expect
         .poll(() => p.getByRole('row', { name: 'tools/echo', exact: true }).getByText('running').count())
         .toBe(1);
