@@ -24,6 +24,7 @@ import {
 import { findServingWorkloads, restore, scaleDown } from '../src/main/engine/expose/workload-scaler';
 import { launchHelper } from '../src/main/engine/helper/helper-launcher';
 import { freePort } from '../e2e/support/sockets';
+import { missingTools, missingToolsMessage } from '../e2e/support/system-tools';
 import {
   createHostsSandbox,
   inHostsSandbox,
@@ -508,6 +509,15 @@ async function exposePaths(): Promise<ExposeFigures[]> {
   for (const tunnel of tunnels) await tunnel.undo();
   for (const child of children.splice(0)) await stopChild(child);
   return results;
+}
+
+// Fail now, naming what to install, rather than minutes in with a timeout.
+const missing = missingTools(['kubectl', 'sshd', 'ssh', 'utilLinux']);
+if (missing.length > 0) {
+  process.stderr.write(
+    `${missingToolsMessage(missing).replace('these tests need', 'the benchmark needs')}\n`,
+  );
+  process.exit(1);
 }
 
 try {

@@ -4,8 +4,9 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../support/processes';
+import { requireSystemTools } from '../support/system-tools';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const tsx = join(projectRoot, 'node_modules/.bin/tsx');
@@ -30,6 +31,9 @@ function alive(pid: number): boolean {
   }
 }
 
+beforeAll(() => {
+  requireSystemTools('kubectl', 'procps');
+});
 describe('npm run test-cluster', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`prints the ready line, writes a 0600 kubeconfig, and leaves no process behind after ${signal}`, async () => {

@@ -8,6 +8,7 @@ import { run } from '../support/processes';
 import { field } from './api/objects';
 import { resourceTypeOfKind } from './api/resources';
 import { startTestCluster, type TestCluster } from './test-cluster';
+import { requireSystemTools } from '../support/system-tools';
 
 const pods = resourceTypeOfKind('Pod');
 let cluster: TestCluster;
@@ -24,6 +25,7 @@ function echoPod() {
 }
 
 beforeAll(async () => {
+  requireSystemTools('kubectl');
   cluster = await startTestCluster({ scenario: 'demo' });
   cacheDir = mkdtempSync(join(tmpdir(), 'faults-cache-'));
 });

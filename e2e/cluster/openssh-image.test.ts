@@ -11,6 +11,7 @@ import { resourceTypeOfKind } from './api/resources';
 import { images } from './scenarios/builders';
 import { startTestCluster, type TestCluster } from './test-cluster';
 import { generateEd25519KeyPair } from '../../src/main/engine/expose/ssh-pod';
+import { requireSystemTools } from '../support/system-tools';
 
 const pods = resourceTypeOfKind('Pod');
 const secrets = resourceTypeOfKind('Secret');
@@ -111,6 +112,7 @@ function connectSsh(host: string, privateKey: string): Promise<ssh2.Client> {
 }
 
 beforeAll(async () => {
+  requireSystemTools('sshd', 'utilLinux');
   cluster = await startTestCluster({ scenario: 'empty' });
   cluster.registry.create(secrets, 'default', {
     metadata: { name: 'ssh-files' },

@@ -18,6 +18,7 @@ import { startHarness, type Harness } from '../harness/harness-server';
 import type { LocalizerApi } from '../../src/shared/api';
 import { takeLocalizerRange } from '../support/address-ranges';
 import { freePort } from '../support/sockets';
+import { requireSystemTools } from '../support/system-tools';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const artifacts = join(projectRoot, 'test-results/ui');
@@ -94,6 +95,7 @@ const targets: { name: string; open: () => Promise<AppUnderTest>; skip: string |
 ];
 
 beforeAll(async () => {
+  requireSystemTools('chromium', 'sshd', 'utilLinux');
   mkdirSync(artifacts, { recursive: true });
   cluster = await startTestCluster({ scenario: 'demo' });
   laptopPort = await freePort();

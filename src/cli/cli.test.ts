@@ -16,6 +16,7 @@ import {
   sandboxedPid,
   sandboxEnvironment,
 } from '../../e2e/support/hosts-sandbox';
+import { requireSystemTools } from '../../e2e/support/system-tools';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(projectRoot, 'src/cli/main.ts');
@@ -44,6 +45,7 @@ function ipRange(): string {
 }
 
 beforeAll(async () => {
+  requireSystemTools('utilLinux', 'procps');
   cluster = await startTestCluster({ scenario: 'demo' });
 });
 afterAll(async () => {

@@ -14,6 +14,7 @@ import { takeLocalizerRange } from '../../e2e/support/address-ranges';
 import { run, runInBackground, type Background } from '../../e2e/support/processes';
 import { freePort } from '../../e2e/support/sockets';
 import { labels } from '../main/engine/expose/ssh-pod';
+import { requireSystemTools } from '../../e2e/support/system-tools';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(projectRoot, 'src/cli/main.ts');
@@ -59,6 +60,7 @@ async function expectNoLeftovers(): Promise<void> {
 }
 
 beforeAll(async () => {
+  requireSystemTools('sshd', 'utilLinux');
   cluster = await startTestCluster({ scenario: 'demo' });
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(cluster.kubeconfigPath);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, runInBackground, type Background } from '../../support/processes';
 import { echoThrough, freePort, getJson, randomPayload } from '../../support/sockets';
 import { startTestCluster, type TestCluster } from '../test-cluster';
+import { requireSystemTools } from '../../support/system-tools';
 
 let cluster: TestCluster;
 let cacheDir: string;
@@ -71,6 +72,7 @@ async function podNames(namespace: string, selector: string): Promise<string[]> 
 }
 
 beforeAll(async () => {
+  requireSystemTools('kubectl');
   cluster = await startTestCluster({ scenario: 'demo' });
   cacheDir = mkdtempSync(join(tmpdir(), 'kubectl-cache-'));
 });

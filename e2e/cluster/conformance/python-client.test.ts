@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../support/processes';
 import { startTestCluster, type TestCluster } from '../test-cluster';
+import { requireSystemTools } from '../../support/system-tools';
 
 // Debian's packages are visible to Debian's interpreter only, not to a python3 earlier on PATH.
 const python = '/usr/bin/python3';
@@ -16,6 +17,7 @@ async function client(...args: string[]): Promise<Record<string, unknown>> {
 }
 
 beforeAll(async () => {
+  requireSystemTools('pythonKubernetes');
   cluster = await startTestCluster({ scenario: 'demo' });
 });
 afterAll(() => cluster.stop());

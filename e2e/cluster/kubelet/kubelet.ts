@@ -13,6 +13,7 @@ import type { Container, Pod } from '../api/objects';
 import type { Registry } from '../api/registry';
 import { resourceTypeOfKind } from '../api/resources';
 import type { ObjectStore, StoreEvent } from '../api/store';
+import { missingTools, missingToolsMessage } from '../../support/system-tools';
 import { spawnContainer } from './container-process';
 import { resolveImage, type ImageRuntime } from './images';
 import type { IpPool } from '../network/ip-slots';
@@ -224,6 +225,18 @@ export class Kubelet {
       };
       this.queueStatus(runtime);
       this.later(container, 2000, () => this.startContainer(runtime, container));
+      return;
+    }
+    // The OpenSSH image is this machine's own sshd: without it, say so, as a real runtime says
+    // what is wrong with an image it cannot run (and expose quotes this status).
+    const missing = image.kind === 'openssh' ? missingTools(['sshd', 'utilLinux']) : [];
+    if (missing.length > 0) {
+      container.phase = {
+        state: 'waiting',
+        reason: 'CreateContainerError',
+        message: `the test cluster runs image ${container.spec.image} with this machine's own OpenSSH server, which is not installed: ${missingToolsMessage(missing).replace(/^This machine lacks .*:\n/, '')}`,
+      };
+      this.queueStatus(runtime);
       return;
     }
     const security = { ...pod.spec.securityContext, ...container.spec.securityContext };

@@ -15,6 +15,7 @@ import { runInBackground } from '../../../e2e/support/processes';
 import { freePort } from '../../../e2e/support/sockets';
 import { defaultSettings, type Settings } from '../../shared/settings';
 import { LocalizerBackend } from './localizer-backend';
+import { requireSystemTools } from '../../../e2e/support/system-tools';
 
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 let cluster: TestCluster;
@@ -32,6 +33,7 @@ function backendFor(stateDirectory: string): LocalizerBackend {
 }
 
 beforeAll(async () => {
+  requireSystemTools('sshd', 'utilLinux');
   cluster = await startTestCluster({ scenario: 'demo' });
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(cluster.kubeconfigPath);

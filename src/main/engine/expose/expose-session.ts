@@ -71,7 +71,7 @@ const minBackoffMs = 500;
 const maxBackoffMs = 15_000;
 /** Waiting reasons that will not fix themselves; the pod's own message says more. */
 const hopelessReasons =
-  /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError|CrashLoopBackOff/;
+  /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError|CreateContainerError|CrashLoopBackOff/;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

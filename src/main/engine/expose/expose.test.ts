@@ -16,6 +16,7 @@ import { loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { readRecords } from './expose-records';
 import { ExposeManager } from './expose-manager';
 import { generateEd25519KeyPair, labels } from './ssh-pod';
+import { requireSystemTools } from '../../../../e2e/support/system-tools';
 
 let cluster: TestCluster;
 let context: KubeContext;
@@ -82,6 +83,7 @@ function status(namespace: string, name: string) {
 }
 
 beforeAll(async () => {
+  requireSystemTools('sshd', 'utilLinux');
   cluster = await startTestCluster({ scenario: 'demo' });
   context = loadKubeContext({ kubeconfig: cluster.kubeconfigPath });
   core = context.kubeConfig.makeApiClient(k8s.CoreV1Api);

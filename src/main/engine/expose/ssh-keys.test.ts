@@ -3,8 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { generateSshKeys } from './ssh-pod';
+import { requireSystemTools } from '../../../../e2e/support/system-tools';
 
 /** What OpenSSH reads back from a private key file: its public key, without the comment. */
 function openSshPublicKey(privateKey: string): string {
@@ -17,6 +18,9 @@ function openSshPublicKey(privateKey: string): string {
     .join(' ');
 }
 
+beforeAll(() => {
+  requireSystemTools('ssh');
+});
 describe('the SSH keys of an expose', () => {
   it('are always keys OpenSSH loads, even where the key begins with a zero byte', () => {
     // Without the check one key in 256 is cut short: 1000 pairs all but surely meet one.
