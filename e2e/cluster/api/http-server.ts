@@ -13,6 +13,7 @@ import { apiGroup, apiGroupList, apiResourceList, apiVersions, serverVersion } f
 import { ApiError, errors } from './status-errors';
 import { openApiDocument, openApiIndex } from './openapi';
 import type { KubeObject } from './objects';
+import { decodeKubeProtobuf, isKubeProtobuf } from './protobuf/kube-protobuf';
 import { parseBody, type DeleteOptions, type Registry } from './registry';
 import { apiVersionOf, findResourceType, resourceTypeOfKind, type ResourceType } from './resources';
 import { parseFieldSelector, parseLabelSelector, type ObjectMatcher } from './selectors';
@@ -122,6 +123,10 @@ function sendError(response: ServerResponse, error: unknown, log: (m: string) =>
   sendJson(response, apiError.code, apiError.toStatus());
 }
 
+/**
+ * The request body as text: JSON as sent, and a protobuf body (kubectl's imperative commands)
+ * decoded into the same JSON, so every verb below reads one form.
+ */
 async function readBody(request: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -131,7 +136,10 @@ async function readBody(request: IncomingMessage): Promise<string> {
       throw new ApiError(413, 'BadRequest', 'Request entity too large: limit is 3145728');
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = Buffer.concat(chunks);
+  if (bytes.length > 0 && isKubeProtobuf(request.headers['content-type']))
+    return JSON.stringify(decodeKubeProtobuf(bytes));
+  return bytes.toString('utf8');
 }
 
 function deleteOptions(url: URL, body: string): DeleteOptions {
@@ -222,6 +230,13 @@ export class ApiServer {
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'https://localhost');
+    // The deprecated watch routes (`/api/v1/watch/…`), which real API servers still serve: the
+    // same as the resource path with `?watch=true`.
+    const deprecatedWatch = /^(\/api\/v1|\/apis\/[^/]+\/[^/]+)\/watch(\/.*)$/.exec(url.pathname);
+    if (deprecatedWatch) {
+      url.pathname = `${deprecatedWatch[1] ?? ''}${deprecatedWatch[2] ?? ''}`;
+      url.searchParams.set('watch', 'true');
+    }
     const pathname = url.pathname.replace(/\/+$/, '') || '/';
     if (request.method === 'GET' && pathname === '/version') return sendJson(response, 200, serverVersion);
     if (['/healthz', '/livez', '/readyz'].includes(pathname)) {
@@ -300,15 +315,9 @@ export class ApiServer {
       throw errors.notFound(type.resource, type.group, name ?? '');
     }
 
-    const contentType = request.headers['content-type'] ?? 'application/json';
-    if (body.length > 0 && contentType.startsWith('application/vnd.kubernetes.protobuf')) {
-      // Protobuf bodies are not modelled; kubectl sends them only from imperative generators.
-      throw new ApiError(
-        415,
-        'UnsupportedMediaType',
-        'the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (this test cluster does not decode protobuf; use kubectl create -f or apply -f)',
-      );
-    }
+    // A protobuf body arrives here already as JSON (readBody).
+    const sent = request.headers['content-type'] ?? 'application/json';
+    const contentType = isKubeProtobuf(sent) ? 'application/json' : sent;
     const table = wantsTable(request.headers.accept)
       ? { includeObject: (query.get('includeObject') ?? 'Metadata') as IncludeObject }
       : undefined;

@@ -150,6 +150,25 @@ describe('kubectl get and describe', () => {
     expect(list.items[0]?.endpoints.filter((e) => e.conditions.ready)).toHaveLength(2);
   });
 
+  it('serves the deprecated /watch/ routes, by collection and by name', async () => {
+    const events = async (path: string): Promise<string[]> => {
+      const result = await kubectl(['get', '--raw', `${path}?timeoutSeconds=1`]);
+      expect(result.stderr).toBe('');
+      return result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const event = JSON.parse(line) as { type: string; object: { metadata: { name: string } } };
+          return `${event.type} ${event.object.metadata.name}`;
+        });
+    };
+    expect((await events('/api/v1/watch/namespaces/web/services')).sort()).toEqual([
+      'ADDED api',
+      'ADDED frontend',
+    ]);
+    expect(await events('/apis/apps/v1/watch/namespaces/data/statefulsets/kv')).toEqual(['ADDED kv']);
+  });
+
   it('prints the logs of a pod', async () => {
     const [pod] = await podNames('web', 'app=frontend');
     const result = await kubectl(['logs', '-n', 'web', pod ?? '']);
@@ -249,6 +268,156 @@ describe('kubectl changes things', () => {
     };
     expect(result.metadata.annotations.owner).toBe('me');
     expect(result.metadata.labels.team).toBeUndefined();
+  });
+});
+
+describe("kubectl's imperative commands, which send protobuf", () => {
+  const ns = 'tutorial';
+  const json = async (args: string[]): Promise<Record<string, unknown>> => {
+    const result = await kubectl([...args, '-o', 'json']);
+    expect(result.stderr).toBe('');
+    return JSON.parse(result.stdout) as Record<string, unknown>;
+  };
+
+  it('creates a namespace, a service, a deployment, a config map, a secret and a pod, as a tutorial does', async () => {
+    const lines = [];
+    for (const args of [
+      ['create', 'namespace', ns],
+      ['create', 'service', 'clusterip', 'greeter', '--tcp=5678:8080', '-n', ns],
+      [
+        'create',
+        'deployment',
+        'hello',
+        '--image=localizer-test/http-server:1.0',
+        '--replicas=2',
+        '--port=8080',
+        '-n',
+        ns,
+      ],
+      ['create', 'configmap', 'settings', '--from-literal=mode=demo', '-n', ns],
+      ['create', 'secret', 'generic', 'token', '--from-literal=key=s3cret', '-n', ns],
+      [
+        'run',
+        'solo',
+        '--image=localizer-test/http-server:1.0',
+        '--port=8080',
+        '--labels=app=solo',
+        '--env=GREETING=hi',
+        '-n',
+        ns,
+      ],
+    ]) {
+      const result = await kubectl(args);
+      expect(result.stderr, args.join(' ')).toBe('');
+      lines.push(result.stdout.trim());
+    }
+    expect(lines).toEqual([
+      `namespace/${ns} created`,
+      'service/greeter created',
+      'deployment.apps/hello created',
+      'configmap/settings created',
+      'secret/token created',
+      'pod/solo created',
+    ]);
+    const service = (await json(['get', 'service', 'greeter', '-n', ns])).spec as Record<string, unknown>;
+    expect(service).toMatchObject({
+      type: 'ClusterIP',
+      selector: { app: 'greeter' },
+      ports: [{ name: '5678-8080', port: 5678, protocol: 'TCP', targetPort: 8080 }],
+    });
+    expect(service.clusterIP).toMatch(/^127\./);
+    const deployment = await json(['get', 'deployment', 'hello', '-n', ns]);
+    expect(deployment.spec).toMatchObject({
+      replicas: 2,
+      selector: { matchLabels: { app: 'hello' } },
+      template: {
+        metadata: { labels: { app: 'hello' } },
+        spec: {
+          containers: [
+            {
+              name: 'http-server',
+              image: 'localizer-test/http-server:1.0',
+              ports: [{ containerPort: 8080, protocol: 'TCP' }],
+            },
+          ],
+        },
+      },
+    });
+    // A zero Go field on the wire is unset, as a real API server reads it: no empty strings.
+    expect(JSON.stringify(deployment)).not.toMatch(/:""/);
+    expect((await json(['get', 'configmap', 'settings', '-n', ns])).data).toEqual({ mode: 'demo' });
+    expect((await json(['get', 'secret', 'token', '-n', ns])).data).toEqual({
+      key: Buffer.from('s3cret').toString('base64'),
+    });
+    const pod = await json(['get', 'pod', 'solo', '-n', ns]);
+    expect(pod.metadata).toMatchObject({ labels: { app: 'solo' } });
+    expect(pod.spec).toMatchObject({
+      containers: [{ name: 'solo', env: [{ name: 'GREETING', value: 'hi' }] }],
+    });
+    await expect
+      .poll(
+        async () =>
+          (await kubectl(['get', 'deployment', 'hello', '-n', ns, '-o', 'jsonpath={.status.readyReplicas}']))
+            .stdout,
+        {
+          timeout: 20_000,
+          message: 'the created deployment should become ready',
+        },
+      )
+      .toBe('2');
+  });
+
+  it('exposes a deployment and a pod, and scales with a precondition', async () => {
+    expect(
+      (
+        await kubectl([
+          'expose',
+          'deployment',
+          'hello',
+          '--port=80',
+          '--target-port=8080',
+          '--name=hello-web',
+          '-n',
+          ns,
+        ])
+      ).stdout,
+    ).toBe('service/hello-web exposed\n');
+    expect(
+      (await kubectl(['expose', 'pod', 'solo', '--port=90', '--target-port=8080', '-n', ns])).stdout,
+    ).toBe('service/solo exposed\n');
+    expect(
+      ((await json(['get', 'service', 'hello-web', '-n', ns])).spec as Record<string, unknown>).selector,
+    ).toEqual({ app: 'hello' });
+    expect(
+      (await kubectl(['scale', 'deployment', 'hello', '--replicas=3', '--current-replicas=2', '-n', ns]))
+        .stdout,
+    ).toBe('deployment.apps/hello scaled\n');
+    const refused = await kubectl([
+      'scale',
+      'deployment',
+      'hello',
+      '--replicas=1',
+      '--current-replicas=7',
+      '-n',
+      ns,
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe('error: Expected replicas to be 7, was 3\n');
+    expect((await json(['get', 'deployment', 'hello', '-n', ns])).spec).toMatchObject({ replicas: 3 });
+  });
+
+  it('answers an invalid name and an existing object as a real cluster does', async () => {
+    const invalid = await kubectl(['create', 'namespace', 'Not_Valid']);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toBe(
+      `The Namespace "Not_Valid" is invalid: metadata.name: Invalid value: "Not_Valid": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')\n`,
+    );
+    const again = await kubectl(['create', 'namespace', ns]);
+    expect(again.stderr).toBe(`Error from server (AlreadyExists): namespaces "${ns}" already exists\n`);
+    const duplicate = await kubectl(['create', 'configmap', 'settings', '--from-literal=a=b', '-n', ns]);
+    expect(duplicate.stderr).toBe(
+      'error: failed to create configmap: configmaps "settings" already exists\n',
+    );
   });
 });
 
