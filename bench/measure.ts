@@ -42,3 +42,41 @@ export function percentile(sorted: readonly number[], p: number): number {
 export function round(value: number, digits = 2): number {
   return Number(value.toFixed(digits));
 }
+
+/**
+ * `count` connections at once, each downloading `bytes` from a bulk server: the aggregate MB/s
+ * (all bytes over the time until the last finishes) and each connection's time to first byte,
+ * sorted, in ms. What a test suite or a browser opening many connections to one service sees.
+ */
+export async function concurrentDownloads(
+  host: string,
+  port: number,
+  count: number,
+  bytes: number,
+): Promise<{ aggregateMBps: number; firstByteMs: number[] }> {
+  const started = process.hrtime.bigint();
+  const firstByteMs: number[] = [];
+  await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const opened = process.hrtime.bigint();
+          let received = 0;
+          const socket = connect({ host, port }, () => socket.write(`SEND ${bytes}\n`));
+          socket.on('data', (chunk: Buffer) => {
+            if (received === 0) firstByteMs.push(Number(process.hrtime.bigint() - opened) / 1e6);
+            received += chunk.length;
+          });
+          socket.on('end', () => {
+            if (received !== bytes)
+              reject(new Error(`received ${received} of ${bytes} bytes from ${host}:${port}`));
+            else resolve();
+          });
+          socket.on('error', reject);
+        }),
+    ),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { aggregateMBps: (count * bytes) / 1e6 / seconds, firstByteMs: firstByteMs.sort((a, b) => a - b) };
+}

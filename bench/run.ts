@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { requestList } from '../src/main/engine/control/control-socket';
+import type { RuntimeDiagnosticsSnapshot } from '../src/main/engine/runtime-diagnostics';
 import { resolveExposedPorts } from '../src/main/engine/expose/port-map';
 import { sshNativeCryptoAvailable } from '../src/main/engine/expose/ssh-crypto';
 import {
@@ -31,7 +32,7 @@ import {
   sandboxedPid,
   sandboxEnvironment,
 } from '../e2e/support/hosts-sandbox';
-import { connectLatencies, downloadMBps, percentile, round } from './measure';
+import { concurrentDownloads, connectLatencies, downloadMBps, percentile, round } from './measure';
 
 const megabytes = Number(process.env.BENCH_MEGABYTES ?? 512);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 1000);
@@ -111,8 +112,25 @@ interface PathFigures {
   throughputMBps: number;
   connectP50Ms: number;
   connectP99Ms: number;
+  /** The forwarder's event-loop delay p99 and longest GC pause while the 1000 connections ran. */
+  eventLoopP99Ms?: number;
+  gcMaxPauseMs?: number;
+  /** 32 connections at once, 16 MiB each. */
+  concurrentMBps: number;
+  concurrentFirstByteP99Ms: number;
   /** CPU the forwarding process spent per GiB downloaded: what decides throughput on 2 shared cores. */
   forwarderCpuSecondsPerGiB: number | null;
+}
+
+/** Voluntary and involuntary context switches of every thread of `pid`: how often it woke up. */
+function contextSwitches(pid: number): number {
+  let total = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+    total += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    total += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  }
+  return total;
 }
 
 /** CPU seconds used so far by `pid` and every process below it (Linux clock ticks are 1/100 s). */
@@ -139,6 +157,8 @@ async function measurePath(
   bulk: { host: string; port: number },
   echo: { host: string; port: number },
   forwarderPids: number[] = [],
+  /** Reads the forwarder's diagnostics (and starts a new period), where it reports them. */
+  diagnose?: () => Promise<RuntimeDiagnosticsSnapshot | undefined>,
 ): Promise<PathFigures> {
   await downloadMBps(bulk.host, bulk.port, 8 * 1024 * 1024); // warm-up
   const cpuBefore = forwarderPids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
@@ -147,16 +167,22 @@ async function measurePath(
   for (let i = 0; i < 3; i++) runs.push(await downloadMBps(bulk.host, bulk.port, megabytes * 1024 * 1024));
   const throughput = runs.sort((x, y) => x - y)[1] ?? Number.NaN;
   const cpu = forwarderPids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0) - cpuBefore;
+  await diagnose?.();
   const latencies = await connectLatencies(echo.host, echo.port, connections);
+  const during = await diagnose?.();
+  const concurrent = await concurrentDownloads(bulk.host, bulk.port, 32, 16 * 1024 * 1024);
   const figures = {
     path,
     throughputMBps: Math.round(throughput),
     connectP50Ms: round(percentile(latencies, 50)),
     connectP99Ms: round(percentile(latencies, 99)),
+    concurrentMBps: Math.round(concurrent.aggregateMBps),
+    concurrentFirstByteP99Ms: round(percentile(concurrent.firstByteMs, 99)),
     forwarderCpuSecondsPerGiB: forwarderPids.length > 0 ? round(cpu / ((3 * megabytes) / 1024)) : null,
+    ...(during ? { eventLoopP99Ms: during.eventLoopDelayMs.p99, gcMaxPauseMs: during.gc.maxMs } : {}),
   };
   process.stdout.write(
-    `  ${path}: ${figures.throughputMBps} MB/s, p50 ${figures.connectP50Ms} ms, p99 ${figures.connectP99Ms} ms\n`,
+    `  ${path}: ${figures.throughputMBps} MB/s, p50 ${figures.connectP50Ms} ms, p99 ${figures.connectP99Ms} ms, 32 at once ${figures.concurrentMBps} MB/s (first byte p99 ${figures.concurrentFirstByteP99Ms} ms)\n`,
   );
   return figures;
 }
@@ -202,35 +228,43 @@ async function forwardPaths(): Promise<PathFigures[]> {
     ),
   );
 
-  const state = mkdtempSync(join(tmpdir(), 'bench-state-'));
-  const localizer = await start(
-    process.execPath,
-    [
-      'out/main/cli.js',
-      'connect',
-      '--kubeconfig',
-      cluster.kubeconfig,
-      '--no-names',
-      '--ip-range',
-      '127.90.0.0/16',
-    ],
-    /Connected:/,
-    {
-      LOCALIZER_STATE_DIR: state,
-    },
-  );
-  const listed = await requestList(state);
+  // Localizer on each port-forward transport, the default (SPDY over WebSocket) last: the
+  // helper relay below reuses its forwards.
+  let localizer: { child: ChildProcess } | undefined;
+  let listed: Awaited<ReturnType<typeof requestList>> | undefined;
+  for (const transport of ['spdy', 'websocket', 'spdy-websocket'] as const) {
+    if (localizer) await stopChild(localizer.child, 'SIGINT');
+    const state = mkdtempSync(join(tmpdir(), 'bench-state-'));
+    localizer = await start(
+      process.execPath,
+      [
+        'out/main/cli.js',
+        'connect',
+        '--kubeconfig',
+        cluster.kubeconfig,
+        '--no-names',
+        '--ip-range',
+        '127.90.0.0/16',
+      ],
+      /Connected:/,
+      { LOCALIZER_STATE_DIR: state, LOCALIZER_PORT_FORWARD: transport, LOCALIZER_DIAGNOSTICS: '1' },
+    );
+    listed = await requestList(state);
+    const tunnels = listed.tunnels;
+    const address = (name: string) =>
+      tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
+    results.push(
+      await measurePath(
+        `Localizer connect (${transport}${transport === 'spdy-websocket' ? ', the default' : ''})`,
+        { host: address('bulk'), port: 9000 },
+        { host: address('echo'), port: 7007 },
+        [listed.pid],
+        async () => (await requestList(state)).diagnostics,
+      ),
+    );
+  }
   const ip = (name: string) =>
-    listed.tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
-  results.push(
-    await measurePath(
-      'Localizer connect',
-      { host: ip('bulk'), port: 9000 },
-      { host: ip('echo'), port: 7007 },
-      [listed.pid],
-    ),
-  );
-
+    listed?.tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
   if (process.getuid?.() === 0) {
     // Ports below 1024: the helper (root, in a private mount namespace) relays port 80 to the
     // engine's listener on the same address. Same forwards, one hop more.
@@ -258,13 +292,13 @@ async function forwardPaths(): Promise<PathFigures[]> {
         'Localizer, port 80 via helper relay',
         { host: ip('bulk'), port: 80 },
         { host: ip('echo'), port: 80 },
-        [listed.pid, helper.client.hello.pid],
+        [listed?.pid ?? 0, helper.client.hello.pid],
       ),
     );
     helper.client.close();
     await stopChild(helper.process);
   }
-  await stopChild(localizer.child, 'SIGINT');
+  if (localizer) await stopChild(localizer.child, 'SIGINT');
   for (const child of children.splice(0)) await stopChild(child);
   return results;
 }
@@ -315,9 +349,14 @@ async function scale(): Promise<Record<string, number>> {
     .split('\n')
     .filter((line) => line.startsWith('127.91.')).length;
   const before = await stats(cluster.kubeconfig);
-  const idleSeconds = 30;
-  process.stdout.write(`  idle for ${idleSeconds} s to count API requests…\n`);
+  // Idle, as a tray app spends most of its day: CPU, wake-ups (context switches), API requests.
+  const idleSeconds = 60;
+  process.stdout.write(`  idle for ${idleSeconds} s: CPU, wake-ups and API requests…\n`);
+  const cpuBefore = treeCpuSeconds(listed.pid);
+  const wakeUpsBefore = contextSwitches(listed.pid);
   await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+  const idleCpuSeconds = treeCpuSeconds(listed.pid) - cpuBefore;
+  const idleWakeUps = contextSwitches(listed.pid) - wakeUpsBefore;
   const after = await stats(cluster.kubeconfig);
   const figures = {
     services: total,
@@ -326,7 +365,9 @@ async function scale(): Promise<Record<string, number>> {
     hostsEntries: names,
     hostsWrites: engineStats.hostsWrites,
     engineRssMB: Math.round(rssMegabytes(listed.pid)),
-    apiRequestsWhileIdle30s: after.requests - before.requests - 1,
+    idleCpuSecondsPerMinute: round(idleCpuSeconds),
+    idleWakeUpsPerMinute: idleWakeUps,
+    apiRequestsWhileIdlePerMinute: after.requests - before.requests - 1,
   };
   for (const [key, value] of Object.entries(figures)) process.stdout.write(`  ${key}: ${value}\n`);
   // Ctrl-C goes to connect itself: unshare, its parent in the sandbox, ignores SIGINT and waits.

@@ -54,6 +54,8 @@ export interface ClusterFaults {
    * makes every SPDY session, open or new, silently stop answering.
    */
   setPortForward(mode: PortForwardFaults['mode'], delayMs?: number): void;
+  /** Makes port-forward upgrades of these kinds fail as a server that lacks them answers. */
+  setUnsupportedPortForwards(kinds: readonly ('spdy-websocket' | 'spdy')[]): void;
   /** Makes a user's token fail with 401 from now on. */
   revokeToken(user: 'admin' | 'restricted'): void;
   /** Forgets watch history, so every watch resuming from an old resourceVersion gets 410 Gone. */
@@ -72,6 +74,8 @@ export interface TestCluster {
   store: ObjectStore;
   registry: Registry;
   faults: ClusterFaults;
+  /** Requests and upgrades the API server has served so far. */
+  requestCount(): number;
   /** A container's output so far, as `kubectl logs` shows it. */
   logs(namespace: string, pod: string, container?: string): string;
   /** Resolves once every Deployment and StatefulSet has all its replicas ready, and services route to them. */
@@ -166,6 +170,9 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     deletePod: (namespace, pod) => registry.delete(pods, namespace, pod, { gracePeriodSeconds: 0 }),
     dropConnections: () => server.dropConnections(),
     restartApiServer: (downtimeMs) => server.restart(downtimeMs),
+    setUnsupportedPortForwards: (kinds) => {
+      portForwardFaults.unsupported = new Set(kinds);
+    },
     setPortForward: (mode, delayMs = 0) => {
       portForwardFaults.mode = mode;
       portForwardFaults.delayMs = delayMs;
@@ -219,6 +226,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     store,
     registry,
     faults,
+    requestCount: () => server.requestCount,
     logs: (namespace, pod, container) => kubelet.logs(namespace, pod, container)?.text ?? '',
     waitForWorkloads: (timeoutMs = 30_000) =>
       pollUntil(

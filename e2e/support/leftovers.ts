@@ -11,6 +11,8 @@ export interface ProcessInfo {
   args: string;
   /** The environment, `NAME=value` joined by newlines; undefined where it cannot be read. */
   environ: string | undefined;
+  /** The real user id. */
+  uid: number | undefined;
 }
 
 function read(path: string): string | undefined {
@@ -29,7 +31,13 @@ export function listProcesses(): ProcessInfo[] {
     if (!Number.isInteger(pid) || pid === process.pid) continue;
     const args = read(`/proc/${entry}/cmdline`);
     if (args === undefined || args === '') continue;
-    result.push({ pid, args: args.trimEnd().replaceAll('\n', ' '), environ: read(`/proc/${entry}/environ`) });
+    const uid = /^Uid:\s+(\d+)/m.exec(read(`/proc/${entry}/status`) ?? '')?.[1];
+    result.push({
+      pid,
+      args: args.trimEnd().replaceAll('\n', ' '),
+      environ: read(`/proc/${entry}/environ`),
+      uid: uid === undefined ? undefined : Number(uid),
+    });
   }
   return result;
 }

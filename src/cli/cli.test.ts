@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
 import { takeLocalizerRange } from '../../e2e/support/address-ranges';
+import { processesMarked } from '../../e2e/support/leftovers';
 import { run } from '../../e2e/support/processes';
 import {
   canRunAsSandboxUser,
@@ -261,21 +262,15 @@ describe('localizer connect with names, in a sandbox', () => {
     await expect
       .poll(() => readFileSync(hostsFile, 'utf8'), { timeout: 10_000 })
       .toContain('kv-2.kv.data.svc.cluster.local');
-    // Only the helper runs as root; connect itself is the user's.
-    const owners = await run('ps', ['-o', 'uid=,args=', '-e']);
-    const uidsOf = (pattern: RegExp): string[] =>
-      owners.stdout
-        .split('\n')
-        .filter((line) => pattern.test(line))
-        .map((line) => line.trim().split(/\s+/)[0] ?? '');
+    // Only the helper runs as root; connect itself is the user's. Only this sandbox's processes
+    // count (its directory is in their environment or command line): other tests run connect too.
+    const ours = processesMarked(dirname(hostsFile)).filter((p) => /^\S*node\S* /.test(p.args));
     // The CLI's node processes (tsx runs one inside another), not the sandbox's unshare and sh.
-    const connectUids = uidsOf(/^\s*\d+\s+\S*node\S* .*src\/cli\/main\.ts connect/);
+    const connectUids = ours.filter((p) => p.args.includes('src/cli/main.ts connect')).map((p) => p.uid);
     expect(connectUids.length).toBeGreaterThan(0);
-    expect(new Set(connectUids)).toEqual(new Set([String(nobody)]));
-    const helperLine = owners.stdout
-      .split('\n')
-      .find((l) => l.includes('privileged-helper/main.ts') && !l.includes('sudo'));
-    expect(helperLine?.trim().split(/\s+/)[0]).toBe('0');
+    expect(new Set(connectUids)).toEqual(new Set([nobody]));
+    const helper = ours.filter((p) => p.args.includes('privileged-helper/main.ts'));
+    expect(helper.map((p) => p.uid)).toEqual([0]);
 
     // Resolve through the sandbox's /etc/hosts, as every program on the laptop would.
     const inSandbox = (code: string) =>

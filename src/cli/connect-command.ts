@@ -15,6 +15,8 @@ import { startControlServer } from '../main/engine/control/control-socket';
 import type { HelperClient } from '../main/engine/helper/helper-client';
 import { launchHelper } from '../main/engine/helper/helper-launcher';
 import { loadKubeContext } from '../main/engine/kube/kube-context';
+import { portForwardTransports, type PortForwardTransport } from '../main/engine/kube/pod-dialer';
+import { startRuntimeDiagnostics } from '../main/engine/runtime-diagnostics';
 import { stateDirectory } from '../main/engine/state-directory';
 import { exposeControl } from './expose-command';
 import { listTable } from './table';
@@ -85,9 +87,23 @@ async function startHelper(range: string, print: (line: string) => void): Promis
   }
 }
 
+/**
+ * `LOCALIZER_PORT_FORWARD`: the port-forward transport to try first (for a proxy that breaks one
+ * of them); unset means SPDY over WebSocket, then raw SPDY, then WebSocket channels.
+ */
+function firstTransport(): PortForwardTransport | undefined {
+  const value = process.env.LOCALIZER_PORT_FORWARD;
+  if (value === undefined || value === '') return undefined;
+  if ((portForwardTransports as readonly string[]).includes(value)) return value as PortForwardTransport;
+  throw new UsageError(
+    `LOCALIZER_PORT_FORWARD=${JSON.stringify(value)} is not a port-forward transport; use one of ${portForwardTransports.join(', ')}, or unset it`,
+  );
+}
+
 /** Runs until SIGINT or SIGTERM. Resolves with the process exit code. */
 export async function runConnect(args: ConnectArguments, print: (line: string) => void): Promise<number> {
   checkConnectArguments(args);
+  const transport = firstTransport();
   const contextNames: (string | undefined)[] = args.contexts.length > 0 ? args.contexts : [undefined];
   const kubeContexts = contextNames.map((context) =>
     loadKubeContext({
@@ -100,6 +116,7 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   const engines: ConnectEngine[] = [];
   const exposes = new ExposeManager({ stateDirectory: directory });
   const exposeOps = exposeControl(exposes);
+  const diagnostics = process.env.LOCALIZER_DIAGNOSTICS === '1' ? startRuntimeDiagnostics() : undefined;
   const control = await startControlServer(directory, (request, progress) => {
     if (request.op !== 'list') return exposeOps(request, progress);
     const first = engines[0];
@@ -110,6 +127,7 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
       health: (degraded ?? first)?.health ?? { state: 'connecting', reason: '' },
       pid: process.pid,
       ...(first ? { stats: { hostsWrites: first.hostsWrites, timings: first.timings } } : {}),
+      ...(diagnostics ? { diagnostics: diagnostics.read() } : {}),
     };
   });
   const helper = args.names ? await startHelper(args.ipRange, print) : undefined;
@@ -132,6 +150,7 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     await Promise.all(engines.map((engine) => engine.stop()));
     await sync?.clear();
     for (const client of helpers) client.close();
+    diagnostics?.stop();
     await control.close();
   };
   try {
@@ -146,6 +165,7 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
         excludeNamespaces: args.excludeNamespaces,
         sync,
         addresses,
+        ...(transport ? { firstTransport: transport } : {}),
         log: (message) => print(kubeContexts.length > 1 ? `[${kubeContext.name}] ${message}` : message),
       });
       engines.push(engine);

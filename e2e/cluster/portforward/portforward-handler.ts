@@ -25,6 +25,11 @@ const channelProtocol = 'v4.channel.k8s.io';
 export interface PortForwardFaults {
   mode: 'normal' | 'refuse' | 'delay' | 'freeze';
   delayMs: number;
+  /**
+   * Port-forward upgrades this API server does not speak, as an older server (no SPDY in a
+   * WebSocket before 1.30) or a newer one (no raw SPDY upgrade once KEP-4006 removes it) answers.
+   */
+  unsupported?: Set<'spdy-websocket' | 'spdy'>;
 }
 
 function offeredProtocols(request: IncomingMessage): string[] {
@@ -110,6 +115,22 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
       }
       const url = new URL(request.url ?? '/', 'https://localhost');
       const isWebSocket = (request.headers.upgrade ?? '').toLowerCase() === 'websocket';
+      const kind = !isWebSocket
+        ? 'spdy'
+        : offeredProtocols(request).includes(spdyOverWebSocket)
+          ? 'spdy-websocket'
+          : undefined;
+      if (kind && faults.unsupported?.has(kind)) {
+        rejectUpgrade(
+          socket,
+          errors.badRequest(
+            kind === 'spdy'
+              ? 'unable to upgrade: SPDY/3.1 is no longer served; use a WebSocket'
+              : `unable to upgrade: none of the offered subprotocols (${spdyOverWebSocket}) is supported; use ${channelProtocol}`,
+          ),
+        );
+        return;
+      }
       if (!isWebSocket) {
         if (!/^spdy\/3\.1$/i.test(request.headers.upgrade ?? '')) {
           rejectUpgrade(

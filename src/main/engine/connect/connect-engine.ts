@@ -10,7 +10,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { HostsEntry } from '../../../shared/helper-protocol';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
-import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
+import { createPodDialer, type PodDialer, type PortForwardTransport } from '../kube/pod-dialer';
 import { describeError, errorStatus } from '../kube/api-errors';
 import { ResilientInformer, type InformerHealth } from '../kube/resilient-informer';
 import { AddressBook } from './address-book';
@@ -41,6 +41,8 @@ export interface ConnectEngineOptions {
   /** Addresses shared with other contexts in this process; a book of its own by default. */
   addresses?: AddressBook;
   dialer?: PodDialer;
+  /** The port-forward transport tried first; SPDY over WebSocket by default. */
+  firstTransport?: PortForwardTransport;
   log?: (message: string) => void;
   /** How long to wait after a change before applying it, so bursts become one update. */
   settleMs?: number;
@@ -80,7 +82,9 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     this.addresses =
       options.addresses ?? new AddressBook(options.ipRange, join(options.stateDirectory, 'addresses.json'));
     options.sync?.register(options.kubeContext.name);
-    this.dialer = options.dialer ?? createPodDialer(options.kubeContext.kubeConfig);
+    this.dialer =
+      options.dialer ??
+      createPodDialer(options.kubeContext.kubeConfig, { ...(options.log ? { log: options.log } : {}) });
   }
 
   /**

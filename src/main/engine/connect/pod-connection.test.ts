@@ -42,6 +42,7 @@ function tcpDialer(retired: PodTarget[]): PodDialer {
     retainOnly: () => undefined,
     retire: (target) => retired.push(target),
     close: () => undefined,
+    transport: undefined,
   };
 }
 

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
+import type { RuntimeDiagnosticsSnapshot } from '../runtime-diagnostics';
 
 /** Which kubeconfig and context an expose is for, as the asking command resolved them. */
 export interface ControlKubeTarget {
@@ -32,6 +33,8 @@ export interface ListResponse {
   health: { state: string; reason: string };
   pid: number;
   stats?: { hostsWrites: number; timings: { startedAt: number; firstListAt?: number; readyAt?: number } };
+  /** With LOCALIZER_DIAGNOSTICS=1: event-loop delay and GC pauses since the last list. */
+  diagnostics?: RuntimeDiagnosticsSnapshot;
 }
 
 export type ControlResponse = ListResponse | { ok: true; message: string } | { ok: false; message: string };

@@ -40,7 +40,33 @@ export interface PodDialer {
   retire(target: PodTarget): void;
   /** Closes every open session. */
   close(): void;
+  /** How connections reach pods on this API server now, once the first one has. */
+  readonly transport: PortForwardTransport | undefined;
 }
+
+/**
+ * Port-forward transports, in the order they are tried: SPDY tunnelled in a WebSocket (kubectl
+ * 1.31+, the one recent API servers keep), SPDY on a raw upgrade (older servers), and one
+ * WebSocket per connection with the channel protocol (where SPDY is unavailable).
+ */
+export const portForwardTransports = ['spdy-websocket', 'spdy', 'websocket'] as const;
+export type PortForwardTransport = (typeof portForwardTransports)[number];
+
+const transportNames: Record<PortForwardTransport, string> = {
+  'spdy-websocket': 'SPDY over WebSocket',
+  spdy: 'SPDY',
+  websocket: 'one WebSocket per connection',
+};
+
+/** A session to a pod, while it opens and once it is open. */
+interface SessionSlot {
+  opening: Promise<SpdySession>;
+  session?: SpdySession;
+}
+
+/** Connections one session carries before another is opened beside it, and how many at most. */
+const streamsPerSession = 4;
+const maxSessionsPerPod = 4;
 
 function sessionKey(target: PodTarget): string {
   return `${target.namespace}/${target.pod}/${target.uid ?? ''}`;
@@ -126,11 +152,32 @@ class PodStream extends Duplex {
  */
 export function createPodDialer(
   kubeConfig: k8s.KubeConfig,
-  options: { handshakeTimeoutMs?: number } & SessionTiming = {},
+  options: {
+    handshakeTimeoutMs?: number;
+    /** Where the transport choice and each fallback are said. */
+    log?: (message: string) => void;
+    /** The first transport to try (tests); SPDY over WebSocket by default. */
+    firstTransport?: PortForwardTransport;
+  } & SessionTiming = {},
 ): PodDialer {
   const server = (kubeConfig.getCurrentCluster()?.server ?? '').replace(/\/$/, '');
-  const sessions = new Map<string, Promise<SpdySession>>();
-  let spdyAvailable = true;
+  const sessions = new Map<string, SessionSlot[]>();
+  /** The transport tried now; settled once a connection went through on it. */
+  let transport: PortForwardTransport = options.firstTransport ?? 'spdy-websocket';
+  let settled = false;
+  const fallBack = (from: PortForwardTransport, reason: string): void => {
+    if (transport !== from) return; // another connection already moved on
+    const next = portForwardTransports[portForwardTransports.indexOf(from) + 1] ?? 'websocket';
+    transport = next;
+    options.log?.(
+      `port-forward to ${server}: ${transportNames[from]} is not available (${reason}); using ${transportNames[next]} from now on`,
+    );
+  };
+  const settle = (): void => {
+    if (settled) return;
+    settled = true;
+    options.log?.(`port-forward to ${server} uses ${transportNames[transport]}`);
+  };
 
   const dialWebSocket = async (namespace: string, pod: string, port: number): Promise<Duplex> => {
     const wsOptions: WebSocket.ClientOptions = {
@@ -156,58 +203,98 @@ export function createPodDialer(
     return new PodStream(ws);
   };
 
+  const openSession = (key: string, target: PodTarget): SessionSlot => {
+    const slot: SessionSlot = {
+      opening: (async () => {
+        const requestOptions: RequestOptions = { ciphers: bulkCiphers };
+        await kubeConfig.applyToHTTPSOptions(requestOptions);
+        const url = `${server}${podPath(target.namespace, target.pod)}`;
+        return transport === 'spdy-websocket'
+          ? SpdySession.openOverWebSocket(
+              url,
+              {
+                ...(requestOptions as WebSocket.ClientOptions),
+                handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+              },
+              options,
+            )
+          : SpdySession.open(url, requestOptions, options);
+      })(),
+    };
+    const forget = (): void => {
+      const remaining = (sessions.get(key) ?? []).filter((s) => s !== slot);
+      if (remaining.length > 0) sessions.set(key, remaining);
+      else sessions.delete(key);
+    };
+    slot.opening.then((opened) => {
+      slot.session = opened;
+      opened.onClose = forget;
+    }, forget);
+    sessions.set(key, [...(sessions.get(key) ?? []), slot]);
+    return slot;
+  };
+
+  /**
+   * The session for a new connection to `target`: the least busy one. When every one already
+   * carries `streamsPerSession`, another is opened beside them (up to `maxSessionsPerPod`), in
+   * the background, so many connections at once do not queue behind each other on one TCP
+   * connection, and no connection waits for a handshake while a session can take it.
+   */
   const session = (target: PodTarget): Promise<SpdySession> => {
     const key = sessionKey(target);
-    const existing = sessions.get(key);
-    if (existing) return existing;
-    const opening = (async () => {
-      const requestOptions: RequestOptions = { ciphers: bulkCiphers };
-      await kubeConfig.applyToHTTPSOptions(requestOptions);
-      const opened = await SpdySession.open(
-        `${server}${podPath(target.namespace, target.pod)}`,
-        requestOptions,
-        options,
-      );
-      opened.onClose = () => {
-        if (sessions.get(key) === opening) sessions.delete(key);
-      };
-      return opened;
-    })();
-    sessions.set(key, opening);
-    opening.catch(() => sessions.delete(key));
-    return opening;
+    const slots = sessions.get(key) ?? [];
+    const open = slots.filter((s) => s.session?.isOpen);
+    const stillOpening = slots.find((s) => !s.session);
+    const leastBusy = open.sort((a, b) => (a.session?.load ?? 0) - (b.session?.load ?? 0))[0];
+    if (!leastBusy) return (stillOpening ?? openSession(key, target)).opening;
+    const busy = (leastBusy.session?.load ?? 0) >= streamsPerSession;
+    if (busy && !stillOpening && slots.length < maxSessionsPerPod) {
+      // A failure shows on the connection that next uses it; this one goes on without it.
+      openSession(key, target).opening.catch(() => undefined);
+    }
+    return leastBusy.opening;
   };
 
   const retireKey = (key: string): void => {
-    const opening = sessions.get(key);
-    if (!opening) return;
+    const slots = sessions.get(key);
+    if (!slots) return;
     sessions.delete(key);
-    void opening.then(
-      (s) => s.retire(),
-      () => undefined,
-    );
+    for (const slot of slots)
+      void slot.opening.then(
+        (s) => s.retire(),
+        () => undefined,
+      );
   };
 
   return {
     async dial(target, port) {
-      if (spdyAvailable) {
-        try {
-          const current = await session(target);
-          return await current.openStream(port);
-        } catch (error) {
-          if (!(error instanceof SpdyUnavailableError)) {
-            throw new PortForwardError(
-              `cannot reach the API server at ${server}: ${error instanceof Error ? error.message : String(error)}`,
-            );
-          }
-          // A refusal of this pod (RBAC, gone, not running) is final; anything else means the
-          // server speaks no SPDY, so use WebSockets from now on.
-          if (/forbidden|not found|not running/i.test(error.message))
-            throw new PortForwardError(error.message);
-          spdyAvailable = false;
-        }
+      const tried = transport;
+      if (tried === 'websocket') {
+        const stream = await dialWebSocket(target.namespace, target.pod, port);
+        settle();
+        return stream;
       }
-      return dialWebSocket(target.namespace, target.pod, port);
+      try {
+        const current = await session(target);
+        const stream = await current.openStream(port);
+        settle();
+        return stream;
+      } catch (error) {
+        if (!(error instanceof SpdyUnavailableError)) {
+          throw new PortForwardError(
+            `cannot reach the API server at ${server}: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+        // A refusal of this pod (RBAC, gone, not running) is final; anything else means the
+        // server does not speak this transport: try the next one, and keep to it.
+        if (/forbidden/i.test(error.message))
+          throw new PortForwardError(
+            `${error.message}. Port-forwarding needs RBAC \`create\` on \`pods/portforward\` in namespace ${target.namespace} (from Kubernetes 1.35 the WebSocket path checks \`create\`, not only \`get\`).`,
+          );
+        if (/not found|not running/i.test(error.message)) throw new PortForwardError(error.message);
+        fallBack(tried, error.message);
+        return this.dial(target, port);
+      }
     },
     retainOnly(alive) {
       const keep = new Set([...alive].map(sessionKey));
@@ -216,9 +303,12 @@ export function createPodDialer(
     retire(target) {
       retireKey(sessionKey(target));
     },
+    get transport() {
+      return settled ? transport : undefined;
+    },
     close() {
-      for (const opening of sessions.values())
-        void opening.then(
+      for (const slot of [...sessions.values()].flat())
+        void slot.opening.then(
           (s) => s.close(),
           () => undefined,
         );

@@ -6,8 +6,9 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import type { Socket } from 'node:net';
+import { Socket as NetSocket, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import WebSocket from 'ws';
 import { refusalMessage } from '../api-errors';
 import {
   controlFrame,
@@ -18,6 +19,10 @@ import {
   HeaderCodec,
   synStreamPayload,
 } from './spdy-framing';
+import { WebSocketCarrier } from './websocket-carrier';
+
+/** kubectl 1.31+'s subprotocol: SPDY/3.1 frames carried in a WebSocket's binary messages. */
+export const spdyOverWebSocketProtocol = 'SPDY/3.1+portforward.k8s.io';
 
 /** The server would not upgrade to SPDY; the caller may fall back to WebSockets. */
 export class SpdyUnavailableError extends Error {
@@ -89,10 +94,12 @@ export class SpdySession {
   onClose: (() => void) | undefined;
 
   private constructor(
-    private readonly socket: Socket,
+    /** The upgraded connection, or a WebSocket carrying the frames. */
+    private readonly socket: Duplex,
     private readonly timing: SessionTiming,
   ) {
-    socket.setNoDelay(true);
+    // A raw upgrade hands us the TCP socket; a WebSocket carrier has set noDelay on its own.
+    if (socket instanceof NetSocket) socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     socket.on('close', () => this.shutdown(new Error('the port-forward connection closed')));
     socket.on('error', (error) => this.shutdown(error));
@@ -135,6 +142,52 @@ export class SpdySession {
       request.on('error', reject);
       request.end();
     });
+  }
+
+  /**
+   * Opens a session as kubectl 1.31+ does: a WebSocket upgrade of `GET …/portforward` whose
+   * only subprotocol is `SPDY/3.1+portforward.k8s.io`, carrying SPDY frames. Rejects with
+   * `SpdyUnavailableError` when the server answers anything else.
+   */
+  static openOverWebSocket(
+    url: string,
+    options: WebSocket.ClientOptions,
+    timing: SessionTiming = {},
+  ): Promise<SpdySession> {
+    return new Promise((resolve, reject) => {
+      // ws allows only token characters in subprotocols, and '/' and '+' are not: offer it by
+      // header and check the server's answer ourselves, before ws looks for one it asked for.
+      const ws = new WebSocket(url.replace(/^http/, 'ws'), {
+        ...options,
+        perMessageDeflate: false,
+        headers: { ...options.headers, 'Sec-WebSocket-Protocol': spdyOverWebSocketProtocol },
+      });
+      ws.once('upgrade', (response) => {
+        const chosen = response.headers['sec-websocket-protocol'];
+        delete response.headers['sec-websocket-protocol'];
+        if (chosen !== spdyOverWebSocketProtocol) {
+          ws.terminate();
+          reject(
+            new SpdyUnavailableError(
+              `the API server did not agree on ${spdyOverWebSocketProtocol} (it chose ${chosen ?? 'none'})`,
+            ),
+          );
+        }
+      });
+      ws.once('open', () => resolve(new SpdySession(new WebSocketCarrier(ws), timing)));
+      ws.once('unexpected-response', (_request, response) => {
+        void refusalMessage(
+          response,
+          (code) => `the API server answered ${String(code)} instead of upgrading the port-forward`,
+        ).then((message) => reject(new SpdyUnavailableError(message)));
+      });
+      ws.once('error', (error) => reject(error));
+    });
+  }
+
+  /** Connections this session carries now (each is a pair of streams). */
+  get load(): number {
+    return Math.ceil(this.streams.size / 2);
   }
 
   get isOpen(): boolean {

@@ -1,0 +1,128 @@
+/**
+ * The dialer against API servers that speak different port-forward upgrades: SPDY in a
+ * WebSocket first (kubectl 1.31+), then raw SPDY, then one WebSocket per connection; each
+ * fallback said once, and the choice kept for that server.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
+import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
+import { randomPayload } from '../../../../e2e/support/sockets';
+import { loadKubeContext } from './kube-context';
+import { createPodDialer, type PodTarget } from './pod-dialer';
+
+let cluster: TestCluster;
+let echo: PodTarget;
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ scenario: 'demo' });
+  const pod = cluster.store
+    .list(resourceTypeOfKind('Pod'), 'tools')
+    .find((p) => p.metadata.name?.startsWith('echo-'));
+  echo = { namespace: 'tools', pod: pod?.metadata.name ?? '', uid: pod?.metadata.uid };
+});
+afterAll(async () => {
+  await cluster.stop();
+});
+
+/** Sends 256 KiB through the echo pod and reads it back. */
+async function roundTrip(dial: () => Promise<import('node:stream').Duplex>): Promise<boolean> {
+  const payload = randomPayload(256 * 1024);
+  const stream = await dial();
+  const chunks: Buffer[] = [];
+  let received = 0;
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= payload.length) resolve();
+    });
+    stream.on('error', reject);
+    stream.write(payload);
+  });
+  stream.destroy();
+  return Buffer.concat(chunks).equals(payload);
+}
+
+describe('port-forward transports', () => {
+  const cases = [
+    { server: 'a current API server', unsupported: [], transport: 'spdy-websocket', said: [] },
+    {
+      server: 'a server without SPDY in a WebSocket (before 1.30)',
+      unsupported: ['spdy-websocket'],
+      transport: 'spdy',
+      said: [
+        /SPDY over WebSocket is not available \(unable to upgrade: none of the offered subprotocols .*\); using SPDY from now on/,
+      ],
+    },
+    {
+      server: 'a server with no SPDY at all',
+      unsupported: ['spdy-websocket', 'spdy'],
+      transport: 'websocket',
+      said: [
+        /SPDY over WebSocket is not available/,
+        /SPDY is not available \(unable to upgrade: SPDY\/3\.1 is no longer served.*\); using one WebSocket per connection from now on/,
+      ],
+    },
+  ] as const;
+  for (const testCase of cases) {
+    it(`uses ${testCase.transport} on ${testCase.server}, says why once, and keeps to it`, async () => {
+      cluster.faults.setUnsupportedPortForwards(testCase.unsupported);
+      const said: string[] = [];
+      const dialer = createPodDialer(loadKubeContext({ kubeconfig: cluster.kubeconfigPath }).kubeConfig, {
+        log: (message) => said.push(message),
+      });
+      try {
+        for (let i = 0; i < 3; i++) expect(await roundTrip(() => dialer.dial(echo, 7007))).toBe(true);
+        expect(dialer.transport).toBe(testCase.transport);
+        const fallbacks = said.filter((line) => line.includes('not available'));
+        expect(fallbacks).toHaveLength(testCase.said.length);
+        testCase.said.forEach((pattern, index) => expect(fallbacks[index]).toMatch(pattern));
+        expect(
+          said.filter((line) =>
+            line.endsWith(
+              ` uses ${({ 'spdy-websocket': 'SPDY over WebSocket', spdy: 'SPDY', websocket: 'one WebSocket per connection' } as const)[testCase.transport]}`,
+            ),
+          ),
+        ).toHaveLength(1);
+      } finally {
+        dialer.close();
+        cluster.faults.setUnsupportedPortForwards([]);
+      }
+    });
+  }
+
+  it('opens another session beside a busy one, so many connections at once do not queue on one', async () => {
+    const dialer = createPodDialer(loadKubeContext({ kubeconfig: cluster.kubeconfigPath }).kubeConfig);
+    const before = cluster.requestCount();
+    const streams = [];
+    try {
+      // Connections held open, as long downloads would be: past 4 on a session another opens
+      // beside it (in the background, so it takes the ones after), and never more than 4.
+      for (let i = 0; i < 12; i++) streams.push(await dialer.dial(echo, 7007));
+      expect(cluster.requestCount() - before, 'port-forward sessions opened').toBeGreaterThanOrEqual(2);
+      for (let i = 0; i < 20; i++) streams.push(await dialer.dial(echo, 7007));
+      expect(cluster.requestCount() - before, 'sessions stop at 4 per pod').toBe(4);
+      for (const stream of streams) stream.destroy();
+      // Once quiet, one session takes the next connection again.
+      expect(await roundTrip(() => dialer.dial(echo, 7007))).toBe(true);
+      expect(cluster.requestCount() - before, 'no new session once quiet').toBe(4);
+    } finally {
+      dialer.close();
+    }
+  });
+
+  it('names the permission when RBAC refuses the port-forward', async () => {
+    const restricted = loadKubeContext({
+      kubeconfig: cluster.kubeconfigPath,
+      context: cluster.contexts.restricted,
+    });
+    const dialer = createPodDialer(restricted.kubeConfig);
+    try {
+      await expect(dialer.dial(echo, 7007)).rejects.toThrow(
+        /create` on `pods\/portforward` in namespace tools/,
+      );
+    } finally {
+      dialer.close();
+    }
+  });
+});
