@@ -17,22 +17,33 @@ export function downloadMBps(host: string, port: number, bytes: number): Promise
   });
 }
 
-/** Time to the first echoed byte on each of `count` new connections, sorted, in ms. */
-export async function connectLatencies(host: string, port: number, count: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const started = process.hrtime.bigint();
-    await new Promise<void>((resolve, reject) => {
-      const socket = connect({ host, port }, () => socket.write('x'));
-      socket.once('data', () => {
-        samples.push(Number(process.hrtime.bigint() - started) / 1e6);
-        socket.destroy();
-        resolve();
-      });
-      socket.on('error', reject);
+/** Time to the first echoed byte on a new connection to an echo server, in ms. */
+function connectOnce(host: string, port: number): Promise<number> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port }, () => socket.write('x'));
+    socket.once('data', () => {
+      socket.destroy();
+      resolve(Number(process.hrtime.bigint() - started) / 1e6);
     });
+    socket.on('error', reject);
+  });
+}
+
+/**
+ * `count` sequential new connections to each of `targets`, taken in turn (one to each, then
+ * the next round), so every target sees the same moments of the machine. Sorted ms, per target.
+ */
+export async function interleavedLatencies(
+  targets: readonly { host: string; port: number }[],
+  count: number,
+): Promise<number[][]> {
+  const samples = targets.map(() => [] as number[]);
+  for (let i = 0; i < count; i++) {
+    for (const [index, target] of targets.entries())
+      samples[index]?.push(await connectOnce(target.host, target.port));
   }
-  return samples.sort((a, b) => a - b);
+  return samples.map((s) => s.sort((a, b) => a - b));
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

@@ -32,7 +32,7 @@ import {
   sandboxedPid,
   sandboxEnvironment,
 } from '../e2e/support/hosts-sandbox';
-import { concurrentDownloads, connectLatencies, downloadMBps, percentile, round } from './measure';
+import { concurrentDownloads, downloadMBps, interleavedLatencies, percentile, round } from './measure';
 
 const megabytes = Number(process.env.BENCH_MEGABYTES ?? 512);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 1000);
@@ -152,44 +152,80 @@ function treeCpuSeconds(pid: number): number {
   return ticks / 100;
 }
 
+interface PathTarget {
+  path: string;
+  bulk: { host: string; port: number };
+  echo: { host: string; port: number };
+  forwarderPids?: number[];
+  /** Reads the forwarder's diagnostics (and starts a new period), where it reports them. */
+  diagnose?: () => Promise<RuntimeDiagnosticsSnapshot | undefined>;
+}
+
+/**
+ * Measures paths side by side: downloads round-robin (one of each path per round, the median of
+ * three rounds) and new connections interleaved (one of each path in turn, 1000 rounds), so a
+ * noisy neighbour on two shared cores weighs on every path alike rather than on whichever ran
+ * at a bad moment. 32-at-once runs one path at a time (they would share the cores otherwise).
+ */
+async function measurePaths(targets: readonly PathTarget[]): Promise<PathFigures[]> {
+  for (const target of targets) await downloadMBps(target.bulk.host, target.bulk.port, 8 * 1024 * 1024); // warm-up
+  const runs = targets.map(() => [] as number[]);
+  const cpu = targets.map(() => 0);
+  for (let round = 0; round < 3; round++) {
+    for (const [index, target] of targets.entries()) {
+      const pids = target.forwarderPids ?? [];
+      const before = pids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
+      runs[index]?.push(await downloadMBps(target.bulk.host, target.bulk.port, megabytes * 1024 * 1024));
+      cpu[index] = (cpu[index] ?? 0) + pids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0) - before;
+    }
+  }
+  for (const target of targets) await target.diagnose?.();
+  const latencies = await interleavedLatencies(
+    targets.map((t) => t.echo),
+    connections,
+  );
+  const during: (RuntimeDiagnosticsSnapshot | undefined)[] = [];
+  for (const target of targets) during.push(target.diagnose ? await target.diagnose() : undefined);
+  const results: PathFigures[] = [];
+  for (const [index, target] of targets.entries()) {
+    const concurrent = await concurrentDownloads(target.bulk.host, target.bulk.port, 32, 16 * 1024 * 1024);
+    const sorted = latencies[index] ?? [];
+    const diagnosed = during[index];
+    const figures: PathFigures = {
+      path: target.path,
+      throughputMBps: Math.round([...(runs[index] ?? [])].sort((x, y) => x - y)[1] ?? Number.NaN),
+      connectP50Ms: round(percentile(sorted, 50)),
+      connectP99Ms: round(percentile(sorted, 99)),
+      concurrentMBps: Math.round(concurrent.aggregateMBps),
+      concurrentFirstByteP99Ms: round(percentile(concurrent.firstByteMs, 99)),
+      forwarderCpuSecondsPerGiB:
+        (target.forwarderPids ?? []).length > 0 ? round((cpu[index] ?? 0) / ((3 * megabytes) / 1024)) : null,
+      ...(diagnosed
+        ? { eventLoopP99Ms: diagnosed.eventLoopDelayMs.p99, gcMaxPauseMs: diagnosed.gc.maxMs }
+        : {}),
+    };
+    process.stdout.write(
+      `  ${figures.path}: ${figures.throughputMBps} MB/s, p50 ${figures.connectP50Ms} ms, p99 ${figures.connectP99Ms} ms, 32 at once ${figures.concurrentMBps} MB/s (first byte p99 ${figures.concurrentFirstByteP99Ms} ms)\n`,
+    );
+    results.push(figures);
+  }
+  return results;
+}
+
 async function measurePath(
   path: string,
   bulk: { host: string; port: number },
   echo: { host: string; port: number },
   forwarderPids: number[] = [],
-  /** Reads the forwarder's diagnostics (and starts a new period), where it reports them. */
-  diagnose?: () => Promise<RuntimeDiagnosticsSnapshot | undefined>,
 ): Promise<PathFigures> {
-  await downloadMBps(bulk.host, bulk.port, 8 * 1024 * 1024); // warm-up
-  const cpuBefore = forwarderPids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
-  // The median of three: single runs swing by a fifth on two shared cores.
-  const runs: number[] = [];
-  for (let i = 0; i < 3; i++) runs.push(await downloadMBps(bulk.host, bulk.port, megabytes * 1024 * 1024));
-  const throughput = runs.sort((x, y) => x - y)[1] ?? Number.NaN;
-  const cpu = forwarderPids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0) - cpuBefore;
-  await diagnose?.();
-  const latencies = await connectLatencies(echo.host, echo.port, connections);
-  const during = await diagnose?.();
-  const concurrent = await concurrentDownloads(bulk.host, bulk.port, 32, 16 * 1024 * 1024);
-  const figures = {
-    path,
-    throughputMBps: Math.round(throughput),
-    connectP50Ms: round(percentile(latencies, 50)),
-    connectP99Ms: round(percentile(latencies, 99)),
-    concurrentMBps: Math.round(concurrent.aggregateMBps),
-    concurrentFirstByteP99Ms: round(percentile(concurrent.firstByteMs, 99)),
-    forwarderCpuSecondsPerGiB: forwarderPids.length > 0 ? round(cpu / ((3 * megabytes) / 1024)) : null,
-    ...(during ? { eventLoopP99Ms: during.eventLoopDelayMs.p99, gcMaxPauseMs: during.gc.maxMs } : {}),
-  };
-  process.stdout.write(
-    `  ${path}: ${figures.throughputMBps} MB/s, p50 ${figures.connectP50Ms} ms, p99 ${figures.connectP99Ms} ms, 32 at once ${figures.concurrentMBps} MB/s (first byte p99 ${figures.concurrentFirstByteP99Ms} ms)\n`,
-  );
+  const [figures] = await measurePaths([{ path, bulk, echo, forwarderPids }]);
+  if (!figures) throw new Error(`no figures for ${path}`);
   return figures;
 }
 
 async function forwardPaths(): Promise<PathFigures[]> {
   process.stdout.write(
-    `Forward paths: ${megabytes} MiB download, ${connections} sequential new connections each\n`,
+    `Forward paths, side by side: ${megabytes} MiB downloads round-robin, ${connections} new connections each, interleaved\n`,
   );
   const cluster = await startCluster('demo');
   const kubeConfig = new k8s.KubeConfig();
@@ -199,14 +235,13 @@ async function forwardPaths(): Promise<PathFigures[]> {
   const pod = (prefix: string) => pods.find((p) => p.metadata?.name?.startsWith(prefix));
   const bulkPod = pod('bulk-');
   const echoPod = pod('echo-');
-  const results: PathFigures[] = [];
-  results.push(
-    await measurePath(
-      'direct to the pod',
-      { host: bulkPod?.status?.podIP ?? '', port: 9000 },
-      { host: echoPod?.status?.podIP ?? '', port: 7007 },
-    ),
-  );
+  const targets: PathTarget[] = [
+    {
+      path: 'direct to the pod',
+      bulk: { host: bulkPod?.status?.podIP ?? '', port: 9000 },
+      echo: { host: echoPod?.status?.podIP ?? '', port: 7007 },
+    },
+  ];
 
   const kubectlForward = async (target: string, remote: number): Promise<{ port: number; pid: number }> => {
     const port = await freePort();
@@ -219,59 +254,47 @@ async function forwardPaths(): Promise<PathFigures[]> {
   };
   const bulkForward = await kubectlForward(`pod/${bulkPod?.metadata?.name ?? ''}`, 9000);
   const echoForward = await kubectlForward(`pod/${echoPod?.metadata?.name ?? ''}`, 7007);
-  results.push(
-    await measurePath(
-      'kubectl port-forward',
-      { host: '127.0.0.1', port: bulkForward.port },
-      { host: '127.0.0.1', port: echoForward.port },
-      [bulkForward.pid],
-    ),
-  );
+  targets.push({
+    path: 'kubectl port-forward',
+    bulk: { host: '127.0.0.1', port: bulkForward.port },
+    echo: { host: '127.0.0.1', port: echoForward.port },
+    forwarderPids: [bulkForward.pid],
+  });
 
-  // Localizer on each port-forward transport, the default (SPDY over WebSocket) last: the
-  // helper relay below reuses its forwards.
-  let localizer: { child: ChildProcess } | undefined;
-  let listed: Awaited<ReturnType<typeof requestList>> | undefined;
-  for (const transport of ['spdy', 'websocket', 'spdy-websocket'] as const) {
-    if (localizer) await stopChild(localizer.child, 'SIGINT');
+  // Localizer on each port-forward transport at once, each its own process and address range.
+  let defaultForwards: { ip: (name: string) => string; pid: number } | undefined;
+  for (const [index, transport] of (['spdy-websocket', 'spdy', 'websocket'] as const).entries()) {
     const state = mkdtempSync(join(tmpdir(), 'bench-state-'));
-    localizer = await start(
+    await start(
       process.execPath,
       [
-        'out/main/cli.js',
-        'connect',
-        '--kubeconfig',
-        cluster.kubeconfig,
-        '--no-names',
-        '--ip-range',
-        '127.90.0.0/16',
+        ...['out/main/cli.js', 'connect', '--kubeconfig', cluster.kubeconfig, '--no-names'],
+        ...['--ip-range', `127.${String(90 + index * 2)}.0.0/16`],
       ],
       /Connected:/,
       { LOCALIZER_STATE_DIR: state, LOCALIZER_PORT_FORWARD: transport, LOCALIZER_DIAGNOSTICS: '1' },
     );
-    listed = await requestList(state);
-    const tunnels = listed.tunnels;
-    const address = (name: string) =>
-      tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
-    results.push(
-      await measurePath(
-        `Localizer connect (${transport}${transport === 'spdy-websocket' ? ', the default' : ''})`,
-        { host: address('bulk'), port: 9000 },
-        { host: address('echo'), port: 7007 },
-        [listed.pid],
-        async () => (await requestList(state)).diagnostics,
-      ),
-    );
+    const listed = await requestList(state);
+    const ip = (name: string) =>
+      listed.tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
+    if (transport === 'spdy-websocket') defaultForwards = { ip, pid: listed.pid };
+    targets.push({
+      path: `Localizer connect (${transport === 'spdy-websocket' ? 'SPDY over WebSocket, the default' : transport === 'spdy' ? 'raw SPDY' : 'WebSocket per connection'})`,
+      bulk: { host: ip('bulk'), port: 9000 },
+      echo: { host: ip('echo'), port: 7007 },
+      forwarderPids: [listed.pid],
+      diagnose: async () => (await requestList(state)).diagnostics,
+    });
   }
-  const ip = (name: string) =>
-    listed?.tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
-  if (process.getuid?.() === 0) {
+
+  let helper: Awaited<ReturnType<typeof launchHelper>> | undefined;
+  if (process.getuid?.() === 0 && defaultForwards) {
     // Ports below 1024: the helper (root, in a private mount namespace) relays port 80 to the
     // engine's listener on the same address. Same forwards, one hop more.
     const sandbox = mkdtempSync(join(tmpdir(), 'bench-helper-'));
     mkdirSync(join(sandbox, 'run'), { mode: 0o711 });
     writeFileSync(join(sandbox, 'hosts'), '127.0.0.1 localhost\n');
-    const helper = await launchHelper({
+    helper = await launchHelper({
       command: 'unshare',
       args: [
         ...['--mount', '--propagation', 'private', '--fork', '--kill-child', '--', 'sh', '-c'],
@@ -283,23 +306,24 @@ async function forwardPaths(): Promise<PathFigures[]> {
       range: '127.90.0.0/16',
       elevation: 'direct',
     });
+    const { ip, pid } = defaultForwards;
     await helper.client.setRelays([
       { ip: ip('bulk'), port: 80, targetPort: 9000 },
       { ip: ip('echo'), port: 80, targetPort: 7007 },
     ]);
-    results.push(
-      await measurePath(
-        'Localizer, port 80 via helper relay',
-        { host: ip('bulk'), port: 80 },
-        { host: ip('echo'), port: 80 },
-        [listed?.pid ?? 0, helper.client.hello.pid],
-      ),
-    );
+    targets.push({
+      path: 'Localizer, port 80 via helper relay',
+      bulk: { host: ip('bulk'), port: 80 },
+      echo: { host: ip('echo'), port: 80 },
+      forwarderPids: [pid, helper.client.hello.pid],
+    });
+  }
+  const results = await measurePaths(targets);
+  if (helper) {
     helper.client.close();
     await stopChild(helper.process);
   }
-  if (localizer) await stopChild(localizer.child, 'SIGINT');
-  for (const child of children.splice(0)) await stopChild(child);
+  for (const child of children.splice(0)) await stopChild(child, 'SIGINT');
   return results;
 }
 

@@ -212,3 +212,63 @@ describe('SIGKILL of the privileged helper while connect runs', () => {
     });
   }
 });
+
+describe("SIGKILL of the app's main process", () => {
+  it('the helper it started as sudo-prompt does (output captured through a shell) removes its names within the grace period plus 1 s', async () => {
+    if (!isRoot) {
+      console.log('skipped: the hosts sandbox needs real root');
+      return;
+    }
+    const original = '127.0.0.1\tlocalhost\n';
+    const sandbox = createHostsSandbox(original);
+    const root = dirname(sandbox.hostsFile);
+    const range = takeLocalizerRange();
+    ranges.push(range);
+    const ip = range.cidr.replace('.0.0/16', '.0.9');
+    const launcher = fileURLToPath(new URL('./fixtures/app-helper-launcher.ts', import.meta.url));
+    const launch = inHostsSandbox(sandbox, tsx, [
+      launcher,
+      sandbox.socketDirectory,
+      range.cidr,
+      ip,
+      'app.web.svc',
+    ]);
+    const child = spawn(launch.command, launch.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await pollUntil(
+      () => output.includes('names written'),
+      30_000,
+      'the app stand-in to write its names',
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}; it said: ${output}`);
+    });
+    expect(readFileSync(sandbox.hostsFile, 'utf8')).toContain(`${ip}\tapp.web.svc`);
+    const app = processesMarked(root).filter((p) => p.args.includes(launcher) && /^\S*node\S* /.test(p.args));
+    expect(app.length, 'the app stand-in processes').toBeGreaterThan(0);
+    const killedAt = Date.now();
+    for (const p of app) process.kill(p.pid, 'SIGKILL');
+    await expect
+      .poll(() => readFileSync(sandbox.hostsFile, 'utf8'), {
+        timeout: helperGraceMs + 1000,
+        interval: 50,
+        message: 'the names should be gone within the grace period plus 1 s',
+      })
+      .toBe(original);
+    const restoredMs = Date.now() - killedAt;
+    await expect
+      .poll(() => processesMarked(sandbox.socketDirectory).map((p) => p.args), {
+        timeout: 5000,
+        message: 'the helper should exit',
+      })
+      .toEqual([]);
+    figures.push({
+      case: "the app's main process killed",
+      'hosts restored after (ms)': restoredMs,
+      'names left': 0,
+      'processes left': 0,
+    });
+    child.kill('SIGKILL');
+  });
+});

@@ -38,6 +38,12 @@ export async function launchElevatedHelper(options: {
   socketDirectory: string;
   range: string;
   timeoutMs?: number;
+  /**
+   * Runs `command` as root and calls back when it ends: sudo-prompt (pkexec, or the macOS
+   * dialog, running it through a shell with its output captured) by default; tests pass the
+   * same shape already running as root.
+   */
+  runAsRoot?: (command: string, done: (error?: Error | null) => void) => void;
 }): Promise<ElevatedHelper> {
   const prepared = prepareHelperSession({ socketDirectory: options.socketDirectory, range: options.range });
   const { session, token, socketPath } = prepared;
@@ -47,7 +53,11 @@ export async function launchElevatedHelper(options: {
     args: prepared.args,
   });
   let failed: HelperError | undefined;
-  sudo.exec(command, { name: 'Localizer' }, (error) => {
+  const runAsRoot =
+    options.runAsRoot ??
+    ((line: string, done: (error?: Error | null) => void) =>
+      sudo.exec(line, { name: 'Localizer' }, (error) => done(error)));
+  runAsRoot(command, (error) => {
     if (error) {
       failed = new HelperError(
         'disconnected',
