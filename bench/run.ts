@@ -272,7 +272,12 @@ async function forwardPaths(): Promise<PathFigures[]> {
         ...['--ip-range', `127.${String(90 + index * 2)}.0.0/16`],
       ],
       /Connected:/,
-      { LOCALIZER_STATE_DIR: state, LOCALIZER_PORT_FORWARD: transport, LOCALIZER_DIAGNOSTICS: '1' },
+      {
+        LOCALIZER_STATE_DIR: state,
+        LOCALIZER_PORT_FORWARD: transport,
+        // Diagnostics wake the process every few ms; only the default path pays for them.
+        ...(transport === 'spdy-websocket' ? { LOCALIZER_DIAGNOSTICS: '1' } : {}),
+      },
     );
     const listed = await requestList(state);
     const ip = (name: string) =>
@@ -283,7 +288,9 @@ async function forwardPaths(): Promise<PathFigures[]> {
       bulk: { host: ip('bulk'), port: 9000 },
       echo: { host: ip('echo'), port: 7007 },
       forwarderPids: [listed.pid],
-      diagnose: async () => (await requestList(state)).diagnostics,
+      ...(transport === 'spdy-websocket'
+        ? { diagnose: async () => (await requestList(state)).diagnostics }
+        : {}),
     });
   }
 

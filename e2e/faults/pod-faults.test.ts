@@ -251,6 +251,33 @@ describe('pod faults under steady load', () => {
     );
   });
 
+  it('every endpoint gone, then back (scaled to 0 and up again): answers again once Ready', async () => {
+    const statefulSets = resourceTypeOfKind('StatefulSet');
+    const scaleTo = (replicas: number): void => {
+      cluster.registry.patch(
+        statefulSets,
+        'data',
+        'solo',
+        { spec: { replicas } },
+        'application/merge-patch+json',
+      );
+    };
+    const oldUid = podOf('data', 'solo-0')?.metadata.uid;
+    await underLoad(
+      'StatefulSet of 1, scaled to 0 and back',
+      [
+        { label: 'solo.data', ip: await addressOf('data', 'solo'), port: 5432 },
+        { label: 'solo-0.solo.data', ip: await addressOf('data', 'solo-0.solo'), port: 5432, pod: 'solo-0' },
+      ],
+      async () => {
+        scaleTo(0);
+        await pollUntil(() => podOf('data', 'solo-0') === undefined, 30_000, 'solo-0 to be gone');
+        scaleTo(1);
+        return readyAgain('data', 'solo-0', (pod) => pod.metadata.uid !== oldUid);
+      },
+    );
+  });
+
   it('the API server restarted: forwards keep answering', async () => {
     await underLoad(
       'API server restarted (1 s down)',

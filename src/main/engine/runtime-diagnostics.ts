@@ -22,7 +22,7 @@ export interface RuntimeDiagnostics {
 const round = (value: number): number => Math.round(value * 100) / 100;
 
 export function startRuntimeDiagnostics(): RuntimeDiagnostics {
-  const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: 5 });
+  const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let gc = { count: 0, totalMs: 0, maxMs: 0 };
   const observer = new PerformanceObserver((list) => {
