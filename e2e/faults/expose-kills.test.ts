@@ -19,6 +19,7 @@ import { run, runInBackground } from '../support/processes';
 import { freePort } from '../support/sockets';
 import { requireSystemTools } from '../support/system-tools';
 import { printFigures, type FaultFigures } from './fault-figures';
+import { kubeClients } from '../support/kube-clients';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 // One process (no tsx wrapper), so the SIGKILL reaches the process that holds the expose.
@@ -92,10 +93,7 @@ async function cleanUpAndCheck(state: string, moment: string, delayMs: number): 
 beforeAll(async () => {
   requireSystemTools('sshd', 'utilLinux');
   cluster = await startTestCluster({ scenario: 'demo' });
-  const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromFile(cluster.kubeconfigPath);
-  apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
-  core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  ({ apps, core } = kubeClients(cluster.kubeconfigPath));
   laptopPort = await freePort();
   const server = createServer((socket) => socket.end('laptop\n'));
   laptop = server;

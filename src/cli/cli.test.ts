@@ -293,6 +293,22 @@ describe('localizer connect with names, in a sandbox', () => {
       if (url.includes('.web')) expect(answer.namespace).toBe('web');
     }
 
+    // A .local name also has its address as IPv4-mapped IPv6 (what macOS's lookup needs to skip
+    // mDNS); a program that connects to that form reaches the same forward.
+    const lookup = await inSandbox(
+      `require('node:dns').lookup('kv-2.kv.data.svc.cluster.local', { all: true }, (e, a) => console.log(JSON.stringify(e ? e.message : a)))`,
+    );
+    const addresses = JSON.parse(lookup.stdout) as { address: string; family: number }[];
+    const v4 = addresses.find((a) => a.family === 4)?.address ?? '';
+    expect(addresses).toEqual(
+      expect.arrayContaining([
+        { address: v4, family: 4 },
+        { address: `::ffff:${v4}`, family: 6 },
+      ]),
+    );
+    const overIpv6 = await inSandbox(fetchJson(`http://[::ffff:${v4}]:6379/`));
+    expect((JSON.parse(overIpv6.stdout) as { pod: string }).pod).toBe('kv-2');
+
     const listed = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
     const tunnels = JSON.parse(listed.stdout) as {
       namespace: string;

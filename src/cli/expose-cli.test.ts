@@ -15,6 +15,7 @@ import { run, runInBackground, type Background } from '../../e2e/support/process
 import { freePort } from '../../e2e/support/sockets';
 import { labels } from '../main/engine/expose/ssh-pod';
 import { requireSystemTools } from '../../e2e/support/system-tools';
+import { kubeClients } from '../../e2e/support/kube-clients';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(projectRoot, 'src/cli/main.ts');
@@ -62,10 +63,7 @@ async function expectNoLeftovers(): Promise<void> {
 beforeAll(async () => {
   requireSystemTools('sshd', 'utilLinux');
   cluster = await startTestCluster({ scenario: 'demo' });
-  const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromFile(cluster.kubeconfigPath);
-  apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
-  core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  ({ apps, core } = kubeClients(cluster.kubeconfigPath));
   laptopPort = await freePort();
   laptop = createServer((socket) => socket.end('laptop\n'));
   await new Promise<void>((resolve) => laptop.listen(laptopPort, '127.0.0.1', resolve));

@@ -14,7 +14,7 @@ import {
   type HelperRequest,
   type HelperResponse,
 } from '../shared/helper-protocol';
-import { rangeContains, type Ipv4Range } from '../shared/ipv4-range';
+import { rangeContains, underlyingIpv4, type Ipv4Range } from '../shared/ipv4-range';
 import { aliasesNeeded, LoopbackAliases } from './aliases';
 import { removeBlocks, replaceBlock, type HostsEntry } from './hosts-block';
 import { CoalescingWriter, rewriteFile } from './hosts-file';
@@ -252,7 +252,7 @@ export class HelperServer {
 
   private checkRange(ips: Iterable<string>): void {
     for (const ip of ips) {
-      if (!rangeContains(this.options.range, ip)) {
+      if (!rangeContains(this.options.range, underlyingIpv4(ip))) {
         throw new RequestError(
           'out-of-range',
           `${ip} is outside the allowed range ${this.options.range.cidr}`,

@@ -29,6 +29,14 @@ const ipv4 = z
     'must be an IPv4 address like 127.77.0.1',
   );
 
+/** A hosts line's address: IPv4, or IPv4-mapped IPv6 (`::ffff:127.77.0.1`) for the IPv6 lookup. */
+const hostsAddress = z
+  .string()
+  .regex(
+    /^(::ffff:)?(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/,
+    'must be an IPv4 address like 127.77.0.1, or IPv4-mapped IPv6 like ::ffff:127.77.0.1',
+  );
+
 const hostname = z.string().superRefine((name, context) => {
   const problem = hostnameProblem(name);
   if (problem)
@@ -56,7 +64,9 @@ export const helperRequestSchema = z.discriminatedUnion('op', [
       op: z.literal('hosts.set'),
       entries: z
         .array(
-          z.object({ ip: ipv4, names: z.array(hostname).min(1).max(helperLimits.maxNamesPerEntry) }).strict(),
+          z
+            .object({ ip: hostsAddress, names: z.array(hostname).min(1).max(helperLimits.maxNamesPerEntry) })
+            .strict(),
         )
         .max(helperLimits.maxEntries),
     })

@@ -55,3 +55,16 @@ export function rangeWithin(inner: Ipv4Range, outer: Ipv4Range): boolean {
 }
 
 export const loopbackRange: Ipv4Range = parseIpv4Range('127.0.0.0/8');
+
+/** The prefix of an IPv4-mapped IPv6 address: `::ffff:127.77.0.5` is 127.77.0.5 over IPv6. */
+export const ipv4MappedPrefix = '::ffff:';
+
+/** `127.77.0.5` → `::ffff:127.77.0.5`. */
+export function ipv4Mapped(ip: string): string {
+  return `${ipv4MappedPrefix}${ip}`;
+}
+
+/** The IPv4 address an address stands for: itself, or the one inside an IPv4-mapped IPv6 address. */
+export function underlyingIpv4(ip: string): string {
+  return ip.startsWith(ipv4MappedPrefix) ? ip.slice(ipv4MappedPrefix.length) : ip;
+}

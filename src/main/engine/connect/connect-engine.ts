@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { HostsEntry } from '../../../shared/helper-protocol';
+import { ipv4Mapped } from '../../../shared/ipv4-range';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
 import { createPodDialer, type PodDialer, type PortForwardTransport } from '../kube/pod-dialer';
@@ -17,6 +18,17 @@ import { AddressBook } from './address-book';
 import { planForwards, type ForwardPlan } from './forward-plan';
 import { ForwardRuntime, type Relay } from './forward-runtime';
 import type { HelperSync } from './helper-sync';
+
+/**
+ * The hosts lines for a forward's names. A name ending in `.local` also gets its address as
+ * IPv4-mapped IPv6 (`::ffff:127.77.0.5`): macOS sends an IPv6 lookup of a `.local` name that
+ * /etc/hosts cannot answer to mDNS, which waits about 5 s. The mapped address reaches the same
+ * IPv4 listener, so nothing else is needed (see ARCHITECTURE.md for why not an alias).
+ */
+export function hostsEntriesFor(ip: string, names: readonly string[]): HostsEntry[] {
+  const local = names.filter((name) => name.endsWith('.local'));
+  return [{ ip, names }, ...(local.length > 0 ? [{ ip: ipv4Mapped(ip), names: local }] : [])];
+}
 
 /** The cluster cannot be used as configured; the message says what to do. */
 export class ConnectError extends Error {
@@ -307,7 +319,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
       .filter((p) => !p.skipReason)
       .flatMap((p) => {
         const ip = this.runtimes.get(p.key)?.ip;
-        return ip && p.names.length > 0 ? [{ ip, names: p.names }] : [];
+        return ip && p.names.length > 0 ? hostsEntriesFor(ip, p.names) : [];
       });
     sync.update(this.options.kubeContext.name, entries, undefined);
     this.pushRelaysSoon();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { hostsEntriesFor } from './connect-engine';
 import { mergeHosts } from './helper-sync';
 
 describe('mergeHosts', () => {
@@ -24,5 +25,26 @@ describe('mergeHosts', () => {
       { source: 'b', entries: [{ ip: '127.77.0.2', names: ['x.y'] }] },
     ]);
     expect(merged.entries).toEqual([{ ip: '127.77.0.1', names: ['x.y'] }]);
+  });
+});
+
+describe('hosts lines for .local names', () => {
+  it('gives a .local name its address as IPv4-mapped IPv6 too, and nothing else a second line', () => {
+    expect(hostsEntriesFor('127.77.0.5', ['api.web', 'api.web.svc', 'api.web.svc.cluster.local'])).toEqual([
+      { ip: '127.77.0.5', names: ['api.web', 'api.web.svc', 'api.web.svc.cluster.local'] },
+      { ip: '::ffff:127.77.0.5', names: ['api.web.svc.cluster.local'] },
+    ]);
+    expect(hostsEntriesFor('127.77.0.6', ['api.web', 'api.web.svc.corp.example'])).toHaveLength(1);
+  });
+
+  it('keeps both lines of one context through the merge, and neither of a name another holds', () => {
+    const merged = mergeHosts([
+      { source: 'a', entries: hostsEntriesFor('127.77.0.1', ['x.y', 'x.y.svc.cluster.local']) },
+      { source: 'b', entries: hostsEntriesFor('127.77.0.2', ['x.y', 'x.y.svc.cluster.local']) },
+    ]);
+    expect(merged.entries).toEqual([
+      { ip: '127.77.0.1', names: ['x.y', 'x.y.svc.cluster.local'] },
+      { ip: '::ffff:127.77.0.1', names: ['x.y.svc.cluster.local'] },
+    ]);
   });
 });

@@ -13,7 +13,10 @@ export interface MergedHosts {
   lost: Map<string, Map<string, string>>;
 }
 
-/** Merges sources in order; a name already given to an earlier source is not given again. */
+/**
+ * Merges sources in order; a name already given to an earlier source is not given again. A
+ * source may give one name several lines (its IPv4 address and the IPv4-mapped IPv6 form of it).
+ */
 export function mergeHosts(
   sources: readonly { source: string; entries: readonly HostsEntry[] }[],
 ): MergedHosts {
@@ -28,11 +31,10 @@ export function mergeHosts(
           owner.set(name, source);
           return true;
         }
-        if (holder !== source) {
-          const mine = lost.get(source) ?? new Map<string, string>();
-          mine.set(name, holder);
-          lost.set(source, mine);
-        }
+        if (holder === source) return true;
+        const mine = lost.get(source) ?? new Map<string, string>();
+        mine.set(name, holder);
+        lost.set(source, mine);
         return false;
       });
       if (names.length > 0) entries.push({ ip: entry.ip, names });

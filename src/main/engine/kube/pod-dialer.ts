@@ -11,6 +11,7 @@ import type * as k8s from '@kubernetes/client-node';
 import WebSocket from 'ws';
 import { refusalMessage } from './api-errors';
 import { SpdySession, SpdyUnavailableError, type SessionTiming } from './spdy/spdy-session';
+import { sendWithBackpressure } from './spdy/websocket-carrier';
 
 /** A port-forward the API server or kubelet refused, with its own message. */
 export class PortForwardError extends Error {
@@ -83,7 +84,6 @@ const bulkCiphers = [
 ].join(':');
 
 const dataChannel = 0;
-const sendHighWaterMark = 1024 * 1024;
 const errorChannel = 1;
 
 class PodStream extends Duplex {
@@ -125,13 +125,7 @@ class PodStream extends Duplex {
     const frame = Buffer.allocUnsafe(chunk.length + 1);
     frame[0] = dataChannel;
     chunk.copy(frame, 1);
-    // Pipeline sends; wait for the socket only when ws has a lot queued (backpressure).
-    if (this.ws.bufferedAmount < sendHighWaterMark) {
-      this.ws.send(frame, { binary: true });
-      callback();
-    } else {
-      this.ws.send(frame, { binary: true }, (error) => callback(error ?? null));
-    }
+    sendWithBackpressure(this.ws, frame, callback);
   }
 
   override _final(callback: () => void): void {

@@ -10,6 +10,23 @@ import WebSocket from 'ws';
 /** How much may wait in the WebSocket's send queue before writes wait for it to drain. */
 const sendHighWaterMark = 1024 * 1024;
 
+/**
+ * Sends one binary message, pipelined: `callback` runs at once while little is queued, and once
+ * the message is on the socket when a lot is (backpressure for the stream writing it).
+ */
+export function sendWithBackpressure(
+  ws: WebSocket,
+  bytes: Buffer,
+  callback: (error?: Error | null) => void,
+): void {
+  if (ws.bufferedAmount < sendHighWaterMark) {
+    ws.send(bytes, { binary: true });
+    callback();
+  } else {
+    ws.send(bytes, { binary: true }, (error) => callback(error ?? null));
+  }
+}
+
 export class WebSocketCarrier extends Duplex {
   constructor(private readonly ws: WebSocket) {
     super({ readableHighWaterMark: 1024 * 1024, writableHighWaterMark: 1024 * 1024 });
@@ -43,13 +60,7 @@ export class WebSocketCarrier extends Duplex {
       callback(new Error('the port-forward WebSocket is closed'));
       return;
     }
-    // Pipeline sends; wait for the socket only when a lot is queued (backpressure).
-    if (this.ws.bufferedAmount < sendHighWaterMark) {
-      this.ws.send(bytes, { binary: true });
-      callback();
-    } else {
-      this.ws.send(bytes, { binary: true }, (error) => callback(error ?? null));
-    }
+    sendWithBackpressure(this.ws, bytes, callback);
   }
 
   override _final(callback: () => void): void {
