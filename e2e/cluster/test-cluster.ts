@@ -58,6 +58,8 @@ export interface ClusterFaults {
   setUnsupportedPortForwards(kinds: readonly ('spdy-websocket' | 'spdy')[]): void;
   /** Makes a user's token fail with 401 from now on. */
   revokeToken(user: 'admin' | 'restricted'): void;
+  /** Makes a revoked token work again. */
+  restoreToken(user: 'admin' | 'restricted'): void;
   /** Forgets watch history, so every watch resuming from an old resourceVersion gets 410 Gone. */
   expireWatchHistory(): void;
 }
@@ -178,6 +180,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
       portForwardFaults.delayMs = delayMs;
     },
     revokeToken: (user) => auth.revokeToken(user === 'admin' ? admin.name : restricted.name),
+    restoreToken: (user) => auth.restoreToken(user === 'admin' ? admin.name : restricted.name),
     expireWatchHistory: () => store.compact(),
   };
 

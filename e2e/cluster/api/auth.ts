@@ -78,10 +78,23 @@ export class Authenticator {
     return this.users.get(name);
   }
 
+  private readonly revoked = new Map<string, string>();
+
   /** Makes the user's current token fail with 401 from now on. */
   revokeToken(name: string): void {
     const user = this.users.get(name);
-    if (user) user.token = `revoked-${newToken()}`;
+    if (!user) return;
+    if (!this.revoked.has(name)) this.revoked.set(name, user.token);
+    user.token = `revoked-${newToken()}`;
+  }
+
+  /** Makes a revoked token work again, as when a user's access is given back. */
+  restoreToken(name: string): void {
+    const user = this.users.get(name);
+    const token = this.revoked.get(name);
+    if (!user || token === undefined) return;
+    user.token = token;
+    this.revoked.delete(name);
   }
 
   /** The user behind an `Authorization` header; throws 401 otherwise. */

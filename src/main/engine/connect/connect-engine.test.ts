@@ -8,6 +8,7 @@ import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
 import { takeLocalizerRange } from '../../../../e2e/support/address-ranges';
 import { pollUntil } from '../../../../e2e/support/poll';
+import { startSteadyLoad } from '../../../../e2e/faults/steady-load';
 import { echoRoundTrip, getJson, randomPayload, connectOutcome } from '../../../../e2e/support/sockets';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { loadKubeContext } from '../kube/kube-context';
@@ -312,11 +313,11 @@ describe('after sleep', () => {
     }
   });
 
-  it('notices the clock jump once, watches afresh, and keeps every forward and address', async () => {
+  it('notices the clock jump once, watches afresh, and keeps every forward and address, under load', async () => {
     let offset = 0;
     const logs: string[] = [];
     const sleeper = createEngine({
-      namespaces: ['tools'],
+      namespaces: ['tools', 'web'],
       now: () => Date.now() + offset,
       wakeCheckMs: 20,
       log: (message) => logs.push(message),
@@ -327,6 +328,14 @@ describe('after sleep', () => {
         .poll(() => sleeper.snapshot().find((s) => s.name === 'echo')?.status, { timeout: 15_000 })
         .toBe('running');
       const before = sleeper.snapshot().map((s) => `${s.name}=${s.ip ?? ''}`);
+      // A caller every 100 ms through the wake: only calls within 1 s of it may fail.
+      const load = startSteadyLoad(sleeper.snapshot().find((s) => s.name === 'api')?.ip ?? '', 8080);
+      await pollUntil(
+        () => load.outcomes.filter((o) => o.ok).length >= 3,
+        10_000,
+        'good calls before the jump',
+      );
+      const jumpedAt = Date.now();
       offset += 3_600_000;
       await expect
         .poll(() => sleeper.wakeUps, { timeout: 5000, message: 'the jump should be noticed' })
@@ -337,6 +346,10 @@ describe('after sleep', () => {
       expect(sleeper.snapshot().map((s) => `${s.name}=${s.ip ?? ''}`)).toEqual(before);
       const echo = sleeper.snapshot().find((s) => s.name === 'echo')?.ip ?? '';
       expect((await echoRoundTrip(echo, 7007, Buffer.from('awake'))).toString()).toBe('awake');
+      await pollUntil(() => Date.now() > jumpedAt + 3000, 10_000, 'the load to run 3 s past the jump');
+      await load.stop();
+      expect(load.failuresSince(jumpedAt + 1000).map((o) => o.error)).toEqual([]);
+      expect(load.firstSuccessSince(jumpedAt + 1000)).toBeDefined();
     } finally {
       await sleeper.stop();
     }
