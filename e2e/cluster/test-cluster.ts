@@ -58,6 +58,8 @@ export interface ClusterFaults {
   setUnsupportedPortForwards(kinds: readonly ('spdy-websocket' | 'spdy')[]): void;
   /** Makes a user's token fail with 401 from now on. */
   revokeToken(user: 'admin' | 'restricted'): void;
+  /** The API server answers nothing for `ms`, then carries on, nothing lost. */
+  hangApiServer(ms: number): Promise<void>;
   /** Makes a revoked token work again. */
   restoreToken(user: 'admin' | 'restricted'): void;
   /** Forgets watch history, so every watch resuming from an old resourceVersion gets 410 Gone. */
@@ -180,6 +182,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
       portForwardFaults.delayMs = delayMs;
     },
     revokeToken: (user) => auth.revokeToken(user === 'admin' ? admin.name : restricted.name),
+    hangApiServer: (ms) => server.hang(ms),
     restoreToken: (user) => auth.restoreToken(user === 'admin' ? admin.name : restricted.name),
     expireWatchHistory: () => store.compact(),
   };

@@ -61,6 +61,16 @@ async function addressOf(namespace: string, name: string): Promise<string> {
   return ip;
 }
 
+/** A target's status in `localizer list`, by its label (`svc.ns` or `pod.svc.ns`). */
+async function statusOf(label: string): Promise<string | undefined> {
+  const [name = '', ...rest] = label.split('.');
+  const namespace = rest.at(-1) ?? '';
+  const forward = rest.length > 1 ? `${name}.${rest[0] ?? ''}` : name;
+  const listed = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+  const tunnels = JSON.parse(listed.stdout || '[]') as Listed[];
+  return tunnels.find((t) => t.namespace === namespace && t.name === forward)?.status;
+}
+
 function isReadyPod(pod: KubeObject | undefined): boolean {
   const conditions = (field(pod ?? { metadata: {} }, 'status', 'conditions') ?? []) as {
     type: string;
@@ -114,6 +124,13 @@ async function underLoad(
   await Promise.all(loads.map(([, load]) => load.stop()));
   for (const [target, load] of loads) {
     const late = load.failuresSince(readyAt + graceAfterReadyMs);
+    // And the list says so: a forward that works again is 'running', with no caller needed.
+    await expect
+      .poll(async () => statusOf(target.label), {
+        timeout: 5000,
+        message: `${caseName}: ${target.label} should be running again in localizer list`,
+      })
+      .toBe('running');
     const first = load.firstSuccessSince(readyAt, target.pod);
     figures.push({
       case: caseName,
@@ -296,6 +313,20 @@ describe('pod faults under steady load', () => {
     // What the user was told while it was revoked, or nothing if every call went through an
     // open session (an upgraded connection is not checked again, as on a real API server).
     expect(connectOutput).not.toMatch(/TypeError|at .*\(.*\.ts:\d+/);
+  });
+
+  it('the API server frozen for 15 s (no answers, nothing lost): answers again once it does', async () => {
+    await underLoad(
+      'API server frozen 15 s',
+      [
+        { label: 'api.web', ip: await addressOf('web', 'api'), port: 8080 },
+        { label: 'kv-2.kv.data', ip: await addressOf('data', 'kv-2.kv'), port: 6379, pod: 'kv-2' },
+      ],
+      async () => {
+        await cluster.faults.hangApiServer(15_000);
+        return Date.now();
+      },
+    );
   });
 
   it('the API server restarted: forwards keep answering', async () => {

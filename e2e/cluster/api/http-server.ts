@@ -164,6 +164,16 @@ function listKind(type: ResourceType): string {
   return `${type.kind}List`;
 }
 
+function hold(socket: Socket): void {
+  socket.pause();
+  socket.cork();
+}
+
+function release(socket: Socket): void {
+  socket.uncork();
+  socket.resume();
+}
+
 /** The API server. `start()` listens; faults close and reopen it on the same port. */
 export class ApiServer {
   private server: Server | undefined;
@@ -190,6 +200,7 @@ export class ApiServer {
     server.on('secureConnection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
+      if (this.hung) hold(socket);
     });
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       this.requestCount++;
@@ -207,6 +218,22 @@ export class ApiServer {
   }
 
   /** Cuts every open connection (watches, port-forwards, keep-alive) as a network failure would. */
+  private hung = false;
+
+  /**
+   * Answers nothing for `ms`, and loses nothing: every connection, open or new, stops reading
+   * and holds what it would send (as a server stuck in a long GC or a frozen VM, behind TCP),
+   * then carries on. Watches, port-forwards and new requests all wait. (TLS handshakes still
+   * complete.)
+   */
+  async hang(ms: number): Promise<void> {
+    this.hung = true;
+    for (const socket of this.sockets) hold(socket);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    this.hung = false;
+    for (const socket of this.sockets) release(socket);
+  }
+
   dropConnections(): void {
     for (const socket of this.sockets) socket.destroy();
   }

@@ -30,6 +30,9 @@ interface PortListener {
   retryTimer: NodeJS.Timeout | undefined;
 }
 
+/** How long a probe's stream must stay free of errors to count as a reconnection. */
+const probeSettleMs = 300;
+
 /** A taken port is tried again, 1 s after the first failure, doubling to at most 30 s. */
 const busyRetryMs = (attempt: number): number => Math.min(30_000, 1_000 * 2 ** attempt);
 
@@ -184,11 +187,7 @@ export class ForwardRuntime {
       })),
       onCarried: ({ target }) => {
         this.lastEndpoint = target.pod;
-        if (this.failingSince !== undefined) {
-          this.failingSince = undefined;
-          this.counters.reconnects++;
-          this.options.onChange();
-        }
+        this.recovered();
       },
       onAttemptFailed: ({ target, port }, error, retrying) => {
         // A pod that cannot be reached through its session may be gone or replaced: the next
@@ -198,6 +197,7 @@ export class ForwardRuntime {
         else {
           this.counters.failures++;
           this.failingSince ??= Date.now();
+          this.scheduleProbe(listener.name);
         }
         this.recordError(`${target.pod}:${String(port)}: ${error.message}`);
       },
@@ -206,6 +206,58 @@ export class ForwardRuntime {
         else this.counters.bytesIn += count;
       },
     });
+  }
+
+  private recovered(): void {
+    if (this.failingSince === undefined) return;
+    this.failingSince = undefined;
+    this.probeAttempts = 0;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    this.counters.reconnects++;
+    this.options.onChange();
+  }
+
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probeAttempts = 0;
+
+  /**
+   * After a connection nobody could carry, try one by ourselves (1 s, doubling to 30 s) until
+   * one goes through: a forward is 'reconnecting' until it has reconnected, not until the next
+   * caller happens to come by.
+   */
+  private scheduleProbe(portName: string): void {
+    if (this.probeTimer || this.closed) return;
+    this.probeTimer = setTimeout(
+      () => {
+        this.probeTimer = undefined;
+        if (this.closed || this.failingSince === undefined) return;
+        const endpoint = this.plan.endpoints.find((e) => e.ready && e.ports[portName] !== undefined);
+        if (!endpoint) return; // no pod: 'waiting' says so, and a new pod brings a new plan
+        this.options.dialer
+          .dial(
+            { namespace: this.plan.namespace, pod: endpoint.pod, uid: endpoint.uid },
+            endpoint.ports[portName] ?? 0,
+          )
+          .then(
+            // The kubelet's refusal arrives after the stream opens; give it a moment to come.
+            (stream) =>
+              new Promise<void>((resolve, reject) => {
+                const settled = setTimeout(resolve, probeSettleMs);
+                stream.once('error', (error: Error) => {
+                  clearTimeout(settled);
+                  reject(error);
+                });
+              }).finally(() => stream.destroy()),
+          )
+          .then(
+            () => this.recovered(),
+            () => this.scheduleProbe(portName),
+          );
+      },
+      Math.min(30_000, 1000 * 2 ** this.probeAttempts++),
+    );
+    this.probeTimer.unref();
   }
 
   private recordError(message: string): void {
@@ -268,6 +320,7 @@ export class ForwardRuntime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.probeTimer);
     for (const listener of this.listeners.values()) clearTimeout(listener.retryTimer);
     for (const socket of this.sockets) socket.destroy();
     await Promise.all(
