@@ -170,7 +170,7 @@ describe('SIGKILL of the privileged helper while connect runs', () => {
       process.kill(helper?.pid ?? 0, 'SIGKILL');
       await pollUntil(
         () => output().includes('The privileged helper is back'),
-        15_000,
+        30_000,
         'connect to start another helper',
       ).catch((error: unknown) => {
         throw new Error(`${String(error)}; connect said:\n${output()}`);
