@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 /** Starts connect with names in a sandbox, waits until it is connected, and returns how to kill it. */
-async function connectWithNames(user: SandboxUser | undefined) {
+async function connectWithNames(user: SandboxUser | undefined, waitForConnected = true) {
   if (!cluster) throw new Error('the test cluster did not start');
   const original = '127.0.0.1\tlocalhost\n# a line of the user’s own\n';
   const sandbox = createHostsSandbox(original);
@@ -75,10 +75,12 @@ async function connectWithNames(user: SandboxUser | undefined) {
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await expect
-    .poll(() => output, { timeout: 45_000, message: 'connect should say it is connected with names' })
-    .toContain('with names in /etc/hosts');
-  expect(readFileSync(sandbox.hostsFile, 'utf8')).toContain('kv-0.kv.data.svc.cluster.local');
+  if (waitForConnected) {
+    await expect
+      .poll(() => output, { timeout: 45_000, message: 'connect should say it is connected with names' })
+      .toContain('with names in /etc/hosts');
+    expect(readFileSync(sandbox.hostsFile, 'utf8')).toContain('kv-0.kv.data.svc.cluster.local');
+  }
   return { child, sandbox, original, output: () => output };
 }
 
@@ -148,6 +150,60 @@ describe('SIGKILL of localizer connect', () => {
       child.kill('SIGKILL');
     });
   }
+});
+
+describe('SIGKILL of localizer connect at a random moment of its start', () => {
+  it('leaves the hosts file byte-exact and no process behind, whenever it lands (as root)', async () => {
+    if (!isRoot) {
+      console.log('skipped: the hosts sandbox needs real root');
+      return;
+    }
+    // Connect reaches "Connected" in about 1.5–3 s here: kill anywhere in the first 3 s, as the
+    // helper starts, as it writes the first names, or just after.
+    const given = (process.env.LOCALIZER_FAULT_DELAYS ?? '').split(',').filter(Boolean).map(Number);
+    const delays =
+      given.length > 0 ? given : Array.from({ length: 4 }, () => Math.floor(Math.random() * 3000));
+    for (const delayMs of delays) {
+      const { child, sandbox, original, output } = await connectWithNames(undefined, false);
+      const root = dirname(sandbox.hostsFile);
+      const startedAt = Date.now();
+      await pollUntil(() => Date.now() - startedAt >= delayMs, delayMs + 1000, 'the moment to kill');
+      const hadNames = readFileSync(sandbox.hostsFile, 'utf8') !== original;
+      for (const p of processesMarked(root).filter(
+        (candidate) => candidate.args.includes(`${cliPath} connect`) && /^\S*node\S* /.test(candidate.args),
+      ))
+        process.kill(p.pid, 'SIGKILL');
+      const killedAt = Date.now();
+      const context = `killed ${String(delayMs)} ms into connect (replay with LOCALIZER_FAULT_DELAYS); it said: ${output()}`;
+      await expect
+        .poll(() => readFileSync(sandbox.hostsFile, 'utf8'), {
+          timeout: helperGraceMs + 1000,
+          interval: 50,
+          message: `the hosts file should be back within the grace period plus 1 s, ${context}`,
+        })
+        .toBe(original);
+      const restoredMs = Date.now() - killedAt;
+      await expect
+        .poll(
+          () =>
+            processesMarked(root)
+              .filter((p) => p.pid !== child.pid)
+              .map((p) => p.args),
+          {
+            timeout: 5000,
+            message: `no helper or sudo should be left, ${context}`,
+          },
+        )
+        .toEqual([]);
+      figures.push({
+        case: `connect killed ${String(delayMs)} ms into its start${hadNames ? ' (names written)' : ''}`,
+        'hosts restored after (ms)': hadNames ? restoredMs : 0,
+        'names left': 0,
+        'processes left': 0,
+      });
+      child.kill('SIGKILL');
+    }
+  });
 });
 
 describe('SIGKILL of the privileged helper while connect runs', () => {
