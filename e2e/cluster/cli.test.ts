@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { processesMarked } from '../support/leftovers';
 import { run } from '../support/processes';
 import { requireSystemTools } from '../support/system-tools';
 
@@ -69,8 +70,14 @@ describe('npm run test-cluster', () => {
     });
   }
 
-  for (const script of ['test-cluster', 'demo'] as const) {
-    it(`leaves no process behind when only npm's own process gets SIGTERM (npm run ${script})`, async () => {
+  const stops = [
+    { script: 'test-cluster', how: "only npm's own process gets SIGTERM", signal: 'SIGTERM', group: false },
+    { script: 'demo', how: "only npm's own process gets SIGTERM", signal: 'SIGTERM', group: false },
+    // As `timeout` and a terminal's Ctrl-C send it: every process, pods included, at once.
+    { script: 'demo', how: 'its whole process group gets SIGINT', signal: 'SIGINT', group: true },
+  ] as const;
+  for (const { script, how, signal, group } of stops) {
+    it(`leaves no process behind when ${how} (npm run ${script})`, async () => {
       const directory = mkdtempSync(join(tmpdir(), 'cli-npm-'));
       const args =
         script === 'demo'
@@ -104,13 +111,22 @@ describe('npm run test-cluster', () => {
         })
         .toBeGreaterThanOrEqual(10);
       const tree = descendants(npm.pid ?? 0);
-      // `kill PID`: npm alone, not its group. npm and its `sh -c` go; what they started must too.
-      process.kill(npm.pid ?? 0, 'SIGTERM');
+      // `kill PID`: npm alone, not its group; npm and its `sh -c` go, and what they started must
+      // too. Or the whole group: pods die, the kubelet would restart them while it stops.
+      process.kill(group ? -(npm.pid ?? 0) : (npm.pid ?? 0), signal);
+      // The processes it had, and any container started since (a restart during the stop): each
+      // names its kubelet's pid in its environment.
+      const left = (): string[] => [
+        ...tree.filter(alive).map(String),
+        ...tree.flatMap((pid) =>
+          processesMarked(`LOCALIZER_KUBELET_PID=${String(pid)}\n`).map((p) => p.args),
+        ),
+      ];
       await expect
-        .poll(() => tree.filter(alive), {
+        .poll(left, {
           timeout: 5_000,
           interval: 100,
-          message: `no process of npm run ${script} should remain 5 s after SIGTERM to npm (output: ${output})`,
+          message: `no process of npm run ${script} should remain 5 s after ${signal} to ${group ? 'its group' : 'npm'} (output: ${output})`,
         })
         .toEqual([]);
     });

@@ -13,10 +13,16 @@ export function containerPorts(/** @type {number} */ fallback) {
 /** The address to bind: pods share the host's network, each on its own loopback IP. */
 export const podIp = process.env.POD_IP ?? '127.0.0.1';
 
-/** A container never outlives the cluster that started it, even after a SIGKILL of the cluster. */
+/**
+ * A container never outlives the cluster that started it, even after a SIGKILL of the cluster.
+ * The kubelet names itself (LOCALIZER_KUBELET_PID): a container started just as the cluster
+ * exited is reparented before it runs, so `process.ppid` at start would already be the wrong one.
+ */
 export function exitWithParent() {
-  const parent = process.ppid;
-  setInterval(() => {
+  const parent = Number(process.env.LOCALIZER_KUBELET_PID) || process.ppid;
+  const check = () => {
     if (process.ppid !== parent) process.exit(0);
-  }, 500).unref();
+  };
+  check();
+  setInterval(check, 500).unref();
 }

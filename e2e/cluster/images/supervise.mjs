@@ -11,7 +11,10 @@ if (!command) {
   console.error('usage: supervise.mjs <command> [args...]');
   process.exit(2);
 }
-const parent = process.ppid;
+// The kubelet names itself: started just as the cluster exited, this process is reparented
+// before it runs, and `process.ppid` would already be the wrong parent.
+const parent = Number(process.env.LOCALIZER_KUBELET_PID) || process.ppid;
+if (process.ppid !== parent) process.exit(137);
 const child = spawn(command, args, { stdio: 'inherit', detached: true });
 
 function killGroup(/** @type {NodeJS.Signals} */ signal) {

@@ -99,6 +99,8 @@ export class Kubelet {
 
   /** Stops every container (SIGKILL after a short grace) and waits for the processes to exit. */
   async stop(): Promise<void> {
+    // No container starts once stopping began: a restart now would outlive the cluster.
+    this.stopping = true;
     this.options.store.off('change', this.onChange);
     await Promise.all([...this.runtimes.values()].map((runtime) => this.teardown(runtime, 2)));
   }
@@ -209,8 +211,10 @@ export class Kubelet {
     container.timers.add(timer);
   }
 
+  private stopping = false;
+
   private startContainer(runtime: PodRuntime, container: ContainerRuntime): void {
-    if (runtime.terminating) return;
+    if (runtime.terminating || this.stopping) return;
     const pod = this.options.store.get(pods, runtime.namespace, runtime.name) as Pod | undefined;
     if (!pod || pod.metadata.uid !== runtime.uid) return;
     const image = container.image;
@@ -265,6 +269,8 @@ export class Kubelet {
       return;
     }
     const env: Record<string, string> = {
+      // The test images exit when this process is no longer their parent.
+      LOCALIZER_KUBELET_PID: String(process.pid),
       POD_NAME: runtime.name,
       POD_NAMESPACE: runtime.namespace,
       POD_IP: runtime.ip,
