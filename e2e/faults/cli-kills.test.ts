@@ -23,6 +23,7 @@ import { processesMarked } from '../support/leftovers';
 import { pollUntil } from '../support/poll';
 import { requireSystemTools } from '../support/system-tools';
 import { printFigures, type FaultFigures } from './fault-figures';
+import { killDelays, untilKillMoment } from './kill-moments';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cliPath = join(projectRoot, 'src/cli/main.ts');
@@ -160,14 +161,11 @@ describe('SIGKILL of localizer connect at a random moment of its start', () => {
     }
     // Connect reaches "Connected" in about 1.5–3 s here: kill anywhere in the first 3 s, as the
     // helper starts, as it writes the first names, or just after.
-    const given = (process.env.LOCALIZER_FAULT_DELAYS ?? '').split(',').filter(Boolean).map(Number);
-    const delays =
-      given.length > 0 ? given : Array.from({ length: 4 }, () => Math.floor(Math.random() * 3000));
-    for (const delayMs of delays) {
+    for (const delayMs of killDelays(4, 3000)) {
       const { child, sandbox, original, output } = await connectWithNames(undefined, false);
       const root = dirname(sandbox.hostsFile);
       const startedAt = Date.now();
-      await pollUntil(() => Date.now() - startedAt >= delayMs, delayMs + 1000, 'the moment to kill');
+      await untilKillMoment(startedAt, delayMs);
       const hadNames = readFileSync(sandbox.hostsFile, 'utf8') !== original;
       for (const p of processesMarked(root).filter(
         (candidate) => candidate.args.includes(`${cliPath} connect`) && /^\S*node\S* /.test(candidate.args),

@@ -19,6 +19,7 @@ import { run, runInBackground } from '../support/processes';
 import { freePort } from '../support/sockets';
 import { requireSystemTools } from '../support/system-tools';
 import { printFigures, type FaultFigures } from './fault-figures';
+import { killDelays, untilKillMoment } from './kill-moments';
 import { kubeClients } from '../support/kube-clients';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -31,11 +32,13 @@ let laptop: Server | undefined;
 let laptopPort = 0;
 const figures: FaultFigures[] = [];
 
-/** Kill delays from the environment (to replay a failure), or random ones in [0, maxMs). */
-function delays(count: number, maxMs: number, offset: number): number[] {
-  const given = (process.env.LOCALIZER_FAULT_DELAYS ?? '').split(',').filter(Boolean).map(Number);
-  if (given.length > 0) return given.slice(offset, offset + count);
-  return Array.from({ length: count }, () => Math.floor(Math.random() * maxMs));
+/** `localizer expose web/frontend` to the laptop's port, in the background, on its own state. */
+function startExpose(state: string) {
+  return runInBackground(
+    process.execPath,
+    [...nodeArgs, 'expose', 'web/frontend', '--map', `${String(laptopPort)}:http`],
+    { env: environment(state) },
+  );
 }
 
 function environment(state: string): NodeJS.ProcessEnv {
@@ -108,19 +111,11 @@ afterAll(async () => {
 describe('SIGKILL of localizer expose at a random moment', () => {
   it('while it starts: cleanup restores the replicas and removes the SSH pod and Secret', async () => {
     // An expose reaches "Exposed:" in about 2–3 s here; kill anywhere in the first 3.5 s.
-    for (const delayMs of delays(4, 3500, 0)) {
+    for (const delayMs of killDelays(4, 3500, 0)) {
       const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
-      const expose = runInBackground(
-        process.execPath,
-        [...nodeArgs, 'expose', 'web/frontend', '--map', `${String(laptopPort)}:http`],
-        { env: environment(state) },
-      );
+      const expose = startExpose(state);
       const startedAt = Date.now();
-      await pollUntil(
-        () => Date.now() - startedAt >= delayMs || expose.output().includes('Exposed:'),
-        10_000,
-        'the moment to kill',
-      );
+      await untilKillMoment(startedAt, delayMs, () => expose.output().includes('Exposed:'));
       expose.child.kill('SIGKILL');
       await expose.stop();
       await cleanUpAndCheck(
@@ -132,21 +127,12 @@ describe('SIGKILL of localizer expose at a random moment', () => {
   });
 
   it('while it stops: cleanup finishes the stop', async () => {
-    for (const delayMs of delays(2, 800, 4)) {
+    for (const delayMs of killDelays(2, 800, 4)) {
       const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
-      const expose = runInBackground(
-        process.execPath,
-        [...nodeArgs, 'expose', 'web/frontend', '--map', `${String(laptopPort)}:http`],
-        { env: environment(state) },
-      );
+      const expose = startExpose(state);
       await pollUntil(() => expose.output().includes('Exposed:'), 30_000, 'the expose to run');
       expose.child.kill('SIGINT');
-      const stoppingAt = Date.now();
-      await pollUntil(
-        () => Date.now() - stoppingAt >= delayMs || expose.child.exitCode !== null,
-        10_000,
-        'the moment to kill',
-      );
+      await untilKillMoment(Date.now(), delayMs, () => expose.child.exitCode !== null);
       expose.child.kill('SIGKILL');
       await expose.stop();
       await cleanUpAndCheck(state, 'during stop', delayMs);

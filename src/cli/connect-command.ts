@@ -14,6 +14,7 @@ import { ExposeManager } from '../main/engine/expose/expose-manager';
 import { startControlServer } from '../main/engine/control/control-socket';
 import type { HelperClient } from '../main/engine/helper/helper-client';
 import { launchHelper } from '../main/engine/helper/helper-launcher';
+import { superviseHelper } from '../main/engine/helper/helper-supervisor';
 import { loadKubeContext } from '../main/engine/kube/kube-context';
 import { portForwardTransports, type PortForwardTransport } from '../main/engine/kube/pod-dialer';
 import { startRuntimeDiagnostics } from '../main/engine/runtime-diagnostics';
@@ -131,8 +132,6 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     };
   });
   const helper = args.names ? await startHelper(args.ipRange, print) : undefined;
-  /** Every helper this run started; the live one is the last. */
-  const helpers: HelperClient[] = helper ? [helper] : [];
   // On Ctrl-C the terminal signals the helper too, and it removes its names itself; a failed
   // final write then is expected, not news.
   const shutdown = { started: false };
@@ -141,6 +140,17 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
         if (!shutdown.started) print(message);
       })
     : undefined;
+  // A helper that dies is replaced, so its names never outlive this run.
+  const supervisor =
+    helper && sync
+      ? superviseHelper({
+          first: helper,
+          sync,
+          start: () => startHelper(args.ipRange, print),
+          shouldRelaunch: () => !shutdown.started,
+          say: print,
+        })
+      : undefined;
   // One address book for every context, so no two services anywhere share an address.
   const addresses = new AddressBook(args.ipRange, join(directory, 'addresses.json'));
   const cleanup = async (): Promise<void> => {
@@ -149,7 +159,8 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     for (const notice of notices) print(`Stopped the expose ${notice}`);
     await Promise.all(engines.map((engine) => engine.stop()));
     await sync?.clear();
-    for (const client of helpers) client.close();
+    if (supervisor) supervisor.close();
+    else helper?.close();
     diagnostics?.stop();
     await control.close();
   };
@@ -176,36 +187,6 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     if (error instanceof ConnectError) throw new UsageError(error.message);
     throw error;
   }
-  // A helper that dies (killed, crashed) would leave its names in /etc/hosts for good: start
-  // another, which removes the dead one's block and takes every name and relay over.
-  const relaunches: number[] = [];
-  const watchHelper = (client: HelperClient): void => {
-    client.onDisconnect(() => {
-      if (shutdown.started || !sync) return;
-      const now = Date.now();
-      while (relaunches.length > 0 && (relaunches[0] ?? 0) < now - 60_000) relaunches.shift();
-      if (relaunches.length >= 3) {
-        print(
-          'The privileged helper stopped again (3 times in a minute), so names are off. Its names stay in /etc/hosts until the next `localizer connect` removes them; services stay reachable by IP (`localizer list`).',
-        );
-        return;
-      }
-      relaunches.push(now);
-      print('The privileged helper stopped; starting it again…');
-      void startHelper(args.ipRange, print).then(async (next) => {
-        if (!next) return;
-        if (shutdown.started) {
-          next.close();
-          return;
-        }
-        helpers.push(next);
-        watchHelper(next);
-        await sync.replaceHelper(next);
-        print('The privileged helper is back: names in /etc/hosts are up to date.');
-      });
-    });
-  };
-  if (helper) watchHelper(helper);
 
   let lastProgress = '';
   let announced = false;

@@ -18,6 +18,7 @@ import { ExposeManager } from './expose/expose-manager';
 import { isProcessAlive, readRecords } from './expose/expose-records';
 import { ExposeRefusedError } from './expose/workload-scaler';
 import type { HelperClient } from './helper/helper-client';
+import { superviseHelper, type HelperSupervisor } from './helper/helper-supervisor';
 import { KubeconfigError, listKubeContexts, loadKubeContext, type KubeContext } from './kube/kube-context';
 
 export interface SettingsStore {
@@ -82,7 +83,7 @@ export class LocalizerBackend
   };
   private cleanups = 0;
   private engine: ConnectEngine | undefined;
-  private helper: HelperClient | undefined;
+  private helpers: HelperSupervisor | undefined;
   private sync: HelperSync | undefined;
   private readonly exposes: ExposeManager;
   private emitTimer: NodeJS.Timeout | undefined;
@@ -192,10 +193,21 @@ export class LocalizerBackend
       return failure('refused', error instanceof Error ? error.message : String(error));
     }
     this.update({ connection: { ...disconnected, state: 'connecting', context: name } });
-    this.helper = await this.options.startHelper?.(settings.ipRange);
-    this.sync = this.helper
-      ? new HelperSync(this.helper, (message) => this.options.log?.(message))
-      : undefined;
+    const startHelper = this.options.startHelper;
+    const helper = await startHelper?.(settings.ipRange);
+    this.sync = helper ? new HelperSync(helper, (message) => this.options.log?.(message)) : undefined;
+    // A helper that dies is replaced (asking for permission again), so its names never outlive
+    // the connection.
+    this.helpers =
+      helper && this.sync && startHelper
+        ? superviseHelper({
+            first: helper,
+            sync: this.sync,
+            start: () => startHelper(settings.ipRange),
+            shouldRelaunch: () => this.engine !== undefined,
+            say: (message) => this.options.log?.(message),
+          })
+        : undefined;
     const engine = new ConnectEngine({
       kubeContext,
       stateDirectory: this.options.stateDirectory,
@@ -229,8 +241,8 @@ export class LocalizerBackend
     this.engine = undefined;
     await this.sync?.clear();
     this.sync = undefined;
-    this.helper?.close();
-    this.helper = undefined;
+    this.helpers?.close();
+    this.helpers = undefined;
     return failures;
   }
 

@@ -7,8 +7,8 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TunnelCounters, TunnelStatus } from '../../../shared/tunnel-status';
 import type { PodDialer } from '../kube/pod-dialer';
-import type { ForwardPlan } from './forward-plan';
-import { carryToPod } from './pod-connection';
+import type { ForwardPlan, PlannedEndpoint } from './forward-plan';
+import { carryToPod, probePod, type PodConnectionAttempt } from './pod-connection';
 
 const socketBufferBytes = 1024 * 1024;
 
@@ -29,9 +29,6 @@ interface PortListener {
   busyAttempts: number;
   retryTimer: NodeJS.Timeout | undefined;
 }
-
-/** How long a probe's stream must stay free of errors to count as a reconnection. */
-const probeSettleMs = 300;
 
 /** A taken port is tried again, 1 s after the first failure, doubling to at most 30 s. */
 const busyRetryMs = (attempt: number): number => Math.min(30_000, 1_000 * 2 ** attempt);
@@ -177,14 +174,10 @@ export class ForwardRuntime {
       this.counters.activeConnections--;
       this.sockets.delete(socket);
     });
-    const { namespace } = this.plan;
     carryToPod({
       socket,
       dialer: this.options.dialer,
-      attempts: ordered.map((endpoint) => ({
-        target: { namespace, pod: endpoint.pod, uid: endpoint.uid },
-        port: endpoint.ports[listener.name] ?? 0,
-      })),
+      attempts: ordered.map((endpoint) => this.attemptFor(endpoint, listener.name)),
       onCarried: ({ target }) => {
         this.lastEndpoint = target.pod;
         this.recovered();
@@ -206,6 +199,14 @@ export class ForwardRuntime {
         else this.counters.bytesIn += count;
       },
     });
+  }
+
+  /** Where a connection to the service port named `portName` goes on `endpoint`'s pod. */
+  private attemptFor(endpoint: PlannedEndpoint, portName: string): PodConnectionAttempt {
+    return {
+      target: { namespace: this.plan.namespace, pod: endpoint.pod, uid: endpoint.uid },
+      port: endpoint.ports[portName] ?? 0,
+    };
   }
 
   private recovered(): void {
@@ -234,26 +235,10 @@ export class ForwardRuntime {
         if (this.closed || this.failingSince === undefined) return;
         const endpoint = this.plan.endpoints.find((e) => e.ready && e.ports[portName] !== undefined);
         if (!endpoint) return; // no pod: 'waiting' says so, and a new pod brings a new plan
-        this.options.dialer
-          .dial(
-            { namespace: this.plan.namespace, pod: endpoint.pod, uid: endpoint.uid },
-            endpoint.ports[portName] ?? 0,
-          )
-          .then(
-            // The kubelet's refusal arrives after the stream opens; give it a moment to come.
-            (stream) =>
-              new Promise<void>((resolve, reject) => {
-                const settled = setTimeout(resolve, probeSettleMs);
-                stream.once('error', (error: Error) => {
-                  clearTimeout(settled);
-                  reject(error);
-                });
-              }).finally(() => stream.destroy()),
-          )
-          .then(
-            () => this.recovered(),
-            () => this.scheduleProbe(portName),
-          );
+        probePod(this.options.dialer, this.attemptFor(endpoint, portName)).then(
+          () => this.recovered(),
+          () => this.scheduleProbe(portName),
+        );
       },
       Math.min(30_000, 1000 * 2 ** this.probeAttempts++),
     );

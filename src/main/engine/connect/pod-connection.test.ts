@@ -4,7 +4,7 @@
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PodDialer, PodTarget } from '../kube/pod-dialer';
+import type { PodDialer } from '../kube/pod-dialer';
 import { carryToPod, type PodConnectionAttempt } from './pod-connection';
 
 const servers: Server[] = [];
@@ -13,12 +13,9 @@ afterEach(async () => {
 });
 
 /** A "pod" that answers each request line with its name, once the caller has sent it. */
-async function startPod(name: string, options: { answer?: boolean } = {}): Promise<number> {
+async function startPod(name: string): Promise<number> {
   const server = createServer((socket) => {
-    socket.once('data', (request: Buffer) => {
-      if (options.answer === false) socket.destroy();
-      else socket.end(`${name} got ${request.toString()}`);
-    });
+    socket.once('data', (request: Buffer) => socket.end(`${name} got ${request.toString()}`));
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -33,14 +30,14 @@ async function deadPort(): Promise<number> {
 }
 
 /** Dials the "pods" over TCP; a refused connection arrives as a stream error, as the kubelet's does. */
-function tcpDialer(retired: PodTarget[]): PodDialer {
+function tcpDialer(): PodDialer {
   return {
     dial: (_target, port) => {
       const socket = connect({ host: '127.0.0.1', port });
       return Promise.resolve(socket);
     },
     retainOnly: () => undefined,
-    retire: (target) => retired.push(target),
+    retire: () => undefined,
     close: () => undefined,
     transport: undefined,
   };
@@ -83,10 +80,9 @@ const target = (pod: string, port: number): PodConnectionAttempt => ({
 
 describe('carrying a connection to a pod', () => {
   it('replays what the caller sent to the next pod when the first cannot be reached', async () => {
-    const retired: PodTarget[] = [];
     const { answer, events } = await call(
       [target('kv-0', await deadPort()), target('kv-1', await startPod('kv-1'))],
-      tcpDialer(retired),
+      tcpDialer(),
       'GET /',
     );
     expect(answer).toBe('kv-1 got GET /');
@@ -96,7 +92,7 @@ describe('carrying a connection to a pod', () => {
   it('fails the caller only when no pod can take the connection', async () => {
     const { answer, events } = await call(
       [target('kv-0', await deadPort()), target('kv-1', await deadPort())],
-      tcpDialer([]),
+      tcpDialer(),
       'GET /',
     );
     expect(answer).toBe('');
@@ -107,7 +103,7 @@ describe('carrying a connection to a pod', () => {
     const port = await startPod('kv-0');
     const { answer, events } = await call(
       [target('kv-0', port), target('kv-1', await startPod('kv-1'))],
-      tcpDialer([]),
+      tcpDialer(),
       'PING',
     );
     expect(answer).toBe('kv-0 got PING');

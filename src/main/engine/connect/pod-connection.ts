@@ -135,3 +135,26 @@ export function carryToPod(options: PodConnectionOptions): void {
 
   tryNext();
 }
+
+/** How long a probe's stream must stay free of the kubelet's error to count as taken. */
+const probeSettleMs = 300;
+
+/**
+ * Opens a connection to `attempt` and closes it again, nothing sent: resolves once the pod has
+ * taken it, rejects with why not. The kubelet's refusal arrives after the stream opens, so the
+ * stream must stay free of errors for a moment first.
+ */
+export async function probePod(dialer: PodDialer, attempt: PodConnectionAttempt): Promise<void> {
+  const stream = await dialer.dial(attempt.target, attempt.port);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const settled = setTimeout(resolve, probeSettleMs);
+      stream.once('error', (error: Error) => {
+        clearTimeout(settled);
+        reject(error);
+      });
+    });
+  } finally {
+    stream.destroy();
+  }
+}
