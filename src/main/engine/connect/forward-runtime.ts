@@ -9,6 +9,7 @@ import type { TunnelCounters, TunnelStatus } from '../../../shared/tunnel-status
 import type { PodDialer } from '../kube/pod-dialer';
 import type { ForwardPlan, PlannedEndpoint } from './forward-plan';
 import { carryToPod, probePod, type PodConnectionAttempt } from './pod-connection';
+import { backoffDelay } from '../timing/backoff';
 
 const socketBufferBytes = 1024 * 1024;
 
@@ -31,7 +32,7 @@ interface PortListener {
 }
 
 /** A taken port is tried again, 1 s after the first failure, doubling to at most 30 s. */
-const busyRetryMs = (attempt: number): number => Math.min(30_000, 1_000 * 2 ** attempt);
+const busyRetryMs = (attempt: number): number => backoffDelay(attempt, { minMs: 1_000, maxMs: 30_000 });
 
 export interface ForwardRuntimeOptions {
   context: string;
@@ -240,7 +241,7 @@ export class ForwardRuntime {
           () => this.scheduleProbe(portName),
         );
       },
-      Math.min(30_000, 1000 * 2 ** this.probeAttempts++),
+      backoffDelay(this.probeAttempts++, { minMs: 1_000, maxMs: 30_000 }),
     );
     this.probeTimer.unref();
   }

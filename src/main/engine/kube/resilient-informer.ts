@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as k8s from '@kubernetes/client-node';
+import { backoffDelay } from '../timing/backoff';
 import { describeError } from './api-errors';
 
 export type InformerHealth =
@@ -139,11 +140,12 @@ export class ResilientInformer<T extends k8s.KubernetesObject> extends EventEmit
   }
 
   private scheduleRetry(error: unknown): void {
-    const min = this.options.minBackoffMs ?? 500;
-    const max = this.options.maxBackoffMs ?? 30_000;
-    const ceiling = Math.min(max, min * 2 ** this.attempt);
-    const delay = Math.round(ceiling / 2 + (ceiling / 2) * (this.options.random ?? Math.random)());
-    this.attempt++;
+    const delay = backoffDelay(this.attempt++, {
+      minMs: this.options.minBackoffMs ?? 500,
+      maxMs: this.options.maxBackoffMs ?? 30_000,
+      jitter: true,
+      ...(this.options.random ? { random: this.options.random } : {}),
+    });
     const informer = this.informer;
     this.informer = undefined;
     void informer?.stop();
