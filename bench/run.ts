@@ -11,7 +11,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { requestList } from '../src/main/engine/control/control-socket';
+import { requestControl } from '../src/main/engine/control/control-client';
+import type { ListResult } from '../src/shared/control-protocol';
 import type { RuntimeDiagnosticsSnapshot } from '../src/main/engine/runtime-diagnostics';
 import { resolveExposedPorts } from '../src/main/engine/expose/port-map';
 import { sshNativeCryptoAvailable } from '../src/main/engine/expose/ssh-crypto';
@@ -33,6 +34,11 @@ import {
   sandboxEnvironment,
 } from '../e2e/support/hosts-sandbox';
 import { concurrentDownloads, downloadMBps, interleavedLatencies, percentile, round } from './measure';
+
+/** `localizer list --json` as the instance answers it. */
+function listOf(state: string): Promise<ListResult> {
+  return requestControl(state, { op: 'list' });
+}
 
 const megabytes = Number(process.env.BENCH_MEGABYTES ?? 512);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 1000);
@@ -279,7 +285,7 @@ async function forwardPaths(): Promise<PathFigures[]> {
         ...(transport === 'spdy-websocket' ? { LOCALIZER_DIAGNOSTICS: '1' } : {}),
       },
     );
-    const listed = await requestList(state);
+    const listed = await listOf(state);
     const ip = (name: string) =>
       listed.tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
     if (transport === 'spdy-websocket') defaultForwards = { ip, pid: listed.pid };
@@ -288,9 +294,7 @@ async function forwardPaths(): Promise<PathFigures[]> {
       bulk: { host: ip('bulk'), port: 9000 },
       echo: { host: ip('echo'), port: 7007 },
       forwarderPids: [listed.pid],
-      ...(transport === 'spdy-websocket'
-        ? { diagnose: async () => (await requestList(state)).diagnostics }
-        : {}),
+      ...(transport === 'spdy-websocket' ? { diagnose: async () => (await listOf(state)).diagnostics } : {}),
     });
   }
 
@@ -368,11 +372,11 @@ async function scale(): Promise<Record<string, number>> {
       })
     : await start(process.execPath, [...cliArgs, '--no-names'], /Connected:/, { LOCALIZER_STATE_DIR: state });
   const connectedAt = Date.now();
-  let listed = await requestList(state);
+  let listed = await listOf(state);
   let engineStats = listed.stats;
   while (engineStats?.timings.readyAt === undefined) {
     await new Promise((resolve) => setTimeout(resolve, 20));
-    listed = await requestList(state);
+    listed = await listOf(state);
     engineStats = listed.stats;
   }
   const { timings } = engineStats;

@@ -3,12 +3,10 @@
  * browser, on a real engine connected to F. Prints the URL to open; Ctrl-C stops it and undoes
  * every connection and expose.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildRenderer } from '../e2e/harness/build-renderer';
 import { startHarness } from '../e2e/harness/harness-server';
+import { stateDirectory } from '../src/main/engine/state-directory';
 
 const { values } = parseArgs({
   options: {
@@ -29,11 +27,14 @@ const rendererDirectory = await buildRenderer();
 const harness = await startHarness({
   rendererDirectory,
   kubeconfig,
-  stateDirectory: process.env.LOCALIZER_STATE_DIR ?? mkdtempSync(join(tmpdir(), 'localizer-ui-preview-')),
+  // The user's own state directory, as the app's: `localizer list` and `expose` drive this instance.
+  stateDirectory: stateDirectory(),
   port: Number(values.port),
   ...(values['ip-range'] ? { settings: { ipRange: values['ip-range'] } } : {}),
 });
-process.stdout.write(`Localizer UI preview: open ${harness.url}\nPress Ctrl-C to stop.\n`);
+process.stdout.write(
+  `Localizer UI preview: open ${harness.url}\nThe localizer command drives this instance (try \`localizer status\`). Press Ctrl-C to stop.\n`,
+);
 await new Promise<void>((resolve) => {
   process.once('SIGINT', resolve);
   process.once('SIGTERM', resolve);

@@ -13,7 +13,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { apiArgumentSchemas, type ApiCallName } from '../../src/shared/api';
 import { failure } from '../../src/shared/result';
 import { defaultSettings, migrateSettings, settingsVersion, type Settings } from '../../src/shared/settings';
-import { LocalizerBackend, type SettingsStore } from '../../src/main/engine/localizer-backend';
+import { openLocalizer, type OpenedLocalizer } from '../../src/main/engine/instance/open-localizer';
+import type { LocalizerBackend, SettingsStore } from '../../src/main/engine/localizer-backend';
 
 export interface HarnessOptions {
   /** The built renderer (`index.html` and assets). */
@@ -23,11 +24,13 @@ export interface HarnessOptions {
   port?: number;
   /** Settings to start from, over the defaults (e.g. an address range of its own in tests). */
   settings?: Partial<Settings>;
+  log?: (message: string) => void;
 }
 
 export interface Harness {
   url: string;
   backend: LocalizerBackend;
+  localizer: OpenedLocalizer;
   close(): Promise<void>;
 }
 
@@ -68,14 +71,18 @@ function sameToken(given: string, expected: string): boolean {
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
   mkdirSync(options.stateDirectory, { recursive: true, mode: 0o700 });
   const token = randomBytes(24).toString('base64url');
-  const backend = new LocalizerBackend({
+  // The same instance the app runs: `localizer` commands with this state directory drive it.
+  const opened = await openLocalizer({
+    kind: 'harness',
     appInfo: { version: '0.1.0', platform: process.platform, electron: null },
     stateDirectory: options.stateDirectory,
     settings: fileSettings(options.stateDirectory, options.settings ?? {}),
     kubeconfig: options.kubeconfig,
+    ...(options.log ? { log: options.log } : {}),
   });
+  const backend = opened.api;
   // As the app does at start: undo what a killed earlier run left.
-  void backend.cleanUpEarlierRuns();
+  void opened.instance.recoverEarlierRuns();
   const indexHtml = readFileSync(join(options.rendererDirectory, 'index.html'), 'utf8').replace(
     '</head>',
     `<meta name="localizer-harness-token" content="${token}" /></head>`,
@@ -164,9 +171,10 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   return {
     url: `${origin}/`,
     backend,
+    localizer: opened,
     close: async () => {
       for (const client of sockets.clients) client.terminate();
-      await backend.dispose();
+      await opened.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -179,7 +179,7 @@ describe('localizer expose', () => {
       await expect.poll(connect.output, { timeout: 30_000 }).toContain('Connected:');
       const expose = await localizer(['expose', 'web/api', '--map', `${String(laptopPort)}:http`], state);
       expect(expose.code, `${expose.stdout}${expose.stderr}`).toBe(0);
-      expect(expose.stdout).toContain('It runs in the Localizer already running');
+      expect(expose.stdout).toContain('It runs in a foreground `localizer` command (pid');
       const listed = JSON.parse((await localizer(['list', '--json'], state)).stdout) as {
         kind: string;
         name: string;

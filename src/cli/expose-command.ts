@@ -1,28 +1,22 @@
 /**
  * `localizer expose ns/svc [--map LOCAL:REMOTE]... [--stop]` and `localizer cleanup [--force]`.
- * An expose goes to the running instance (`connect`, the app, or an earlier `expose`) when there
- * is one, so `list` shows it there; otherwise this command becomes the instance and runs in the
- * foreground until Ctrl-C, or until `--stop` from another terminal.
+ * An expose goes to the running instance (the app, the daemon, a foreground `connect` or
+ * `expose`) when there is one, in its context, so `list` and the window show it there;
+ * otherwise this command becomes the instance and runs in the foreground until Ctrl-C, or until
+ * `--stop` from another terminal.
  */
-import { existsSync } from 'node:fs';
-import {
-  controlSocketPath,
-  ControlError,
-  requestControl,
-  startControlServer,
-  type ControlHandler,
-  type ControlRequest,
-  type ControlResponse,
-} from '../main/engine/control/control-socket';
-import { ExposeManager } from '../main/engine/expose/expose-manager';
+import { ControlError, requestControl, runningInstance } from '../main/engine/control/control-client';
 import { slowCryptoWarning } from '../main/engine/expose/ssh-crypto';
-import type { CleanupReport } from '../main/engine/expose/leftovers';
 import { parsePortMapping, type PortMapping } from '../main/engine/expose/port-map';
 import { defaultSshImage, type SshImage } from '../main/engine/expose/ssh-pod';
 import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
-import { loadKubeContext } from '../main/engine/kube/kube-context';
+import { LocalizerInstance, isRefusal } from '../main/engine/instance/localizer-instance';
 import { stateDirectory } from '../main/engine/state-directory';
-import type { TunnelStatus } from '../shared/tunnel-status';
+import { describeExposedPorts } from '../shared/tunnel-status';
+import type { CleanupReport } from '../main/engine/expose/leftovers';
+import { defaultSettings } from '../shared/settings';
+import { cliVersion, openCliInstance, printCleanup, untilStopped, whenIdle } from './cli-instance';
+import { kubeSource } from './kube-source';
 import { UsageError } from './usage-error';
 
 export interface ExposeArguments {
@@ -77,70 +71,16 @@ function parseMappings(maps: readonly string[]): PortMapping[] {
   }
 }
 
-/** One line per exposed port: `web/api:8080 -> 127.0.0.1:3000`. */
-export function describeExpose(status: TunnelStatus): string {
-  return status.ports
-    .map(
-      (port) =>
-        `${status.namespace}/${status.name}:${String(port.port)} -> 127.0.0.1:${String(port.targetPort)}`,
-    )
-    .join('\n');
-}
-
 function printReport(report: CleanupReport, print: (line: string) => void): void {
   for (const line of report.done) print(`Cleanup: ${line}.`);
   for (const line of report.skipped) print(`Left alone: ${line}.`);
   for (const line of report.failed) print(`Cleanup failed: ${line}. Run \`localizer cleanup\` again.`);
 }
 
-/** The control socket's expose operations, served by whichever process runs the instance. */
-export function exposeControl(
-  manager: ExposeManager,
-): (
-  request: Exclude<ControlRequest, { op: 'list' }>,
-  progress: (message: string) => void,
-) => Promise<ControlResponse> {
-  return async (request, progress) => {
-    try {
-      if (request.op === 'unexpose') {
-        const match = manager
-          .exposed()
-          .find((e) => e.namespace === request.namespace && e.service === request.service);
-        if (!match)
-          return {
-            ok: false,
-            message: `${request.namespace}/${request.service} is not exposed by this Localizer.`,
-          };
-        progress(`Stopping the expose of ${request.namespace}/${request.service}: restoring its workloads…`);
-        const stopped = await manager.unexpose(match.context, match.namespace, match.service);
-        return {
-          ok: true,
-          message: stopped?.notice
-            ? `Stopped, but ${stopped.notice}`
-            : `Stopped: ${request.namespace}/${request.service} is served by its own pods again.`,
-        };
-      }
-      const context = loadKubeContext({
-        ...(request.kubeconfig ? { kubeconfig: request.kubeconfig } : {}),
-        ...(request.context ? { context: request.context } : {}),
-        env: request.kubeconfigEnv ? { KUBECONFIG: request.kubeconfigEnv } : {},
-      });
-      const report = await manager.recover(context);
-      printReport(report, progress);
-      const status = await manager.expose(
-        context,
-        { namespace: request.namespace, service: request.service, mappings: request.mappings },
-        progress,
-      );
-      return { ok: true, message: `Exposed:\n${describeExpose(status)}` };
-    } catch (error) {
-      return { ok: false, message: error instanceof Error ? error.message : String(error) };
-    }
-  };
-}
-
-function instanceRunning(directory: string): boolean {
-  return existsSync(controlSocketPath(directory));
+/** A refusal from the running instance, as this command's own. */
+function asRefusal(error: unknown): never {
+  if (error instanceof ControlError && error.code === 'refused') throw new ExposeRefusedError(error.message);
+  throw error;
 }
 
 /** Resolves with the exit code. */
@@ -149,112 +89,74 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
   const mappings = parseMappings(args.maps);
   const image = parseImage(args);
   const directory = stateDirectory();
+  const running = runningInstance(directory);
 
   if (args.stop) {
-    const response = await requestControl(directory, { op: 'unexpose', namespace, service }, print).catch(
-      (error: unknown) => {
-        if (error instanceof ControlError)
-          throw new ControlError(
-            `No running Localizer has ${namespace}/${service} exposed. If one was killed, \`localizer cleanup\` restores what it scaled down.`,
-          );
-        throw error;
-      },
-    );
-    print('message' in response ? response.message : '');
-    return response.ok ? 0 : 1;
+    if (!running)
+      throw new ControlError(
+        `No running Localizer has ${namespace}/${service} exposed. If one was killed, \`localizer cleanup\` restores what it scaled down.`,
+        'not-running',
+      );
+    const answer = await requestControl(
+      directory,
+      { op: 'unexpose', namespace, service, ...(args.context ? { context: args.context } : {}) },
+      { onProgress: print },
+    ).catch(asRefusal);
+    print(answer.message);
+    return 0;
   }
 
-  const request: ControlRequest = {
-    op: 'expose',
+  const request = {
+    source: kubeSource(args.kubeconfig),
+    ...(args.context ? { context: args.context } : {}),
     namespace,
     service,
     mappings,
-    ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
-    ...(process.env.KUBECONFIG ? { kubeconfigEnv: process.env.KUBECONFIG } : {}),
-    ...(args.context ? { context: args.context } : {}),
+    ...(image ? { image } : {}),
   };
-  if (instanceRunning(directory) && !image) {
-    try {
-      const response = await requestControl(directory, request, print);
-      if (!response.ok) throw new ExposeRefusedError(response.message);
-      print('message' in response ? response.message : '');
-      print(
-        `It runs in the Localizer already running (see \`localizer list\`); stop it with \`localizer expose ${namespace}/${service} --stop\`.`,
-      );
-      return 0;
-    } catch (error) {
-      // A stale socket: no instance after all, so this command becomes it.
-      if (!(error instanceof ControlError)) throw error;
-    }
+  if (running) {
+    const answer = await requestControl(directory, { op: 'expose', ...request }, { onProgress: print }).catch(
+      asRefusal,
+    );
+    print(answer.message);
+    print(
+      `It runs in ${running.description} (see \`localizer list\`); stop it with \`localizer expose ${namespace}/${service} --stop\`.`,
+    );
+    return 0;
   }
-  return runForeground(args, request, image, print);
-}
 
-async function runForeground(
-  args: ExposeArguments,
-  request: Extract<ControlRequest, { op: 'expose' }>,
-  image: SshImage | undefined,
-  print: (line: string) => void,
-): Promise<number> {
-  const context = loadKubeContext({
-    ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
-    ...(args.context ? { context: args.context } : {}),
-  });
-  const directory = stateDirectory();
-  const manager = new ExposeManager({ stateDirectory: directory, ...(image ? { image } : {}) });
-  const exposeOps = exposeControl(manager);
-  const handle: ControlHandler = (controlRequest, progress) =>
-    controlRequest.op === 'list'
-      ? {
-          ok: true,
-          tunnels: manager.snapshot(),
-          health: { state: 'connected', reason: '' },
-          pid: process.pid,
-        }
-      : exposeOps(controlRequest, progress);
-  const control = await startControlServer(directory, handle);
-  let stopped: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => (stopped = resolve));
-  process.once('SIGINT', stopped);
-  process.once('SIGTERM', stopped);
+  const opened = await openCliInstance({ kind: 'foreground', log: print });
+  const stopped = untilStopped();
   try {
-    print(`Exposing ${request.namespace}/${request.service} (context ${context.name})…`);
+    print(`Exposing ${namespace}/${service}…`);
     const warning = slowCryptoWarning();
     if (warning) print(`Warning: ${warning}`);
-    printReport(await manager.recover(context), print);
-    const status = await manager.expose(
-      context,
-      { namespace: request.namespace, service: request.service, mappings: request.mappings },
-      (message) => print(`  ${message}`),
-    );
-    print(`Exposed:\n${describeExpose(status)}`);
-    print(
-      `Press Ctrl-C to stop (or run \`localizer expose ${request.namespace}/${request.service} --stop\`).`,
-    );
-    manager.on('status', (tunnels) => {
-      if (tunnels.length === 0) stopped();
-    });
+    printCleanup(await opened.instance.recoverEarlierRuns(), print);
+    const status = await opened.instance.expose(request, (message) => print(`  ${message}`));
+    print(`Exposed:\n${describeExposedPorts(status)}`);
+    print(`Press Ctrl-C to stop (or run \`localizer expose ${namespace}/${service} --stop\`).`);
     let lastLine = '';
-    manager.on('status', (tunnels) => {
-      for (const tunnel of tunnels) {
+    opened.instance.on('change', () => {
+      for (const tunnel of opened.instance.tunnels()) {
+        if (tunnel.kind !== 'expose') continue;
         const line = `${tunnel.namespace}/${tunnel.name}: ${tunnel.status}${tunnel.reason ? ` (${tunnel.reason})` : ''}`;
         if (line !== lastLine && tunnel.status !== 'stopping') print(line);
         lastLine = line;
       }
     });
-    await done;
+    // Until Ctrl-C, or until `--stop` leaves this instance nothing to do.
+    await Promise.race([stopped, whenIdle(opened)]);
   } catch (error) {
-    await control.close();
-    await manager.stopAll();
-    if (error instanceof ExposeRefusedError) throw error;
-    throw new ExposeRefusedError(error instanceof Error ? error.message : String(error));
+    await opened.close();
+    if (isRefusal(error))
+      throw new ExposeRefusedError(error instanceof Error ? error.message : String(error));
+    throw error;
   }
-  print('Stopping: restoring the workloads and deleting the SSH pod…');
-  const { failures, notices } = await manager.stopAll();
-  await control.close();
+  const wasExposed = opened.instance.hasWork;
+  if (wasExposed) print('Stopping: restoring the workloads and deleting the SSH pod…');
+  const failures = await opened.close();
   for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
-  for (const notice of notices) print(`Stopped, but ${notice}`);
-  if (failures.length + notices.length === 0) print('Stopped: the service is served by its own pods again.');
+  if (failures.length === 0) print('Stopped: the service is served by its own pods again.');
   return failures.length === 0 ? 0 : 1;
 }
 
@@ -263,15 +165,31 @@ export async function runCleanup(
   args: { kubeconfig?: string; context?: string; force: boolean },
   print: (line: string) => void,
 ): Promise<number> {
-  const context = loadKubeContext({
-    ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
+  const directory = stateDirectory();
+  const request = {
+    source: kubeSource(args.kubeconfig),
     ...(args.context ? { context: args.context } : {}),
-  });
-  const manager = new ExposeManager({ stateDirectory: stateDirectory() });
-  const report = await manager.recover(context, args.force);
-  await manager.stopAll();
+    force: args.force,
+  };
+  let report: CleanupReport & { context: string };
+  if (runningInstance(directory)) {
+    report = await requestControl(directory, { op: 'cleanup', ...request }).catch(asRefusal);
+  } else {
+    // Held for the cleanup, so no instance starts halfway through it.
+    const instance = LocalizerInstance.open({
+      kind: 'foreground',
+      version: cliVersion(),
+      stateDirectory: directory,
+      defaults: () => ({ ...defaultSettings, sshImage: defaultSshImage }),
+    });
+    try {
+      report = await instance.cleanup(request);
+    } finally {
+      await instance.close();
+    }
+  }
   printReport(report, print);
   if (report.done.length + report.skipped.length + report.failed.length === 0)
-    print(`Nothing to clean up in context ${context.name}.`);
+    print(`Nothing to clean up in context ${report.context}.`);
   return report.failed.length === 0 ? 0 : 1;
 }

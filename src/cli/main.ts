@@ -1,41 +1,58 @@
 /**
- * `localizer`: the headless front end of the engine.
- *   localizer connect [--kubeconfig F] [--context C] [--namespace N]... [--exclude-namespace N]...
- *                     [--cluster-domain D] [--ip-range CIDR] [--no-names]
- *   localizer expose NS/SVC [--map LOCAL:REMOTE]... [--stop] [--ssh-image IMAGE --ssh-user NAME:UID]
- *   localizer cleanup [--force]
- *   localizer list [--json]
+ * `localizer`: the command-line front end. Every command drives the one running Localizer (the
+ * tray app, `localizer daemon`, or a foreground `connect`/`expose`) over its control socket;
+ * `connect` and `expose` become that instance, in the foreground, when none runs.
  */
 import { parseArgs } from 'node:util';
-import { ControlError, requestList } from '../main/engine/control/control-socket';
+import { ControlError } from '../main/engine/control/control-client';
+import { ConnectError } from '../main/engine/connect/connect-engine';
 import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
+import { InstanceRefusedError } from '../main/engine/instance/localizer-instance';
+import { InstanceRunningError } from '../main/engine/instance/instance-lock';
 import { KubeconfigError } from '../main/engine/kube/kube-context';
 import { stateDirectory } from '../main/engine/state-directory';
-import { defaultIpRange, runConnect } from './connect-command';
-import { UsageError } from './usage-error';
+import { runConnect, runDisconnect } from './connect-command';
+import { runDaemon } from './daemon-command';
 import { runCleanup, runExpose } from './expose-command';
-import { listJson, listTable } from './table';
+import { runList, runStatus } from './list-command';
+import { UsageError } from './usage-error';
 
 const usage = `Usage:
+  localizer daemon
   localizer connect [--kubeconfig FILE] [--context NAME]... [--namespace NS]... [--exclude-namespace NS]...
                     [--cluster-domain DOMAIN] [--ip-range CIDR] [--no-names]
+  localizer disconnect [--context NAME]...
   localizer expose NAMESPACE/SERVICE [--map LOCAL:REMOTE]... [--kubeconfig FILE] [--context NAME]
                    [--ssh-image IMAGE --ssh-user NAME:UID]
-  localizer expose NAMESPACE/SERVICE --stop
+  localizer expose NAMESPACE/SERVICE --stop [--context NAME]
   localizer cleanup [--kubeconfig FILE] [--context NAME] [--force]
-  localizer list [--json]
+  localizer list [--json] [--watch]
+  localizer status [--json]
 
-connect   makes every Service reachable from this machine by its in-cluster names; Ctrl-C undoes it.
-          Repeat --context to connect several clusters at once; a name two contexts share goes
-          to the one given first, and the other reaches that service by its address
-expose    sends the service's traffic to ports on this machine: its workloads are scaled down and
-          an SSH pod tunnels calls to 127.0.0.1:LOCAL (default: each service port to the same
-          local port). REMOTE is a service port's name or number. Runs in the running Localizer
-          if there is one, else in the foreground until Ctrl-C or --stop
-cleanup   restores workloads and deletes SSH pods left by an expose whose process was killed;
-          --force also undoes abandoned exposes of other users or machines
-list      shows every tunnel of the running instance and its health
+daemon      runs Localizer headless in this terminal until Ctrl-C; the other commands drive it
+            (the tray app is the same instance, with a window)
+connect     makes every Service reachable from this machine by its in-cluster names. Asks the
+            running Localizer and returns once every service is ready; with none running, runs
+            in the foreground until Ctrl-C. Repeat --context to connect several clusters; a name
+            two contexts share goes to the one given first
+disconnect  removes the names and forwards of these contexts (default: all), and their exposes
+expose      sends the service's traffic to ports on this machine: its workloads are scaled down and
+            an SSH pod tunnels calls to 127.0.0.1:LOCAL (default: each service port to the same
+            local port). REMOTE is a service port's name or number. Uses the running Localizer's
+            context (--context picks one of several); with none running, runs in the foreground
+            until Ctrl-C or --stop
+cleanup     restores workloads and deletes SSH pods left by an expose whose process was killed;
+            --force also undoes abandoned exposes of other users or machines
+list        every tunnel of the running Localizer and its health; --watch follows changes
+status      which Localizer runs (kind, pid), its contexts and their state, names, tunnel counts.
+            Exit status 3 when none runs
 `;
+
+// A reader that goes away (`localizer list --watch | head`) ends the command, quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 function print(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -43,6 +60,10 @@ function print(line: string): void {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'daemon') {
+    parseArgs({ args: rest, options: {} });
+    return runDaemon(print);
+  }
   if (command === 'connect') {
     const { values } = parseArgs({
       args: rest,
@@ -51,8 +72,8 @@ async function main(argv: string[]): Promise<number> {
         context: { type: 'string', multiple: true, default: [] },
         namespace: { type: 'string', multiple: true, default: [] },
         'exclude-namespace': { type: 'string', multiple: true, default: [] },
-        'cluster-domain': { type: 'string', default: 'cluster.local' },
-        'ip-range': { type: 'string', default: defaultIpRange },
+        'cluster-domain': { type: 'string' },
+        'ip-range': { type: 'string' },
         'no-names': { type: 'boolean', default: false },
       },
     });
@@ -62,12 +83,19 @@ async function main(argv: string[]): Promise<number> {
         contexts: values.context,
         namespaces: values.namespace,
         excludeNamespaces: values['exclude-namespace'],
-        clusterDomain: values['cluster-domain'],
-        ipRange: values['ip-range'],
+        ...(values['cluster-domain'] ? { clusterDomain: values['cluster-domain'] } : {}),
+        ...(values['ip-range'] ? { ipRange: values['ip-range'] } : {}),
         names: !values['no-names'],
       },
       print,
     );
+  }
+  if (command === 'disconnect') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { context: { type: 'string', multiple: true, default: [] } },
+    });
+    return runDisconnect(values.context, print);
   }
   if (command === 'expose') {
     const { values, positionals } = parseArgs({
@@ -118,14 +146,15 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   if (command === 'list') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { json: { type: 'boolean', default: false }, watch: { type: 'boolean', default: false } },
+    });
+    return runList(values, print);
+  }
+  if (command === 'status') {
     const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
-    const response = await requestList(stateDirectory());
-    if (values.json) print(JSON.stringify(listJson(response.tunnels), null, 2));
-    else {
-      print(listTable(response.tunnels));
-      if (response.health.reason) print(`\n${response.health.state}: ${response.health.reason}`);
-    }
-    return 0;
+    return runStatus(values, print);
   }
   process.stdout.write(usage);
   return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
@@ -153,17 +182,27 @@ function describeFileSystemError(error: NodeJS.ErrnoException & { path: string }
   return `cannot ${error.syscall ?? 'use'} ${error.path}: ${why}. ${fix}`;
 }
 
+/** Exit 2 for what the user typed or configured; 1 for what the running Localizer or the cluster refused. */
+function exitCodeFor(error: Error): number {
+  if (error instanceof UsageError || error instanceof KubeconfigError || error instanceof ConnectError)
+    return 2;
+  return 1;
+}
+
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   if (
     error instanceof UsageError ||
     error instanceof KubeconfigError ||
+    error instanceof ConnectError ||
     error instanceof ControlError ||
-    error instanceof ExposeRefusedError
+    error instanceof ExposeRefusedError ||
+    error instanceof InstanceRefusedError ||
+    error instanceof InstanceRunningError
   ) {
     process.stderr.write(`localizer: ${error.message}\n`);
-    process.exitCode = error instanceof ControlError || error instanceof ExposeRefusedError ? 1 : 2;
+    process.exitCode = exitCodeFor(error);
   } else if (
     error instanceof TypeError &&
     'code' in error &&

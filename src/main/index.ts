@@ -7,7 +7,7 @@
  * off instead of asking for a password.
  */
 import { join } from 'node:path';
-import { app, BrowserWindow, ipcMain } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain } from 'electron';
 import type { z } from 'zod';
 import {
   apiArgumentSchemas,
@@ -19,7 +19,9 @@ import {
 import type { Result } from '../shared/result';
 import type { AppState } from '../shared/app-state';
 import type { Settings } from '../shared/settings';
-import { LocalizerBackend, type SettingsStore } from './engine/localizer-backend';
+import { InstanceRunningError } from './engine/instance/instance-lock';
+import { openLocalizer, type OpenedLocalizer } from './engine/instance/open-localizer';
+import type { LocalizerBackend, SettingsStore } from './engine/localizer-backend';
 import { stateDirectory } from './engine/state-directory';
 import { launchElevatedHelper } from './helper-elevation';
 import { registerHandler } from './ipc';
@@ -34,33 +36,46 @@ const logger = {
   warn: (message: string, context: Record<string, unknown>) => console.warn(`[main] ${message}`, context),
 };
 
-function setupBackend(): { backend: LocalizerBackend; settings: SettingsStore } {
+/**
+ * The one Localizer of this user: the window, the tray and the `localizer` commands all drive
+ * it. Resolves undefined, after telling the user, when another instance (a daemon) owns the
+ * state directory.
+ */
+async function setupLocalizer(): Promise<{ opened: OpenedLocalizer; settings: SettingsStore } | undefined> {
   const settings = createSettingsStore(
     process.env.LOCALIZER_IP_RANGE ? { ipRange: process.env.LOCALIZER_IP_RANGE } : {},
   );
-  const backend = new LocalizerBackend({
-    appInfo: { version: app.getVersion(), platform: process.platform, electron: process.versions.electron },
-    stateDirectory: stateDirectory(),
-    settings,
-    log: (message) => console.log(`[engine] ${message}`),
-    startHelper: async (range) => {
-      if (process.env.LOCALIZER_NO_HELPER === '1') return undefined;
-      try {
-        const helper = await launchElevatedHelper({
-          executable: process.execPath,
-          helperScript: join(import.meta.dirname, 'privileged-helper.js'),
-          socketDirectory: process.platform === 'darwin' ? '/var/run/localizer' : '/run/localizer',
-          range,
-        });
-        return helper.client;
-      } catch (error) {
-        console.warn(`[main] names disabled: ${error instanceof Error ? error.message : String(error)}`);
-        return undefined;
-      }
-    },
-  });
+  let opened: OpenedLocalizer;
+  try {
+    opened = await openLocalizer({
+      kind: 'app',
+      stateDirectory: stateDirectory(),
+      appInfo: { version: app.getVersion(), platform: process.platform, electron: process.versions.electron },
+      settings,
+      log: (message) => console.log(`[engine] ${message}`),
+      startHelper: async (range) => {
+        if (process.env.LOCALIZER_NO_HELPER === '1') return undefined;
+        try {
+          const helper = await launchElevatedHelper({
+            executable: process.execPath,
+            helperScript: join(import.meta.dirname, 'privileged-helper.js'),
+            socketDirectory: process.platform === 'darwin' ? '/var/run/localizer' : '/run/localizer',
+            range,
+          });
+          return helper.client;
+        } catch (error) {
+          console.warn(`[main] names disabled: ${error instanceof Error ? error.message : String(error)}`);
+          return undefined;
+        }
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof InstanceRunningError)) throw error;
+    dialog.showErrorBox('Localizer is already running', error.message);
+    return undefined;
+  }
   app.setLoginItemSettings({ openAtLogin: settings.get().launchAtLogin });
-  return { backend, settings };
+  return { opened, settings };
 }
 
 function setupIpc(backend: LocalizerBackend, location: RendererLocation): void {
@@ -136,12 +151,18 @@ let quitting = false;
 
 if (!app.requestSingleInstanceLock()) app.quit();
 else {
-  void app.whenReady().then(() => {
+  void app.whenReady().then(async () => {
     const location: RendererLocation = {
       devServerUrl: process.env.ELECTRON_RENDERER_URL,
       indexFile: join(import.meta.dirname, '../renderer/index.html'),
     };
-    const { backend, settings } = setupBackend();
+    const localizer = await setupLocalizer();
+    if (!localizer) {
+      app.exit(1);
+      return;
+    }
+    const { opened, settings } = localizer;
+    const backend = opened.api;
     setupIpc(backend, location);
     const onState = setupEvents(backend);
     const run = (action: TrayAction): void => {
@@ -183,14 +204,14 @@ else {
     app.on('second-instance', () => showWindow(location));
     showWindow(location);
     // An earlier run that was killed may have left workloads scaled down: put them back now.
-    void backend.cleanUpEarlierRuns();
+    void opened.instance.recoverEarlierRuns();
 
     // Quit cleans up everything first: workloads restored, names removed.
     app.on('before-quit', (event) => {
       if (quitting) return;
       quitting = true;
       event.preventDefault();
-      void backend.dispose().finally(() => {
+      void opened.close().finally(() => {
         for (const dispose of disposers.reverse()) dispose();
         app.quit();
       });

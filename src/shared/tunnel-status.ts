@@ -51,3 +51,13 @@ export interface TunnelStatus {
 export function formatPort(port: TunnelPort): string {
   return `${port.port}->${port.targetPort}/${port.protocol.toLowerCase()}`;
 }
+
+/** One line per exposed port: `web/api:8080 -> 127.0.0.1:3000`. */
+export function describeExposedPorts(status: TunnelStatus): string {
+  return status.ports
+    .map(
+      (port) =>
+        `${status.namespace}/${status.name}:${String(port.port)} -> 127.0.0.1:${String(port.targetPort)}`,
+    )
+    .join('\n');
+}

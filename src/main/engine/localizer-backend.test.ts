@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../../e2e/cluster/test-cluster';
 import { runInBackground } from '../../../e2e/support/processes';
 import { freePort } from '../../../e2e/support/sockets';
-import { defaultSettings, type Settings } from '../../shared/settings';
-import { LocalizerBackend } from './localizer-backend';
+import { defaultSettings } from '../../shared/settings';
+import { memorySettings, openLocalizer, type OpenedLocalizer } from './instance/open-localizer';
 import { requireSystemTools } from '../../../e2e/support/system-tools';
 
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
@@ -22,12 +22,12 @@ let cluster: TestCluster;
 let apps: k8s.AppsV1Api;
 let laptop: Server;
 
-function backendFor(stateDirectory: string): LocalizerBackend {
-  let settings: Settings = defaultSettings;
-  return new LocalizerBackend({
+function openFor(stateDirectory: string): Promise<OpenedLocalizer> {
+  return openLocalizer({
+    kind: 'harness',
     appInfo: { version: '0.0.0', platform: process.platform, electron: null },
     stateDirectory,
-    settings: { get: () => settings, set: (next) => (settings = next) },
+    settings: memorySettings(defaultSettings),
     kubeconfig: cluster.kubeconfigPath,
   });
 }
@@ -64,10 +64,10 @@ describe('the app after a run of it was killed', () => {
     const frontend = () => apps.readNamespacedDeployment({ namespace: 'web', name: 'frontend' });
     expect((await frontend()).spec?.replicas).toBe(0);
 
-    const backend = backendFor(state);
+    const opened = await openFor(state);
     try {
-      await backend.cleanUpEarlierRuns();
-      const { cleanup } = backend.snapshot();
+      await opened.instance.recoverEarlierRuns();
+      const { cleanup } = opened.api.snapshot();
       expect(cleanup).toMatchObject({ context: 'localizer-test', failed: [] });
       expect(cleanup?.done).toEqual(
         expect.arrayContaining([
@@ -77,16 +77,16 @@ describe('the app after a run of it was killed', () => {
       );
       expect((await frontend()).spec?.replicas).toBe(2);
     } finally {
-      await backend.dispose();
+      await opened.close();
     }
 
     // The next start has nothing left to do, and says nothing.
-    const again = backendFor(state);
+    const again = await openFor(state);
     try {
-      await again.cleanUpEarlierRuns();
-      expect(again.snapshot().cleanup).toBeNull();
+      expect(await again.instance.recoverEarlierRuns()).toEqual([]);
+      expect(again.api.snapshot().cleanup).toBeNull();
     } finally {
-      await again.dispose();
+      await again.close();
     }
   });
 });

@@ -1,25 +1,18 @@
 /**
- * What the window, the tray and the browser harness drive: the contexts of the kubeconfig, one
- * connection (the selected context) with its forwards, the exposes, and the settings, folded into
- * one `AppState` that is emitted on every change. Plain Node: the Electron app and the harness
- * both wrap it, so the UI under test runs on the real engine.
+ * What the window, the tray and the browser harness drive: the `LocalizerApi` over the one
+ * Localizer instance. It adds only what a window needs on top: the kubeconfig's contexts and
+ * the one selected, the expose under way, and the last cleanup, folded into one `AppState`
+ * emitted on every change. Plain Node: the Electron app and the harness both wrap it, so the UI
+ * under test runs on the real engine.
  */
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
 import type { ApiCalls, AppInfo, IpcErrorCode } from '../../shared/api';
 import { disconnected, type AppState, type ConnectionStatus } from '../../shared/app-state';
 import { failure, ok, type Result } from '../../shared/result';
 import { settingsSchema, type Settings } from '../../shared/settings';
 import type { TunnelStatus } from '../../shared/tunnel-status';
-import { AddressBook } from './connect/address-book';
-import { ConnectEngine, ConnectError, type EngineHealth } from './connect/connect-engine';
-import { HelperSync } from './connect/helper-sync';
-import { ExposeManager } from './expose/expose-manager';
-import { isProcessAlive, readRecords } from './expose/expose-records';
-import { ExposeRefusedError } from './expose/workload-scaler';
-import type { HelperClient } from './helper/helper-client';
-import { superviseHelper, type HelperSupervisor } from './helper/helper-supervisor';
-import { KubeconfigError, listKubeContexts, loadKubeContext, type KubeContext } from './kube/kube-context';
+import { isRefusal, type LocalizerInstance } from './instance/localizer-instance';
+import { KubeconfigError, listKubeContexts } from './kube/kube-context';
 
 export interface SettingsStore {
   get(): Settings;
@@ -27,45 +20,15 @@ export interface SettingsStore {
 }
 
 export interface LocalizerBackendOptions {
+  instance: LocalizerInstance;
   appInfo: AppInfo;
-  stateDirectory: string;
   settings: SettingsStore;
   /** An explicit kubeconfig; else KUBECONFIG or ~/.kube/config. */
   kubeconfig?: string;
-  /** Starts the privileged helper for names; resolves undefined when names stay off (declined, unavailable). */
-  startHelper?: (ipRange: string) => Promise<HelperClient | undefined>;
-  log?: (message: string) => void;
 }
 
-/** The connection's state as the tray and window show it, from the engine's health and the forwards. */
-export function connectionStatus(
-  context: string,
-  health: EngineHealth,
-  tunnels: readonly TunnelStatus[],
-  namesEnabled: boolean,
-  listed = true,
-): ConnectionStatus {
-  const forwards = tunnels.filter((t) => t.kind === 'forward' && t.status !== 'skipped');
-  const ready = forwards.filter((t) => t.status === 'running').length;
-  const troubled = tunnels.filter((t) => t.status === 'failed' || t.status === 'reconnecting');
-  let state: ConnectionStatus['state'];
-  let reason = health.reason;
-  // Until the first full list there is nothing to count: "0 of 0 ready" would be a lie.
-  if (health.state === 'connecting' || !listed) state = 'connecting';
-  else if (health.state === 'degraded') state = 'degraded';
-  else if (troubled.length > 0) {
-    state = 'degraded';
-    reason ||= `${String(troubled.length)} tunnel${troubled.length === 1 ? '' : 's'} ${troubled.length === 1 ? 'is' : 'are'} reconnecting or failed`;
-  } else state = 'connected';
-  return {
-    state,
-    context,
-    reason,
-    ready,
-    total: forwards.length,
-    namesEnabled,
-    apiReachable: health.state !== 'degraded',
-  };
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 export class LocalizerBackend
@@ -81,18 +44,18 @@ export class LocalizerBackend
     exposing: null,
     cleanup: null,
   };
-  private cleanups = 0;
-  private engine: ConnectEngine | undefined;
-  private helpers: HelperSupervisor | undefined;
-  private sync: HelperSync | undefined;
-  private readonly exposes: ExposeManager;
+  /** The window's own connect while it starts or after it failed; the instance's state otherwise. */
+  private pending: ConnectionStatus | undefined;
   private emitTimer: NodeJS.Timeout | undefined;
+  private readonly instance: LocalizerInstance;
 
   constructor(private readonly options: LocalizerBackendOptions) {
     super();
-    this.exposes = new ExposeManager({ stateDirectory: options.stateDirectory });
-    this.exposes.on('status', () => this.refreshTunnels());
+    this.instance = options.instance;
+    this.instance.on('change', () => this.refresh());
+    this.instance.on('cleanup', (cleanup) => this.update({ cleanup }));
     this.loadContexts();
+    this.refresh();
   }
 
   private loadContexts(): void {
@@ -112,13 +75,6 @@ export class LocalizerBackend
     }
   }
 
-  private kubeContext(name: string): KubeContext {
-    return loadKubeContext({
-      ...(this.options.kubeconfig ? { kubeconfig: this.options.kubeconfig } : {}),
-      context: name,
-    });
-  }
-
   /** Emits at most every 100 ms: a burst of forward changes redraws the UI once. */
   private emitSoon(): void {
     if (this.emitTimer) return;
@@ -133,20 +89,16 @@ export class LocalizerBackend
     this.emitSoon();
   }
 
-  private refreshTunnels(): void {
-    const forwards = this.engine?.snapshot() ?? [];
-    const tunnels = [...forwards, ...this.exposes.snapshot()];
-    const connection =
-      this.engine && this.state.connection.context
-        ? connectionStatus(
-            this.state.connection.context,
-            this.engine.health,
-            tunnels,
-            this.sync !== undefined,
-            this.engine.timings.firstListAt !== undefined,
-          )
-        : this.state.connection;
-    this.update({ tunnels, connection });
+  /** The connection shown: the selected context's when it is connected, else the first connected one. */
+  private refresh(): void {
+    const connected = this.instance.connectedContexts;
+    const shown =
+      this.state.selectedContext && connected.includes(this.state.selectedContext)
+        ? this.state.selectedContext
+        : connected[0];
+    const live = shown ? this.instance.connectionOf(shown) : undefined;
+    if (live) this.pending = undefined;
+    this.update({ tunnels: this.instance.tunnels(), connection: live ?? this.pending ?? disconnected });
   }
 
   snapshot(): AppState {
@@ -169,9 +121,11 @@ export class LocalizerBackend
       );
     }
     this.update({ selectedContext: name });
+    this.refresh();
     return Promise.resolve(ok(this.state));
   }
 
+  /** Connects the selected context, beside any others already connected (from the CLI). */
   async connect(): Promise<Result<AppState, IpcErrorCode>> {
     this.loadContexts();
     const name = this.state.selectedContext;
@@ -181,83 +135,34 @@ export class LocalizerBackend
         this.state.kubeconfigProblem ?? 'No context is selected. Pick a context in the sidebar first.',
       );
     }
-    if (this.engine) {
-      if (this.state.connection.context === name) return ok(this.state);
-      await this.disconnect();
-    }
-    const settings = this.options.settings.get();
-    let kubeContext: KubeContext;
+    if (this.instance.connectedContexts.includes(name)) return ok(this.state);
+    this.pending = { ...disconnected, state: 'connecting', context: name };
+    this.refresh();
     try {
-      kubeContext = this.kubeContext(name);
+      await this.instance.connect({
+        contexts: [name],
+        names: true,
+        ...(this.options.kubeconfig ? { source: { kubeconfig: this.options.kubeconfig } } : {}),
+      });
     } catch (error) {
-      return failure('refused', error instanceof Error ? error.message : String(error));
+      this.pending = { ...disconnected, state: 'error', context: name, reason: messageOf(error) };
+      this.refresh();
+      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
     }
-    this.update({ connection: { ...disconnected, state: 'connecting', context: name } });
-    const startHelper = this.options.startHelper;
-    const helper = await startHelper?.(settings.ipRange);
-    this.sync = helper ? new HelperSync(helper, (message) => this.options.log?.(message)) : undefined;
-    // A helper that dies is replaced (asking for permission again), so its names never outlive
-    // the connection.
-    this.helpers =
-      helper && this.sync && startHelper
-        ? superviseHelper({
-            first: helper,
-            sync: this.sync,
-            start: () => startHelper(settings.ipRange),
-            shouldRelaunch: () => this.engine !== undefined,
-            say: (message) => this.options.log?.(message),
-          })
-        : undefined;
-    const engine = new ConnectEngine({
-      kubeContext,
-      stateDirectory: this.options.stateDirectory,
-      ipRange: settings.ipRange,
-      clusterDomain: settings.clusterDomain,
-      namespaces: settings.namespaces,
-      excludeNamespaces: settings.excludeNamespaces,
-      sync: this.sync,
-      addresses: new AddressBook(settings.ipRange, join(this.options.stateDirectory, 'addresses.json')),
-      ...(this.options.log ? { log: this.options.log } : {}),
-    });
-    this.engine = engine;
-    engine.on('status', () => this.refreshTunnels());
-    engine.on('health', () => this.refreshTunnels());
-    try {
-      await engine.start();
-    } catch (error) {
-      await this.teardown();
-      const message = error instanceof Error ? error.message : String(error);
-      this.update({ connection: { ...disconnected, state: 'error', context: name, reason: message } });
-      return failure(error instanceof ConnectError ? 'refused' : 'internal', message);
-    }
-    this.refreshTunnels();
+    this.refresh();
     return ok(this.state);
   }
 
-  private async teardown(): Promise<string[]> {
-    const { failures, notices } = await this.exposes.stopAll();
-    for (const notice of notices) this.options.log?.(`stopped the expose ${notice}`);
-    await this.engine?.stop();
-    this.engine = undefined;
-    await this.sync?.clear();
-    this.sync = undefined;
-    this.helpers?.close();
-    this.helpers = undefined;
-    return failures;
-  }
-
   async disconnect(): Promise<Result<AppState, IpcErrorCode>> {
-    const failures = await this.teardown();
-    this.update({
-      connection: failures.length
-        ? {
-            ...disconnected,
-            state: 'error',
-            reason: `Could not undo: ${failures.join('; ')}. Run \`localizer cleanup\`.`,
-          }
-        : disconnected,
-      tunnels: [],
-    });
+    const failures = await this.instance.disconnect();
+    this.pending = failures.length
+      ? {
+          ...disconnected,
+          state: 'error',
+          reason: `Could not undo: ${failures.join('; ')}. Run \`localizer cleanup\`.`,
+        }
+      : undefined;
+    this.refresh();
     return ok(this.state);
   }
 
@@ -266,43 +171,27 @@ export class LocalizerBackend
     if (!name) return failure('refused', 'No context is selected. Pick a context first.');
     const target = { namespace: request.namespace, service: request.service };
     try {
-      const context = this.kubeContext(name);
       this.update({ exposing: { ...target, message: 'cleaning up after earlier exposes' } });
-      await this.cleanUpAfter(context);
-      const settings = this.options.settings.get();
-      const [user = '', uid = ''] = settings.sshUser.split(':');
-      const image = { image: settings.sshImage, user, uid: Number(uid) };
-      const status = await this.exposes.expose(
-        context,
-        { ...target, mappings: request.mappings, image },
+      const status = await this.instance.expose(
+        { context: name, ...target, mappings: request.mappings },
         (message) => this.update({ exposing: { ...target, message } }),
       );
       return ok(status);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const expected = error instanceof ExposeRefusedError || error instanceof KubeconfigError;
-      return failure(expected ? 'refused' : 'internal', message);
+      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
     } finally {
       this.update({ exposing: null });
-      this.refreshTunnels();
+      this.refresh();
     }
   }
 
   async stopExpose(target: { namespace: string; name: string }): Promise<Result<AppState, IpcErrorCode>> {
-    const match = this.exposes
-      .exposed()
-      .find((e) => e.namespace === target.namespace && e.service === target.name);
-    if (!match) return failure('refused', `${target.namespace}/${target.name} is not exposed.`);
     try {
-      const stopped = await this.exposes.unexpose(match.context, match.namespace, match.service);
-      if (stopped?.notice)
-        this.options.log?.(
-          `stopped the expose of ${match.namespace}/${match.service}, but ${stopped.notice}`,
-        );
+      await this.instance.unexpose({ namespace: target.namespace, service: target.name });
     } catch (error) {
-      return failure('internal', error instanceof Error ? error.message : String(error));
+      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
     }
-    this.refreshTunnels();
+    this.refresh();
     return ok(this.state);
   }
 
@@ -324,45 +213,14 @@ export class LocalizerBackend
     return Promise.resolve(ok(parsed.data));
   }
 
-  /**
-   * Undoes what exposes of an earlier run (killed, crashed) left, in each context their records
-   * name, and says what it did in `cleanup`. Without a record it asks the cluster nothing; the
-   * next expose in a context also cleans up there, for leftovers whose record was lost.
-   */
-  async cleanUpEarlierRuns(): Promise<void> {
-    const orphaned = readRecords(this.options.stateDirectory).filter((r) => !isProcessAlive(r.pid));
-    for (const name of new Set(orphaned.map((r) => r.context))) {
-      try {
-        await this.cleanUpAfter(this.kubeContext(name));
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        this.update({
-          cleanup: {
-            id: ++this.cleanups,
-            context: name,
-            done: [],
-            skipped: [],
-            failed: [`${message} Run \`localizer cleanup --context ${name}\` once the cluster answers.`],
-          },
-        });
-      }
-    }
-  }
-
-  private async cleanUpAfter(context: KubeContext): Promise<void> {
-    const { done, failed, skipped } = await this.exposes.recover(context);
-    if (done.length + failed.length > 0)
-      this.update({ cleanup: { id: ++this.cleanups, context: context.name, done, failed, skipped } });
-  }
-
   /** A notification was clicked: the window shows that tunnel. */
   focusTunnel(target: { namespace: string; name: string }): void {
     this.emit('focusTunnel', target);
   }
 
-  /** Quit: restores every exposed workload and removes every name. */
-  async dispose(): Promise<string[]> {
+  /** Stops emitting; the instance is closed by whoever opened it. */
+  dispose(): void {
     clearTimeout(this.emitTimer);
-    return this.teardown();
+    this.emitTimer = undefined;
   }
 }

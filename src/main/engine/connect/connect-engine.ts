@@ -18,6 +18,7 @@ import { AddressBook } from './address-book';
 import { planForwards, type ForwardPlan } from './forward-plan';
 import { ForwardRuntime, type Relay } from './forward-runtime';
 import type { HelperSync } from './helper-sync';
+import { readiness } from '../instance/connection-status';
 
 /**
  * The hosts lines for a forward's names. A name ending in `.local` also gets its address as
@@ -352,9 +353,8 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
   private emitStatus(): void {
     const snapshot = this.snapshot();
     if (this.timings.firstListAt !== undefined && this.timings.readyAt === undefined) {
-      const allRunning = snapshot.every((s) => s.status === 'running' || s.status === 'skipped');
       const allBound = [...this.runtimes.values()].every((r) => r.isSettled());
-      if (allRunning && allBound) {
+      if (readiness(snapshot, true).allReady && allBound) {
         void this.flush().then(() => {
           this.timings.readyAt ??= Date.now();
         });

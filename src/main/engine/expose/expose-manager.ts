@@ -99,6 +99,7 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
     const clients = this.clientsFor(context);
     const session = new ExposeSession({
       context: context.name,
+      kubeconfigFiles: context.files,
       ...clients,
       stateDirectory: this.options.stateDirectory,
       owner: this.owner,
@@ -156,23 +157,39 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
     });
   }
 
-  /** Stops every expose (each restores its workloads); errors are collected, not thrown early. */
-  async stopAll(): Promise<StopReport> {
+  /**
+   * Stops every expose, or those `which` picks (each restores its workloads); errors are
+   * collected, not thrown early.
+   */
+  async stopAll(which?: (expose: { context: string }) => boolean): Promise<StopReport> {
     const report: StopReport = { failures: [], notices: [] };
+    const chosen = [...this.sessions.entries()].filter(
+      ([, session]) => !which || which({ context: session.snapshot().context }),
+    );
     await Promise.all(
-      [...this.sessions.values()].map((session) =>
-        session.stop().then(
-          (notice) => {
-            if (notice) report.notices.push(`${session.id}: ${notice}`);
-          },
-          (error: unknown) => {
-            report.failures.push(`${session.id}: ${error instanceof Error ? error.message : String(error)}`);
-          },
-        ),
+      chosen.map(([key, session]) =>
+        session
+          .stop()
+          .finally(() => this.sessions.delete(key))
+          .then(
+            (notice) => {
+              if (notice) report.notices.push(`${session.id}: ${notice}`);
+            },
+            (error: unknown) => {
+              report.failures.push(
+                `${session.id}: ${error instanceof Error ? error.message : String(error)}`,
+              );
+            },
+          ),
       ),
     );
-    this.sessions.clear();
-    for (const clients of this.clients.values()) clients.dialer.close();
+    // A context's clients go with its last expose (its dialer holds port-forward sessions).
+    const inUse = new Set([...this.sessions.values()].map((s) => s.snapshot().context));
+    for (const [name, clients] of this.clients) {
+      if (inUse.has(name)) continue;
+      clients.dialer.close();
+      this.clients.delete(name);
+    }
     this.emit('status', this.snapshot());
     return report;
   }

@@ -11,6 +11,8 @@ export interface ExposeRecord {
   session: string;
   pid: number;
   context: string;
+  /** The kubeconfig files the context was read from, so a later run finds the cluster again. */
+  kubeconfigFiles?: string[];
   namespace: string;
   service: string;
   /** The SSH pod and its Secret share this name. */

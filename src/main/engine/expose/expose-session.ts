@@ -50,6 +50,8 @@ export type SessionApis = KubeApis & { autoscaling: k8s.AutoscalingV2Api; discov
 
 export interface ExposeSessionOptions {
   context: string;
+  /** Where the context was read from, for the record a later run cleans up from. */
+  kubeconfigFiles?: string[];
   apis: SessionApis;
   dialer: PodDialer;
   stateDirectory: string;
@@ -154,6 +156,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
         session: this.session,
         pid: process.pid,
         context: this.options.context,
+        ...(this.options.kubeconfigFiles ? { kubeconfigFiles: this.options.kubeconfigFiles } : {}),
         namespace: request.namespace,
         service: request.service,
         objectName: this.secretName,

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 
 /** A kubeconfig that cannot be used, with a message that says what to do. */
@@ -20,6 +20,8 @@ export interface KubeContext {
   /** The context's namespace, or `default`. */
   namespace: string;
   server: string;
+  /** The kubeconfig files it was read from (absolute), so a later run can read the same. */
+  files: string[];
 }
 
 export function kubeconfigFiles(
@@ -84,7 +86,13 @@ export function loadKubeContext(
     throw new KubeconfigError(
       `The context "${contextName}" names the cluster "${context.cluster}", which has no server in ${existing.join(', ')}.`,
     );
-  return { kubeConfig, name: contextName, namespace: context.namespace ?? 'default', server: cluster.server };
+  return {
+    kubeConfig,
+    name: contextName,
+    namespace: context.namespace ?? 'default',
+    server: cluster.server,
+    files: existing.map((file) => resolve(file)),
+  };
 }
 
 /**

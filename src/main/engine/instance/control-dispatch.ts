@@ -1,0 +1,102 @@
+/**
+ * What each control request does to the instance. The transport (`control/control-server.ts`)
+ * has already checked the request against the protocol's schema; calls of the window's API are
+ * checked again against the window's own argument schemas, as main's IPC checks them.
+ */
+import { apiArgumentSchemas, type ApiCalls } from '../../../shared/api';
+import type { ControlRequest } from '../../../shared/control-protocol';
+import { describeExposedPorts } from '../../../shared/tunnel-status';
+import type { ControlChannel, ControlFailure, ControlHandler } from '../control/control-server';
+import { InstanceRefusedError, isRefusal, type LocalizerInstance } from './localizer-instance';
+
+/** How often `watch` sends the tunnels at most, in ms. */
+const watchIntervalMs = 250;
+
+export function classifyFailure(error: unknown): ControlFailure {
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: isRefusal(error) ? 'refused' : 'internal', message };
+}
+
+function watch(instance: LocalizerInstance, channel: ControlChannel): Promise<{ message: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const send = (): void => {
+    timer = undefined;
+    channel.event(instance.list());
+  };
+  const onChange = (): void => {
+    timer ??= setTimeout(send, watchIntervalMs);
+  };
+  instance.on('change', onChange);
+  send();
+  const closed = new Promise<void>((resolve) => instance.once('closed', () => resolve()));
+  return Promise.race([channel.hungUp, closed]).then(() => {
+    instance.off('change', onChange);
+    clearTimeout(timer);
+    return { message: 'Localizer stopped.' };
+  });
+}
+
+async function callApi(api: ApiCalls, request: Extract<ControlRequest, { op: 'api' }>): Promise<unknown> {
+  const parsed = apiArgumentSchemas[request.method].safeParse(request.args);
+  if (!parsed.success)
+    throw new InstanceRefusedError(
+      `Invalid arguments for ${request.method}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+    );
+  // Each schema matches its method's parameters (checked in src/shared/api.ts).
+  const call = api[request.method].bind(api) as (...args: unknown[]) => Promise<unknown>;
+  return call(...(parsed.data as unknown[]));
+}
+
+export function controlHandler(instance: LocalizerInstance, api: ApiCalls): ControlHandler {
+  return async (request, channel) => {
+    switch (request.op) {
+      case 'status':
+        return instance.status();
+      case 'list':
+        return instance.list();
+      case 'watch':
+        return watch(instance, channel);
+      case 'connect': {
+        const { op: _op, ...connect } = request;
+        const contexts = await instance.connect(connect, channel.progress);
+        await instance.whenReady(contexts, channel.progress);
+        return { message: `Connected: ${contexts.join(', ')}.`, status: instance.status() };
+      }
+      case 'disconnect': {
+        const contexts = request.contexts.length > 0 ? request.contexts : instance.connectedContexts;
+        const failures = await instance.disconnect(request.contexts);
+        if (failures.length > 0)
+          throw new InstanceRefusedError(
+            `Disconnected, but could not undo: ${failures.join('; ')}. Run \`localizer cleanup\`.`,
+          );
+        return {
+          message:
+            contexts.length === 0
+              ? 'Nothing was connected.'
+              : `Disconnected ${contexts.join(', ')}: its names and forwards are gone.`,
+          contexts,
+        };
+      }
+      case 'expose': {
+        const { op: _op, ...expose } = request;
+        const tunnel = await instance.expose(expose, channel.progress);
+        return { message: `Exposed:\n${describeExposedPorts(tunnel)}`, tunnel };
+      }
+      case 'unexpose': {
+        channel.progress(
+          `Stopping the expose of ${request.namespace}/${request.service}: restoring its workloads…`,
+        );
+        const notice = await instance.unexpose(request);
+        return {
+          message: notice
+            ? `Stopped, but ${notice}`
+            : `Stopped: ${request.namespace}/${request.service} is served by its own pods again.`,
+        };
+      }
+      case 'cleanup':
+        return instance.cleanup(request);
+      case 'api':
+        return callApi(api, request);
+    }
+  };
+}

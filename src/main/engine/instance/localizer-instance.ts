@@ -1,0 +1,560 @@
+/**
+ * The one Localizer of a user (of a state directory): the tray app, the browser harness,
+ * `localizer daemon` and a foreground `connect` or `expose` each run exactly this, and nothing
+ * else wires engine parts together. It owns the connected contexts and their engines, the shared
+ * names (helper, sync, address book), the exposes, the cleanup after earlier runs, the one status
+ * computation, and the control socket every `localizer` command talks to.
+ */
+import { EventEmitter } from 'node:events';
+import { delimiter, join } from 'node:path';
+import type { CleanupNotice, ConnectionStatus } from '../../../shared/app-state';
+import type {
+  InstanceIdentity,
+  InstanceKind,
+  InstanceStatus,
+  KubeSource,
+  ListResult,
+} from '../../../shared/control-protocol';
+import type { TunnelStatus } from '../../../shared/tunnel-status';
+import { AddressBook } from '../connect/address-book';
+import { ConnectEngine, ConnectError } from '../connect/connect-engine';
+import { HelperSync } from '../connect/helper-sync';
+import { ExposeManager, type ExposeManagerOptions } from '../expose/expose-manager';
+import { isProcessAlive, readRecords } from '../expose/expose-records';
+import type { CleanupReport } from '../expose/leftovers';
+import type { PortMapping } from '../expose/port-map';
+import type { SshImage } from '../expose/ssh-pod';
+import { ExposeRefusedError } from '../expose/workload-scaler';
+import type { HelperClient } from '../helper/helper-client';
+import { superviseHelper, type HelperSupervisor } from '../helper/helper-supervisor';
+import { KubeconfigError, loadKubeContext, type KubeContext } from '../kube/kube-context';
+import type { PortForwardTransport } from '../kube/pod-dialer';
+import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../runtime-diagnostics';
+import { connectionStatus, contextStatus, countByStatus, readiness } from './connection-status';
+import { connectOptionsProblem, type ConnectOptions } from './connect-options';
+import type { ApiCalls } from '../../../shared/api';
+import { startControlServer, type ControlServer } from '../control/control-server';
+import { classifyFailure, controlHandler } from './control-dispatch';
+import { acquireInstanceLock, type InstanceLock } from './instance-lock';
+
+/** A request the instance will not carry out as asked; the message says why and what to do. */
+export class InstanceRefusedError extends Error {
+  override name = 'InstanceRefusedError';
+}
+
+/** Whether an error is the user's to fix (a refusal), rather than a bug. */
+export function isRefusal(error: unknown): boolean {
+  return (
+    error instanceof InstanceRefusedError ||
+    error instanceof ExposeRefusedError ||
+    error instanceof KubeconfigError ||
+    error instanceof ConnectError
+  );
+}
+
+export interface LocalizerInstanceOptions {
+  kind: InstanceKind;
+  version: string;
+  stateDirectory: string;
+  /** Connect settings for requests that leave them out (the window's connect, a bare CLI connect). */
+  defaults: () => ConnectOptions & { sshImage: SshImage };
+  /** The kubeconfig this instance was started with; requests that name none use it. */
+  kubeconfig?: string;
+  /**
+   * Starts the privileged helper for names, saying what it does (a password prompt) through
+   * `say`; resolves undefined when names stay off (declined, unavailable).
+   */
+  startHelper?: (ipRange: string, say: (message: string) => void) => Promise<HelperClient | undefined>;
+  /** The port-forward transport tried first; SPDY over WebSocket by default. */
+  firstTransport?: PortForwardTransport;
+  /** Event-loop and GC figures in `list` (LOCALIZER_DIAGNOSTICS=1). */
+  diagnostics?: boolean;
+  /** Exposes' timing, for tests. */
+  expose?: Pick<ExposeManagerOptions, 'keepaliveIntervalMs' | 'startTimeoutMs' | 'restoreTimeoutMs'>;
+  log?: (message: string) => void;
+}
+
+export interface ConnectRequest {
+  source?: KubeSource;
+  /** Empty: the kubeconfig's current context. */
+  contexts: string[];
+  namespaces?: string[];
+  excludeNamespaces?: string[];
+  clusterDomain?: string;
+  ipRange?: string;
+  names: boolean;
+}
+
+export interface ExposeInstanceRequest {
+  source?: KubeSource;
+  context?: string;
+  namespace: string;
+  service: string;
+  mappings: PortMapping[];
+  image?: SshImage;
+}
+
+interface Connection {
+  context: KubeContext;
+  engine: ConnectEngine;
+}
+
+interface Names {
+  sync: HelperSync;
+  supervisor: HelperSupervisor;
+}
+
+type Progress = (message: string) => void;
+const silent: Progress = () => undefined;
+
+export class LocalizerInstance extends EventEmitter<{
+  /** Tunnels or connections changed (not coalesced: listeners pace themselves). */
+  change: [];
+  /** What the instance undid after an earlier run of its own. */
+  cleanup: [CleanupNotice];
+  /** Closed: the front end may exit. */
+  closed: [];
+}> {
+  readonly identity: InstanceIdentity;
+  private readonly connections = new Map<string, Connection>();
+  private readonly exposes: ExposeManager;
+  private names: Names | undefined;
+  private helperProblem = '';
+  private addresses: AddressBook | undefined;
+  private ipRange: string | undefined;
+  private cleanups = 0;
+  private closing = false;
+  private readonly diagnostics: RuntimeDiagnostics | undefined;
+  private control: ControlServer | undefined;
+  /** Connects, disconnects and closes one at a time: each sees the last one's result. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly options: LocalizerInstanceOptions,
+    private readonly lock: InstanceLock,
+  ) {
+    super();
+    this.identity = {
+      kind: options.kind,
+      pid: process.pid,
+      version: options.version,
+      stateDirectory: options.stateDirectory,
+      startedAt: lock.holder.startedAt,
+    };
+    this.exposes = new ExposeManager({ stateDirectory: options.stateDirectory, ...options.expose });
+    this.exposes.on('status', () => this.emit('change'));
+    this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
+  }
+
+  /**
+   * Takes the state directory (throws `InstanceRunningError` naming the one that has it). The
+   * control socket is served by the front end's call to `serveControl`, once it can answer.
+   */
+  static open(options: LocalizerInstanceOptions): LocalizerInstance {
+    const lock = acquireInstanceLock(options.stateDirectory, options.kind);
+    return new LocalizerInstance(options, lock);
+  }
+
+  /** Opens the control socket: from now on `localizer` commands drive this instance (and `api` calls reach `api`). */
+  async serve(api: ApiCalls): Promise<void> {
+    this.control = await startControlServer(
+      this.options.stateDirectory,
+      controlHandler(this, api),
+      classifyFailure,
+    );
+  }
+
+  private log(message: string): void {
+    this.options.log?.(message);
+  }
+
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Loads a context as the asking side would: its kubeconfig, else ours, else its KUBECONFIG. */
+  private loadContext(source: KubeSource | undefined, context: string | undefined): KubeContext {
+    const kubeconfig = source?.kubeconfig ?? this.options.kubeconfig;
+    return loadKubeContext({
+      ...(kubeconfig ? { kubeconfig } : {}),
+      ...(context ? { context } : {}),
+      ...(source?.kubeconfigEnv !== undefined && !kubeconfig
+        ? { env: { ...process.env, KUBECONFIG: source.kubeconfigEnv } }
+        : {}),
+    });
+  }
+
+  /**
+   * The context an expose or cleanup is for: the one named, the only one connected, or the
+   * kubeconfig's current context when none is. Several connected and none named is a question.
+   */
+  private contextFor(source: KubeSource | undefined, name: string | undefined): KubeContext {
+    if (source?.kubeconfig) return this.loadContext(source, name);
+    if (name) return this.connections.get(name)?.context ?? this.loadContext(source, name);
+    const connected = [...this.connections.values()];
+    if (connected.length === 1 && connected[0]) return connected[0].context;
+    if (connected.length > 1)
+      throw new InstanceRefusedError(
+        `Several contexts are connected (${[...this.connections.keys()].join(', ')}): pick one with --context.`,
+      );
+    return this.loadContext(source, undefined);
+  }
+
+  // --- connect -----------------------------------------------------------------------------
+
+  /**
+   * Connects each asked context (already connected ones are left as they are) and resolves once
+   * their engines watch the cluster; `whenReady` then waits for the forwards.
+   */
+  connect(request: ConnectRequest, progress: Progress = silent): Promise<string[]> {
+    return this.serialized(() => this.connectNow(request, progress));
+  }
+
+  private async connectNow(request: ConnectRequest, progress: Progress): Promise<string[]> {
+    if (this.closing) throw new InstanceRefusedError('Localizer is stopping; connect again once it has.');
+    const defaults = this.options.defaults();
+    const options: ConnectOptions = {
+      ipRange: request.ipRange ?? this.ipRange ?? defaults.ipRange,
+      clusterDomain: request.clusterDomain ?? defaults.clusterDomain,
+      namespaces: request.namespaces ?? defaults.namespaces,
+      excludeNamespaces: request.excludeNamespaces ?? defaults.excludeNamespaces,
+    };
+    const problem = connectOptionsProblem(options);
+    if (problem) throw new InstanceRefusedError(problem);
+    if (this.ipRange && options.ipRange !== this.ipRange)
+      throw new InstanceRefusedError(
+        `The running Localizer gives addresses from ${this.ipRange}; connect without --ip-range to join it, or disconnect every context first (\`localizer disconnect\`).`,
+      );
+    const names: (string | undefined)[] = request.contexts.length > 0 ? request.contexts : [undefined];
+    const contexts = names.map((name) => this.loadContext(request.source, name));
+    const fresh = contexts.filter((c) => !this.connections.has(c.name));
+    for (const context of contexts)
+      if (this.connections.has(context.name)) progress(`Context ${context.name} is already connected.`);
+    if (fresh.length === 0) return contexts.map((c) => c.name);
+
+    if (!this.ipRange) {
+      this.ipRange = options.ipRange;
+      // One address book for every context, so no two services anywhere share an address.
+      this.addresses = new AddressBook(options.ipRange, join(this.options.stateDirectory, 'addresses.json'));
+    }
+    if (request.names && !this.names) await this.startNames(options.ipRange, progress);
+    const started: string[] = [];
+    try {
+      for (const context of fresh) {
+        progress(`Connecting to ${context.server} (context ${context.name})…`);
+        const engine = new ConnectEngine({
+          kubeContext: context,
+          stateDirectory: this.options.stateDirectory,
+          ipRange: options.ipRange,
+          clusterDomain: options.clusterDomain,
+          namespaces: options.namespaces,
+          excludeNamespaces: options.excludeNamespaces,
+          sync: this.names?.sync,
+          ...(this.addresses ? { addresses: this.addresses } : {}),
+          ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
+          log: (message) => this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
+        });
+        engine.on('status', () => this.emit('change'));
+        engine.on('health', (health) => {
+          if (health.reason) this.log(`${context.name}: ${health.state}: ${health.reason}`);
+          this.emit('change');
+        });
+        this.connections.set(context.name, { context, engine });
+        started.push(context.name);
+        await engine.start();
+      }
+    } catch (error) {
+      await this.disconnectNow(started);
+      throw error;
+    }
+    this.emit('change');
+    return contexts.map((c) => c.name);
+  }
+
+  private async startNames(ipRange: string, progress: Progress): Promise<void> {
+    const start = this.options.startHelper;
+    if (!start) {
+      this.helperProblem = 'this Localizer runs without the privileged helper';
+      return;
+    }
+    const say = (message: string): void => {
+      progress(message);
+      this.log(message);
+    };
+    const helper = await start(ipRange, say);
+    if (!helper) {
+      this.helperProblem = 'the privileged helper could not start (see the log)';
+      return;
+    }
+    this.helperProblem = '';
+    const sync = new HelperSync(helper, (message) => {
+      if (!this.closing) this.log(message);
+    });
+    // A helper that dies is replaced, so its names never outlive the connection.
+    const supervisor = superviseHelper({
+      first: helper,
+      sync,
+      start: () => start(ipRange, (message) => this.log(message)),
+      shouldRelaunch: () => !this.closing && this.connections.size > 0,
+      say: (message) => this.log(message),
+    });
+    this.names = { sync, supervisor };
+  }
+
+  /** Resolves once every forward of these contexts runs and its names are written. */
+  whenReady(contexts: readonly string[], progress: Progress = silent): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let last = '';
+      const check = (): void => {
+        const connections = contexts.map((name) => this.connections.get(name));
+        if (connections.some((c) => c === undefined)) {
+          this.off('change', check);
+          reject(new InstanceRefusedError('The connection was stopped before it was ready.'));
+          return;
+        }
+        const states = connections.map((c) =>
+          c ? readiness(c.engine.snapshot(), c.engine.timings.firstListAt !== undefined) : undefined,
+        );
+        const listed = states.every((s) => s?.listed);
+        const ready = states.reduce((sum, s) => sum + (s?.ready ?? 0), 0);
+        const total = states.reduce((sum, s) => sum + (s?.total ?? 0), 0);
+        const line = `${String(ready)} of ${String(total)} services ready`;
+        if (listed && line !== last) {
+          last = line;
+          progress(line);
+        }
+        if (states.every((s) => s?.allReady)) {
+          this.off('change', check);
+          // Say "ready" only once the names are in /etc/hosts too.
+          const written = this.names?.sync.flush() ?? Promise.resolve();
+          void written.then(
+            () => resolve(),
+            () => resolve(),
+          );
+        }
+      };
+      this.on('change', check);
+      check();
+    });
+  }
+
+  /** Stops these contexts (every one when empty), their exposes first. Returns what could not be undone. */
+  disconnect(contexts: readonly string[] = []): Promise<string[]> {
+    return this.serialized(() => {
+      const unknown = contexts.filter((name) => !this.connections.has(name));
+      if (unknown.length > 0)
+        throw new InstanceRefusedError(
+          this.connections.size === 0
+            ? `No context is connected, so ${unknown.join(', ')} cannot be disconnected.`
+            : `${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not connected; connected: ${[...this.connections.keys()].join(', ')}.`,
+        );
+      return this.disconnectNow(contexts.length > 0 ? contexts : [...this.connections.keys()]);
+    });
+  }
+
+  private async disconnectNow(contexts: readonly string[]): Promise<string[]> {
+    const everything = contexts.length >= this.connections.size;
+    const { failures, notices } = await this.exposes.stopAll(
+      everything ? undefined : (id) => contexts.includes(id.context),
+    );
+    for (const notice of notices) this.log(`Stopped the expose ${notice}`);
+    await Promise.all(
+      contexts.map(async (name) => {
+        await this.connections.get(name)?.engine.stop();
+        this.connections.delete(name);
+      }),
+    );
+    if (this.connections.size === 0) {
+      await this.names?.sync.clear();
+      this.names?.supervisor.close();
+      this.names = undefined;
+      this.addresses = undefined;
+      this.ipRange = undefined;
+    }
+    this.emit('change');
+    return failures;
+  }
+
+  // --- expose ------------------------------------------------------------------------------
+
+  /** Starts an expose (cleaning up after earlier runs in its context first); resolves once it runs. */
+  async expose(request: ExposeInstanceRequest, progress: Progress = silent): Promise<TunnelStatus> {
+    if (this.closing) throw new InstanceRefusedError('Localizer is stopping; expose again once it has.');
+    const context = this.contextFor(request.source, request.context);
+    this.reportCleanup(context.name, await this.exposes.recover(context), progress);
+    const image = request.image ?? this.options.defaults().sshImage;
+    return this.exposes.expose(
+      context,
+      {
+        namespace: request.namespace,
+        service: request.service,
+        mappings: request.mappings,
+        image,
+      },
+      progress,
+    );
+  }
+
+  /** Stops the expose of `namespace/service`; resolves with a notice when its workloads were slow. */
+  async unexpose(target: { context?: string; namespace: string; service: string }): Promise<string | null> {
+    const matches = this.exposes
+      .exposed()
+      .filter(
+        (e) =>
+          e.namespace === target.namespace &&
+          e.service === target.service &&
+          (!target.context || e.context === target.context),
+      );
+    const match = matches[0];
+    if (!match)
+      throw new InstanceRefusedError(
+        `${target.namespace}/${target.service} is not exposed by this Localizer (\`localizer list\` shows what is).`,
+      );
+    if (matches.length > 1)
+      throw new InstanceRefusedError(
+        `${target.namespace}/${target.service} is exposed in ${matches.map((m) => m.context).join(' and ')}: pick one with --context.`,
+      );
+    const stopped = await this.exposes.unexpose(match.context, match.namespace, match.service);
+    return stopped?.notice ?? null;
+  }
+
+  /** `localizer cleanup`: undoes what crashed exposes left in a context, never this instance's own. */
+  async cleanup(request: {
+    source?: KubeSource;
+    context?: string;
+    force: boolean;
+  }): Promise<CleanupReport & { context: string }> {
+    const context = this.contextFor(request.source, request.context);
+    const report = await this.exposes.recover(context, request.force);
+    this.reportCleanup(context.name, report, silent);
+    return { context: context.name, ...report };
+  }
+
+  /**
+   * Undoes what exposes of earlier runs (killed, crashed) left, in each context their records
+   * name. Without a record it asks the cluster nothing; the next expose in a context also cleans
+   * up there, for leftovers whose record was lost.
+   */
+  async recoverEarlierRuns(): Promise<CleanupNotice[]> {
+    const orphaned = readRecords(this.options.stateDirectory).filter((r) => !isProcessAlive(r.pid));
+    const notices: CleanupNotice[] = [];
+    for (const name of new Set(orphaned.map((r) => r.context))) {
+      // The files the crashed run read the context from: this instance may know no other.
+      const files = orphaned.find((r) => r.context === name && r.kubeconfigFiles?.length)?.kubeconfigFiles;
+      let notice: CleanupNotice | undefined;
+      try {
+        const context = files
+          ? loadKubeContext({ context: name, env: { KUBECONFIG: files.join(delimiter) } })
+          : this.loadContext(undefined, name);
+        notice = this.reportCleanup(name, await this.exposes.recover(context), silent);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        notice = this.reportCleanup(
+          name,
+          {
+            done: [],
+            skipped: [],
+            failed: [`${message} Run \`localizer cleanup --context ${name}\` once the cluster answers.`],
+          },
+          silent,
+        );
+      }
+      if (notice) notices.push(notice);
+    }
+    return notices;
+  }
+
+  private reportCleanup(
+    context: string,
+    report: CleanupReport,
+    progress: Progress,
+  ): CleanupNotice | undefined {
+    for (const line of report.done) progress(`Cleanup: ${line}.`);
+    for (const line of report.skipped) progress(`Left alone: ${line}.`);
+    for (const line of report.failed) progress(`Cleanup failed: ${line}. Run \`localizer cleanup\` again.`);
+    if (report.done.length + report.failed.length === 0) return undefined;
+    const notice: CleanupNotice = { id: ++this.cleanups, context, ...report };
+    this.emit('cleanup', notice);
+    return notice;
+  }
+
+  // --- status ------------------------------------------------------------------------------
+
+  get connectedContexts(): string[] {
+    return [...this.connections.keys()];
+  }
+
+  get hasWork(): boolean {
+    return this.connections.size > 0 || this.exposes.exposed().length > 0;
+  }
+
+  /** Every tunnel: each context's forwards, then the exposes. */
+  tunnels(): TunnelStatus[] {
+    return [
+      ...[...this.connections.values()].flatMap((c) => c.engine.snapshot()),
+      ...this.exposes.snapshot(),
+    ];
+  }
+
+  /** One context's connection as the tray and window show it, or undefined when not connected. */
+  connectionOf(name: string): ConnectionStatus | undefined {
+    const connection = this.connections.get(name);
+    if (!connection) return undefined;
+    const { engine } = connection;
+    return connectionStatus(
+      name,
+      engine.health,
+      [...engine.snapshot(), ...this.exposes.snapshot().filter((t) => t.context === name)],
+      this.names !== undefined,
+      engine.timings.firstListAt !== undefined,
+    );
+  }
+
+  list(): ListResult {
+    const engines = [...this.connections.values()].map((c) => c.engine);
+    const first = engines[0];
+    const degraded = engines.find((e) => e.health.state !== 'connected');
+    return {
+      tunnels: this.tunnels(),
+      health: (degraded ?? first)?.health ?? { state: 'connected', reason: '' },
+      pid: process.pid,
+      ...(first ? { stats: { hostsWrites: first.hostsWrites, timings: first.timings } } : {}),
+      ...(this.diagnostics ? { diagnostics: this.diagnostics.read() } : {}),
+    };
+  }
+
+  status(): InstanceStatus {
+    const contexts = [...this.connections.entries()].flatMap(([name, c]) => {
+      const status = this.connectionOf(name);
+      return status ? [contextStatus(c.context.server, status)] : [];
+    });
+    return {
+      instance: this.identity,
+      contexts,
+      helper: this.names
+        ? { state: 'running', reason: '' }
+        : this.helperProblem
+          ? { state: 'unavailable', reason: this.helperProblem }
+          : { state: 'off', reason: this.connections.size > 0 ? 'names are off for this connection' : '' },
+      counts: countByStatus(this.tunnels()),
+      ipRange: this.ipRange ?? null,
+    };
+  }
+
+  /** Quit: restores every exposed workload, removes every name, frees the state directory. */
+  close(): Promise<string[]> {
+    if (this.closing) return this.queue.then(() => []);
+    this.closing = true;
+    return this.serialized(async () => {
+      await this.control?.close();
+      const failures = await this.disconnectNow([...this.connections.keys()]);
+      const { failures: exposeFailures } = await this.exposes.stopAll();
+      this.diagnostics?.stop();
+      this.lock.release();
+      this.emit('closed');
+      return [...failures, ...exposeFailures];
+    });
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * How every front end starts Localizer: take the state directory, build the instance and the
+ * window API over it, and open the control socket. The app, the browser harness, `localizer
+ * daemon` and a foreground `connect`/`expose` all call this, and differ only in the options.
+ */
+import type { AppInfo } from '../../../shared/api';
+import type { Settings } from '../../../shared/settings';
+import { defaultSshImage, type SshImage } from '../expose/ssh-pod';
+import { LocalizerBackend, type SettingsStore } from '../localizer-backend';
+import { LocalizerInstance, type LocalizerInstanceOptions } from './localizer-instance';
+
+export interface OpenLocalizerOptions extends Omit<LocalizerInstanceOptions, 'defaults' | 'version'> {
+  appInfo: AppInfo;
+  settings: SettingsStore;
+}
+
+export interface OpenedLocalizer {
+  instance: LocalizerInstance;
+  /** The window's API over the instance (also reachable through the control socket's `api`). */
+  api: LocalizerBackend;
+  /** Restores every workload, removes every name, frees the state directory. */
+  close(): Promise<string[]>;
+}
+
+/** The SSH image and account the settings name (`sshUser` is `name:uid`). */
+export function sshImageOf(settings: Settings): SshImage {
+  const [user = defaultSshImage.user, uid = String(defaultSshImage.uid)] = settings.sshUser.split(':');
+  return { image: settings.sshImage, user, uid: Number(uid) };
+}
+
+/** A settings store that lives as long as the process: the CLI's flags are its settings. */
+export function memorySettings(initial: Settings): SettingsStore {
+  let current = initial;
+  return {
+    get: () => current,
+    set: (next) => {
+      current = next;
+    },
+  };
+}
+
+/** Throws `InstanceRunningError` (naming the running one) when another instance owns the directory. */
+export async function openLocalizer(options: OpenLocalizerOptions): Promise<OpenedLocalizer> {
+  const { appInfo, settings, ...instanceOptions } = options;
+  const instance = LocalizerInstance.open({
+    ...instanceOptions,
+    version: appInfo.version,
+    defaults: () => {
+      const current = settings.get();
+      return { ...current, sshImage: sshImageOf(current) };
+    },
+  });
+  const api = new LocalizerBackend({
+    instance,
+    appInfo,
+    settings,
+    ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
+  });
+  try {
+    await instance.serve(api);
+  } catch (error) {
+    await instance.close();
+    throw error;
+  }
+  return {
+    instance,
+    api,
+    close: async () => {
+      api.dispose();
+      return instance.close();
+    },
+  };
+}

@@ -1,0 +1,277 @@
+/**
+ * The control protocol: how `localizer` commands drive the one running instance (the app, the
+ * browser harness, `localizer daemon`, or a foreground `connect`/`expose`) over the 0600 Unix
+ * socket in the state directory. One request line, then any number of progress or event lines,
+ * then one answer line; every line is JSON, carries the protocol version, and is checked against
+ * these schemas at both ends. Nothing here is trusted because it came from our own CLI: the
+ * socket is the user's, but a request is still untrusted input.
+ */
+import { z } from 'zod';
+import { apiArgumentSchemas, type ApiCallName } from './api';
+import { exposeStates, forwardStates, type TunnelStatus } from './tunnel-status';
+
+export const controlProtocolVersion = 1;
+/** A request line longer than this is refused unread: no real request comes near it. */
+export const maxRequestBytes = 64 * 1024;
+/** An answer (1000 services listed is about 1 MB) longer than this is refused by the client. */
+export const maxAnswerBytes = 64 * 1024 * 1024;
+
+const kubeName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'not a valid Kubernetes name')
+  .max(253);
+/** Context names come from kubeconfigs and may hold almost anything but control characters. */
+const contextName = z
+  .string()
+  .min(1)
+  .max(253)
+  .refine((name) => !/\p{Cc}/u.test(name), 'a context name has no control characters');
+const filePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((path) => !path.includes('\u0000'), 'a path has no NUL');
+const port = z.number().int().min(1, 'a port is 1-65535').max(65535, 'a port is 1-65535');
+
+/** Which kubeconfig the asking command would use, so the instance reads the same files. */
+export const kubeSourceSchema = z.strictObject({
+  kubeconfig: filePath.optional(),
+  /** The asking command's `KUBECONFIG` (a path list). */
+  kubeconfigEnv: z.string().max(65_536).optional(),
+});
+
+const sshImageSchema = z.strictObject({
+  image: z.string().min(1).max(512),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'not an account name'),
+  uid: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1),
+});
+
+export const connectRequestSchema = z.strictObject({
+  op: z.literal('connect'),
+  source: kubeSourceSchema,
+  /** Contexts to connect; empty means the kubeconfig's current context. */
+  contexts: z.array(contextName).max(32),
+  namespaces: z.array(kubeName).max(256).optional(),
+  excludeNamespaces: z.array(kubeName).max(256).optional(),
+  clusterDomain: z.string().min(1).max(253).optional(),
+  ipRange: z.string().min(1).max(32).optional(),
+  names: z.boolean(),
+});
+
+const requestSchemas = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('status') }),
+  z.strictObject({ op: z.literal('list') }),
+  /** Streams `tunnels` events on every change until the asking side hangs up. */
+  z.strictObject({ op: z.literal('watch') }),
+  connectRequestSchema,
+  z.strictObject({
+    op: z.literal('disconnect'),
+    /** Empty: every connected context. */
+    contexts: z.array(contextName).max(32),
+  }),
+  z.strictObject({
+    op: z.literal('expose'),
+    source: kubeSourceSchema,
+    context: contextName.optional(),
+    namespace: kubeName,
+    service: kubeName,
+    mappings: z.array(z.strictObject({ localPort: port, remote: z.union([kubeName, port]) })).max(64),
+    image: sshImageSchema.optional(),
+  }),
+  z.strictObject({
+    op: z.literal('unexpose'),
+    context: contextName.optional(),
+    namespace: kubeName,
+    service: kubeName,
+  }),
+  z.strictObject({
+    op: z.literal('cleanup'),
+    source: kubeSourceSchema,
+    context: contextName.optional(),
+    force: z.boolean(),
+  }),
+  /** Any call the window can make, with the window's own argument schemas. */
+  z.strictObject({
+    op: z.literal('api'),
+    method: z.enum(Object.keys(apiArgumentSchemas) as [ApiCallName, ...ApiCallName[]]),
+    args: z.array(z.unknown()).max(4),
+  }),
+]);
+
+export type ControlRequest = z.infer<typeof requestSchemas>;
+export type ControlOp = ControlRequest['op'];
+export type ConnectRequest = z.infer<typeof connectRequestSchema>;
+export type KubeSource = z.infer<typeof kubeSourceSchema>;
+
+const counters = z.looseObject({
+  connections: z.number(),
+  activeConnections: z.number(),
+  bytesIn: z.number(),
+  bytesOut: z.number(),
+  reconnects: z.number(),
+  retries: z.number().optional(),
+  failures: z.number().optional(),
+});
+
+/** Loose: a newer instance may add fields (`list --json` is a contract that only grows). */
+export const tunnelStatusSchema = z.looseObject({
+  context: z.string(),
+  kind: z.enum(['forward', 'expose']),
+  namespace: z.string(),
+  name: z.string(),
+  status: z.enum([...forwardStates, ...exposeStates]),
+  reason: z.string(),
+  endpoint: z.string().nullable(),
+  ip: z.string().nullable(),
+  hostnames: z.array(z.string()),
+  ports: z.array(
+    z.looseObject({
+      port: z.number(),
+      targetPort: z.union([z.number(), z.string()]),
+      protocol: z.enum(['TCP', 'UDP', 'SCTP']),
+    }),
+  ),
+  counters,
+  lastError: z.string().nullable(),
+  lastChange: z.string(),
+});
+/** A tunnel as read: loose in what it accepts, the shared model in what it gives. */
+const tunnel = tunnelStatusSchema.transform((value) => value as TunnelStatus);
+
+export const instanceKinds = ['app', 'harness', 'daemon', 'foreground'] as const;
+export type InstanceKind = (typeof instanceKinds)[number];
+
+export const instanceIdentitySchema = z.looseObject({
+  kind: z.enum(instanceKinds),
+  pid: z.number().int(),
+  version: z.string(),
+  stateDirectory: z.string(),
+  startedAt: z.string(),
+});
+export type InstanceIdentity = z.infer<typeof instanceIdentitySchema>;
+
+export const contextStatusSchema = z.looseObject({
+  name: z.string(),
+  server: z.string(),
+  state: z.enum(['connecting', 'connected', 'degraded', 'error']),
+  reason: z.string(),
+  ready: z.number(),
+  total: z.number(),
+});
+export type ContextStatus = z.infer<typeof contextStatusSchema>;
+
+export const helperStates = ['off', 'running', 'unavailable'] as const;
+
+export const instanceStatusSchema = z.looseObject({
+  instance: instanceIdentitySchema,
+  contexts: z.array(contextStatusSchema),
+  helper: z.looseObject({ state: z.enum(helperStates), reason: z.string() }),
+  /** Tunnels by status, e.g. `{ running: 12, skipped: 2 }`. */
+  counts: z.record(z.string(), z.number()),
+  ipRange: z.string().nullable(),
+});
+export type InstanceStatus = z.infer<typeof instanceStatusSchema>;
+
+export const listResultSchema = z.object({
+  tunnels: z.array(tunnel),
+  health: z.object({ state: z.string(), reason: z.string() }),
+  pid: z.number(),
+  stats: z
+    .object({
+      hostsWrites: z.number(),
+      timings: z.object({
+        startedAt: z.number(),
+        firstListAt: z.number().optional(),
+        readyAt: z.number().optional(),
+      }),
+    })
+    .optional(),
+  /** With LOCALIZER_DIAGNOSTICS=1: event-loop delay and GC pauses since the last list. */
+  diagnostics: z
+    .object({
+      eventLoopDelayMs: z.object({ p50: z.number(), p99: z.number(), max: z.number() }),
+      gc: z.object({ count: z.number(), totalMs: z.number(), maxMs: z.number() }),
+    })
+    .optional(),
+});
+export type ListResult = z.output<typeof listResultSchema>;
+
+/** What each operation answers with, when it succeeds. */
+export const resultSchemas = {
+  status: instanceStatusSchema,
+  list: listResultSchema,
+  watch: z.looseObject({ message: z.string() }),
+  connect: z.looseObject({ message: z.string(), status: instanceStatusSchema }),
+  disconnect: z.looseObject({ message: z.string(), contexts: z.array(z.string()) }),
+  expose: z.looseObject({ message: z.string(), tunnel }),
+  unexpose: z.looseObject({ message: z.string() }),
+  cleanup: z.looseObject({
+    context: z.string(),
+    done: z.array(z.string()),
+    skipped: z.array(z.string()),
+    failed: z.array(z.string()),
+  }),
+  api: z.unknown(),
+} satisfies Record<ControlOp, z.ZodType>;
+
+export type ControlResult<Op extends ControlOp> = z.infer<(typeof resultSchemas)[Op]>;
+
+export const controlErrorCodes = ['bad-request', 'version', 'too-large', 'refused', 'internal'] as const;
+export type ControlErrorCode = (typeof controlErrorCodes)[number];
+
+/** One line from the instance. */
+export const controlLineSchema = z.union([
+  z.strictObject({ v: z.number(), progress: z.string().max(4096) }),
+  z.strictObject({ v: z.number(), event: listResultSchema }),
+  z.strictObject({ v: z.number(), ok: z.literal(true), result: z.unknown() }),
+  z.strictObject({
+    v: z.number(),
+    ok: z.literal(false),
+    code: z.enum(controlErrorCodes),
+    message: z.string(),
+  }),
+]);
+export type ControlLine = z.infer<typeof controlLineSchema>;
+
+/** Checks one request line; the refusal says what was wrong, in words for the person who sent it. */
+export function parseControlRequest(
+  line: string,
+): { ok: true; request: ControlRequest } | { ok: false; code: ControlErrorCode; message: string } {
+  if (new TextEncoder().encode(line).length > maxRequestBytes)
+    return {
+      ok: false,
+      code: 'too-large',
+      message: `The request is over ${String(maxRequestBytes / 1024)} KiB; no control request is that long.`,
+    };
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false, code: 'bad-request', message: 'The request is not JSON.' };
+  }
+  const version = (value as { v?: unknown } | null)?.v;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, code: 'bad-request', message: 'The request is not a JSON object.' };
+  if (version !== controlProtocolVersion)
+    return {
+      ok: false,
+      code: 'version',
+      message: `The request speaks control protocol ${JSON.stringify(version ?? null)}, and this Localizer speaks ${String(controlProtocolVersion)}. Use the localizer command of the same version as the running Localizer, or restart it with this one.`,
+    };
+  const { v: _version, ...fields } = value as Record<string, unknown>;
+  const parsed = requestSchemas.safeParse(fields);
+  if (!parsed.success)
+    return {
+      ok: false,
+      code: 'bad-request',
+      message: `The request is not valid: ${parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.') || 'request'}: ${i.message}`)
+        .join('; ')}.`,
+    };
+  return { ok: true, request: parsed.data };
+}
