@@ -5,6 +5,7 @@
  */
 import { apiArgumentSchemas, type ApiCalls } from '../../../shared/api';
 import type { ControlRequest } from '../../../shared/control-protocol';
+import type { Result } from '../../../shared/result';
 import { describeExposedPorts } from '../../../shared/tunnel-status';
 import type { ControlChannel, ControlFailure, ControlHandler } from '../control/control-server';
 import { InstanceRefusedError, isRefusal, type LocalizerInstance } from './localizer-instance';
@@ -43,8 +44,11 @@ async function callApi(api: ApiCalls, request: Extract<ControlRequest, { op: 'ap
       `Invalid arguments for ${request.method}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
     );
   // Each schema matches its method's parameters (checked in src/shared/api.ts).
-  const call = api[request.method].bind(api) as (...args: unknown[]) => Promise<unknown>;
-  return call(...(parsed.data as unknown[]));
+  const call = api[request.method].bind(api) as (...args: unknown[]) => Promise<Result<unknown>>;
+  // The window's expected failures are values; here they are refusals like any other.
+  const result = await call(...(parsed.data as unknown[]));
+  if (!result.ok) throw new InstanceRefusedError(result.message);
+  return result.value;
 }
 
 export function controlHandler(instance: LocalizerInstance, api: ApiCalls): ControlHandler {
