@@ -41,8 +41,17 @@ export interface TestClusterOptions {
 
 /** Ways to break the cluster on purpose, in-process or through the admin endpoint. */
 export interface ClusterFaults {
-  /** Signals a pod's container process; the kubelet restarts it. */
-  killContainer(namespace: string, pod: string, container?: string, signal?: NodeJS.Signals): boolean;
+  /**
+   * Signals a pod's container process; the kubelet restarts it, after `restartDelayMs` at least
+   * when given (a container slow to come back, so the drop lasts).
+   */
+  killContainer(
+    namespace: string,
+    pod: string,
+    container?: string,
+    signal?: NodeJS.Signals,
+    restartDelayMs?: number,
+  ): boolean;
   /** Deletes a pod at once (grace period 0); its controller replaces it. */
   deletePod(namespace: string, pod: string): void;
   /** Cuts every open API connection: watches, port-forwards, keep-alives. */
@@ -169,8 +178,8 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const kubeProxy = new KubeProxy(store, log);
 
   const faults: ClusterFaults = {
-    killContainer: (namespace, pod, container, signal) =>
-      kubelet.killContainer(namespace, pod, container, signal),
+    killContainer: (namespace, pod, container, signal, restartDelayMs) =>
+      kubelet.killContainer(namespace, pod, container, signal, restartDelayMs),
     deletePod: (namespace, pod) => registry.delete(pods, namespace, pod, { gracePeriodSeconds: 0 }),
     dropConnections: () => server.dropConnections(),
     restartApiServer: (downtimeMs) => server.restart(downtimeMs),

@@ -17,11 +17,13 @@ import { buildRenderer } from '../harness/build-renderer';
 import { startHarness, type Harness } from '../harness/harness-server';
 import type { LocalizerApi } from '../../src/shared/api';
 import { takeLocalizerRange } from '../support/address-ranges';
+import { run } from '../support/processes';
 import { freePort } from '../support/sockets';
 import { requireSystemTools } from '../support/system-tools';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const artifacts = join(projectRoot, 'test-results/ui');
+const cli = join(projectRoot, 'src/cli/main.ts');
 const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 
 /** The Electron binary, if `npm ci` could download it here. */
@@ -40,6 +42,8 @@ interface PageGlobals {
 
 interface AppUnderTest {
   page: Page;
+  /** The instance's state directory: `localizer` commands given it drive this window's engine. */
+  stateDirectory: string;
   close(): Promise<void>;
 }
 
@@ -49,10 +53,11 @@ let laptopPort: number;
 const range = takeLocalizerRange();
 
 async function openInBrowser(): Promise<AppUnderTest> {
+  const stateDirectory = mkdtempSync(join(tmpdir(), 'ui-state-'));
   const harness: Harness = await startHarness({
     rendererDirectory: await buildRenderer(join(projectRoot, 'out/renderer-e2e')),
     kubeconfig: cluster.kubeconfigPath,
-    stateDirectory: mkdtempSync(join(tmpdir(), 'ui-state-')),
+    stateDirectory,
     settings: { ipRange: range.cidr },
   });
   const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
@@ -60,6 +65,7 @@ async function openInBrowser(): Promise<AppUnderTest> {
   await page.goto(harness.url);
   return {
     page,
+    stateDirectory,
     close: async () => {
       await browser.close();
       await harness.close();
@@ -68,19 +74,20 @@ async function openInBrowser(): Promise<AppUnderTest> {
 }
 
 async function openInElectron(binary: string): Promise<AppUnderTest> {
+  const stateDirectory = mkdtempSync(join(tmpdir(), 'ui-electron-'));
   const app: ElectronApplication = await _electron.launch({
     executablePath: binary,
     args: [join(projectRoot, 'out/main/index.js')],
     env: {
       ...process.env,
       KUBECONFIG: cluster.kubeconfigPath,
-      LOCALIZER_STATE_DIR: mkdtempSync(join(tmpdir(), 'ui-electron-')),
+      LOCALIZER_STATE_DIR: stateDirectory,
       LOCALIZER_IP_RANGE: range.cidr,
       // No password prompt in tests: names stay off, as in the harness.
       LOCALIZER_NO_HELPER: '1',
     },
   });
-  return { page: await app.firstWindow(), close: () => app.close() };
+  return { page: await app.firstWindow(), stateDirectory, close: () => app.close() };
 }
 
 const targets: { name: string; open: () => Promise<AppUnderTest>; skip: string | null }[] = [
@@ -209,6 +216,50 @@ for (const target of targets) {
       await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
     });
 
+    it('is the instance the localizer command drives: list shows its tunnels, and an expose from a terminal appears in Tunnels', async () => {
+      const p = page();
+      // A terminal that knows no cluster: only the running instance does.
+      const terminal = {
+        LOCALIZER_STATE_DIR: app?.stateDirectory ?? '',
+        KUBECONFIG: '',
+        HOME: mkdtempSync(join(tmpdir(), 'ui-terminal-')),
+      };
+      const localizer = (args: string[]) =>
+        run(process.execPath, ['--import', 'tsx', cli, ...args], { env: terminal, timeoutMs: 90_000 });
+      const shown = async (): Promise<string[]> => {
+        const state = await p.evaluate(() => (globalThis as unknown as PageGlobals).localizer.getState());
+        if (!state.ok) throw new Error(state.message);
+        return state.value.tunnels.map((t) => `${t.kind} ${t.namespace}/${t.name} ${t.status}`).sort();
+      };
+      const listed = async (): Promise<string[]> => {
+        const result = await localizer(['list', '--json']);
+        if (result.code !== 0) throw new Error(result.stderr);
+        return (
+          JSON.parse(result.stdout) as { kind: string; namespace: string; name: string; status: string }[]
+        )
+          .map((t) => `${t.kind} ${t.namespace}/${t.name} ${t.status}`)
+          .sort();
+      };
+      expect(await listed()).toEqual(await shown());
+      expect((await listed()).length).toBeGreaterThan(5);
+
+      const exposed = await localizer(['expose', 'web/api', '--map', `${String(laptopPort)}:8080`]);
+      expect(exposed.code, exposed.stdout + exposed.stderr).toBe(0);
+      await p.getByRole('tab', { name: /^Tunnels/ }).click();
+      const row = p.getByRole('row', { name: 'expose web/api', exact: true });
+      await expect
+        .poll(() => row.getByText('running').count(), {
+          timeout: 10_000,
+          message: 'the window should show it',
+        })
+        .toBe(1);
+      expect(await row.textContent()).toContain(`8080 → 127.0.0.1:${String(laptopPort)}`);
+      expect(await listed()).toContain('expose web/api running');
+      const stopped = await localizer(['expose', 'web/api', '--stop']);
+      expect(stopped.code, stopped.stderr).toBe(0);
+      await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
+    });
+
     it('shows a service drop when its only pod is killed, and its recovery', async () => {
       const p = page();
       await p.getByRole('tab', { name: 'Services' }).click();
@@ -234,7 +285,8 @@ for (const target of targets) {
         );
       const killedAt = new Date().toISOString().slice(17, 23);
       expect(
-        cluster.faults.killContainer('tools', pod?.metadata.name ?? ''),
+        // Back after 1.5 s: a drop a user sees, whatever the crash backoff of the moment.
+        cluster.faults.killContainer('tools', pod?.metadata.name ?? '', undefined, 'SIGKILL', 1500),
         'the echo container to kill',
       ).toBe(true);
       const states = () =>

@@ -34,6 +34,8 @@ interface ContainerRuntime {
   lastTerminated: ContainerPhase | undefined;
   process: ChildProcess | undefined;
   restartCount: number;
+  /** Fault injection: the next restart waits at least this long (a container slow to come back). */
+  nextRestartDelayMs?: number;
   ready: boolean;
   started: boolean;
   timers: Set<NodeJS.Timeout>;
@@ -111,10 +113,12 @@ export class Kubelet {
     name: string,
     container?: string,
     signal: NodeJS.Signals = 'SIGKILL',
+    restartDelayMs?: number,
   ): boolean {
     const runtime = this.byName(namespace, name);
     const target = container ? runtime?.containers.get(container) : runtime?.containers.values().next().value;
     if (!target?.process) return false;
+    if (restartDelayMs !== undefined) target.nextRestartDelayMs = restartDelayMs;
     return signalContainer(target, signal);
   }
 
@@ -342,7 +346,9 @@ export class Kubelet {
     }
     container.restartCount++;
     const ranFor = Date.now() - Date.parse(startedAt);
-    const backoff = ranFor > 10_000 ? 0 : Math.min(5000, 100 * 2 ** Math.min(container.restartCount, 6));
+    const crashBackoff = ranFor > 10_000 ? 0 : Math.min(5000, 100 * 2 ** Math.min(container.restartCount, 6));
+    const backoff = Math.max(crashBackoff, container.nextRestartDelayMs ?? 0);
+    container.nextRestartDelayMs = undefined;
     container.phase = {
       state: 'waiting',
       reason: backoff > 0 ? 'CrashLoopBackOff' : 'ContainerCreating',
