@@ -5,18 +5,19 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import ssh2 from 'ssh2';
+import { localizerKeys } from '../kube/localizer-keys';
 import type { ExposedPort } from './port-map';
 
 export const labels = {
   /** Every object an expose creates carries it; leftovers are found by it. */
-  session: 'localizer.dev/session',
-  managedBy: 'app.kubernetes.io/managed-by',
+  session: localizerKeys.session,
+  managedBy: localizerKeys.managedBy,
 } as const;
 
 export const podAnnotations = {
-  owner: 'localizer.dev/owner',
-  service: 'localizer.dev/service',
-  originalReplicas: 'localizer.dev/original-replicas',
+  owner: localizerKeys.owner,
+  service: localizerKeys.service,
+  originalReplicas: localizerKeys.originalReplicas,
 } as const;
 
 /** The image and the non-root account sshd runs as (it can only log in that same account). */

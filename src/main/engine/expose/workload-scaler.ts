@@ -5,11 +5,12 @@
  * that scales it, so a crash never loses them and another machine's expose is never touched.
  */
 import * as k8s from '@kubernetes/client-node';
+import { localizerKeys } from '../kube/localizer-keys';
 
 export const annotations = {
-  owner: 'localizer.dev/owner',
-  session: 'localizer.dev/session',
-  originalReplicas: 'localizer.dev/original-replicas',
+  owner: localizerKeys.owner,
+  session: localizerKeys.session,
+  originalReplicas: localizerKeys.originalReplicas,
 } as const;
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'ReplicaSet';

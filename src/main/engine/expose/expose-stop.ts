@@ -1,0 +1,114 @@
+/**
+ * The no-gap stop of an expose, as an ordered list of steps: put the workloads back, keep the
+ * tunnel serving until their pods are ready, take the SSH pod out of the service and let the
+ * calls in it finish, and only then close the tunnel and delete what the expose made. Each wait
+ * is bounded, so a workload that cannot start never holds a stop (or Quit) forever.
+ */
+import type { Clock } from '../timing/clock';
+
+/** What a stop acts on: the cluster side of one expose. */
+export interface StoppableExpose {
+  /** Puts the original replicas back. */
+  restoreWorkloads(): Promise<void>;
+  /** Each restored workload's pods, ready of wanted; undefined when unreadable (RBAC, no cluster). */
+  restoredReadiness(): Promise<{ what: string; ready: number; wanted: number }[] | undefined>;
+  /** Whether the tunnel serves now (else there is nothing to keep up or drain). */
+  tunnelOpen(): boolean;
+  /** Whether the workloads were scaled down (else there is nothing to wait for). */
+  scaledDown(): boolean;
+  /** Removes the SSH pod from the service's endpoints; false when that cannot be done. */
+  leaveService(): Promise<boolean>;
+  /** Whether the service still routes to the SSH pod. */
+  stillRouted(): Promise<boolean>;
+  /** Calls in the tunnel now. */
+  activeConnections(): number;
+  closeTunnel(): void;
+  /** Deletes the SSH pods and the Secret. */
+  deleteObjects(): Promise<void>;
+  /** Removes the local record, the last trace of the expose. */
+  forget(): void;
+  /** What the expose is doing now, for its status. */
+  say(message: string): void;
+}
+
+export interface StopTiming {
+  clock: Clock;
+  /** How long to wait for the restored workloads' pods. */
+  restoreTimeoutMs: number;
+  /** How long the calls in the tunnel may take to finish. */
+  drainTimeoutMs: number;
+  pollMs: number;
+}
+
+interface StopStep {
+  name: string;
+  /** Resolves with a notice (a string) when the stop goes on despite something. */
+  run(expose: StoppableExpose, timing: StopTiming): Promise<unknown>;
+}
+
+/** Polls `condition` until it holds or `deadline` passes; resolves whether it held. */
+async function waitUntil(
+  condition: () => Promise<boolean>,
+  deadline: number,
+  timing: StopTiming,
+): Promise<boolean> {
+  for (;;) {
+    if (await condition()) return true;
+    if (timing.clock.now() >= deadline) return false;
+    await timing.clock.sleep(timing.pollMs);
+  }
+}
+
+export const stopSteps: readonly StopStep[] = [
+  { name: 'restore the workloads', run: (expose) => expose.restoreWorkloads() },
+  {
+    name: 'wait for the restored pods',
+    async run(expose, timing) {
+      if (!expose.scaledDown() || !expose.tunnelOpen()) return null;
+      const deadline = timing.clock.now() + timing.restoreTimeoutMs;
+      let waiting: string[] = [];
+      const ready = await waitUntil(
+        async () => {
+          const counts = await expose.restoredReadiness();
+          // Unreadable: nothing to wait for that we could see.
+          if (!counts) return true;
+          waiting = counts
+            .filter((c) => c.ready < c.wanted)
+            .map((c) => `${c.what} (${String(c.ready)} of ${String(c.wanted)} pods ready)`);
+          if (waiting.length > 0) expose.say(`waiting for ${waiting.join(', ')}`);
+          return waiting.length === 0;
+        },
+        deadline,
+        timing,
+      );
+      if (ready) return null;
+      return `after ${String(Math.round(timing.restoreTimeoutMs / 1000))} s the restored workloads are still not ready: ${waiting.join(', ')}`;
+    },
+  },
+  {
+    name: 'let the calls in the tunnel finish',
+    async run(expose, timing) {
+      if (!expose.tunnelOpen() || !(await expose.leaveService())) return;
+      expose.say('letting the calls in the tunnel finish before it closes');
+      const deadline = timing.clock.now() + timing.drainTimeoutMs;
+      await waitUntil(async () => !(await expose.stillRouted()), deadline, timing);
+      await waitUntil(() => Promise.resolve(expose.activeConnections() === 0), deadline, timing);
+    },
+  },
+  { name: 'close the tunnel', run: (expose) => Promise.resolve(expose.closeTunnel()) },
+  { name: 'delete the SSH pod and its Secret', run: (expose) => expose.deleteObjects() },
+  { name: 'forget the expose', run: (expose) => Promise.resolve(expose.forget()) },
+];
+
+/**
+ * Runs the stop steps in order. Resolves with a notice when the restored workloads were not
+ * ready in time (the stop went on regardless); a failing step ends the stop with its error.
+ */
+export async function stopExpose(expose: StoppableExpose, timing: StopTiming): Promise<string | null> {
+  let notice: string | null = null;
+  for (const step of stopSteps) {
+    const said = await step.run(expose, timing);
+    if (typeof said === 'string') notice = said;
+  }
+  return notice;
+}
