@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CleanupNotice } from '../shared/app-state';
 import type { InstanceKind } from '../shared/control-protocol';
-import { defaultSettings, type Settings } from '../shared/settings';
+import { defaultSettings } from '../shared/settings';
 import type { HelperClient } from '../main/engine/helper/helper-client';
 import { launchHelper } from '../main/engine/helper/helper-launcher';
 import { memorySettings, openLocalizer, type OpenedLocalizer } from '../main/engine/instance/open-localizer';
@@ -65,25 +65,41 @@ function firstTransport(): PortForwardTransport | undefined {
   );
 }
 
-export interface CliInstanceOptions {
-  kind: Extract<InstanceKind, 'daemon' | 'foreground'>;
-  log: (line: string) => void;
-  settings?: Partial<Settings>;
+export interface CliInstance extends OpenedLocalizer {
+  /** Resolves on Ctrl-C, SIGTERM or SIGHUP (a closed terminal). */
+  interrupted: Promise<void>;
 }
 
-/** Opens this process's own instance; throws `InstanceRunningError` when one already runs. */
-export function openCliInstance(options: CliInstanceOptions): Promise<OpenedLocalizer> {
+/**
+ * Opens this process's own instance, logging through `print` until it closes (a shutdown's
+ * expected errors are not news); throws `InstanceRunningError` when one already runs.
+ */
+export async function startCliInstance(
+  kind: Extract<InstanceKind, 'daemon' | 'foreground'>,
+  print: (line: string) => void,
+): Promise<CliInstance> {
   const transport = firstTransport();
-  return openLocalizer({
-    kind: options.kind,
+  let closing = false;
+  const opened = await openLocalizer({
+    kind,
     stateDirectory: stateDirectory(),
     appInfo: { version: cliVersion(), platform: process.platform, electron: null },
-    settings: memorySettings({ ...defaultSettings, ...options.settings }),
+    settings: memorySettings(defaultSettings),
     startHelper,
     ...(transport ? { firstTransport: transport } : {}),
     diagnostics: process.env.LOCALIZER_DIAGNOSTICS === '1',
-    log: options.log,
+    log: (line) => {
+      if (!closing) print(line);
+    },
   });
+  return {
+    ...opened,
+    interrupted: untilStopped(),
+    close: () => {
+      closing = true;
+      return opened.close();
+    },
+  };
 }
 
 /** Resolves on the first SIGINT, SIGTERM or SIGHUP (a closed terminal), or when `until` does. */
@@ -99,7 +115,7 @@ export function untilStopped(until?: Promise<unknown>): Promise<void> {
 }
 
 /** Resolves once the instance holds nothing (its last connection or expose was stopped from elsewhere). */
-export function whenIdle(opened: OpenedLocalizer): Promise<void> {
+export function whenIdle(opened: Pick<OpenedLocalizer, 'instance'>): Promise<void> {
   return new Promise((resolve) => {
     const check = (): void => {
       if (opened.instance.hasWork) return;

@@ -8,25 +8,20 @@
 import type { ConnectRequest, InstanceStatus } from '../shared/control-protocol';
 import { ControlError, requestControl, runningInstance } from '../main/engine/control/control-client';
 import { connectOptionsProblem } from '../main/engine/instance/connect-options';
-import { InstanceRefusedError } from '../main/engine/instance/localizer-instance';
+import {
+  InstanceRefusedError,
+  type ConnectRequest as InstanceConnectRequest,
+} from '../main/engine/instance/localizer-instance';
 import { ConnectError } from '../main/engine/connect/connect-engine';
 import { defaultSettings } from '../shared/settings';
 import { stateDirectory } from '../main/engine/state-directory';
-import { openCliInstance, printCleanup, untilStopped, whenIdle } from './cli-instance';
+import { printCleanup, startCliInstance, whenIdle } from './cli-instance';
 import { kubeSource } from './kube-source';
 import { listTable } from './table';
 import { UsageError } from './usage-error';
 
-export interface ConnectArguments {
-  kubeconfig?: string;
-  /** Contexts to connect at once, each with its own addresses; the current context when empty. */
-  contexts: string[];
-  namespaces?: string[];
-  excludeNamespaces?: string[];
-  clusterDomain?: string;
-  ipRange?: string;
-  names: boolean;
-}
+/** What `localizer connect` was given: the instance's connect request, with a kubeconfig path. */
+export type ConnectArguments = Omit<InstanceConnectRequest, 'source'> & { kubeconfig?: string };
 
 export function checkConnectArguments(args: ConnectArguments): void {
   const problem = connectOptionsProblem({
@@ -85,15 +80,8 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   }
 
   // On Ctrl-C the terminal signals the helper too, and it removes its names itself; a failed
-  // final write then is expected, not news.
-  let stopping = false;
-  const opened = await openCliInstance({
-    kind: 'foreground',
-    log: (line) => {
-      if (!stopping) print(line);
-    },
-  });
-  const stopped = untilStopped();
+  // final write then is expected, not news: the instance stops logging as it closes.
+  const opened = await startCliInstance('foreground', print);
   try {
     printCleanup(await opened.instance.recoverEarlierRuns(), print);
     const contexts = await opened.instance.connect(connectRequest(args), print);
@@ -107,20 +95,18 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
     ready.catch(() => undefined);
     // Until Ctrl-C, or until `localizer disconnect` leaves this instance nothing to do.
     await Promise.race([
-      stopped,
+      opened.interrupted,
       ready.then(
         () => whenIdle(opened),
         () => undefined,
       ),
     ]);
   } catch (error) {
-    stopping = true;
     await opened.close();
     if (error instanceof ConnectError || error instanceof InstanceRefusedError)
       throw new UsageError(error.message);
     throw error;
   }
-  stopping = true;
   print('Disconnecting: removing names and closing forwards…');
   const failures = await opened.close();
   for (const failure of failures) print(`Could not undo the expose ${failure}. Run \`localizer cleanup\`.`);

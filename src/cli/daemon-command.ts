@@ -4,17 +4,10 @@
  * it. At start it undoes what a killed earlier instance left, and says so; Ctrl-C (or SIGTERM,
  * or a closed terminal) undoes everything it holds.
  */
-import { openCliInstance, printCleanup, untilStopped } from './cli-instance';
+import { printCleanup, startCliInstance } from './cli-instance';
 
 export async function runDaemon(print: (line: string) => void): Promise<number> {
-  let stopping = false;
-  const opened = await openCliInstance({
-    kind: 'daemon',
-    log: (line) => {
-      if (!stopping) print(line);
-    },
-  });
-  const stopped = untilStopped();
+  const opened = await startCliInstance('daemon', print);
   const { identity } = opened.instance;
   print(
     `Localizer daemon running (pid ${String(identity.pid)}, state in ${identity.stateDirectory}). Drive it with \`localizer connect\`, \`expose\`, \`list\` and \`status\`; Ctrl-C stops it.`,
@@ -23,8 +16,7 @@ export async function runDaemon(print: (line: string) => void): Promise<number> 
   if (notices.length > 0)
     print('An earlier Localizer was stopped without cleaning up; undoing what it left:');
   printCleanup(notices, print);
-  await stopped;
-  stopping = true;
+  await opened.interrupted;
   print('Stopping: restoring exposed workloads, removing names…');
   const failures = await opened.close();
   for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);

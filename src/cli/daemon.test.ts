@@ -9,7 +9,7 @@ import { createServer, connect as connectTcp, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
 import { takeLocalizerRange } from '../../e2e/support/address-ranges';
@@ -21,6 +21,7 @@ import {
 } from '../../e2e/support/hosts-sandbox';
 import { run, type Background } from '../../e2e/support/processes';
 import { freePort } from '../../e2e/support/sockets';
+import { kubeClients } from '../../e2e/support/kube-clients';
 import { requireSystemTools } from '../../e2e/support/system-tools';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -37,9 +38,7 @@ const range = takeLocalizerRange();
 beforeAll(async () => {
   requireSystemTools('sshd', 'utilLinux');
   cluster = await startTestCluster({ scenario: 'demo' });
-  const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromFile(cluster.kubeconfigPath);
-  apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+  apps = kubeClients(cluster.kubeconfigPath).apps;
   laptopPort = await freePort();
   laptop = createServer((socket) => socket.end('from the laptop\n'));
   await new Promise<void>((resolve) => laptop.listen(laptopPort, '127.0.0.1', resolve));

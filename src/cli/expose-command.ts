@@ -15,7 +15,7 @@ import { stateDirectory } from '../main/engine/state-directory';
 import { describeExposedPorts } from '../shared/tunnel-status';
 import type { CleanupReport } from '../main/engine/expose/leftovers';
 import { defaultSettings } from '../shared/settings';
-import { cliVersion, openCliInstance, printCleanup, untilStopped, whenIdle } from './cli-instance';
+import { cliVersion, printCleanup, startCliInstance, whenIdle } from './cli-instance';
 import { kubeSource } from './kube-source';
 import { UsageError } from './usage-error';
 
@@ -125,8 +125,7 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     return 0;
   }
 
-  const opened = await openCliInstance({ kind: 'foreground', log: print });
-  const stopped = untilStopped();
+  const opened = await startCliInstance('foreground', print);
   try {
     print(`Exposing ${namespace}/${service}…`);
     const warning = slowCryptoWarning();
@@ -145,7 +144,7 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
       }
     });
     // Until Ctrl-C, or until `--stop` leaves this instance nothing to do.
-    await Promise.race([stopped, whenIdle(opened)]);
+    await Promise.race([opened.interrupted, whenIdle(opened)]);
   } catch (error) {
     await opened.close();
     if (isRefusal(error))
