@@ -14,16 +14,12 @@ import * as k8s from '@kubernetes/client-node';
 import { requestControl } from '../src/main/engine/control/control-client';
 import type { ListResult } from '../src/shared/control-protocol';
 import type { RuntimeDiagnosticsSnapshot } from '../src/main/engine/runtime-diagnostics';
-import { resolveExposedPorts } from '../src/main/engine/expose/port-map';
+import { planExpose } from '../src/main/engine/expose/expose-preflight';
+import { SshPodKeeper } from '../src/main/engine/expose/ssh-pod-keeper';
+import { systemClock } from '../src/main/engine/timing/clock';
 import { sshNativeCryptoAvailable } from '../src/main/engine/expose/ssh-crypto';
-import {
-  defaultSshImage,
-  generateSshKeys,
-  sshPod,
-  sshPort,
-  sshSecret,
-} from '../src/main/engine/expose/ssh-pod';
-import { findServingWorkloads, restore, scaleDown } from '../src/main/engine/expose/workload-scaler';
+import { defaultSshImage, generateSshKeys, sshPort } from '../src/main/engine/expose/ssh-pod';
+import { restore, scaleDown } from '../src/main/engine/expose/workload-scaler';
 import { launchHelper } from '../src/main/engine/helper/helper-launcher';
 import { freePort } from '../e2e/support/sockets';
 import { missingTools, missingToolsMessage } from '../e2e/support/system-tools';
@@ -472,7 +468,7 @@ async function exposePaths(): Promise<ExposeFigures[]> {
       LOCALIZER_STATE_DIR: state,
     });
   const instance = await cli(['expose', 'tools/bulk', '--map', `${laptopBulk}:bulk`], /Press Ctrl-C/);
-  await cli(['expose', 'tools/echo', '--map', `${laptopEcho}:echo`], /already running/);
+  await cli(['expose', 'tools/echo', '--map', `${laptopEcho}:echo`], /It runs in /);
   await waitForSshPodsOnly(core, 'bulk');
   await waitForSshPodsOnly(core, 'echo');
   results.push({
@@ -488,37 +484,42 @@ async function exposePaths(): Promise<ExposeFigures[]> {
   const work = mkdtempSync(join(tmpdir(), 'bench-openssh-'));
   writeFileSync(join(work, 'id'), keys.clientPrivateKey, { mode: 0o600 });
   const session = { owner: 'bench@localizer', session: 'bench' };
+  const apis = {
+    core,
+    apps,
+    autoscaling: kubeConfig.makeApiClient(k8s.AutoscalingV2Api),
+    discovery: kubeConfig.makeApiClient(k8s.DiscoveryV1Api),
+  };
   const tunnels: { pids: number[]; undo: () => Promise<void> }[] = [];
   for (const [name, laptopPort] of [
     ['bulk', laptopBulk],
     ['echo', laptopEcho],
   ] as const) {
-    const service = await core.readNamespacedService({ namespace: 'tools', name });
-    const workloads = await findServingWorkloads(apps, service);
-    const ports = resolveExposedPorts(
-      service,
-      workloads.flatMap((w) => (w.template ? [w.template] : [])),
+    // The engine's own checks and SSH pod: only the tunnel differs.
+    const { service, workloads, ports } = await planExpose(
+      apis,
+      { context: 'bench', namespace: 'tools', service: name },
       [{ localPort: laptopPort, remote: name }],
     );
-    const spec = {
-      name: `localizer-bench-${name}`,
-      namespace: 'tools',
-      session: session.session,
-      owner: session.owner,
+    const pod = new SshPodKeeper({
+      apis,
+      clock: systemClock,
+      ...session,
+      image: defaultSshImage,
+      keys,
       service,
       ports,
-      keys,
-      image: defaultSshImage,
-      originalReplicas: '',
-    };
-    const secret = await core.createNamespacedSecret({ namespace: 'tools', body: sshSecret(spec) });
-    await core.createNamespacedPod({ namespace: 'tools', body: sshPod(spec, secret) });
-    let podIp = '';
-    while (!podIp) {
-      const pod = await core.readNamespacedPod({ namespace: 'tools', name: spec.name });
-      if (pod.status?.phase === 'Running') podIp = pod.status.podIP ?? '';
-      else await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+      workloads,
+      pollMs: 100,
+      isStopping: () => false,
+    });
+    await pod.create();
+    const running = await pod.waitFor(
+      (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP),
+      'start running',
+      60_000,
+    );
+    const podIp = running.status?.podIP ?? '';
     const forwardPort = await freePort();
     const kubectl = await start(
       'kubectl',
@@ -528,7 +529,7 @@ async function exposePaths(): Promise<ExposeFigures[]> {
         'port-forward',
         '-n',
         'tools',
-        `pod/${spec.name}`,
+        `pod/${pod.podName ?? ''}`,
         `${forwardPort}:${sshPort}`,
       ],
       /Forwarding from/,
@@ -566,9 +567,7 @@ async function exposePaths(): Promise<ExposeFigures[]> {
         await stopChild(ssh);
         await stopChild(kubectl.child);
         await restore(apps, workloads, session.session);
-        // The pod is controlled by its Secret: deleting the Secret may take the pod first.
-        await core.deleteNamespacedPod({ namespace: 'tools', name: spec.name });
-        await core.deleteNamespacedSecret({ namespace: 'tools', name: spec.name });
+        await pod.deleteAll();
       },
     });
   }
