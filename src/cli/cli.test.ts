@@ -397,6 +397,31 @@ describe('localizer connect with two contexts, in a sandbox', () => {
     const table = await run(tsx, [cli, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
     expect(table.stdout.split('\n')[0]).toMatch(/^CONTEXT\s+NAMESPACE\s+NAME/);
 
+    // With two contexts connected, a command that names none asks which; an unknown one lists them.
+    const terminal = { LOCALIZER_STATE_DIR: state, KUBECONFIG: '' };
+    const ambiguous = await run(tsx, [cli, 'expose', 'web/api'], { env: terminal });
+    expect(ambiguous.code).toBe(1);
+    expect(ambiguous.stderr).toContain(
+      `Several contexts are connected (${cluster.contexts.admin}, ${cluster.contexts.restricted}): pick one with --context.`,
+    );
+    const unknown = await run(tsx, [cli, 'disconnect', '--context', 'prod'], { env: terminal });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(
+      `prod is not connected; connected: ${cluster.contexts.admin}, ${cluster.contexts.restricted}.`,
+    );
+    const status = await run(tsx, [cli, 'status'], { env: terminal });
+    expect(status.stdout).toMatch(new RegExp(`${cluster.contexts.restricted}\\s+connected\\s+(\\d+)/\\1`));
+    // Disconnecting one context leaves the other, and its names, as they were.
+    const one = await run(tsx, [cli, 'disconnect', '--context', cluster.contexts.restricted], {
+      env: terminal,
+    });
+    expect(one.code, one.stderr).toBe(0);
+    const left = JSON.parse((await run(tsx, [cli, 'list', '--json'], { env: terminal })).stdout) as {
+      context: string;
+    }[];
+    expect(new Set(left.map((t) => t.context))).toEqual(new Set([cluster.contexts.admin]));
+    expect(readFileSync(hostsFile, 'utf8')).toContain('frontend.web.svc.cluster.local');
+
     process.kill(await sandboxedPid(child.pid ?? 0), 'SIGINT');
     expect(await exited).toBe(0);
     expect(readFileSync(hostsFile, 'utf8')).toBe('127.0.0.1\tlocalhost\n');
