@@ -75,8 +75,9 @@ if (electron) {
       '',
       'The Electron binary is not installed on this machine, so the tray app cannot start here.',
       'Running the headless `localizer connect` against the demo cluster instead.',
-      'In another terminal try: curl http://frontend.web/   or   node bin/localizer.mjs list',
-      `To see the window in a browser: npm run ui-preview -- --kubeconfig ${cluster.kubeconfigPath}`,
+      'In another terminal try: curl http://frontend.web/   or   node bin/localizer.mjs status',
+      '  (list, expose web/api --map 3000:8080, disconnect: every command drives this one Localizer)',
+      `For the window in a browser instead, stop this and run: npm run ui-preview -- --kubeconfig ${cluster.kubeconfigPath}`,
       '',
     ].join('\n'),
   );

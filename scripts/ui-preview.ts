@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { buildRenderer } from '../e2e/harness/build-renderer';
 import { startHarness } from '../e2e/harness/harness-server';
+import { InstanceRunningError } from '../src/main/engine/instance/instance-lock';
 import { stateDirectory } from '../src/main/engine/state-directory';
 
 const { values } = parseArgs({
@@ -31,6 +32,10 @@ const harness = await startHarness({
   stateDirectory: stateDirectory(),
   port: Number(values.port),
   ...(values['ip-range'] ? { settings: { ipRange: values['ip-range'] } } : {}),
+}).catch((error: unknown) => {
+  if (!(error instanceof InstanceRunningError)) throw error;
+  process.stderr.write(`ui-preview: ${error.message}\n`);
+  process.exit(1);
 });
 process.stdout.write(
   `Localizer UI preview: open ${harness.url}\nThe localizer command drives this instance (try \`localizer status\`). Press Ctrl-C to stop.\n`,
