@@ -155,6 +155,17 @@ describe('localizer daemon and its clients', () => {
       })
       .toBe('from the laptop\n');
 
+    // --ssh-image travels to the daemon: an image it cannot pull is refused, naming the image.
+    const badImage = await localizer(
+      ['expose', 'web/frontend', '--ssh-image', 'registry.invalid/no-sshd:1', '--ssh-user', 'abc:911'],
+      terminal,
+    );
+    expect(badImage.code).toBe(1);
+    expect(badImage.stderr).toContain('The SSH image setting (now registry.invalid/no-sshd:1)');
+    expect((await apps.readNamespacedDeployment({ namespace: 'web', name: 'frontend' })).spec?.replicas).toBe(
+      2,
+    );
+
     // A second daemon refuses, naming the running one.
     const second = await localizer(['daemon'], terminal);
     expect(second.code).toBe(1);
