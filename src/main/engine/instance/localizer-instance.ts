@@ -18,15 +18,12 @@ import type {
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { AddressBook } from '../connect/address-book';
 import { ConnectEngine, ConnectError } from '../connect/connect-engine';
-import { HelperSync } from '../connect/helper-sync';
 import { ExposeManager, type ExposeManagerOptions } from '../expose/expose-manager';
 import { isProcessAlive, readRecords } from '../expose/expose-records';
 import type { CleanupReport } from '../expose/leftovers';
 import type { PortMapping } from '../expose/port-map';
 import type { SshImage } from '../expose/ssh-pod';
 import { ExposeRefusedError } from '../expose/workload-scaler';
-import type { HelperClient } from '../helper/helper-client';
-import { superviseHelper, type HelperSupervisor } from '../helper/helper-supervisor';
 import { KubeconfigError, loadKubeContext, type KubeContext } from '../kube/kube-context';
 import type { PortForwardTransport } from '../kube/pod-dialer';
 import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../runtime-diagnostics';
@@ -36,6 +33,7 @@ import type { ApiCalls } from '../../../shared/api';
 import { startControlServer, type ControlServer } from '../control/control-server';
 import { classifyFailure, controlHandler } from './control-dispatch';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock';
+import { NamesKeeper, type StartHelper } from './names-keeper';
 
 /** A request the instance will not carry out as asked; the message says why and what to do. */
 export class InstanceRefusedError extends Error {
@@ -64,7 +62,7 @@ export interface LocalizerInstanceOptions {
    * Starts the privileged helper for names, saying what it does (a password prompt) through
    * `say`; resolves undefined when names stay off (declined, unavailable).
    */
-  startHelper?: (ipRange: string, say: (message: string) => void) => Promise<HelperClient | undefined>;
+  startHelper?: StartHelper;
   /** The port-forward transport tried first; SPDY over WebSocket by default. */
   firstTransport?: PortForwardTransport;
   /** Event-loop and GC figures in `list` (LOCALIZER_DIAGNOSTICS=1). */
@@ -99,11 +97,6 @@ interface Connection {
   engine: ConnectEngine;
 }
 
-interface Names {
-  sync: HelperSync;
-  supervisor: HelperSupervisor;
-}
-
 type Progress = (message: string) => void;
 const silent: Progress = () => undefined;
 
@@ -118,8 +111,7 @@ export class LocalizerInstance extends EventEmitter<{
   readonly identity: InstanceIdentity;
   private readonly connections = new Map<string, Connection>();
   private readonly exposes: ExposeManager;
-  private names: Names | undefined;
-  private helperProblem = '';
+  private readonly names: NamesKeeper;
   private addresses: AddressBook | undefined;
   private ipRange: string | undefined;
   private cleanups = 0;
@@ -144,6 +136,11 @@ export class LocalizerInstance extends EventEmitter<{
     this.exposes = new ExposeManager({ stateDirectory: options.stateDirectory, ...options.expose });
     this.exposes.on('status', () => this.emit('change'));
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
+    this.names = new NamesKeeper({
+      startHelper: options.startHelper,
+      log: (message) => this.log(message),
+      wanted: () => !this.closing && this.connections.size > 0,
+    });
   }
 
   /**
@@ -239,7 +236,7 @@ export class LocalizerInstance extends EventEmitter<{
       // One address book for every context, so no two services anywhere share an address.
       this.addresses = new AddressBook(options.ipRange, join(this.options.stateDirectory, 'addresses.json'));
     }
-    if (request.names && !this.names) await this.startNames(options.ipRange, progress);
+    if (request.names) await this.names.start(options.ipRange, progress);
     const started: string[] = [];
     try {
       for (const context of fresh) {
@@ -251,7 +248,7 @@ export class LocalizerInstance extends EventEmitter<{
           clusterDomain: options.clusterDomain,
           namespaces: options.namespaces,
           excludeNamespaces: options.excludeNamespaces,
-          sync: this.names?.sync,
+          sync: this.names.sync,
           ...(this.addresses ? { addresses: this.addresses } : {}),
           ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
           log: (message) => this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
@@ -271,36 +268,6 @@ export class LocalizerInstance extends EventEmitter<{
     }
     this.emit('change');
     return contexts.map((c) => c.name);
-  }
-
-  private async startNames(ipRange: string, progress: Progress): Promise<void> {
-    const start = this.options.startHelper;
-    if (!start) {
-      this.helperProblem = 'this Localizer runs without the privileged helper';
-      return;
-    }
-    const say = (message: string): void => {
-      progress(message);
-      this.log(message);
-    };
-    const helper = await start(ipRange, say);
-    if (!helper) {
-      this.helperProblem = 'the privileged helper could not start (see the log)';
-      return;
-    }
-    this.helperProblem = '';
-    const sync = new HelperSync(helper, (message) => {
-      if (!this.closing) this.log(message);
-    });
-    // A helper that dies is replaced, so its names never outlive the connection.
-    const supervisor = superviseHelper({
-      first: helper,
-      sync,
-      start: () => start(ipRange, (message) => this.log(message)),
-      shouldRelaunch: () => !this.closing && this.connections.size > 0,
-      say: (message) => this.log(message),
-    });
-    this.names = { sync, supervisor };
   }
 
   /** Resolves once every forward of these contexts runs and its names are written. */
@@ -328,11 +295,7 @@ export class LocalizerInstance extends EventEmitter<{
         if (states.every((s) => s?.allReady)) {
           this.off('change', check);
           // Say "ready" only once the names are in /etc/hosts too.
-          const written = this.names?.sync.flush() ?? Promise.resolve();
-          void written.then(
-            () => resolve(),
-            () => resolve(),
-          );
+          void this.names.flush().then(resolve);
         }
       };
       this.on('change', check);
@@ -367,9 +330,7 @@ export class LocalizerInstance extends EventEmitter<{
       }),
     );
     if (this.connections.size === 0) {
-      await this.names?.sync.clear();
-      this.names?.supervisor.close();
-      this.names = undefined;
+      await this.names.stop();
       this.addresses = undefined;
       this.ipRange = undefined;
     }
@@ -507,7 +468,7 @@ export class LocalizerInstance extends EventEmitter<{
       name,
       engine.health,
       [...engine.snapshot(), ...this.exposes.snapshot().filter((t) => t.context === name)],
-      this.names !== undefined,
+      this.names.enabled,
       engine.timings.firstListAt !== undefined,
     );
   }
@@ -533,11 +494,7 @@ export class LocalizerInstance extends EventEmitter<{
     return {
       instance: this.identity,
       contexts,
-      helper: this.names
-        ? { state: 'running', reason: '' }
-        : this.helperProblem
-          ? { state: 'unavailable', reason: this.helperProblem }
-          : { state: 'off', reason: this.connections.size > 0 ? 'names are off for this connection' : '' },
+      helper: this.names.status(this.connections.size > 0),
       counts: countByStatus(this.tunnels()),
       ipRange: this.ipRange ?? null,
     };
@@ -547,6 +504,7 @@ export class LocalizerInstance extends EventEmitter<{
   close(): Promise<string[]> {
     if (this.closing) return this.queue.then(() => []);
     this.closing = true;
+    this.names.quieten();
     return this.serialized(async () => {
       await this.control?.close();
       const failures = await this.disconnectNow([...this.connections.keys()]);
