@@ -94,7 +94,11 @@ export async function startCliInstance(
   });
   return {
     ...opened,
-    interrupted: untilStopped(),
+    interrupted: untilStopped(undefined, () =>
+      print(
+        `Still undoing what this Localizer did (restoring workloads, removing names). \`kill -9 ${String(process.pid)}\` stops at once; \`localizer cleanup\` then undoes the rest.`,
+      ),
+    ),
     close: () => {
       closing = true;
       return opened.close();
@@ -102,15 +106,27 @@ export async function startCliInstance(
   };
 }
 
-/** Resolves on the first SIGINT, SIGTERM or SIGHUP (a closed terminal), or when `until` does. */
-export function untilStopped(until?: Promise<unknown>): Promise<void> {
+const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Resolves on the first SIGINT, SIGTERM or SIGHUP (a closed terminal), or when `until` does.
+ * Signals after the first are ignored: the undoing they would cut short (a workload left scaled
+ * down) is what they asked for, and a Ctrl-C often arrives twice (tsx passes it on).
+ */
+export function untilStopped(until?: Promise<unknown>, onRepeat?: () => void): Promise<void> {
   return new Promise<void>((resolve) => {
-    const done = (): void => {
-      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, done);
+    let stoppedAt: number | undefined;
+    const onSignal = (): void => {
+      if (stoppedAt !== undefined) {
+        // Not the echo of the first (tsx passes a Ctrl-C on at once): someone is waiting.
+        if (Date.now() - stoppedAt > 1000) onRepeat?.();
+        return;
+      }
+      stoppedAt = Date.now();
       resolve();
     };
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, done);
-    void until?.then(done, done);
+    for (const signal of stopSignals) process.on(signal, onSignal);
+    void until?.then(onSignal, onSignal);
   });
 }
 
