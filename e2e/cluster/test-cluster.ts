@@ -3,7 +3,7 @@
  * port-forward, on loopback addresses of its own. Tests start one per file; `cli.ts` runs one in
  * the foreground for demos and benchmarks.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pollUntil } from '../support/poll';
@@ -91,6 +91,8 @@ export interface TestCluster {
   requestCount(): number;
   /** A container's output so far, as `kubectl logs` shows it. */
   logs(namespace: string, pod: string, container?: string): string;
+  /** The environment a container's process really has, read from `/proc/PID/environ`. */
+  processEnvironment(namespace: string, pod: string, container?: string): Record<string, string> | undefined;
   /** Resolves once every Deployment and StatefulSet has all its replicas ready, and services route to them. */
   waitForWorkloads(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -243,6 +245,16 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     faults,
     requestCount: () => server.requestCount,
     logs: (namespace, pod, container) => kubelet.logs(namespace, pod, container)?.text ?? '',
+    processEnvironment: (namespace, pod, container) => {
+      const pid = kubelet.containerPid(namespace, pod, container);
+      if (pid === undefined) return undefined;
+      const entries = readFileSync(`/proc/${String(pid)}/environ`, 'utf8')
+        .split('\0')
+        .filter(Boolean);
+      return Object.fromEntries(
+        entries.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+      );
+    },
     waitForWorkloads: (timeoutMs = 30_000) =>
       pollUntil(
         () => workloadsReady(store) && endpointsCaughtUp(store) && kubeProxy.isSettled(),

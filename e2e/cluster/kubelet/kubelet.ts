@@ -17,6 +17,7 @@ import { missingTools, missingToolsMessage } from '../../support/system-tools';
 import { spawnContainer } from './container-process';
 import { resolveImage, type ImageRuntime } from './images';
 import type { IpPool } from '../network/ip-slots';
+import { containerEnvironment, ContainerConfigError, type EnvContainer } from './container-env';
 import { materializeVolumes, VolumeNotReadyError } from './volumes';
 
 const pods = resourceTypeOfKind('Pod');
@@ -120,6 +121,13 @@ export class Kubelet {
     if (!target?.process) return false;
     if (restartDelayMs !== undefined) target.nextRestartDelayMs = restartDelayMs;
     return signalContainer(target, signal);
+  }
+
+  /** The pid of a container's process, to read what it really runs with (`/proc/PID/environ`). */
+  containerPid(namespace: string, name: string, container?: string): number | undefined {
+    const runtime = this.byName(namespace, name);
+    const target = container ? runtime?.containers.get(container) : runtime?.containers.values().next().value;
+    return target?.process?.pid;
   }
 
   /** A container's output so far, and a way to follow what comes next. */
@@ -281,7 +289,16 @@ export class Kubelet {
       HOSTNAME: runtime.name,
       LOCALIZER_CONTAINER_PORTS: (container.spec.ports ?? []).map((p) => p.containerPort).join(','),
     };
-    for (const variable of container.spec.env ?? []) env[variable.name] = variable.value ?? '';
+    try {
+      // The pod as stored has its IPs already: the first status is written before any start.
+      Object.assign(env, containerEnvironment(this.options.store, pod, container.spec as EnvContainer));
+    } catch (error) {
+      if (!(error instanceof ContainerConfigError)) throw error;
+      container.phase = { state: 'waiting', reason: 'CreateContainerConfigError', message: error.message };
+      this.queueStatus(runtime);
+      this.later(container, 1000, () => this.startContainer(runtime, container));
+      return;
+    }
     const gid = security.runAsGroup ?? uid;
     const child = spawnContainer({
       container: container.spec,
