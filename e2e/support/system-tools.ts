@@ -88,6 +88,12 @@ export const systemTools = {
     neededFor: 'checking that no process is left behind',
     present: () => onPath('ps') && onPath('pgrep'),
   },
+  git: {
+    name: 'git',
+    debianPackage: 'git',
+    neededFor: 'checking that `localizer env --output` refuses a file git could commit',
+    present: () => onPath('git'),
+  },
   sudo: {
     name: 'sudo (/usr/bin/sudo)',
     debianPackage: 'sudo',

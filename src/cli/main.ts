@@ -8,11 +8,13 @@ import { ControlError } from '../main/engine/control/control-client';
 import { ConnectError } from '../main/engine/connect/connect-engine';
 import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
 import { InstanceRefusedError } from '../main/engine/instance/localizer-instance';
+import { EnvironmentError } from '../main/engine/environment/container-environment';
 import { InstanceRunningError } from '../main/engine/instance/instance-lock';
 import { KubeconfigError } from '../main/engine/kube/kube-context';
 import { stateDirectory } from '../main/engine/state-directory';
 import { runConnect, runDisconnect } from './connect-command';
 import { runDaemon } from './daemon-command';
+import { runEnv, runWithEnvironment } from './env-command';
 import { runCleanup, runExpose } from './expose-command';
 import { runList, runStatus } from './list-command';
 import { UsageError } from './usage-error';
@@ -28,6 +30,8 @@ const usage = `Usage:
   localizer cleanup [--kubeconfig FILE] [--context NAME] [--force]
   localizer list [--json] [--watch]
   localizer status [--json]
+  localizer env NAMESPACE/WORKLOAD [--container NAME] [--format dotenv|json|shell] [--output FILE [--force]]
+  localizer run NAMESPACE/WORKLOAD [--container NAME] -- COMMAND [ARGS]...
 
 daemon      runs Localizer headless in this terminal until Ctrl-C; the other commands drive it
             (the tray app is the same instance, with a window)
@@ -44,6 +48,11 @@ expose      sends the service's traffic to ports on this machine: its workloads 
 cleanup     restores workloads and deletes SSH pods left by an expose whose process was killed;
             --force also undoes abandoned exposes of other users or machines
 list        every tunnel of the running Localizer and its health; --watch follows changes
+env         a workload's container environment as its pods get it (WORKLOAD: deploy/NAME, sts/NAME,
+            pod/NAME, or a service's name): values, ConfigMaps, Secrets, fields, resources and service
+            links, with in-cluster addresses rewritten to this machine's forwards while connected.
+            --output writes mode 0600 and refuses a file git could commit (--force to write anyway)
+run         runs COMMAND with that environment; nothing is written to disk
 status      which Localizer runs (kind, pid), its contexts and their state, names, tunnel counts.
             Exit status 3 when none runs
 `;
@@ -152,6 +161,58 @@ async function main(argv: string[]): Promise<number> {
     });
     return runList(values, print);
   }
+  if (command === 'env' || command === 'run') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        container: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        ...(command === 'env'
+          ? {
+              format: { type: 'string', default: 'dotenv' },
+              output: { type: 'string' },
+              force: { type: 'boolean', default: false },
+            }
+          : {}),
+      },
+    });
+    const [target, ...commandLine] = positionals;
+    if (!target)
+      throw new UsageError(
+        `${command} takes NAMESPACE/WORKLOAD, e.g. \`localizer ${command} web/deploy/api\`.`,
+      );
+    const common = {
+      target,
+      ...(values.container ? { container: values.container } : {}),
+      ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+      ...(values.context ? { context: values.context } : {}),
+    };
+    const warn = (line: string): void => void process.stderr.write(`${line}\n`);
+    if (command === 'run') {
+      if (!rest.includes('--'))
+        throw new UsageError(
+          'run takes the command after `--`: `localizer run web/deploy/api -- npm start`.',
+        );
+      return runWithEnvironment({ ...common, command: commandLine }, warn);
+    }
+    if (commandLine.length > 0)
+      throw new UsageError(
+        `env takes one NAMESPACE/WORKLOAD; to run a command with it, use \`localizer run ${target} -- ${commandLine.join(' ')}\`.`,
+      );
+    const envValues = values as { format?: string; output?: string; force?: boolean };
+    return runEnv(
+      {
+        ...common,
+        format: envValues.format ?? 'dotenv',
+        force: envValues.force ?? false,
+        ...(envValues.output ? { output: envValues.output } : {}),
+      },
+      print,
+      warn,
+    );
+  }
   if (command === 'status') {
     const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
     return runStatus(values, print);
@@ -199,7 +260,8 @@ try {
     error instanceof ControlError ||
     error instanceof ExposeRefusedError ||
     error instanceof InstanceRefusedError ||
-    error instanceof InstanceRunningError
+    error instanceof InstanceRunningError ||
+    error instanceof EnvironmentError
   ) {
     process.stderr.write(`localizer: ${error.message}\n`);
     process.exitCode = exitCodeFor(error);

@@ -94,6 +94,18 @@ const requestSchemas = z.discriminatedUnion('op', [
     context: contextName.optional(),
     force: z.boolean(),
   }),
+  z.strictObject({
+    op: z.literal('environment'),
+    source: kubeSourceSchema,
+    context: contextName.optional(),
+    namespace: kubeName,
+    /** `deploy/NAME`, `sts/NAME`, `pod/NAME` or a service's name. */
+    workload: z
+      .string()
+      .regex(/^([a-z]+\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'not KIND/NAME or a name')
+      .max(300),
+    container: kubeName.optional(),
+  }),
   /** Any call the window can make, with the window's own argument schemas. */
   z.strictObject({
     op: z.literal('api'),
@@ -141,6 +153,27 @@ export const tunnelStatusSchema = z.looseObject({
 });
 /** A tunnel as read: loose in what it accepts, the shared model in what it gives. */
 const tunnel = tunnelStatusSchema.transform((value) => value as TunnelStatus);
+
+export const environmentAnswerSchema = z.object({
+  context: z.string(),
+  workload: z.string(),
+  container: z.string(),
+  pod: z.string().nullable(),
+  variables: z.array(
+    z.object({
+      name: z.string(),
+      value: z.string(),
+      from: z.enum(['value', 'configMap', 'secret', 'field', 'resource', 'service-link']),
+      secret: z.boolean(),
+      origin: z.string(),
+    }),
+  ),
+  unresolved: z.array(z.object({ name: z.string(), reason: z.string() })),
+  rewrites: z.array(z.object({ name: z.string(), change: z.string() })),
+  /** Whether the context is connected here, so addresses could be rewritten. */
+  connected: z.boolean(),
+});
+export type EnvironmentAnswer = z.infer<typeof environmentAnswerSchema>;
 
 export const instanceKinds = ['app', 'harness', 'daemon', 'foreground'] as const;
 export type InstanceKind = (typeof instanceKinds)[number];
@@ -209,6 +242,7 @@ export const resultSchemas = {
   disconnect: z.looseObject({ message: z.string(), contexts: z.array(z.string()) }),
   expose: z.looseObject({ message: z.string(), tunnel }),
   unexpose: z.looseObject({ message: z.string() }),
+  environment: environmentAnswerSchema,
   cleanup: z.looseObject({
     context: z.string(),
     done: z.array(z.string()),

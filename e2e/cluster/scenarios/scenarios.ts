@@ -97,6 +97,10 @@ function demo(): Scenario {
         ],
       }),
     },
+    // A workload configured every way a pod can be (`localizer env web/deploy/orders`): plain
+    // values, $(VAR) references, ConfigMap and Secret keys and whole sources with prefixes,
+    // optional references, downward-API fields and resources, in-cluster addresses, and files.
+    ...ordersWorkload(),
     // Benchmark targets: a TCP echo and a bulk-data server.
     {
       namespace: 'tools',
@@ -121,6 +125,142 @@ function demo(): Scenario {
     {
       namespace: 'tools',
       object: service('bulk', { selector: { app: 'bulk' }, ports: [{ name: 'bulk', port: 9000 }] }),
+    },
+  ];
+}
+
+function ordersWorkload(): Scenario {
+  const base64 = (text: string): string => Buffer.from(text).toString('base64');
+  return [
+    {
+      namespace: 'web',
+      object: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'orders-config' },
+        data: {
+          LOG_LEVEL: 'info',
+          API_URL: 'http://api.web.svc.cluster.local:8080/v1',
+          KV_ADDRESS: 'kv-0.kv.data:6379',
+          'feature.flags': 'checkout=on,wishlist=off',
+          'app.properties': 'orders.page-size=50\norders.currency=EUR\n',
+        },
+      },
+    },
+    {
+      namespace: 'web',
+      object: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'orders-db' },
+        type: 'Opaque',
+        data: {
+          username: base64('orders'),
+          password: base64('s3cr3t $(not) "quoted"'),
+          'tls.key': base64('-----KEY-----\n'),
+        },
+      },
+    },
+    {
+      namespace: 'web',
+      object: {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'orders', labels: { app: 'orders' } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'orders' } },
+          template: {
+            metadata: {
+              labels: { app: 'orders', tier: 'backend' },
+              annotations: { 'team.example/owner': 'payments' },
+            },
+            spec: {
+              terminationGracePeriodSeconds: 2,
+              containers: [
+                {
+                  name: 'orders',
+                  image: images.http,
+                  ports: [{ name: 'http', containerPort: 8080 }],
+                  resources: { limits: { memory: '256Mi', cpu: '500m' }, requests: { cpu: '250m' } },
+                  envFrom: [
+                    { prefix: 'CFG_', configMapRef: { name: 'orders-config' } },
+                    { configMapRef: { name: 'orders-optional', optional: true } },
+                  ],
+                  env: [
+                    { name: 'APP_MODE', value: 'demo' },
+                    { name: 'DB_USER', valueFrom: { secretKeyRef: { name: 'orders-db', key: 'username' } } },
+                    {
+                      name: 'DB_PASSWORD',
+                      valueFrom: { secretKeyRef: { name: 'orders-db', key: 'password' } },
+                    },
+                    {
+                      name: 'DATABASE_URL',
+                      value: 'postgres://$(DB_USER):$(DB_PASSWORD)@legacy-db.data:5432/orders',
+                    },
+                    { name: 'LITERAL', value: '$$(DB_USER) and $(UNDEFINED_VAR)' },
+                    {
+                      name: 'API_URL',
+                      valueFrom: { configMapKeyRef: { name: 'orders-config', key: 'API_URL' } },
+                    },
+                    { name: 'CFG_LOG_LEVEL', value: 'debug' },
+                    {
+                      name: 'OPTIONAL_MISSING',
+                      valueFrom: {
+                        configMapKeyRef: { name: 'orders-config', key: 'absent', optional: true },
+                      },
+                    },
+                    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                    { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                    { name: 'TIER', valueFrom: { fieldRef: { fieldPath: "metadata.labels['tier']" } } },
+                    {
+                      name: 'OWNER',
+                      valueFrom: { fieldRef: { fieldPath: "metadata.annotations['team.example/owner']" } },
+                    },
+                    {
+                      name: 'MEMORY_LIMIT_MI',
+                      valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } },
+                    },
+                    {
+                      name: 'CPU_REQUEST_MILLIS',
+                      valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '1m' } },
+                    },
+                    {
+                      name: 'WITH_POD',
+                      value: 'orders on $(POD_NAME) at $(API_SERVICE_HOST):$(API_SERVICE_PORT)',
+                    },
+                  ],
+                  volumeMounts: [
+                    { name: 'config', mountPath: '/etc/orders' },
+                    { name: 'db', mountPath: '/var/run/secrets/orders-db', readOnly: true },
+                  ],
+                },
+                {
+                  name: 'metrics',
+                  image: images.echo,
+                  ports: [{ name: 'metrics', containerPort: 9400 }],
+                  envFrom: [{ prefix: 'DB_', secretRef: { name: 'orders-db' } }],
+                  env: [{ name: 'SCRAPE_TARGET', value: 'localhost:8080' }],
+                },
+              ],
+              volumes: [
+                {
+                  name: 'config',
+                  configMap: {
+                    name: 'orders-config',
+                    items: [
+                      { key: 'app.properties', path: 'app.properties' },
+                      { key: 'feature.flags', path: 'flags/features', mode: 0o640 },
+                    ],
+                  },
+                },
+                { name: 'db', secret: { secretName: 'orders-db', defaultMode: 0o400 } },
+              ],
+            },
+          },
+        },
+      },
     },
   ];
 }

@@ -99,6 +99,8 @@ export function controlHandler(instance: LocalizerInstance, api: ApiCalls): Cont
       }
       case 'cleanup':
         return instance.cleanup(request);
+      case 'environment':
+        return instance.environment(request);
       case 'api':
         return callApi(api, request);
     }

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { delimiter, join } from 'node:path';
 import type { CleanupNotice, ConnectionStatus } from '../../../shared/app-state';
 import type {
+  EnvironmentAnswer,
   InstanceIdentity,
   InstanceKind,
   InstanceStatus,
@@ -24,6 +25,8 @@ import type { CleanupReport } from '../expose/leftovers';
 import type { PortMapping } from '../expose/port-map';
 import type { SshImage } from '../expose/ssh-pod';
 import { ExposeRefusedError } from '../expose/workload-scaler';
+import { EnvironmentError } from '../environment/container-environment';
+import { answerEnvironment } from '../environment/environment-answer';
 import { KubeconfigError, loadKubeContext, type KubeContext } from '../kube/kube-context';
 import type { PortForwardTransport } from '../kube/pod-dialer';
 import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../runtime-diagnostics';
@@ -45,6 +48,7 @@ export function isRefusal(error: unknown): boolean {
   return (
     error instanceof InstanceRefusedError ||
     error instanceof ExposeRefusedError ||
+    error instanceof EnvironmentError ||
     error instanceof KubeconfigError ||
     error instanceof ConnectError
   );
@@ -83,6 +87,15 @@ export interface ConnectRequest {
   names: boolean;
 }
 
+export interface EnvironmentRequest {
+  source?: KubeSource;
+  context?: string;
+  namespace: string;
+  /** `deploy/NAME`, `sts/NAME`, `pod/NAME` or a service's name. */
+  workload: string;
+  container?: string;
+}
+
 export interface ExposeInstanceRequest {
   source?: KubeSource;
   context?: string;
@@ -95,6 +108,7 @@ export interface ExposeInstanceRequest {
 interface Connection {
   context: KubeContext;
   engine: ConnectEngine;
+  clusterDomain: string;
 }
 
 type Progress = (message: string) => void;
@@ -258,7 +272,7 @@ export class LocalizerInstance extends EventEmitter<{
           if (health.reason) this.log(`${context.name}: ${health.state}: ${health.reason}`);
           this.emit('change');
         });
-        this.connections.set(context.name, { context, engine });
+        this.connections.set(context.name, { context, engine, clusterDomain: options.clusterDomain });
         started.push(context.name);
         await engine.start();
       }
@@ -439,6 +453,23 @@ export class LocalizerInstance extends EventEmitter<{
     const notice: CleanupNotice = { id: ++this.cleanups, context, ...report };
     this.emit('cleanup', notice);
     return notice;
+  }
+
+  // --- environment -------------------------------------------------------------------------
+
+  /**
+   * A workload's container environment as its pods get it, with in-cluster addresses rewritten
+   * to this machine's forwards when the context is connected. Secret values are in the answer
+   * (the asking user may read them), never in the log.
+   */
+  async environment(request: EnvironmentRequest): Promise<EnvironmentAnswer> {
+    const context = this.contextFor(request.source, request.context);
+    const connection = this.connections.get(context.name);
+    return answerEnvironment(
+      context,
+      request,
+      connection && { tunnels: connection.engine.snapshot(), clusterDomain: connection.clusterDomain },
+    );
   }
 
   // --- status ------------------------------------------------------------------------------

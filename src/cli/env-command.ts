@@ -1,0 +1,164 @@
+/**
+ * `localizer env NS/WORKLOAD` prints (or writes) a workload container's environment as its pods
+ * get it; `localizer run NS/WORKLOAD -- COMMAND…` runs a command with it, writing nothing. With
+ * a Localizer running, it answers (in its context, with in-cluster addresses rewritten to its
+ * forwards); else this command reads the cluster itself.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import type { EnvironmentAnswer } from '../shared/control-protocol';
+import { requestControl, ControlError, runningInstance } from '../main/engine/control/control-client';
+import { EnvironmentError } from '../main/engine/environment/container-environment';
+import { answerEnvironment } from '../main/engine/environment/environment-answer';
+import {
+  formatEnvironment,
+  environmentFormats,
+  type EnvironmentFormat,
+} from '../main/engine/environment/environment-format';
+import { loadKubeContext } from '../main/engine/kube/kube-context';
+import { stateDirectory } from '../main/engine/state-directory';
+import { kubeSource } from './kube-source';
+import { UsageError } from './usage-error';
+
+export interface EnvArguments {
+  /** `NAMESPACE/WORKLOAD`. */
+  target: string;
+  container?: string;
+  kubeconfig?: string;
+  context?: string;
+}
+
+function parseTarget(text: string): { namespace: string; workload: string } {
+  const slash = text.indexOf('/');
+  const namespace = text.slice(0, slash);
+  const workload = text.slice(slash + 1);
+  if (slash <= 0 || !workload || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace))
+    throw new UsageError(
+      `${JSON.stringify(text)} is not NAMESPACE/WORKLOAD. Name the workload with its namespace: web/deploy/api, web/sts/kv, web/pod/api-0, or web/api for a service's workload.`,
+    );
+  return { namespace, workload };
+}
+
+/** Asks the running Localizer, or reads the cluster here when none runs. */
+export async function fetchEnvironment(args: EnvArguments): Promise<EnvironmentAnswer> {
+  const { namespace, workload } = parseTarget(args.target);
+  const query = { namespace, workload, ...(args.container ? { container: args.container } : {}) };
+  const directory = stateDirectory();
+  if (runningInstance(directory)) {
+    return requestControl(directory, {
+      op: 'environment',
+      source: kubeSource(args.kubeconfig),
+      ...(args.context ? { context: args.context } : {}),
+      ...query,
+    }).catch((error: unknown) => {
+      if (error instanceof ControlError && error.code === 'refused')
+        throw new EnvironmentError(error.message);
+      throw error;
+    });
+  }
+  const context = loadKubeContext({
+    ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
+    ...(args.context ? { context: args.context } : {}),
+  });
+  return answerEnvironment(context, query);
+}
+
+/** What the user should know about the answer, without a value in it: secrets stay out of logs. */
+function notes(answer: EnvironmentAnswer): string[] {
+  const lines = [
+    `${answer.workload}, container ${answer.container}${answer.pod ? `, fields from pod ${answer.pod}` : ''} (context ${answer.context})`,
+  ];
+  for (const rewrite of answer.rewrites)
+    lines.push(`rewritten for this machine: ${rewrite.name} (${rewrite.change})`);
+  if (!answer.connected)
+    lines.push(
+      'not connected here, so in-cluster addresses are as the pods see them (run `localizer connect` to rewrite them)',
+    );
+  for (const missing of answer.unresolved) lines.push(`missing: ${missing.name}: ${missing.reason}`);
+  return lines;
+}
+
+/** Whether `file` is inside a git work tree and not ignored there (so it could be committed). */
+function trackedByGit(file: string): string | undefined {
+  try {
+    const top = execFileSync('git', ['-C', dirname(file), 'rev-parse', '--show-toplevel'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    try {
+      execFileSync('git', ['-C', dirname(file), 'check-ignore', '-q', file], { stdio: 'ignore' });
+      return undefined; // ignored
+    } catch {
+      return top;
+    }
+  } catch {
+    return undefined; // not a work tree, or no git
+  }
+}
+
+/** Writes mode 0600, whole or not at all. */
+function writePrivately(file: string, text: string): void {
+  const temporary = `${file}.localizer-${String(process.pid)}`;
+  writeFileSync(temporary, text, { mode: 0o600 });
+  renameSync(temporary, file);
+}
+
+export async function runEnv(
+  args: EnvArguments & { format: string; output?: string; force: boolean },
+  print: (line: string) => void,
+  warn: (line: string) => void,
+): Promise<number> {
+  if (!(environmentFormats as readonly string[]).includes(args.format))
+    throw new UsageError(
+      `--format ${JSON.stringify(args.format)}: use one of ${environmentFormats.join(', ')}.`,
+    );
+  const format = args.format as EnvironmentFormat;
+  const output = args.output ? resolve(args.output) : undefined;
+  if (output) {
+    if (!existsSync(dirname(output)))
+      throw new UsageError(`--output ${args.output}: the directory ${dirname(output)} does not exist.`);
+    const tree = args.force ? undefined : trackedByGit(output);
+    if (tree)
+      throw new UsageError(
+        `--output ${args.output} is inside the git work tree ${tree} and not ignored, so its secrets could be committed. Add it to .gitignore, write it elsewhere, or pass --force.`,
+      );
+  }
+  const answer = await fetchEnvironment(args);
+  const said = notes(answer);
+  // On the terminal a .env or shell listing carries the notes as comments; a file or JSON does not.
+  if (output || format === 'json') for (const line of said) warn(line);
+  const text = formatEnvironment(answer.variables, format, format === 'json' ? [] : said);
+  if (output) {
+    writePrivately(output, text);
+    warn(`wrote ${String(answer.variables.length)} variables to ${output} (mode 0600)`);
+  } else print(text.trimEnd());
+  return 0;
+}
+
+export async function runWithEnvironment(
+  args: EnvArguments & { command: string[] },
+  warn: (line: string) => void,
+): Promise<number> {
+  const [command, ...commandArgs] = args.command;
+  if (!command)
+    throw new UsageError('run needs a command after `--`, e.g. `localizer run web/deploy/api -- npm start`.');
+  const answer = await fetchEnvironment(args);
+  for (const line of notes(answer)) warn(line);
+  const env = { ...process.env, ...Object.fromEntries(answer.variables.map((v) => [v.name, v.value])) };
+  const child = spawn(command, commandArgs, { env, stdio: 'inherit' });
+  // Ctrl-C reaches the command from the terminal itself; a signal sent to this process only is
+  // passed on, so the command is never left running without it.
+  process.on('SIGINT', () => undefined);
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  return new Promise((resolveExit) => {
+    child.once('error', (error) => {
+      warn(`cannot run ${command}: ${error.message}`);
+      resolveExit(127);
+    });
+    child.once('exit', (code, signal) =>
+      resolveExit(code ?? 128 + (signal ? ((constants.signals[signal] as number | undefined) ?? 1) : 1)),
+    );
+  });
+}

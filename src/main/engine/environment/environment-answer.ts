@@ -1,0 +1,53 @@
+/**
+ * `localizer env` and `run`'s answer for one workload container: read, resolved, and rewritten
+ * to this machine's forwards when the context is connected here.
+ */
+import * as k8s from '@kubernetes/client-node';
+import type { EnvironmentAnswer } from '../../../shared/control-protocol';
+import type { TunnelStatus } from '../../../shared/tunnel-status';
+import type { KubeContext } from '../kube/kube-context';
+import { rewriteAddresses } from './address-rewrite';
+import { readWorkloadEnvironment } from './workload-environment';
+
+export interface EnvironmentQuery {
+  namespace: string;
+  /** `deploy/NAME`, `sts/NAME`, `pod/NAME` or a service's name. */
+  workload: string;
+  container?: string;
+}
+
+export async function answerEnvironment(
+  context: KubeContext,
+  query: EnvironmentQuery,
+  /** The context's connection here, if any: its forwards and cluster domain. */
+  connection?: { tunnels: readonly TunnelStatus[]; clusterDomain: string },
+): Promise<EnvironmentAnswer> {
+  const kc = context.kubeConfig;
+  const read = await readWorkloadEnvironment(
+    { core: kc.makeApiClient(k8s.CoreV1Api), apps: kc.makeApiClient(k8s.AppsV1Api) },
+    {
+      context: context.name,
+      namespace: query.namespace,
+      workload: query.workload,
+      ...(query.container ? { container: query.container } : {}),
+    },
+  );
+  const { variables, rewrites } = connection
+    ? rewriteAddresses(read.variables, {
+        tunnels: connection.tunnels,
+        clusterIps: read.clusterIps,
+        namespace: query.namespace,
+        clusterDomain: connection.clusterDomain,
+      })
+    : { variables: read.variables, rewrites: [] };
+  return {
+    context: context.name,
+    workload: read.workload,
+    container: read.container,
+    pod: read.pod,
+    variables,
+    unresolved: read.unresolved,
+    rewrites,
+    connected: connection !== undefined,
+  };
+}
