@@ -91,6 +91,8 @@ export interface TestCluster {
   requestCount(): number;
   /** A container's output so far, as `kubectl logs` shows it. */
   logs(namespace: string, pod: string, container?: string): string;
+  /** The directory a pod's volume was written to, as its containers see it. */
+  volumeDirectory(namespace: string, pod: string, volume: string): string | undefined;
   /** The environment a container's process really has, read from `/proc/PID/environ`. */
   processEnvironment(namespace: string, pod: string, container?: string): Record<string, string> | undefined;
   /** Resolves once every Deployment and StatefulSet has all its replicas ready, and services route to them. */
@@ -245,6 +247,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     faults,
     requestCount: () => server.requestCount,
     logs: (namespace, pod, container) => kubelet.logs(namespace, pod, container)?.text ?? '',
+    volumeDirectory: (namespace, pod, volume) => kubelet.volumeDirectory(namespace, pod, volume),
     processEnvironment: (namespace, pod, container) => {
       const pid = kubelet.containerPid(namespace, pod, container);
       if (pid === undefined) return undefined;

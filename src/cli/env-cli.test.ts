@@ -4,7 +4,7 @@
  * compared with what the processes really run with.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,6 +140,53 @@ describe('localizer env', () => {
     expect(result.stderr).not.toContain('s3cr3t');
     const code = await localizer(['run', 'web/deploy/orders', '--', 'sh', '-c', 'exit 7']);
     expect(code.code).toBe(7);
+  });
+
+  it('materialises the volume files under --files as the pod mounts them, byte for byte and mode for mode', async () => {
+    const pod = cluster.store
+      .list(resourceTypeOfKind('Pod'), 'web')
+      .find((p) => p.metadata.name?.startsWith('orders-'));
+    const name = pod?.metadata.name ?? '';
+    const work = mkdtempSync(join(tmpdir(), 'env-files-'));
+    const directory = join(work, 'files');
+    const copy = join(work, 'copy');
+    const result = await localizer([
+      'run',
+      'web/deploy/orders',
+      '--files',
+      directory,
+      '--',
+      'sh',
+      '-c',
+      `cp -a "$LOCALIZER_FILES" ${copy} && stat -c %a "$LOCALIZER_FILES"`,
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe('700');
+    expect(existsSync(directory), 'the files are removed once the command ends').toBe(false);
+    // Each mount as the kubelet wrote it: mount path, volume, and the path inside the volume.
+    const mounted: [string, string, string][] = [
+      ['etc/orders/app.properties', 'config', 'app.properties'],
+      ['etc/orders/flags/features', 'config', 'flags/features'],
+      ['etc/orders-app.properties', 'config', 'app.properties'],
+      ['var/run/secrets/orders-db/username', 'db', 'username'],
+      ['var/run/secrets/orders-db/password', 'db', 'password'],
+      ['var/run/secrets/orders-db/tls.key', 'db', 'tls.key'],
+      ['etc/podinfo/labels', 'podinfo', 'labels'],
+      ['etc/podinfo/annotations', 'podinfo', 'annotations'],
+      ['etc/podinfo/name', 'podinfo', 'name'],
+      ['etc/podinfo/memory-limit', 'podinfo', 'memory-limit'],
+    ];
+    for (const [path, volume, inside] of mounted) {
+      const kubelet = join(cluster.volumeDirectory('web', name, volume) ?? '', inside);
+      expect(readFileSync(join(copy, path)), path).toEqual(readFileSync(kubelet));
+      expect((statSync(join(copy, path)).mode & 0o777).toString(8), path).toBe(
+        (statSync(kubelet).mode & 0o777).toString(8),
+      );
+    }
+    expect(readFileSync(join(copy, 'etc/podinfo/memory-limit'), 'utf8')).toBe('256');
+    const refused = await localizer(['run', 'web/deploy/orders', '--files', work, '--', 'true']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('is not empty');
   });
 
   it('finds a service’s workload, and refuses an unknown workload, container or key with a clear message', async () => {

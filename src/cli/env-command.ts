@@ -5,9 +5,9 @@
  * forwards); else this command reads the cluster itself.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { EnvironmentAnswer } from '../shared/control-protocol';
 import { requestControl, ControlError, runningInstance } from '../main/engine/control/control-client';
 import { EnvironmentError } from '../main/engine/environment/container-environment';
@@ -25,6 +25,8 @@ import { UsageError } from './usage-error';
 export interface EnvArguments {
   /** `NAMESPACE/WORKLOAD`. */
   target: string;
+  /** Also the files of the container's ConfigMap, Secret and downward-API volumes. */
+  files?: boolean;
   container?: string;
   kubeconfig?: string;
   context?: string;
@@ -44,7 +46,12 @@ function parseTarget(text: string): { namespace: string; workload: string } {
 /** Asks the running Localizer, or reads the cluster here when none runs. */
 export async function fetchEnvironment(args: EnvArguments): Promise<EnvironmentAnswer> {
   const { namespace, workload } = parseTarget(args.target);
-  const query = { namespace, workload, ...(args.container ? { container: args.container } : {}) };
+  const query = {
+    namespace,
+    workload,
+    ...(args.container ? { container: args.container } : {}),
+    ...(args.files ? { files: true } : {}),
+  };
   const directory = stateDirectory();
   if (runningInstance(directory)) {
     return requestControl(directory, {
@@ -137,16 +144,59 @@ export async function runEnv(
   return 0;
 }
 
+/** The directory `--files` names: new or empty, made 0700; removed again when the command ends. */
+function prepareFilesDirectory(directory: string): () => void {
+  if (existsSync(directory) && readdirSync(directory).length > 0)
+    throw new UsageError(
+      `--files ${directory} is not empty. Name a new or empty directory: the volume files go there while the command runs, and are removed after.`,
+    );
+  const created = !existsSync(directory);
+  mkdirSync(directory, { recursive: true, mode: 0o700 });
+  chmodSync(directory, 0o700);
+  return () => {
+    if (created) rmSync(directory, { recursive: true, force: true });
+    else
+      for (const entry of readdirSync(directory))
+        rmSync(join(directory, entry), { recursive: true, force: true });
+  };
+}
+
+/** Writes each volume file under `directory` at its mount path, with its mode. */
+function writeFiles(directory: string, files: NonNullable<EnvironmentAnswer['files']>): void {
+  for (const file of files) {
+    const target = resolve(directory, file.path);
+    if (!target.startsWith(`${directory}${sep}`))
+      throw new EnvironmentError(`the volume file ${file.path} would land outside ${directory}`);
+    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+    writeFileSync(target, Buffer.from(file.content, 'base64'), { mode: file.mode });
+    chmodSync(target, file.mode);
+  }
+}
+
 export async function runWithEnvironment(
-  args: EnvArguments & { command: string[] },
+  args: EnvArguments & { command: string[]; filesDirectory?: string },
   warn: (line: string) => void,
 ): Promise<number> {
   const [command, ...commandArgs] = args.command;
   if (!command)
     throw new UsageError('run needs a command after `--`, e.g. `localizer run web/deploy/api -- npm start`.');
-  const answer = await fetchEnvironment(args);
+  const directory = args.filesDirectory ? resolve(args.filesDirectory) : undefined;
+  const removeFiles = directory ? prepareFilesDirectory(directory) : undefined;
+  let answer: EnvironmentAnswer;
+  try {
+    answer = await fetchEnvironment({ ...args, files: directory !== undefined });
+    if (directory) writeFiles(directory, answer.files ?? []);
+  } catch (error) {
+    removeFiles?.();
+    throw error;
+  }
   for (const line of notes(answer)) warn(line);
-  const env = { ...process.env, ...Object.fromEntries(answer.variables.map((v) => [v.name, v.value])) };
+  if (directory) warn(`volume files under ${directory} (LOCALIZER_FILES), removed when the command ends`);
+  const env = {
+    ...process.env,
+    ...Object.fromEntries(answer.variables.map((v) => [v.name, v.value])),
+    ...(directory ? { LOCALIZER_FILES: directory } : {}),
+  };
   const child = spawn(command, commandArgs, { env, stdio: 'inherit' });
   // Ctrl-C reaches the command from the terminal itself; a signal sent to this process only is
   // passed on, so the command is never left running without it.
@@ -154,11 +204,13 @@ export async function runWithEnvironment(
   for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
   return new Promise((resolveExit) => {
     child.once('error', (error) => {
+      removeFiles?.();
       warn(`cannot run ${command}: ${error.message}`);
       resolveExit(127);
     });
-    child.once('exit', (code, signal) =>
-      resolveExit(code ?? 128 + (signal ? ((constants.signals[signal] as number | undefined) ?? 1) : 1)),
-    );
+    child.once('exit', (code, signal) => {
+      removeFiles?.();
+      resolveExit(code ?? 128 + (signal ? ((constants.signals[signal] as number | undefined) ?? 1) : 1));
+    });
   });
 }

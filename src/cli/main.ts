@@ -31,7 +31,7 @@ const usage = `Usage:
   localizer list [--json] [--watch]
   localizer status [--json]
   localizer env NAMESPACE/WORKLOAD [--container NAME] [--format dotenv|json|shell] [--output FILE [--force]]
-  localizer run NAMESPACE/WORKLOAD [--container NAME] -- COMMAND [ARGS]...
+  localizer run NAMESPACE/WORKLOAD [--container NAME] [--files DIR] -- COMMAND [ARGS]...
 
 daemon      runs Localizer headless in this terminal until Ctrl-C; the other commands drive it
             (the tray app is the same instance, with a window)
@@ -52,7 +52,9 @@ env         a workload's container environment as its pods get it (WORKLOAD: dep
             pod/NAME, or a service's name): values, ConfigMaps, Secrets, fields, resources and service
             links, with in-cluster addresses rewritten to this machine's forwards while connected.
             --output writes mode 0600 and refuses a file git could commit (--force to write anyway)
-run         runs COMMAND with that environment; nothing is written to disk
+run         runs COMMAND with that environment; nothing is written to disk. --files DIR also puts
+            the container's ConfigMap, Secret and downward-API volume files under DIR (0700) at
+            their mount paths, with their modes, while COMMAND runs (LOCALIZER_FILES names DIR)
 status      which Localizer runs (kind, pid), its contexts and their state, names, tunnel counts.
             Exit status 3 when none runs
 `;
@@ -169,6 +171,7 @@ async function main(argv: string[]): Promise<number> {
         container: { type: 'string' },
         kubeconfig: { type: 'string' },
         context: { type: 'string' },
+        ...(command === 'run' ? { files: { type: 'string' } } : {}),
         ...(command === 'env'
           ? {
               format: { type: 'string', default: 'dotenv' },
@@ -195,7 +198,11 @@ async function main(argv: string[]): Promise<number> {
         throw new UsageError(
           'run takes the command after `--`: `localizer run web/deploy/api -- npm start`.',
         );
-      return runWithEnvironment({ ...common, command: commandLine }, warn);
+      const files = (values as { files?: string }).files;
+      return runWithEnvironment(
+        { ...common, command: commandLine, ...(files ? { filesDirectory: files } : {}) },
+        warn,
+      );
     }
     if (commandLine.length > 0)
       throw new UsageError(

@@ -105,6 +105,7 @@ const requestSchemas = z.discriminatedUnion('op', [
       .regex(/^([a-z]+\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'not KIND/NAME or a name')
       .max(300),
     container: kubeName.optional(),
+    files: z.boolean().optional(),
   }),
   /** Any call the window can make, with the window's own argument schemas. */
   z.strictObject({
@@ -172,6 +173,10 @@ export const environmentAnswerSchema = z.object({
   rewrites: z.array(z.object({ name: z.string(), change: z.string() })),
   /** Whether the context is connected here, so addresses could be rewritten. */
   connected: z.boolean(),
+  /** Asked for with `files`: each volume file under its mount path, content in base64. */
+  files: z
+    .array(z.object({ path: z.string(), content: z.string(), mode: z.number().int().min(0).max(0o7777) }))
+    .optional(),
 });
 export type EnvironmentAnswer = z.infer<typeof environmentAnswerSchema>;
 

@@ -85,6 +85,15 @@ export interface Volume {
   name: string;
   secret?: { secretName: string; defaultMode?: number; items?: KeyToPath[]; optional?: boolean };
   configMap?: { name: string; defaultMode?: number; items?: KeyToPath[]; optional?: boolean };
+  downwardAPI?: {
+    defaultMode?: number;
+    items?: {
+      path: string;
+      mode?: number;
+      fieldRef?: { fieldPath: string };
+      resourceFieldRef?: { containerName?: string; resource: string; divisor?: string };
+    }[];
+  };
   emptyDir?: Record<string, unknown>;
 }
 

@@ -106,7 +106,10 @@ function quantity(text: string): number {
   return Number(number) * factor;
 }
 
-function resourceField(container: EnvContainer, selector: { resource: string; divisor?: string }): string {
+export function resourceField(
+  container: EnvContainer,
+  selector: { resource: string; divisor?: string },
+): string {
   const [kind, resource] = selector.resource.split('.');
   // A limit that is not set is the node's allocatable; this node is the host.
   const allocatable: Record<string, string> = { cpu: String(cpus().length), memory: String(totalmem()) };
@@ -118,7 +121,7 @@ function resourceField(container: EnvContainer, selector: { resource: string; di
   return String(Math.ceil(quantity(declared) / quantity(selector.divisor ?? '1')));
 }
 
-function podField(pod: Pod, path: string): string {
+export function podField(pod: Pod, path: string): string {
   const labelled = /^metadata\.(labels|annotations)\['(.*)'\]$/.exec(path);
   if (labelled) {
     const map = (labelled[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations) ?? {};

@@ -123,6 +123,12 @@ export class Kubelet {
     return signalContainer(target, signal);
   }
 
+  /** Where the kubelet wrote a pod's volume (what its containers mount). */
+  volumeDirectory(namespace: string, name: string, volume: string): string | undefined {
+    const runtime = this.byName(namespace, name);
+    return runtime ? join(runtime.directory, 'volumes', volume) : undefined;
+  }
+
   /** The pid of a container's process, to read what it really runs with (`/proc/PID/environ`). */
   containerPid(namespace: string, name: string, container?: string): number | undefined {
     const runtime = this.byName(namespace, name);

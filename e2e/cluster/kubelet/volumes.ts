@@ -7,6 +7,7 @@ import { dirname, join, normalize } from 'node:path';
 import type { KeyToPath, Pod } from '../api/objects';
 import { resourceTypeOfKind } from '../api/resources';
 import type { ObjectStore } from '../api/store';
+import { podField, resourceField, type EnvContainer } from './container-env';
 
 /** A volume source that does not exist yet; the pod waits in ContainerCreating, as on a real node. */
 export class VolumeNotReadyError extends Error {
@@ -37,6 +38,31 @@ function writeItems(
     chmodSync(file, item.mode ?? defaultMode);
     if (isRoot) chownSync(file, 0, fsGroup ?? 0);
   }
+}
+
+/** kubelet's fieldpath.FormatMap: `key="value"` lines, sorted, no newline at the end. */
+function formatMap(map: Record<string, string> | undefined): string {
+  return Object.keys(map ?? {})
+    .sort()
+    .map((key) => `${key}=${JSON.stringify(map?.[key] ?? '')}`)
+    .join('\n');
+}
+
+function downwardValue(
+  pod: Pod,
+  item: NonNullable<NonNullable<NonNullable<Pod['spec']['volumes']>[number]['downwardAPI']>['items']>[number],
+): string {
+  if (item.fieldRef) {
+    if (item.fieldRef.fieldPath === 'metadata.labels') return formatMap(pod.metadata.labels);
+    if (item.fieldRef.fieldPath === 'metadata.annotations') return formatMap(pod.metadata.annotations);
+    return podField(pod, item.fieldRef.fieldPath);
+  }
+  if (item.resourceFieldRef) {
+    const name = item.resourceFieldRef.containerName;
+    const container = pod.spec.containers.find((c) => c.name === name) ?? pod.spec.containers[0];
+    return resourceField(container as EnvContainer, item.resourceFieldRef);
+  }
+  return '';
 }
 
 /** Writes every volume of `pod` under `podDirectory/volumes/<name>`; returns the directories by name. */
@@ -77,6 +103,21 @@ export function materializeVolumes(store: ObjectStore, pod: Pod, podDirectory: s
         );
         writeItems(directory, data, volume.configMap.items, volume.configMap.defaultMode ?? 0o644, fsGroup);
       }
+    } else if (volume.downwardAPI) {
+      const data: Record<string, Buffer> = {};
+      const items = volume.downwardAPI.items ?? [];
+      for (const item of items) data[item.path] = Buffer.from(downwardValue(pod, item));
+      writeItems(
+        directory,
+        data,
+        items.map((item) => ({
+          key: item.path,
+          path: item.path,
+          ...(item.mode !== undefined ? { mode: item.mode } : {}),
+        })),
+        volume.downwardAPI.defaultMode ?? 0o644,
+        fsGroup,
+      );
     } else {
       chmodSync(directory, 0o777);
     }

@@ -233,7 +233,9 @@ function ordersWorkload(): Scenario {
                   ],
                   volumeMounts: [
                     { name: 'config', mountPath: '/etc/orders' },
+                    { name: 'config', mountPath: '/etc/orders-app.properties', subPath: 'app.properties' },
                     { name: 'db', mountPath: '/var/run/secrets/orders-db', readOnly: true },
+                    { name: 'podinfo', mountPath: '/etc/podinfo' },
                   ],
                 },
                 {
@@ -256,6 +258,20 @@ function ordersWorkload(): Scenario {
                   },
                 },
                 { name: 'db', secret: { secretName: 'orders-db', defaultMode: 0o400 } },
+                {
+                  name: 'podinfo',
+                  downwardAPI: {
+                    items: [
+                      { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+                      { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' }, mode: 0o600 },
+                      { path: 'name', fieldRef: { fieldPath: 'metadata.name' } },
+                      {
+                        path: 'memory-limit',
+                        resourceFieldRef: { containerName: 'orders', resource: 'limits.memory', divisor: '1Mi' },
+                      },
+                    ],
+                  },
+                },
               ],
             },
           },

@@ -14,6 +14,8 @@ export interface EnvironmentQuery {
   /** `deploy/NAME`, `sts/NAME`, `pod/NAME` or a service's name. */
   workload: string;
   container?: string;
+  /** Also the files of its ConfigMap, Secret and downward-API volumes. */
+  files?: boolean;
 }
 
 export async function answerEnvironment(
@@ -30,6 +32,7 @@ export async function answerEnvironment(
       namespace: query.namespace,
       workload: query.workload,
       ...(query.container ? { container: query.container } : {}),
+      ...(query.files ? { files: true } : {}),
     },
   );
   const { variables, rewrites } = connection
@@ -49,5 +52,14 @@ export async function answerEnvironment(
     unresolved: read.unresolved,
     rewrites,
     connected: connection !== undefined,
+    ...(read.files
+      ? {
+          files: read.files.map((f) => ({
+            path: f.path,
+            content: f.content.toString('base64'),
+            mode: f.mode,
+          })),
+        }
+      : {}),
   };
 }

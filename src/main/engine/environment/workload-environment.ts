@@ -13,6 +13,7 @@ import {
   type Readable,
   type ResolvedEnvironment,
 } from './container-environment';
+import { containerFiles, type VolumeFile } from './volume-files';
 
 export interface WorkloadApis {
   core: k8s.CoreV1Api;
@@ -25,6 +26,8 @@ export interface EnvironmentTarget {
   /** `deploy/NAME`, `sts/NAME`, `pod/NAME`, or a Service's name. */
   workload: string;
   container?: string;
+  /** Also read the files of its ConfigMap, Secret and downward-API volumes. */
+  files?: boolean;
 }
 
 export interface WorkloadEnvironment extends ResolvedEnvironment {
@@ -37,6 +40,8 @@ export interface WorkloadEnvironment extends ResolvedEnvironment {
   podSpec: k8s.V1PodSpec;
   /** `namespace/name` to cluster IP of the namespace's services, for rewriting. */
   clusterIps: Map<string, string>;
+  /** With `files`: what the container's volumes hold. */
+  files?: VolumeFile[];
 }
 
 const kinds: Record<string, 'Deployment' | 'StatefulSet' | 'Pod'> = {
@@ -156,10 +161,16 @@ async function runningPod(
   return ready ?? live[0];
 }
 
-function decode(data: Record<string, string> | undefined): Record<string, string> {
+function decode(data: Record<string, string> | undefined): Record<string, Buffer> {
   return Object.fromEntries(
-    Object.entries(data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
+    Object.entries(data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64')]),
   );
+}
+
+/** A read object's data as text, for variables. */
+function asText(read: Readable<Record<string, Buffer>>): Readable<Record<string, string>> {
+  if (!('found' in read)) return read;
+  return { found: Object.fromEntries(Object.entries(read.found).map(([k, v]) => [k, v.toString('utf8')])) };
 }
 
 export async function readWorkloadEnvironment(
@@ -178,21 +189,24 @@ export async function readWorkloadEnvironment(
     );
   const pod = found.pod ?? (await runningPod(apis, namespace, found.selector));
 
-  const cache = new Map<string, Promise<Readable<Record<string, string>>>>();
+  const cache = new Map<string, Promise<Readable<Record<string, Buffer>>>>();
   const readObject = (
     kind: 'configmaps' | 'secrets',
     name: string,
-  ): Promise<Readable<Record<string, string>>> => {
+  ): Promise<Readable<Record<string, Buffer>>> => {
     const key = `${kind}/${name}`;
     let read = cache.get(key);
     if (!read) {
       const call =
         kind === 'configmaps'
-          ? apis.core.readNamespacedConfigMap({ namespace, name }).then((c) => c.data ?? {})
+          ? apis.core.readNamespacedConfigMap({ namespace, name }).then((c) => ({
+              ...Object.fromEntries(Object.entries(c.data ?? {}).map(([k, v]) => [k, Buffer.from(v)])),
+              ...decode(c.binaryData),
+            }))
           : apis.core.readNamespacedSecret({ namespace, name }).then((s) => decode(s.data));
       read = call.then(
-        (data): Readable<Record<string, string>> => ({ found: data }),
-        (error: unknown): Readable<Record<string, string>> => {
+        (data): Readable<Record<string, Buffer>> => ({ found: data }),
+        (error: unknown): Readable<Record<string, Buffer>> => {
           if (errorStatus(error) === 404) return { missing: true };
           if (errorStatus(error) === 403)
             return { forbidden: forbiddenMessage(error, 'get', kind, namespace) };
@@ -214,7 +228,12 @@ export async function readWorkloadEnvironment(
     if (ref?.configMapKeyRef?.name) named.add(`configmaps/${ref.configMapKeyRef.name}`);
     if (ref?.secretKeyRef?.name) named.add(`secrets/${ref.secretKeyRef.name}`);
   }
-  const objects = new Map<string, Readable<Record<string, string>>>();
+  if (target.files)
+    for (const volume of podSpec.volumes ?? []) {
+      if (volume.configMap?.name) named.add(`configmaps/${volume.configMap.name}`);
+      if (volume.secret?.secretName) named.add(`secrets/${volume.secret.secretName}`);
+    }
+  const objects = new Map<string, Readable<Record<string, Buffer>>>();
   for (const key of named) {
     const [kind, name] = key.split('/') as ['configmaps' | 'secrets', string];
     objects.set(key, await readObject(kind, name));
@@ -236,14 +255,22 @@ export async function readWorkloadEnvironment(
     .then((s) => [s])
     .catch(() => [] as k8s.V1Service[]);
   const environment = resolveContainerEnvironment(namespace, podSpec, container, {
-    configMap: (name) => objects.get(`configmaps/${name}`) ?? { missing: true },
-    secret: (name) => objects.get(`secrets/${name}`) ?? { missing: true },
+    configMap: (name) => asText(objects.get(`configmaps/${name}`) ?? { missing: true }),
+    secret: (name) => asText(objects.get(`secrets/${name}`) ?? { missing: true }),
     pod,
     services: [...services, ...master],
   });
+  const files = target.files
+    ? containerFiles(podSpec, container, {
+        configMap: (name) => objects.get(`configmaps/${name}`) ?? { missing: true },
+        secret: (name) => objects.get(`secrets/${name}`) ?? { missing: true },
+        pod,
+      })
+    : undefined;
   return {
     ...environment,
-    unresolved: [...environment.unresolved, ...unlisted],
+    unresolved: [...environment.unresolved, ...unlisted, ...(files?.unresolved ?? [])],
+    ...(files ? { files: files.files } : {}),
     clusterIps: new Map(
       services.flatMap((s) =>
         s.spec?.clusterIP && s.spec.clusterIP !== 'None'

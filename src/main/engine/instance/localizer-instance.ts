@@ -94,6 +94,7 @@ export interface EnvironmentRequest {
   /** `deploy/NAME`, `sts/NAME`, `pod/NAME` or a service's name. */
   workload: string;
   container?: string;
+  files?: boolean;
 }
 
 export interface ExposeInstanceRequest {
