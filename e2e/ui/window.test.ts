@@ -62,6 +62,10 @@ async function openInBrowser(): Promise<AppUnderTest> {
   });
   const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // As the app's window may: the specs check what "Copy environment as .env" put there.
+  await page
+    .context()
+    .grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(harness.url).origin });
   await page.goto(harness.url);
   return {
     page,
@@ -258,6 +262,41 @@ for (const target of targets) {
       const stopped = await localizer(['expose', 'web/api', '--stop']);
       expect(stopped.code, stopped.stderr).toBe(0);
       await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
+    });
+
+    it('copies a service’s workload environment as .env from its context menu, rewritten for this machine', async () => {
+      const p = page();
+      await p.getByRole('tab', { name: 'Services' }).click();
+      await p.getByRole('row', { name: 'web/api', exact: true }).click({ button: 'right' });
+      await p.getByRole('menuitem', { name: 'Copy environment as .env' }).click();
+      const status = p.getByRole('status').filter({ hasText: 'Copied' });
+      await expect
+        .poll(() => status.textContent(), {
+          timeout: 20_000,
+          message: 'the window should say what it copied',
+        })
+        .toMatch(/^Copied \d+ variables of web\/api as \.env: \d+ rewritten for this machine\.$/);
+      // Runs in the page, which has a clipboard.
+      const copied = await p.evaluate(() =>
+        (
+          globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }
+        ).navigator.clipboard.readText(),
+      );
+      const forward = await p.evaluate(() => (globalThis as unknown as PageGlobals).localizer.getState());
+      const ip = forward.ok
+        ? forward.value.tunnels.find((t) => t.kind === 'forward' && t.name === 'api')?.ip
+        : null;
+      expect(copied).toContain(`API_SERVICE_HOST=${ip ?? 'no forward'}`);
+      expect(copied).toContain('API_SERVICE_PORT=8080');
+      expect(copied).toMatch(/^# Deployment web\/api, container api/);
+      if (target.name.startsWith('Chromium')) {
+        // The browser preview has no terminal to open, and says what to do instead.
+        await p.getByRole('row', { name: 'web/api', exact: true }).click({ button: 'right' });
+        await p.getByRole('menuitem', { name: 'Open a terminal with this environment' }).click();
+        await expect
+          .poll(() => p.getByRole('alert').textContent())
+          .toContain('localizer run web/api -- $SHELL');
+      }
     });
 
     it('shows a service drop when its only pod is killed, and its recovery', async () => {

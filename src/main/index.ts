@@ -27,6 +27,7 @@ import { launchElevatedHelper } from './helper-elevation';
 import { registerHandler } from './ipc';
 import { setupNotifications } from './notifications';
 import { createSettingsStore } from './settings-store';
+import { openTerminal } from './terminal';
 import { setupTray } from './tray';
 import type { TrayAction } from './tray/tray-model';
 import { createFrameTrust, createMainWindow, type RendererLocation } from './window';
@@ -52,6 +53,7 @@ async function setupLocalizer(): Promise<{ opened: OpenedLocalizer; settings: Se
       stateDirectory: stateDirectory(),
       appInfo: { version: app.getVersion(), platform: process.platform, electron: process.versions.electron },
       settings,
+      openTerminal,
       log: (message) => console.log(`[engine] ${message}`),
       startHelper: async (range) => {
         if (process.env.LOCALIZER_NO_HELPER === '1') return undefined;

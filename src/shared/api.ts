@@ -35,6 +35,15 @@ export interface TunnelTarget {
   name: string;
 }
 
+/** A service's workload environment, ready to paste: `.env` text and what to know about it. */
+export interface EnvironmentText {
+  /** `.env` lines, with comments naming rewritten and missing variables. */
+  dotenv: string;
+  variables: number;
+  rewritten: number;
+  missing: number;
+}
+
 type Call<T> = Promise<Result<T, IpcErrorCode>>;
 
 /** What the renderer can ask of the main process. One method per message. */
@@ -47,6 +56,10 @@ export interface LocalizerApi {
   disconnect(): Call<AppState>;
   expose(request: ExposeRequestInput): Call<TunnelStatus>;
   stopExpose(target: TunnelTarget): Call<AppState>;
+  /** The environment of the service's workload, as `.env` text (the window copies it). */
+  getEnvironment(target: TunnelTarget): Call<EnvironmentText>;
+  /** Opens a terminal whose shell has that environment, where the platform allows. */
+  openTerminal(target: TunnelTarget): Call<null>;
   getSettings(): Call<Settings>;
   updateSettings(settings: Settings): Call<Settings>;
   /** Every change of state; returns an unsubscribe function. */
@@ -69,6 +82,8 @@ export const channels = {
   disconnect: 'connection:disconnect',
   expose: 'tunnel:expose',
   stopExpose: 'tunnel:stop-expose',
+  getEnvironment: 'environment:get',
+  openTerminal: 'environment:open-terminal',
   getSettings: 'settings:get',
   updateSettings: 'settings:update',
   onState: 'state:changed',
@@ -98,6 +113,8 @@ export const apiArgumentSchemas = {
   disconnect: z.tuple([]),
   expose: z.tuple([exposeRequestSchema]),
   stopExpose: z.tuple([tunnelTargetSchema]),
+  getEnvironment: z.tuple([tunnelTargetSchema]),
+  openTerminal: z.tuple([tunnelTargetSchema]),
   getSettings: z.tuple([]),
   updateSettings: z.tuple([settingsSchema]),
 } satisfies { [K in ApiCallName]: z.ZodType<Parameters<LocalizerApi[K]>> };

@@ -6,7 +6,9 @@
  * under test runs on the real engine.
  */
 import { EventEmitter } from 'node:events';
-import type { ApiCalls, AppInfo, IpcErrorCode } from '../../shared/api';
+import type { ApiCalls, AppInfo, EnvironmentText, IpcErrorCode, TunnelTarget } from '../../shared/api';
+import type { EnvironmentAnswer } from '../../shared/control-protocol';
+import { formatEnvironment } from './environment/environment-format';
 import { disconnected, type AppState, type ConnectionStatus } from '../../shared/app-state';
 import { failure, ok, type Result } from '../../shared/result';
 import { settingsSchema, type Settings } from '../../shared/settings';
@@ -25,6 +27,8 @@ export interface LocalizerBackendOptions {
   settings: SettingsStore;
   /** An explicit kubeconfig; else KUBECONFIG or ~/.kube/config. */
   kubeconfig?: string;
+  /** Opens a terminal whose shell has `env`; undefined where there is none to open (the browser preview). */
+  openTerminal?: (env: Record<string, string>, title: string) => Promise<void>;
 }
 
 function messageOf(error: unknown): string {
@@ -193,6 +197,54 @@ export class LocalizerBackend
     }
     this.refresh();
     return ok(this.state);
+  }
+
+  private async workloadEnvironment(target: TunnelTarget): Promise<EnvironmentAnswer> {
+    const context = this.state.connection.context ?? this.state.selectedContext ?? undefined;
+    return this.instance.environment({
+      ...(context ? { context } : {}),
+      ...(this.options.kubeconfig ? { source: { kubeconfig: this.options.kubeconfig } } : {}),
+      namespace: target.namespace,
+      workload: target.name,
+    });
+  }
+
+  async getEnvironment(target: TunnelTarget): Promise<Result<EnvironmentText, IpcErrorCode>> {
+    try {
+      const answer = await this.workloadEnvironment(target);
+      const notes = [
+        `${answer.workload}, container ${answer.container} (context ${answer.context})`,
+        ...answer.rewrites.map((r) => `rewritten for this machine: ${r.name} (${r.change})`),
+        ...answer.unresolved.map((m) => `missing: ${m.name}: ${m.reason}`),
+      ];
+      return ok({
+        dotenv: formatEnvironment(answer.variables, 'dotenv', notes),
+        variables: answer.variables.length,
+        rewritten: answer.rewrites.length,
+        missing: answer.unresolved.length,
+      });
+    } catch (error) {
+      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
+    }
+  }
+
+  async openTerminal(target: TunnelTarget): Promise<Result<null, IpcErrorCode>> {
+    const open = this.options.openTerminal;
+    if (!open)
+      return failure(
+        'not-allowed',
+        `This window cannot open a terminal. Run \`localizer run ${target.namespace}/${target.name} -- $SHELL\` in one instead.`,
+      );
+    try {
+      const answer = await this.workloadEnvironment(target);
+      await open(
+        Object.fromEntries(answer.variables.map((v) => [v.name, v.value])),
+        `${answer.workload} (${answer.container})`,
+      );
+      return ok(null);
+    } catch (error) {
+      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
+    }
   }
 
   getSettings(): Promise<Result<Settings, IpcErrorCode>> {

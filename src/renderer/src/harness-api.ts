@@ -59,6 +59,8 @@ export function createHarnessApi(token: string): LocalizerApi {
     disconnect: call('disconnect'),
     expose: call('expose'),
     stopExpose: call('stopExpose'),
+    getEnvironment: call('getEnvironment'),
+    openTerminal: call('openTerminal'),
     getSettings: call('getSettings'),
     updateSettings: call('updateSettings'),
     onState: subscribe('onState'),

@@ -6,12 +6,13 @@
 import type { AppInfo } from '../../../shared/api';
 import type { Settings } from '../../../shared/settings';
 import { defaultSshImage, type SshImage } from '../expose/ssh-pod';
-import { LocalizerBackend, type SettingsStore } from '../localizer-backend';
+import { LocalizerBackend, type LocalizerBackendOptions, type SettingsStore } from '../localizer-backend';
 import { LocalizerInstance, type LocalizerInstanceOptions } from './localizer-instance';
 
 export interface OpenLocalizerOptions extends Omit<LocalizerInstanceOptions, 'defaults' | 'version'> {
   appInfo: AppInfo;
   settings: SettingsStore;
+  openTerminal?: LocalizerBackendOptions['openTerminal'];
 }
 
 export interface OpenedLocalizer {
@@ -41,7 +42,7 @@ export function memorySettings(initial: Settings): SettingsStore {
 
 /** Throws `InstanceRunningError` (naming the running one) when another instance owns the directory. */
 export async function openLocalizer(options: OpenLocalizerOptions): Promise<OpenedLocalizer> {
-  const { appInfo, settings, ...instanceOptions } = options;
+  const { appInfo, settings, openTerminal, ...instanceOptions } = options;
   const instance = LocalizerInstance.open({
     ...instanceOptions,
     version: appInfo.version,
@@ -55,6 +56,7 @@ export async function openLocalizer(options: OpenLocalizerOptions): Promise<Open
     appInfo,
     settings,
     ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
+    ...(openTerminal ? { openTerminal } : {}),
   });
   try {
     await instance.serve(api);

@@ -33,11 +33,43 @@ function Hostname({ name }: { name: string }) {
   );
 }
 
+/** Room the context menu needs (three items), to keep it on screen. */
+const menuSize = { width: 300, height: 130 };
+
+interface Notice {
+  text: string;
+  error: boolean;
+}
+
+/** Fetches the service's workload environment and puts it on the clipboard as `.env` text. */
+async function copyEnvironment(tunnel: TunnelStatus): Promise<Notice> {
+  const result = await window.localizer.getEnvironment({ namespace: tunnel.namespace, name: tunnel.name });
+  if (!result.ok) return { text: result.message, error: true };
+  try {
+    await navigator.clipboard.writeText(result.value.dotenv);
+  } catch {
+    return {
+      text: 'The clipboard refused the text; use `localizer env` in a terminal instead.',
+      error: true,
+    };
+  }
+  const { variables, rewritten, missing } = result.value;
+  const details = [
+    rewritten > 0 ? `${String(rewritten)} rewritten for this machine` : '',
+    missing > 0 ? `${String(missing)} missing (see the comments)` : '',
+  ].filter(Boolean);
+  return {
+    text: `Copied ${String(variables)} variables of ${tunnel.namespace}/${tunnel.name} as .env${details.length ? `: ${details.join(', ')}` : ''}.`,
+    error: false,
+  };
+}
+
 /** Every service of the connected context, grouped by namespace, with search and a status filter. */
 export function ServicesView(props: { state: AppState; onExpose: (tunnel: TunnelStatus) => void }) {
   const [query, setQuery] = useState('');
   const [statusFilter, setStatusFilter] = useState<string>('all');
   const [menu, setMenu] = useState<MenuPosition | null>(null);
+  const [notice, setNotice] = useState<Notice | null>(null);
   const exposed = new Set(
     props.state.tunnels.filter((t) => t.kind === 'expose').map((t) => `${t.namespace}/${t.name}`),
   );
@@ -58,7 +90,13 @@ export function ServicesView(props: { state: AppState; onExpose: (tunnel: Tunnel
     return [...byNamespace.entries()].sort(([a], [b]) => a.localeCompare(b));
   }, [props.state.tunnels, query, statusFilter]);
 
-  const openMenu = (tunnel: TunnelStatus, x: number, y: number): void => setMenu({ tunnel, x, y });
+  // Kept inside the window: a menu opened near an edge opens towards the middle instead.
+  const openMenu = (tunnel: TunnelStatus, x: number, y: number): void =>
+    setMenu({
+      tunnel,
+      x: Math.max(0, Math.min(x, window.innerWidth - menuSize.width)),
+      y: Math.max(0, Math.min(y, window.innerHeight - menuSize.height)),
+    });
   const onContextMenu = (event: MouseEvent, tunnel: TunnelStatus): void => {
     event.preventDefault();
     openMenu(tunnel, event.clientX, event.clientY);
@@ -76,6 +114,11 @@ export function ServicesView(props: { state: AppState; onExpose: (tunnel: Tunnel
   }
   return (
     <section aria-label="Services" onClick={() => setMenu(null)}>
+      {notice && (
+        <p role={notice.error ? 'alert' : 'status'} className={notice.error ? 'error' : 'notice'}>
+          {notice.text}
+        </p>
+      )}
       <div className="toolbar">
         <input
           type="search"
@@ -166,6 +209,37 @@ export function ServicesView(props: { state: AppState; onExpose: (tunnel: Tunnel
             }}
           >
             Expose to a local port…
+          </button>
+          <button
+            type="button"
+            role="menuitem"
+            onClick={() => {
+              const { tunnel } = menu;
+              setMenu(null);
+              void copyEnvironment(tunnel).then(setNotice);
+            }}
+          >
+            Copy environment as .env
+          </button>
+          <button
+            type="button"
+            role="menuitem"
+            onClick={() => {
+              const target = { namespace: menu.tunnel.namespace, name: menu.tunnel.name };
+              setMenu(null);
+              void window.localizer.openTerminal(target).then((result) => {
+                setNotice(
+                  result.ok
+                    ? {
+                        text: `Opened a terminal with the environment of ${target.namespace}/${target.name}.`,
+                        error: false,
+                      }
+                    : { text: result.message, error: true },
+                );
+              });
+            }}
+          >
+            Open a terminal with this environment
           </button>
         </div>
       )}
