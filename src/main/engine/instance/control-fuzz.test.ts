@@ -72,6 +72,7 @@ const validTemplates: Record<string, unknown>[] = [
   { op: 'connect', source: {}, contexts: [], names: false },
   { op: 'cleanup', source: {}, force: false },
   { op: 'api', method: 'getState', args: [] },
+  { op: 'environment', source: {}, namespace: 'web', workload: 'deploy/orders', container: 'orders' },
 ];
 
 const badNames = [
@@ -128,10 +129,12 @@ function hostileRequests(count: number): Hostile[] {
     () => {
       const request: Record<string, unknown> = { v: 1, ...structuredClone(pick(validTemplates)) };
       const fields = Object.keys(request).filter((key) => key !== 'v' && key !== 'op');
+      // Leaving out an optional field leaves a valid request.
+      const required = fields.filter((key) => key !== 'container');
       const mutation = next();
       if (mutation < 0.2 || fields.length === 0)
         request[pick(['extra', 'command', 'shell', 'kubeconfigData'])] = pick(badValues);
-      else if (mutation < 0.35) delete request[pick(fields)];
+      else if (mutation < 0.35 && required.length > 0) delete request[pick(required)];
       else {
         const field = pick(fields);
         if (field === 'namespace' || field === 'service') request[field] = pick(badNames);
@@ -157,6 +160,8 @@ function hostileRequests(count: number): Hostile[] {
             'file',
             null,
           ]);
+        else if (field === 'workload') request[field] = pick(['', 'a/b/c', 'Deploy/API', '../x', 5, null]);
+        else if (field === 'container') request[field] = pick(badNames);
         else if (field === 'method') request[field] = pick(['exec', 'constructor', '__proto__', '', 5]);
         else if (field === 'args') request[field] = pick(['x', null, [1, 2, 3, 4, 5], {}]);
         else request[field] = pick(['yes', 1, null, []]);
