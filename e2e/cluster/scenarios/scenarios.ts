@@ -267,7 +267,11 @@ function ordersWorkload(): Scenario {
                       { path: 'name', fieldRef: { fieldPath: 'metadata.name' } },
                       {
                         path: 'memory-limit',
-                        resourceFieldRef: { containerName: 'orders', resource: 'limits.memory', divisor: '1Mi' },
+                        resourceFieldRef: {
+                          containerName: 'orders',
+                          resource: 'limits.memory',
+                          divisor: '1Mi',
+                        },
                       },
                     ],
                   },
