@@ -62,13 +62,17 @@ def forward(api, namespace, pod, port, payload_size):
     sock = pf.socket(port)
     sock.setblocking(True)
     payload = bytes((i * 7) % 251 for i in range(payload_size))
-    sock.sendall(payload)
+    # Send while reading: the client's own pump thread blocks once its socket to us is full, so
+    # sending everything before reading deadlocks under load, whatever the server does.
+    sender = threading.Thread(target=sock.sendall, args=(payload,))
+    sender.start()
     received = b""
     while len(received) < len(payload):
         chunk = sock.recv(65536)
         if not chunk:
             break
         received += chunk
+    sender.join()
     sock.close()
     error = pf.error(port)
     pf.close()
