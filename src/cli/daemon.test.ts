@@ -77,8 +77,13 @@ function startDaemon(state: string, sandbox: ReturnType<typeof createHostsSandbo
     child,
     output: () => output,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) process.kill(await daemon.pid(), 'SIGTERM');
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const pid = await daemon.pid();
+      process.kill(pid, 'SIGTERM');
+      // A daemon that cannot finish undoing (the test failed halfway) must not outlive the test.
+      const killLater = setTimeout(() => process.kill(pid, 'SIGKILL'), 20_000);
       await exited;
+      clearTimeout(killLater);
     },
     // The daemon itself, not the unshare that started it (which would SIGKILL it on a signal).
     pid: async () => (sandbox ? sandboxedPid(child.pid ?? 0) : (child.pid ?? 0)),
