@@ -9,6 +9,7 @@ import type { ConnectRequest, InstanceStatus } from '../shared/control-protocol'
 import { ControlError, requestControl, runningInstance } from '../main/engine/control/control-client';
 import { connectOptionsProblem } from '../main/engine/instance/connect-options';
 import {
+  describeSettled,
   InstanceRefusedError,
   type ConnectRequest as InstanceConnectRequest,
 } from '../main/engine/instance/localizer-instance';
@@ -70,7 +71,7 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
       const list = await requestControl(directory, { op: 'list' });
       print(listTable(list.tunnels));
       print(
-        `Connected: ${String(readyCount(answer.status))} services forwarded${namesNote(answer.status)}. It runs in ${running.description}; \`localizer disconnect\` undoes it.`,
+        `Connected: ${String(readyCount(answer.status))} services forwarded${namesNote(answer.status)}${answer.settled}. It runs in ${running.description}; \`localizer disconnect\` undoes it.`,
       );
       return 0;
     } catch (error) {
@@ -85,11 +86,11 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   try {
     printCleanup(await opened.instance.recoverEarlierRuns(), print);
     const contexts = await opened.instance.connect(connectRequest(args), print);
-    const ready = opened.instance.whenReady(contexts, print).then(() => {
+    const ready = opened.instance.whenReady(contexts, print).then((settled) => {
       print(listTable(opened.instance.tunnels()));
       const status = opened.instance.status();
       print(
-        `Connected: ${String(readyCount(status, contexts))} services forwarded${namesNote(status)}. Press Ctrl-C to disconnect.`,
+        `Connected: ${String(readyCount(status, contexts))} services forwarded${namesNote(status)}${describeSettled(settled)}. Press Ctrl-C to disconnect.`,
       );
     });
     ready.catch(() => undefined);

@@ -121,7 +121,12 @@ describe('localizer daemon and its clients', () => {
     expect(status.stdout).toContain(`\`localizer daemon\` (pid ${String(await daemon.pid())})`);
     expect(status.stdout).toContain('Contexts: none connected');
 
-    // connect returns once every service is ready, and the daemon holds the connection.
+    // A service with no pod, as real clusters have (scaled to zero): connect must not wait for it.
+    await kubeClients(cluster.kubeconfigPath).core.createNamespacedService({
+      namespace: 'web',
+      body: { metadata: { name: 'idle' }, spec: { selector: { app: 'idle' }, ports: [{ port: 80 }] } },
+    });
+    // connect returns once every service is settled, and the daemon holds the connection.
     const connected = await localizer(
       [
         'connect',
@@ -134,7 +139,8 @@ describe('localizer daemon and its clients', () => {
       terminal,
     );
     expect(connected.code, connected.stdout + connected.stderr).toBe(0);
-    expect(connected.stdout).toMatch(/(\d+) of \1 services ready/);
+    expect(connected.stdout).toMatch(/\d+ of \d+ services ready/);
+    expect(connected.stdout).toContain('; 1 waits for a ready pod (web/idle)');
     expect(connected.stdout).toContain(`It runs in \`localizer daemon\` (pid ${String(await daemon.pid())})`);
     const listed = JSON.parse((await localizer(['list', '--json'], terminal)).stdout) as {
       name: string;

@@ -243,7 +243,12 @@ export const resultSchemas = {
   status: instanceStatusSchema,
   list: listResultSchema,
   watch: z.looseObject({ message: z.string() }),
-  connect: z.looseObject({ message: z.string(), status: instanceStatusSchema }),
+  connect: z.looseObject({
+    message: z.string(),
+    /** `; 2 wait for a ready pod (…)`: what is left for the cluster, or empty. */
+    settled: z.string(),
+    status: instanceStatusSchema,
+  }),
   disconnect: z.looseObject({ message: z.string(), contexts: z.array(z.string()) }),
   expose: z.looseObject({ message: z.string(), tunnel }),
   unexpose: z.looseObject({ message: z.string() }),

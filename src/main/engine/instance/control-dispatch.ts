@@ -8,7 +8,12 @@ import type { ControlRequest } from '../../../shared/control-protocol';
 import type { Result } from '../../../shared/result';
 import { describeExposedPorts } from '../../../shared/tunnel-status';
 import type { ControlChannel, ControlFailure, ControlHandler } from '../control/control-server';
-import { InstanceRefusedError, isRefusal, type LocalizerInstance } from './localizer-instance';
+import {
+  describeSettled,
+  InstanceRefusedError,
+  isRefusal,
+  type LocalizerInstance,
+} from './localizer-instance';
 
 /** How often `watch` sends the tunnels at most, in ms. */
 const watchIntervalMs = 250;
@@ -63,8 +68,12 @@ export function controlHandler(instance: LocalizerInstance, api: ApiCalls): Cont
       case 'connect': {
         const { op: _op, ...connect } = request;
         const contexts = await instance.connect(connect, channel.progress);
-        await instance.whenReady(contexts, channel.progress);
-        return { message: `Connected: ${contexts.join(', ')}.`, status: instance.status() };
+        const settled = await instance.whenReady(contexts, channel.progress);
+        return {
+          message: `Connected: ${contexts.join(', ')}${describeSettled(settled)}.`,
+          settled: describeSettled(settled),
+          status: instance.status(),
+        };
       }
       case 'disconnect': {
         const contexts = request.contexts.length > 0 ? request.contexts : instance.connectedContexts;

@@ -113,6 +113,28 @@ interface Connection {
 }
 
 type Progress = (message: string) => void;
+
+/** What a connect left for the cluster to fix: forwards with no ready pod, and ones that failed. */
+export interface Settled {
+  waiting: string[];
+  failed: string[];
+}
+
+/** `; 2 wait for a ready pod (web/a, web/b)`, or nothing when every forward runs. */
+export function describeSettled(settled: Settled): string {
+  const list = (names: string[]): string =>
+    names.length > 3
+      ? `${names.slice(0, 3).join(', ')} and ${String(names.length - 3)} more`
+      : names.join(', ');
+  return [
+    settled.waiting.length > 0
+      ? `; ${String(settled.waiting.length)} wait${settled.waiting.length === 1 ? 's' : ''} for a ready pod (${list(settled.waiting)})`
+      : '',
+    settled.failed.length > 0
+      ? `; ${String(settled.failed.length)} failed (${list(settled.failed)}; \`localizer list\` says why)`
+      : '',
+  ].join('');
+}
 const silent: Progress = () => undefined;
 
 export class LocalizerInstance extends EventEmitter<{
@@ -285,8 +307,12 @@ export class LocalizerInstance extends EventEmitter<{
     return contexts.map((c) => c.name);
   }
 
-  /** Resolves once every forward of these contexts runs and its names are written. */
-  whenReady(contexts: readonly string[], progress: Progress = silent): Promise<void> {
+  /**
+   * Resolves once every forward of these contexts is settled (running, or waiting for a pod the
+   * cluster has not made ready, or failed with a reason) and the names are written; with the
+   * forwards that wait or failed, so the caller can say so.
+   */
+  whenReady(contexts: readonly string[], progress: Progress = silent): Promise<Settled> {
     return new Promise((resolve, reject) => {
       let last = '';
       const check = (): void => {
@@ -309,8 +335,12 @@ export class LocalizerInstance extends EventEmitter<{
         }
         if (states.every((s) => s?.allReady)) {
           this.off('change', check);
+          const settled: Settled = {
+            waiting: states.flatMap((s) => s?.waiting ?? []),
+            failed: states.flatMap((s) => s?.failed ?? []),
+          };
           // Say "ready" only once the names are in /etc/hosts too.
-          void this.names.flush().then(resolve);
+          void this.names.flush().then(() => resolve(settled));
         }
       };
       this.on('change', check);
