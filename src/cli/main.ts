@@ -36,7 +36,8 @@ const usage = `Usage:
 daemon      runs Localizer headless in this terminal until Ctrl-C; the other commands drive it
             (the tray app is the same instance, with a window)
 connect     makes every Service reachable from this machine by its in-cluster names. Asks the
-            running Localizer and returns once every service is ready; with none running, runs
+            running Localizer and returns once every service is ready (or waits for a pod the
+            cluster has not made ready, which it names); with none running, runs
             in the foreground until Ctrl-C. Repeat --context to connect several clusters; a name
             two contexts share goes to the one given first
 disconnect  removes the names and forwards of these contexts (default: all), and their exposes
