@@ -110,7 +110,7 @@ export function serviceLinkVariables(service: k8s.V1Service): [string, string][]
 }
 
 /** `metadata.labels['app']` and the other paths a `fieldRef` may name. */
-function podField(pod: k8s.V1Pod, path: string): string | undefined {
+export function podField(pod: k8s.V1Pod, path: string): string | undefined {
   const keyed = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
   if (keyed) {
     const map = keyed[1] === 'labels' ? pod.metadata?.labels : pod.metadata?.annotations;
@@ -131,7 +131,7 @@ function podField(pod: k8s.V1Pod, path: string): string | undefined {
 }
 
 /** `limits.memory` and friends, divided and rounded up as the kubelet does. */
-function resourceValue(
+export function resourceValue(
   container: k8s.V1Container,
   selector: k8s.V1ResourceFieldSelector,
 ): string | undefined {

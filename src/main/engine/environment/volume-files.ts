@@ -4,8 +4,7 @@
  * mode, and each mount's `subPath`, placed under the mount's path.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { Readable, UnresolvedVariable } from './container-environment';
-import { parseQuantity } from './quantity';
+import { podField, resourceValue, type Readable, type UnresolvedVariable } from './container-environment';
 
 export interface VolumeFile {
   /** Relative to the directory the files go in: the mount path without its leading `/`. */
@@ -30,6 +29,7 @@ function formatMap(map: Record<string, string> | undefined): string {
     .join('\n');
 }
 
+/** A downward-API file's content: the fields an env `fieldRef` reads, plus whole label maps. */
 function downwardValue(
   item: k8s.V1DownwardAPIVolumeFile,
   pod: k8s.V1Pod,
@@ -38,24 +38,12 @@ function downwardValue(
   const path = item.fieldRef?.fieldPath;
   if (path === 'metadata.labels') return formatMap(pod.metadata?.labels);
   if (path === 'metadata.annotations') return formatMap(pod.metadata?.annotations);
-  const keyed = path ? /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path) : null;
-  if (keyed)
-    return (keyed[1] === 'labels' ? pod.metadata?.labels : pod.metadata?.annotations)?.[keyed[2] ?? ''] ?? '';
-  if (path === 'metadata.name') return pod.metadata?.name ?? '';
-  if (path === 'metadata.namespace') return pod.metadata?.namespace ?? '';
-  if (path === 'metadata.uid') return pod.metadata?.uid ?? '';
+  if (path) return podField(pod, path);
   const resource = item.resourceFieldRef;
-  if (resource) {
-    const container =
-      podSpec.containers.find((c) => c.name === resource.containerName) ?? podSpec.containers[0];
-    const [kind, name] = resource.resource.split('.', 2) as ['limits' | 'requests', string];
-    const declared = (kind === 'limits' ? container?.resources?.limits : container?.resources?.requests)?.[
-      name
-    ];
-    if (declared === undefined) return kind === 'requests' ? '0' : undefined;
-    return String(Math.ceil(parseQuantity(declared) / parseQuantity(resource.divisor ?? '1')));
-  }
-  return undefined;
+  if (!resource) return undefined;
+  const container =
+    podSpec.containers.find((c) => c.name === resource.containerName) ?? podSpec.containers[0];
+  return container ? resourceValue(container, resource) : undefined;
 }
 
 /** One volume's files, by path inside the volume. */
