@@ -13,6 +13,7 @@ import { requestControl, ControlError, runningInstance } from '../main/engine/co
 import { EnvironmentError } from '../main/engine/environment/container-environment';
 import { answerEnvironment } from '../main/engine/environment/environment-answer';
 import {
+  environmentNotes,
   formatEnvironment,
   environmentFormats,
   type EnvironmentFormat,
@@ -72,21 +73,6 @@ export async function fetchEnvironment(args: EnvArguments): Promise<EnvironmentA
   return answerEnvironment(context, query);
 }
 
-/** What the user should know about the answer, without a value in it: secrets stay out of logs. */
-function notes(answer: EnvironmentAnswer): string[] {
-  const lines = [
-    `${answer.workload}, container ${answer.container}${answer.pod ? `, fields from pod ${answer.pod}` : ''} (context ${answer.context})`,
-  ];
-  for (const rewrite of answer.rewrites)
-    lines.push(`rewritten for this machine: ${rewrite.name} (${rewrite.change})`);
-  if (!answer.connected)
-    lines.push(
-      'not connected here, so in-cluster addresses are as the pods see them (run `localizer connect` to rewrite them)',
-    );
-  for (const missing of answer.unresolved) lines.push(`missing: ${missing.name}: ${missing.reason}`);
-  return lines;
-}
-
 /** Whether `file` is inside a git work tree and not ignored there (so it could be committed). */
 function trackedByGit(file: string): string | undefined {
   try {
@@ -133,7 +119,7 @@ export async function runEnv(
       );
   }
   const answer = await fetchEnvironment(args);
-  const said = notes(answer);
+  const said = environmentNotes(answer);
   // On the terminal a .env or shell listing carries the notes as comments; a file or JSON does not.
   if (output || format === 'json') for (const line of said) warn(line);
   const text = formatEnvironment(answer.variables, format, format === 'json' ? [] : said);
@@ -190,7 +176,7 @@ export async function runWithEnvironment(
     removeFiles?.();
     throw error;
   }
-  for (const line of notes(answer)) warn(line);
+  for (const line of environmentNotes(answer)) warn(line);
   if (directory) warn(`volume files under ${directory} (LOCALIZER_FILES), removed when the command ends`);
   const env = {
     ...process.env,

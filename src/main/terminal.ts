@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { formatEnvironment, shellQuote } from './engine/environment/environment-format';
 
 /** Linux terminals, in the order tried, each with how it takes a command to run. */
 const linuxTerminals: { command: string; run: string[] }[] = [
@@ -27,10 +28,6 @@ function onPath(command: string, path = process.env.PATH ?? ''): boolean {
       return false;
     }
   });
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 /** How to open a terminal that runs `shell` here, or undefined where none can be found. */
@@ -55,13 +52,13 @@ export async function openTerminal(env: Record<string, string>, title: string): 
   let args = how.args;
   if (process.platform === 'darwin') {
     const script = join(mkdtempSync(join(tmpdir(), 'localizer-terminal-')), 'environment.command');
-    const exports = Object.entries(env).filter(([name]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name));
+    const variables = Object.entries(env).map(([name, value]) => ({ name, value }));
     writeFileSync(
       script,
       [
         '#!/bin/sh',
         `printf '%s\\n' ${shellQuote(`Localizer: the environment of ${title}`)}`,
-        ...exports.map(([name, value]) => `export ${name}=${shellQuote(value)}`),
+        formatEnvironment(variables, 'shell').trimEnd(),
         'rm -f "$0"',
         `exec ${shellQuote(shell)} -l`,
       ].join('\n'),

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { ApiCalls, AppInfo, EnvironmentText, IpcErrorCode, TunnelTarget } from '../../shared/api';
 import type { EnvironmentAnswer } from '../../shared/control-protocol';
-import { formatEnvironment } from './environment/environment-format';
+import { environmentNotes, formatEnvironment } from './environment/environment-format';
 import { disconnected, type AppState, type ConnectionStatus } from '../../shared/app-state';
 import { failure, ok, type Result } from '../../shared/result';
 import { settingsSchema, type Settings } from '../../shared/settings';
@@ -51,6 +51,8 @@ export class LocalizerBackend
   /** The window's own connect while it starts or after it failed; the instance's state otherwise. */
   private pending: ConnectionStatus | undefined;
   private emitTimer: NodeJS.Timeout | undefined;
+  /** The instance changed since the tunnels and connection were last read. */
+  private stale = true;
   private readonly instance: LocalizerInstance;
 
   constructor(private readonly options: LocalizerBackendOptions) {
@@ -84,7 +86,7 @@ export class LocalizerBackend
     if (this.emitTimer) return;
     this.emitTimer = setTimeout(() => {
       this.emitTimer = undefined;
-      this.emit('state', this.state);
+      this.emit('state', this.snapshot());
     }, 100);
   }
 
@@ -93,8 +95,18 @@ export class LocalizerBackend
     this.emitSoon();
   }
 
-  /** The connection shown: the selected context's when it is connected, else the first connected one. */
+  /**
+   * The instance changed: the tunnels and connection are read again when the state is next
+   * needed (at most every 100 ms), not at every change of a forward during a connect.
+   */
   private refresh(): void {
+    this.stale = true;
+    this.emitSoon();
+  }
+
+  /** The connection shown: the selected context's when it is connected, else the first connected one. */
+  private readInstance(): void {
+    this.stale = false;
     const connected = this.instance.connectedContexts;
     const shown =
       this.state.selectedContext && connected.includes(this.state.selectedContext)
@@ -102,10 +114,15 @@ export class LocalizerBackend
         : connected[0];
     const live = shown ? this.instance.connectionOf(shown) : undefined;
     if (live) this.pending = undefined;
-    this.update({ tunnels: this.instance.tunnels(), connection: live ?? this.pending ?? disconnected });
+    this.state = {
+      ...this.state,
+      tunnels: this.instance.tunnels(),
+      connection: live ?? this.pending ?? disconnected,
+    };
   }
 
   snapshot(): AppState {
+    if (this.stale) this.readInstance();
     return this.state;
   }
 
@@ -114,7 +131,7 @@ export class LocalizerBackend
   }
 
   getState(): Promise<Result<AppState, IpcErrorCode>> {
-    return Promise.resolve(ok(this.state));
+    return Promise.resolve(ok(this.snapshot()));
   }
 
   selectContext(name: string): Promise<Result<AppState, IpcErrorCode>> {
@@ -126,7 +143,7 @@ export class LocalizerBackend
     }
     this.update({ selectedContext: name });
     this.refresh();
-    return Promise.resolve(ok(this.state));
+    return Promise.resolve(ok(this.snapshot()));
   }
 
   /** Connects the selected context, beside any others already connected (from the CLI). */
@@ -139,7 +156,7 @@ export class LocalizerBackend
         this.state.kubeconfigProblem ?? 'No context is selected. Pick a context in the sidebar first.',
       );
     }
-    if (this.instance.connectedContexts.includes(name)) return ok(this.state);
+    if (this.instance.connectedContexts.includes(name)) return ok(this.snapshot());
     this.pending = { ...disconnected, state: 'connecting', context: name };
     this.refresh();
     try {
@@ -154,7 +171,7 @@ export class LocalizerBackend
       return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
     }
     this.refresh();
-    return ok(this.state);
+    return ok(this.snapshot());
   }
 
   async disconnect(): Promise<Result<AppState, IpcErrorCode>> {
@@ -167,11 +184,11 @@ export class LocalizerBackend
         }
       : undefined;
     this.refresh();
-    return ok(this.state);
+    return ok(this.snapshot());
   }
 
   async expose(request: Parameters<ApiCalls['expose']>[0]): Promise<Result<TunnelStatus, IpcErrorCode>> {
-    const name = this.state.connection.context ?? this.state.selectedContext;
+    const name = this.snapshot().connection.context ?? this.state.selectedContext;
     if (!name) return failure('refused', 'No context is selected. Pick a context first.');
     const target = { namespace: request.namespace, service: request.service };
     try {
@@ -196,11 +213,11 @@ export class LocalizerBackend
       return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
     }
     this.refresh();
-    return ok(this.state);
+    return ok(this.snapshot());
   }
 
   private async workloadEnvironment(target: TunnelTarget): Promise<EnvironmentAnswer> {
-    const context = this.state.connection.context ?? this.state.selectedContext ?? undefined;
+    const context = this.snapshot().connection.context ?? this.state.selectedContext ?? undefined;
     return this.instance.environment({
       ...(context ? { context } : {}),
       ...(this.options.kubeconfig ? { source: { kubeconfig: this.options.kubeconfig } } : {}),
@@ -212,11 +229,7 @@ export class LocalizerBackend
   async getEnvironment(target: TunnelTarget): Promise<Result<EnvironmentText, IpcErrorCode>> {
     try {
       const answer = await this.workloadEnvironment(target);
-      const notes = [
-        `${answer.workload}, container ${answer.container} (context ${answer.context})`,
-        ...answer.rewrites.map((r) => `rewritten for this machine: ${r.name} (${r.change})`),
-        ...answer.unresolved.map((m) => `missing: ${m.name}: ${m.reason}`),
-      ];
+      const notes = environmentNotes(answer);
       return ok({
         dotenv: formatEnvironment(answer.variables, 'dotenv', notes),
         variables: answer.variables.length,

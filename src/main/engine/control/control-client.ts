@@ -95,7 +95,7 @@ export async function requestControl<Op extends ControlOp>(
     );
   }
   return new Promise((resolve, reject) => {
-    let text = '';
+    let pending = Buffer.alloc(0);
     let size = 0;
     let settled = false;
     const settle = (action: () => void): void => {
@@ -154,10 +154,11 @@ export async function requestControl<Op extends ControlOp>(
         );
         return;
       }
-      text += chunk.toString('utf8');
-      for (let newline = text.indexOf('\n'); newline >= 0 && !settled; newline = text.indexOf('\n')) {
-        const raw = text.slice(0, newline);
-        text = text.slice(newline + 1);
+      // Lines are cut as bytes and decoded whole: a chunk may end inside a multi-byte character.
+      pending = Buffer.concat([pending, chunk]);
+      for (let newline = pending.indexOf(0x0a); newline >= 0 && !settled; newline = pending.indexOf(0x0a)) {
+        const raw = pending.subarray(0, newline).toString('utf8');
+        pending = pending.subarray(newline + 1);
         handle(raw);
       }
     });

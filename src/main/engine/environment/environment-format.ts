@@ -1,8 +1,15 @@
+import type { EnvironmentAnswer } from '../../../shared/control-protocol';
+
 /** A resolved environment as `.env`, JSON or shell `export` lines. */
 export const environmentFormats = ['dotenv', 'json', 'shell'] as const;
 export type EnvironmentFormat = (typeof environmentFormats)[number];
 
-function shellQuote(value: string): string {
+/** Whether a shell takes `name` as a variable (the kubelet also allows `.` and `-`). */
+export function isShellName(name: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
+}
+
+export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
@@ -25,10 +32,27 @@ export function formatEnvironment(
   const lines =
     format === 'shell'
       ? variables.map((v) =>
-          /^[A-Za-z_][A-Za-z0-9_]*$/.test(v.name)
+          isShellName(v.name)
             ? `export ${v.name}=${shellQuote(v.value)}`
             : `# ${v.name} is not a shell variable name; \`localizer run\` passes it`,
         )
       : variables.map((v) => `${v.name}=${dotenvQuote(v.value)}`);
   return `${[...comments, ...lines].join('\n')}\n`;
+}
+
+/**
+ * What to know about an answer, a line each, naming variables but never a value: where it came
+ * from, what was rewritten for this machine, and what is missing and why.
+ */
+export function environmentNotes(answer: EnvironmentAnswer): string[] {
+  return [
+    `${answer.workload}, container ${answer.container}${answer.pod ? `, fields from pod ${answer.pod}` : ''} (context ${answer.context})`,
+    ...answer.rewrites.map((r) => `rewritten for this machine: ${r.name} (${r.change})`),
+    ...(answer.connected
+      ? []
+      : [
+          'not connected here, so in-cluster addresses are as the pods see them (run `localizer connect` to rewrite them)',
+        ]),
+    ...answer.unresolved.map((m) => `missing: ${m.name}: ${m.reason}`),
+  ];
 }

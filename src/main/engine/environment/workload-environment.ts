@@ -189,34 +189,24 @@ export async function readWorkloadEnvironment(
     );
   const pod = found.pod ?? (await runningPod(apis, namespace, found.selector));
 
-  const cache = new Map<string, Promise<Readable<Record<string, Buffer>>>>();
   const readObject = (
     kind: 'configmaps' | 'secrets',
     name: string,
-  ): Promise<Readable<Record<string, Buffer>>> => {
-    const key = `${kind}/${name}`;
-    let read = cache.get(key);
-    if (!read) {
-      const call =
-        kind === 'configmaps'
-          ? apis.core.readNamespacedConfigMap({ namespace, name }).then((c) => ({
-              ...Object.fromEntries(Object.entries(c.data ?? {}).map(([k, v]) => [k, Buffer.from(v)])),
-              ...decode(c.binaryData),
-            }))
-          : apis.core.readNamespacedSecret({ namespace, name }).then((s) => decode(s.data));
-      read = call.then(
-        (data): Readable<Record<string, Buffer>> => ({ found: data }),
-        (error: unknown): Readable<Record<string, Buffer>> => {
-          if (errorStatus(error) === 404) return { missing: true };
-          if (errorStatus(error) === 403)
-            return { forbidden: forbiddenMessage(error, 'get', kind, namespace) };
-          throw error;
-        },
-      );
-      cache.set(key, read);
-    }
-    return read;
-  };
+  ): Promise<Readable<Record<string, Buffer>>> =>
+    (kind === 'configmaps'
+      ? apis.core.readNamespacedConfigMap({ namespace, name }).then((c) => ({
+          ...Object.fromEntries(Object.entries(c.data ?? {}).map(([k, v]) => [k, Buffer.from(v)])),
+          ...decode(c.binaryData),
+        }))
+      : apis.core.readNamespacedSecret({ namespace, name }).then((s) => decode(s.data))
+    ).then(
+      (data): Readable<Record<string, Buffer>> => ({ found: data }),
+      (error: unknown): Readable<Record<string, Buffer>> => {
+        if (errorStatus(error) === 404) return { missing: true };
+        if (errorStatus(error) === 403) return { forbidden: forbiddenMessage(error, 'get', kind, namespace) };
+        throw error;
+      },
+    );
   // Read every object the container names first: the resolver itself is synchronous.
   const named = new Set<string>();
   for (const from of container.envFrom ?? []) {
@@ -233,27 +223,31 @@ export async function readWorkloadEnvironment(
       if (volume.configMap?.name) named.add(`configmaps/${volume.configMap.name}`);
       if (volume.secret?.secretName) named.add(`secrets/${volume.secret.secretName}`);
     }
-  const objects = new Map<string, Readable<Record<string, Buffer>>>();
-  for (const key of named) {
-    const [kind, name] = key.split('/') as ['configmaps' | 'secrets', string];
-    objects.set(key, await readObject(kind, name));
-  }
   const unlisted: { name: string; reason: string }[] = [];
-  const services = await apis.core
-    .listNamespacedService({ namespace })
-    .then((list) => list.items)
-    .catch((error: unknown) => {
-      if (errorStatus(error) !== 403) throw error;
-      unlisted.push({
-        name: '*_SERVICE_HOST, *_PORT…',
-        reason: `the service links: ${forbiddenMessage(error, 'list', 'services', namespace)}`,
-      });
-      return [] as k8s.V1Service[];
-    });
-  const master = await apis.core
-    .readNamespacedService({ namespace: 'default', name: 'kubernetes' })
-    .then((s) => [s])
-    .catch(() => [] as k8s.V1Service[]);
+  // Every read at once: one round trip of waiting, however many objects the spec names.
+  const [objects, services, master] = await Promise.all([
+    Promise.all(
+      [...named].map(async (key) => {
+        const [kind, name] = key.split('/') as ['configmaps' | 'secrets', string];
+        return [key, await readObject(kind, name)] as const;
+      }),
+    ).then((entries) => new Map(entries)),
+    apis.core
+      .listNamespacedService({ namespace })
+      .then((list) => list.items)
+      .catch((error: unknown) => {
+        if (errorStatus(error) !== 403) throw error;
+        unlisted.push({
+          name: '*_SERVICE_HOST, *_PORT…',
+          reason: `the service links: ${forbiddenMessage(error, 'list', 'services', namespace)}`,
+        });
+        return [] as k8s.V1Service[];
+      }),
+    apis.core
+      .readNamespacedService({ namespace: 'default', name: 'kubernetes' })
+      .then((s) => [s])
+      .catch(() => [] as k8s.V1Service[]),
+  ]);
   const environment = resolveContainerEnvironment(namespace, podSpec, container, {
     configMap: (name) => asText(objects.get(`configmaps/${name}`) ?? { missing: true }),
     secret: (name) => asText(objects.get(`secrets/${name}`) ?? { missing: true }),

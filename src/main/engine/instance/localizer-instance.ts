@@ -259,7 +259,7 @@ export class LocalizerInstance extends EventEmitter<{
     if (problem) throw new InstanceRefusedError(problem);
     if (this.ipRange && options.ipRange !== this.ipRange)
       throw new InstanceRefusedError(
-        `The running Localizer gives addresses from ${this.ipRange}; connect without --ip-range to join it, or disconnect every context first (\`localizer disconnect\`).`,
+        `The running Localizer gives addresses from ${this.ipRange}, and this connect asks for ${options.ipRange} (--ip-range, or the address range in Settings). Connect with ${this.ipRange}, or disconnect every context first (\`localizer disconnect\`, or Disconnect in the tray).`,
       );
     const names: (string | undefined)[] = request.contexts.length > 0 ? request.contexts : [undefined];
     const contexts = names.map((name) => this.loadContext(request.source, name));
