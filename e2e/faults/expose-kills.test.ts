@@ -98,7 +98,7 @@ beforeAll(async () => {
   cluster = await startTestCluster({ scenario: 'demo' });
   ({ apps, core } = kubeClients(cluster.kubeconfigPath));
   laptopPort = await freePort();
-  const server = createServer((socket) => socket.end('laptop\n'));
+  const server = createServer((socket) => socket.on('error', () => socket.destroy()).end('laptop\n'));
   laptop = server;
   await new Promise<void>((resolve) => server.listen(laptopPort, '127.0.0.1', resolve));
 });

@@ -40,7 +40,7 @@ beforeAll(async () => {
   cluster = await startTestCluster({ scenario: 'demo' });
   apps = kubeClients(cluster.kubeconfigPath).apps;
   laptopPort = await freePort();
-  laptop = createServer((socket) => socket.end('from the laptop\n'));
+  laptop = createServer((socket) => socket.on('error', () => socket.destroy()).end('from the laptop\n'));
   await new Promise<void>((resolve) => laptop.listen(laptopPort, '127.0.0.1', resolve));
 });
 afterAll(async () => {

@@ -65,7 +65,7 @@ beforeAll(async () => {
   cluster = await startTestCluster({ scenario: 'demo' });
   ({ apps, core } = kubeClients(cluster.kubeconfigPath));
   laptopPort = await freePort();
-  laptop = createServer((socket) => socket.end('laptop\n'));
+  laptop = createServer((socket) => socket.on('error', () => socket.destroy()).end('laptop\n'));
   await new Promise<void>((resolve) => laptop.listen(laptopPort, '127.0.0.1', resolve));
 });
 afterAll(async () => {

@@ -38,7 +38,7 @@ beforeAll(async () => {
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(cluster.kubeconfigPath);
   apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
-  laptop = createServer((socket) => socket.end('laptop\n'));
+  laptop = createServer((socket) => socket.on('error', () => socket.destroy()).end('laptop\n'));
 });
 afterAll(async () => {
   laptop.close();
