@@ -21,6 +21,7 @@ import { createWorkloadControllers, isReady } from './controllers/workloads';
 import { adminContext, renderKubeconfig, restrictedContext, writeKubeconfig } from './kubeconfig';
 import { Kubelet } from './kubelet/kubelet';
 import { IpPool, takeIpSlot } from './network/ip-slots';
+import { OutsideHosts } from './network/outside-hosts';
 import { KubeProxy } from './network/kube-proxy';
 import { combineHooks, serviceIpHooks } from './network/service-ips';
 import { createPortForwardHandler, type PortForwardFaults } from './portforward/portforward-handler';
@@ -153,6 +154,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const kubeconfigPath = options.kubeconfigPath ?? join(workDirectory, 'kubeconfig');
   const slot = takeIpSlot();
   const podIps = new IpPool(slot.octet, 0, 128);
+  const outside = new OutsideHosts(podIps);
   const serviceIps = new IpPool(slot.octet, 128, 128);
   const serviceRange = `127.${slot.octet}.128.0/17`;
 
@@ -171,6 +173,8 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     podIps,
     workDirectory,
     nodeName: 'localizer-test-node',
+    clusterDomain: 'cluster.local',
+    outsideHosts: () => new Map(outside.hosts.map((h) => [h.host, h.ip])),
     log,
   });
   const portForwardFaults: PortForwardFaults = { mode: 'normal', delayMs: 0 };
@@ -218,7 +222,11 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   kubelet.start();
   for (const controller of controllers) controller.start();
   kubeProxy.start();
-  for (const { namespace, object } of scenarios[options.scenario ?? 'demo'](options.scenarioOptions ?? {})) {
+  const scenario = scenarios[options.scenario ?? 'demo'];
+  await outside.start(scenario.outsideHosts);
+  for (const { namespace, object } of scenario.objects(options.scenarioOptions ?? {}, {
+    outsideIp: (host) => outside.ipOf(host) ?? '',
+  })) {
     registry.create(resourceTypeOfKind(object.kind ?? ''), namespace, object);
   }
   await server.start();
@@ -271,6 +279,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
       await server.stop();
       await kubeProxy.stop();
       await kubelet.stop();
+      outside.stop();
       slot.release();
       rmSync(workDirectory, { recursive: true, force: true });
     },

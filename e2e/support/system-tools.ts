@@ -64,6 +64,12 @@ export const systemTools = {
     neededFor: "the test cluster's conformance tests",
     present: () => pythonImports('kubernetes'),
   },
+  python3: {
+    name: 'Python 3 (/usr/bin/python3)',
+    debianPackage: 'python3',
+    neededFor: "the test cluster's Python image, which runs connect's relay pods",
+    present: () => executable('/usr/bin/python3'),
+  },
   kubectl: {
     name: 'kubectl',
     debianPackage: 'kubernetes-client',

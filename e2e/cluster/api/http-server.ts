@@ -412,7 +412,10 @@ export class ApiServer {
           return sendJson(response, 200, registry.getScale(type, namespace, name ?? ''));
         return respond(200, registry.get(type, namespace, name ?? ''));
       case 'create':
-        return respond(201, registry.create(type, namespace, parseBody(body, type)));
+        return respond(
+          201,
+          registry.create(type, namespace, parseBody(body, type), { dryRun: query.get('dryRun') === 'All' }),
+        );
       case 'update':
         if (subresource === 'scale') {
           return sendJson(

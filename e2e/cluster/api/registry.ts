@@ -89,7 +89,13 @@ export class Registry {
     return this.store.list(type, namespace);
   }
 
-  create(type: ResourceType, namespace: string | undefined, body: unknown): KubeObject {
+  /** With `dryRun`, admits the object as a create would and stores nothing (`?dryRun=All`). */
+  create(
+    type: ResourceType,
+    namespace: string | undefined,
+    body: unknown,
+    options: { dryRun?: boolean } = {},
+  ): KubeObject {
     const object = checkKind(type, body);
     if (type.namespaced) {
       if (object.metadata.namespace && object.metadata.namespace !== namespace) {
@@ -106,6 +112,7 @@ export class Registry {
     this.requireNamespace(type, namespace, true);
     if (type.kind === 'Namespace') object.status = { phase: 'Active' };
     if (type.kind === 'Pod') object.status = { phase: 'Pending', qosClass: 'BestEffort' };
+    if (options.dryRun) return object;
     this.hooks.beforeCreate?.(type, object);
     return this.store.create(type, object);
   }

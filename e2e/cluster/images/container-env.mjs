@@ -10,6 +10,14 @@ export function containerPorts(/** @type {number} */ fallback) {
   return ports.length > 0 ? ports : [fallback];
 }
 
+/** @returns {number[]} the UDP ports the container declares. */
+export function containerUdpPorts() {
+  return (process.env.LOCALIZER_CONTAINER_UDP_PORTS ?? '')
+    .split(',')
+    .filter((p) => p.length > 0)
+    .map(Number);
+}
+
 /** The address to bind: pods share the host's network, each on its own loopback IP. */
 export const podIp = process.env.POD_IP ?? '127.0.0.1';
 

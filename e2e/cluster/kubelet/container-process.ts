@@ -22,6 +22,8 @@ export interface ContainerLaunch {
   env: Record<string, string>;
   mounts: MountSpec[];
   podIp: string;
+  /** The pod's /etc/hosts (its DNS view), mounted over the host's for namespaced runtimes. */
+  hostsFile?: string;
   user: { uid: number; gid: number; groups: number[] };
   workDirectory: string;
 }
@@ -40,7 +42,7 @@ function nearestExistingAncestor(path: string): string {
 }
 
 /** The shell script that runs inside the container's mount namespace. */
-function opensshScript(launch: ContainerLaunch, command: string[]): string {
+function namespacedScript(launch: ContainerLaunch, command: string[]): string {
   const lines = ['set -e', 'mkdir -p /run/sshd'];
   // Overlays first: an overlay on a directory would hide binds made inside it earlier.
   const overlaid = new Set<string>();
@@ -122,11 +124,22 @@ export function spawnContainer(launch: ContainerLaunch): ChildProcess {
       cwd: launch.workDirectory,
     });
   }
-  const withAccounts = {
-    ...launch,
-    mounts: [...imageAccountMounts(launch, runtime.accounts), ...launch.mounts],
-  };
-  const script = opensshScript(withAccounts, opensshCommand(launch, runtime.defaultCommand));
+  const hostsMount: MountSpec[] = launch.hostsFile
+    ? [{ source: launch.hostsFile, target: '/etc/hosts', readOnly: true }]
+    : [];
+  const script =
+    runtime.kind === 'openssh'
+      ? namespacedScript(
+          {
+            ...launch,
+            mounts: [...imageAccountMounts(launch, runtime.accounts), ...hostsMount, ...launch.mounts],
+          },
+          opensshCommand(launch, runtime.defaultCommand),
+        )
+      : namespacedScript({ ...launch, mounts: [...hostsMount, ...launch.mounts] }, [
+          ...(launch.container.command ?? []),
+          ...(launch.container.args ?? []),
+        ]);
   // A PID namespace, as a container has: when sshd (its init) exits, the kernel ends every
   // process in it, including per-connection sshd children, which leave the process group (setsid).
   const namespaceFlags = isRoot

@@ -14,6 +14,13 @@ export type ImageRuntime =
       user: number;
     }
   | {
+      /** The container's own command, run with this machine's program of that name (`python3`). */
+      kind: 'host-command';
+      user: number;
+      /** The program the image is for, which must be installed here. */
+      program: string;
+    }
+  | {
       kind: 'openssh';
       user: number;
       defaultCommand: string[];
@@ -65,6 +72,12 @@ const linuxserverOpenssh: ImageRuntime = {
 };
 knownImages['lscr.io/linuxserver/openssh-server'] = linuxserverOpenssh;
 knownImages['linuxserver/openssh-server'] = linuxserverOpenssh;
+
+/**
+ * Docker's official Python image, as connect's relay pods use it: the container's command runs
+ * with this machine's /usr/bin/python3, which has the same standard library.
+ */
+knownImages.python = { kind: 'host-command', user: 0, program: '/usr/bin/python3' };
 
 /** The repository part of an image reference: `docker.io/library/x:1@sha256:…` → `x`. */
 export function imageRepository(reference: string): string {

@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { resolveImage, type ImageRuntime } from './images';
 import type { IpPool } from '../network/ip-slots';
 import { containerEnvironment, ContainerConfigError, type EnvContainer } from './container-env';
 import { materializeVolumes, VolumeNotReadyError } from './volumes';
+import { renderDnsView } from '../network/dns-view';
 
 const pods = resourceTypeOfKind('Pod');
 const maxLogBytes = 1024 * 1024;
@@ -62,6 +63,9 @@ export interface KubeletOptions {
   podIps: IpPool;
   workDirectory: string;
   nodeName: string;
+  clusterDomain: string;
+  /** Names only pods resolve (stand-ins for hosts outside the cluster), to their addresses. */
+  outsideHosts: () => ReadonlyMap<string, string>;
   log: (message: string) => void;
 }
 
@@ -77,7 +81,7 @@ function now(): string {
 function signalContainer(container: ContainerRuntime, signal: NodeJS.Signals): boolean {
   const child = container.process;
   if (!child) return false;
-  if (signal === 'SIGKILL' && container.image?.kind === 'openssh') {
+  if (signal === 'SIGKILL' && container.image?.kind !== 'node-program') {
     const told = child.kill('SIGUSR2');
     setTimeout(() => child.kill('SIGKILL'), 2_000).unref();
     return told;
@@ -88,10 +92,45 @@ function signalContainer(container: ContainerRuntime, signal: NodeJS.Signals): b
 export class Kubelet {
   private readonly runtimes = new Map<string, PodRuntime>();
   private readonly pendingStatus = new Set<string>();
+  private dnsRefreshQueued = false;
   private readonly onChange = (event: StoreEvent): void => {
+    if (event.resource.kind === 'Service' || event.resource.kind === 'EndpointSlice') this.queueDnsRefresh();
     if (event.resource !== pods) return;
     setImmediate(() => this.reconcile(event));
   };
+
+  /** Services come and go: every pod's DNS view follows, rewritten in place as cluster DNS would answer. */
+  private queueDnsRefresh(): void {
+    if (this.dnsRefreshQueued) return;
+    this.dnsRefreshQueued = true;
+    setTimeout(() => {
+      this.dnsRefreshQueued = false;
+      if (this.stopping) return;
+      for (const runtime of this.runtimes.values()) if (!runtime.gone) this.writeDnsView(runtime);
+    }, 20);
+  }
+
+  /** Writes the pod's /etc/hosts: the DNS view its namespaced containers see. */
+  private writeDnsView(runtime: PodRuntime): string {
+    const file = join(runtime.directory, 'hosts');
+    try {
+      writeFileSync(
+        file,
+        renderDnsView({
+          store: this.options.store,
+          clusterDomain: this.options.clusterDomain,
+          podNamespace: runtime.namespace,
+          podName: runtime.name,
+          podIp: runtime.ip,
+          outside: this.options.outsideHosts(),
+        }),
+        { mode: 0o644 },
+      );
+    } catch {
+      // The pod's directory is gone (it is being torn down): nothing reads the file any more.
+    }
+    return file;
+  }
 
   constructor(private readonly options: KubeletOptions) {}
 
@@ -251,12 +290,17 @@ export class Kubelet {
     }
     // The OpenSSH image is this machine's own sshd: without it, say so, as a real runtime says
     // what is wrong with an image it cannot run (and expose quotes this status).
-    const missing = image.kind === 'openssh' ? missingTools(['sshd', 'utilLinux']) : [];
+    const missing =
+      image.kind === 'openssh'
+        ? missingTools(['sshd', 'utilLinux'])
+        : image.kind === 'host-command'
+          ? missingTools(['python3', 'utilLinux'])
+          : [];
     if (missing.length > 0) {
       container.phase = {
         state: 'waiting',
         reason: 'CreateContainerError',
-        message: `the test cluster runs image ${container.spec.image} with this machine's own OpenSSH server, which is not installed: ${missingToolsMessage(missing).replace(/^This machine lacks .*:\n/, '')}`,
+        message: `the test cluster runs image ${container.spec.image} with this machine's own ${image.kind === 'host-command' ? image.program : 'OpenSSH server'}, which is not installed: ${missingToolsMessage(missing).replace(/^This machine lacks .*:\n/, '')}`,
       };
       this.queueStatus(runtime);
       return;
@@ -293,7 +337,17 @@ export class Kubelet {
       POD_NAMESPACE: runtime.namespace,
       POD_IP: runtime.ip,
       HOSTNAME: runtime.name,
-      LOCALIZER_CONTAINER_PORTS: (container.spec.ports ?? []).map((p) => p.containerPort).join(','),
+      LOCALIZER_CONTAINER_PORTS: (container.spec.ports ?? [])
+        .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
+        .map((p) => p.containerPort)
+        .join(','),
+      LOCALIZER_CONTAINER_UDP_PORTS: (container.spec.ports ?? [])
+        .filter((p) => p.protocol === 'UDP')
+        .map((p) => p.containerPort)
+        .join(','),
+      // Pods share this machine's network, so a program that would listen on the pod's own
+      // 127.0.0.1 (connect's relay) is told the pod's address instead, as sshd is (README).
+      ...(image.kind === 'host-command' ? { LOCALIZER_RELAY_LISTEN: runtime.ip } : {}),
     };
     try {
       // The pod as stored has its IPs already: the first status is written before any start.
@@ -315,6 +369,7 @@ export class Kubelet {
         return source ? [{ source, target: mount.mountPath, readOnly: mount.readOnly ?? false }] : [];
       }),
       podIp: runtime.ip,
+      hostsFile: this.writeDnsView(runtime),
       user: { uid, gid, groups: security.fsGroup !== undefined ? [security.fsGroup] : [] },
       workDirectory: runtime.directory,
     });
@@ -393,7 +448,9 @@ export class Kubelet {
         return httpOk(runtime.ip, resolvePort(probe.httpGet.port), probe.httpGet.path ?? '/');
       if (probe?.tcpSocket) return tcpOpen(runtime.ip, resolvePort(probe.tcpSocket.port));
       if (container.image?.kind !== 'node-program') return true;
-      const ports = (container.spec.ports ?? []).map((p) => p.containerPort);
+      const ports = (container.spec.ports ?? [])
+        .filter((p) => (p.protocol ?? 'TCP') === 'TCP')
+        .map((p) => p.containerPort);
       const all = ports.length > 0 ? ports : [container.image.defaultPort];
       const results = await Promise.all(all.map((port) => tcpOpen(runtime.ip, port)));
       return results.every(Boolean);

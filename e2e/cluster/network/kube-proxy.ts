@@ -1,5 +1,5 @@
 /**
- * Service routing, as kube-proxy does it: each TCP port of a Service listens on `clusterIP:port`
+ * Service routing, as kube-proxy does it (UDP ports in `udp-service-port.ts`): each TCP port of a Service listens on `clusterIP:port`
  * and spreads connections round-robin over the ready endpoints. With no ready endpoint the port is
  * closed, so callers get "connection refused", as kube-proxy's REJECT rule gives them.
  */
@@ -7,6 +7,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { field, type KubeObject, type Service } from '../api/objects';
 import { resourceTypeOfKind } from '../api/resources';
 import type { ObjectStore, StoreEvent } from '../api/store';
+import { UdpServicePort } from './udp-service-port';
 
 const services = resourceTypeOfKind('Service');
 const slices = resourceTypeOfKind('EndpointSlice');
@@ -26,6 +27,7 @@ interface PortRoute {
 
 export class KubeProxy {
   private readonly routes = new Map<string, PortRoute>();
+  private readonly udpPorts = new Map<string, UdpServicePort>();
   private scheduled = false;
   private stopped = false;
   private readonly onChange = (event: StoreEvent): void => {
@@ -56,6 +58,10 @@ export class KubeProxy {
       if (want.backends.length > 0 && !route?.failed && !route?.server?.listening) return false;
       if (route?.opening) return false;
     }
+    for (const [key, want] of this.desired('UDP')) {
+      const port = this.udpPorts.get(key);
+      if (want.backends.length > 0 && !port?.failed && !port?.listening) return false;
+    }
     return true;
   }
 
@@ -64,9 +70,13 @@ export class KubeProxy {
     this.store.off('change', this.onChange);
     await Promise.all([...this.routes.values()].map((route) => this.close(route)));
     this.routes.clear();
+    for (const port of this.udpPorts.values()) port.close();
+    this.udpPorts.clear();
   }
 
-  private desired(): Map<string, { ip: string; port: number; backends: { ip: string; port: number }[] }> {
+  private desired(
+    protocol: 'TCP' | 'UDP' = 'TCP',
+  ): Map<string, { ip: string; port: number; backends: { ip: string; port: number }[] }> {
     const result = new Map<string, { ip: string; port: number; backends: { ip: string; port: number }[] }>();
     const allSlices = this.store.list(slices);
     for (const service of this.store.list(services) as Service[]) {
@@ -78,7 +88,7 @@ export class KubeProxy {
           s.metadata.labels?.['kubernetes.io/service-name'] === service.metadata.name,
       );
       for (const port of service.spec.ports ?? []) {
-        if ((port.protocol ?? 'TCP') !== 'TCP') continue;
+        if ((port.protocol ?? 'TCP') !== protocol) continue;
         const backends = own.flatMap((slice) => backendsFor(slice, port.name ?? ''));
         result.set(`${ip}:${port.port}`, { ip, port: port.port, backends });
       }
@@ -88,6 +98,7 @@ export class KubeProxy {
 
   private sync(): void {
     if (this.stopped) return;
+    this.syncUdp();
     const desired = this.desired();
     for (const [key, route] of this.routes) {
       if (!desired.has(key)) {
@@ -114,6 +125,24 @@ export class KubeProxy {
       if (want.backends.length > 0 && !route.server && !route.failed && !route.opening)
         void this.open(route, want.ip, want.port);
       if (want.backends.length === 0 && route.server) void this.closeListener(route);
+    }
+  }
+
+  /** A UDP port listens while its service exists; datagrams with no endpoint are dropped. */
+  private syncUdp(): void {
+    const desired = this.desired('UDP');
+    for (const [key, port] of this.udpPorts) {
+      if (desired.has(key)) continue;
+      port.close();
+      this.udpPorts.delete(key);
+    }
+    for (const [key, want] of desired) {
+      let port = this.udpPorts.get(key);
+      if (!port) {
+        port = new UdpServicePort(want.ip, want.port, this.log);
+        this.udpPorts.set(key, port);
+      }
+      port.backends = want.backends;
     }
   }
 

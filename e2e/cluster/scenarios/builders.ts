@@ -81,11 +81,15 @@ export function service(
   };
 }
 
-export function externalNameService(name: string, externalName: string): KubeObject {
+export function externalNameService(
+  name: string,
+  externalName: string,
+  ports: ServicePort[] = [],
+): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name },
-    spec: { type: 'ExternalName', externalName },
+    spec: { type: 'ExternalName', externalName, ...(ports.length > 0 ? { ports } : {}) },
   };
 }

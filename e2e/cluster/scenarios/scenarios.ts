@@ -3,6 +3,7 @@
  * handle; `scale` is many services over few pods, for benchmarks.
  */
 import type { KubeObject } from '../api/objects';
+import type { OutsideHostSpec } from '../network/outside-hosts';
 import { deployment, externalNameService, images, namespace, service, statefulSet } from './builders';
 
 /** Objects to create, each with the namespace it goes in (none for namespaces). */
@@ -15,7 +16,52 @@ export interface ScenarioOptions {
   services?: number;
 }
 
-function demo(): Scenario {
+/** What a scenario may ask of the cluster it is created in. */
+export interface ScenarioWorld {
+  /** The address of an outside host the scenario declared. */
+  outsideIp: (host: string) => string;
+}
+
+/** The demo's outside world: a SaaS API and a database that only the cluster's network reaches. */
+const demoOutsideHosts: OutsideHostSpec[] = [
+  { host: 'billing.example.com', program: 'http-server.mjs', tcpPorts: [8080] },
+  {
+    host: 'legacy-db.corp.example',
+    program: 'echo-server.mjs',
+    tcpPorts: [5432],
+    greeting: 'legacy-db.corp.example: echo\n',
+  },
+];
+
+/**
+ * A selector-less service and its hand-made endpoints, as one points a name at a database
+ * outside the cluster.
+ */
+function legacyDatabase(world: ScenarioWorld): Scenario {
+  const address = world.outsideIp('legacy-db.corp.example');
+  return [
+    { namespace: 'data', object: service('legacy-db', { ports: [{ name: 'pg', port: 5432 }] }) },
+    {
+      namespace: 'data',
+      object: {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: {
+          name: 'legacy-db-1',
+          labels: {
+            'kubernetes.io/service-name': 'legacy-db',
+            'endpointslice.kubernetes.io/managed-by': 'staff.example.com',
+          },
+        },
+        addressType: 'IPv4',
+        ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }],
+        endpoints: [{ addresses: [address], conditions: { ready: true } }],
+      },
+    },
+  ];
+}
+
+function demo(_options: ScenarioOptions, world: ScenarioWorld): Scenario {
   return [
     { object: namespace('web') },
     { object: namespace('data') },
@@ -76,15 +122,22 @@ function demo(): Scenario {
         ports: [{ name: 'kv', port: 6379, targetPort: 'kv' }],
       }),
     },
-    // Services Localizer must skip, each for its own reason.
-    { namespace: 'data', object: externalNameService('billing', 'billing.example.com') },
-    { namespace: 'data', object: service('legacy-db', { ports: [{ name: 'pg', port: 5432 }] }) },
+    // What port-forward cannot reach, so connect relays it: a name outside the cluster, a
+    // selector-less service whose endpoint is outside it, and a UDP port.
+    {
+      namespace: 'data',
+      object: externalNameService('billing', 'billing.example.com', [{ name: 'http', port: 8080 }]),
+    },
+    ...legacyDatabase(world),
     {
       namespace: 'tools',
       object: deployment('statsd', {
         replicas: 1,
         image: images.echo,
-        ports: [{ name: 'admin', containerPort: 8126 }],
+        ports: [
+          { name: 'admin', containerPort: 8126 },
+          { name: 'metrics', containerPort: 8125, protocol: 'UDP' },
+        ],
       }),
     },
     {
@@ -318,7 +371,16 @@ function empty(): Scenario {
   return [];
 }
 
-export const scenarios = { demo, scale, empty } as const;
+interface ScenarioDefinition {
+  objects: (options: ScenarioOptions, world: ScenarioWorld) => Scenario;
+  outsideHosts: OutsideHostSpec[];
+}
+
+export const scenarios: Record<'demo' | 'scale' | 'empty', ScenarioDefinition> = {
+  demo: { objects: demo, outsideHosts: demoOutsideHosts },
+  scale: { objects: scale, outsideHosts: [] },
+  empty: { objects: empty, outsideHosts: [] },
+};
 export type ScenarioName = keyof typeof scenarios;
 
 export function isScenarioName(name: string): name is ScenarioName {
