@@ -2,6 +2,7 @@
  * The real helper process, as root in a private mount namespace whose /etc/hosts is a temp file
  * of the test (bind-mounted), so nothing outside the sandbox is touched.
  */
+import { createSocket, type Socket } from 'node:dgram';
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
@@ -238,6 +239,48 @@ describe('the privileged helper in a sandbox', () => {
         .on('error', reject);
     });
     expect(answer).toBe('from the engine\n');
+    await helper.client.setRelays([]);
+    engine.close();
+  });
+  it('relays a privileged UDP port, each client getting its own replies from that port', async () => {
+    if (!isRoot) {
+      console.log('skipped: binding port 53 outside a network namespace needs real root');
+      return;
+    }
+    const sandbox = createSandbox('directory', tricky['foreign lines and comments']);
+    const helper = await launch(sandbox, 'directory');
+    const ip = '127.77.9.10';
+    // The engine's socket answers each datagram with who sent it (as the engine sees it) and what.
+    const engine = createSocket('udp4');
+    engine.on('message', (datagram, from) =>
+      engine.send(`${from.address}:${String(from.port)} ${datagram.toString()}`, from.port, from.address),
+    );
+    await new Promise<void>((resolve) => engine.bind(0, ip, resolve));
+    await helper.client.setRelays([{ ip, port: 53, targetPort: engine.address().port, protocol: 'udp' }]);
+    const ask = (socket: Socket, text: string): Promise<{ reply: string; from: number }> =>
+      new Promise((resolve) => {
+        socket.once('message', (reply, sender) => resolve({ reply: reply.toString(), from: sender.port }));
+        socket.send(text, 53, ip);
+      });
+    const clients = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<Socket>((resolve) => {
+            const socket = createSocket('udp4');
+            socket.bind(0, '127.0.0.1', () => resolve(socket));
+          }),
+      ),
+    );
+    const [first, second] = clients as [Socket, Socket];
+    const answers = [await ask(first, 'one'), await ask(second, 'two'), await ask(first, 'three')];
+    expect(answers.map((a) => a.from)).toEqual([53, 53, 53]);
+    const sender = (answer: { reply: string }): string => answer.reply.split(' ')[0] ?? '';
+    expect(answers.map((a) => a.reply.split(' ')[1])).toEqual(['one', 'two', 'three']);
+    // The engine saw two clients, each from the relay's address, the first one twice.
+    expect(sender(answers[0] ?? { reply: '' })).toBe(sender(answers[2] ?? { reply: '' }));
+    expect(sender(answers[0] ?? { reply: '' })).not.toBe(sender(answers[1] ?? { reply: '' }));
+    expect(sender(answers[1] ?? { reply: '' })).toMatch(/^127\.77\.9\.10:/);
+    for (const socket of clients) socket.close();
     await helper.client.setRelays([]);
     engine.close();
   });

@@ -1,22 +1,29 @@
 /**
  * Privileged ports without a privileged app: for each `ip:port` below 1024 the helper listens and
- * relays every connection to the engine's own listener on `ip:targetPort`. Both ends stay on the
- * same loopback address inside the allowed range.
+ * relays every connection (or, for UDP, every datagram) to the engine's own listener on
+ * `ip:targetPort`. Both ends stay on the same loopback address inside the allowed range.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { openDatagramRelay } from './datagram-relay';
 
 export interface Relay {
   ip: string;
   port: number;
   targetPort: number;
+  protocol?: 'tcp' | 'udp' | undefined;
 }
 
 function keyOf(relay: Relay): string {
-  return `${relay.ip}:${relay.port}`;
+  return `${relay.ip}:${relay.port}/${relay.protocol ?? 'tcp'}`;
+}
+
+interface OpenRelay {
+  relay: Relay;
+  close: () => Promise<void>;
 }
 
 export class RelaySet {
-  private readonly active = new Map<string, { relay: Relay; server: Server; sockets: Set<Socket> }>();
+  private readonly active = new Map<string, OpenRelay>();
 
   /** Makes the open relays exactly `wanted`. Rejects, naming the address, if one cannot listen. */
   async apply(wanted: readonly Relay[]): Promise<void> {
@@ -41,7 +48,11 @@ export class RelaySet {
     return this.active.size;
   }
 
-  private open(relay: Relay): Promise<void> {
+  private async open(relay: Relay): Promise<void> {
+    if (relay.protocol === 'udp') {
+      this.active.set(keyOf(relay), { relay, close: await openDatagramRelay(relay) });
+      return;
+    }
     const sockets = new Set<Socket>();
     const server = createServer((client) => {
       const target = connect({ host: relay.ip, port: relay.targetPort });
@@ -64,7 +75,7 @@ export class RelaySet {
       server.once('error', reject);
       server.listen(relay.port, relay.ip, () => {
         server.off('error', reject);
-        this.active.set(keyOf(relay), { relay, server, sockets });
+        this.active.set(keyOf(relay), { relay, close: () => closeServer(server, sockets) });
         resolve();
       });
     });
@@ -74,11 +85,15 @@ export class RelaySet {
     const entry = this.active.get(key);
     if (!entry) return;
     this.active.delete(key);
-    for (const socket of entry.sockets) socket.destroy();
-    await new Promise<void>((resolve) => entry.server.close(() => resolve()));
+    await entry.close();
   }
 
   async closeAll(): Promise<void> {
     await Promise.all([...this.active.keys()].map((key) => this.close(key)));
   }
+}
+
+function closeServer(server: Server, sockets: ReadonlySet<Socket>): Promise<void> {
+  for (const socket of sockets) socket.destroy();
+  return new Promise<void>((resolve) => server.close(() => resolve()));
 }

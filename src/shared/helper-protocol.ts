@@ -84,6 +84,8 @@ export const helperRequestSchema = z.discriminatedUnion('op', [
               ip: ipv4,
               port: z.number().int().min(1).max(1023),
               targetPort: z.number().int().min(1024).max(65535),
+              /** TCP when left out, as helpers before UDP relays read it. */
+              protocol: z.enum(['tcp', 'udp']).optional(),
             })
             .strict(),
         )

@@ -28,7 +28,9 @@ type Body = HelperRequest extends infer R ? (R extends HelperRequest ? Omit<R, '
 export interface HelperClient {
   readonly hello: HelloResult;
   setHosts(entries: readonly HostsEntry[]): Promise<void>;
-  setRelays(relays: readonly { ip: string; port: number; targetPort: number }[]): Promise<void>;
+  setRelays(
+    relays: readonly { ip: string; port: number; targetPort: number; protocol?: 'tcp' | 'udp' }[],
+  ): Promise<void>;
   addAlias(ip: string): Promise<void>;
   removeAlias(ip: string): Promise<void>;
   cleanup(): Promise<void>;
