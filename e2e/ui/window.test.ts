@@ -150,7 +150,7 @@ for (const target of targets) {
       await expect.poll(() => api.getByText('running').count()).toBe(1);
       await expect
         .poll(() => p.getByRole('row', { name: 'data/billing', exact: true }).textContent())
-        .toContain('ExternalName');
+        .toContain('through the egress relay');
       expect(await p.getByRole('region', { name: 'Namespace web' }).getByRole('row').count()).toBeGreaterThan(
         2,
       );

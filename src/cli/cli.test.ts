@@ -165,9 +165,10 @@ describe('localizer connect with an exec credential plugin', () => {
       'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' "$CORP_TOKEN"',
     );
     const state = mkdtempSync(join(tmpdir(), 'cli-state-'));
+    // One process: under load, tsx's wrapper SIGKILLs a child that takes over 30 ms to take a Ctrl-C.
     const child = spawn(
-      tsx,
-      [cli, 'connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()],
+      process.execPath,
+      ['--import', 'tsx', cli, 'connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()],
       {
         env: { ...process.env, LOCALIZER_STATE_DIR: state },
       },

@@ -30,6 +30,8 @@ export function checkConnectArguments(args: ConnectArguments): void {
     clusterDomain: args.clusterDomain ?? defaultSettings.clusterDomain,
     namespaces: args.namespaces ?? [],
     excludeNamespaces: args.excludeNamespaces ?? [],
+    relays: args.relays ?? true,
+    relayImage: args.relayImage ?? defaultSettings.relayImage,
   });
   if (problem) throw new UsageError(problem);
 }
@@ -43,6 +45,8 @@ function connectRequest(args: ConnectArguments): Omit<ConnectRequest, 'op'> {
     ...(args.excludeNamespaces?.length ? { excludeNamespaces: args.excludeNamespaces } : {}),
     ...(args.clusterDomain ? { clusterDomain: args.clusterDomain } : {}),
     ...(args.ipRange ? { ipRange: args.ipRange } : {}),
+    ...(args.relays === false ? { relays: false } : {}),
+    ...(args.relayImage ? { relayImage: args.relayImage } : {}),
   };
 }
 

@@ -23,6 +23,7 @@ const usage = `Usage:
   localizer daemon
   localizer connect [--kubeconfig FILE] [--context NAME]... [--namespace NS]... [--exclude-namespace NS]...
                     [--cluster-domain DOMAIN] [--ip-range CIDR] [--no-names]
+                    [--no-relays] [--relay-image IMAGE]
   localizer disconnect [--context NAME]...
   localizer expose NAMESPACE/SERVICE [--map LOCAL:REMOTE]... [--kubeconfig FILE] [--context NAME]
                    [--ssh-image IMAGE --ssh-user NAME:UID]
@@ -87,6 +88,8 @@ async function main(argv: string[]): Promise<number> {
         'cluster-domain': { type: 'string' },
         'ip-range': { type: 'string' },
         'no-names': { type: 'boolean', default: false },
+        'no-relays': { type: 'boolean', default: false },
+        'relay-image': { type: 'string' },
       },
     });
     return runConnect(
@@ -98,6 +101,8 @@ async function main(argv: string[]): Promise<number> {
         ...(values['cluster-domain'] ? { clusterDomain: values['cluster-domain'] } : {}),
         ...(values['ip-range'] ? { ipRange: values['ip-range'] } : {}),
         names: !values['no-names'],
+        ...(values['no-relays'] ? { relays: false } : {}),
+        ...(values['relay-image'] ? { relayImage: values['relay-image'] } : {}),
       },
       print,
     );

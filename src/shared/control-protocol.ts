@@ -60,6 +60,8 @@ export const connectRequestSchema = z.strictObject({
   clusterDomain: z.string().min(1).max(253).optional(),
   ipRange: z.string().min(1).max(32).optional(),
   names: z.boolean(),
+  relays: z.boolean().optional(),
+  relayImage: z.string().min(1).max(512).optional(),
 });
 
 const requestSchemas = z.discriminatedUnion('op', [

@@ -26,6 +26,9 @@ export const settingsSchema = z.object({
   excludeNamespaces: z.array(namespaceName),
   sshImage: z.string().min(1, 'must name an image'),
   sshUser: z.string().regex(/^[a-z_][a-z0-9_-]*:[1-9]\d*$/, 'must be NAME:UID of a non-root account'),
+  /** Whether connect reaches ExternalName, selector-less and UDP services through a relay pod. */
+  relays: z.boolean(),
+  relayImage: z.string().min(1, 'must name an image'),
   notifications: z.boolean(),
   launchAtLogin: z.boolean(),
 });
@@ -39,6 +42,8 @@ export const defaultSettings: Settings = {
   excludeNamespaces: [],
   sshImage: 'lscr.io/linuxserver/openssh-server:latest',
   sshUser: 'abc:911',
+  relays: true,
+  relayImage: 'python:3.13-alpine',
   notifications: true,
   launchAtLogin: false,
 };

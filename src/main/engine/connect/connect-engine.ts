@@ -19,6 +19,9 @@ import { planForwards, type ForwardPlan } from './forward-plan';
 import { ForwardRuntime, type Relay } from './forward-runtime';
 import type { HelperSync } from './helper-sync';
 import { readiness } from '../instance/connection-status';
+import { RelayKeeper } from '../relay/relay-keeper';
+import { defaultRelayImage } from '../relay/relay-pod';
+import { targetKey } from '../relay/relay-protocol';
 
 /**
  * The hosts lines for a forward's names. A name ending in `.local` also gets its address as
@@ -57,6 +60,11 @@ export interface ConnectEngineOptions {
   /** The port-forward transport tried first; SPDY over WebSocket by default. */
   firstTransport?: PortForwardTransport;
   log?: (message: string) => void;
+  /**
+   * The egress relay for what port-forward cannot reach (ExternalName, selector-less, UDP); off
+   * when `enabled` is false, and those forwards are skipped saying so.
+   */
+  relays?: { enabled: boolean; image?: string; owner: string; idleMs?: number };
   /** How long to wait after a change before applying it, so bursts become one update. */
   settleMs?: number;
   /** The wall clock, injectable so tests can make it jump as a laptop waking from sleep does. */
@@ -82,6 +90,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
   private readonly runtimes = new Map<string, ForwardRuntime>();
   private readonly addresses: AddressBook;
   private readonly dialer: PodDialer;
+  private readonly relays: RelayKeeper | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
   private scopeNote = '';
@@ -98,6 +107,25 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     this.dialer =
       options.dialer ??
       createPodDialer(options.kubeContext.kubeConfig, { ...(options.log ? { log: options.log } : {}) });
+    const relays = options.relays;
+    if (relays?.enabled)
+      this.relays = new RelayKeeper({
+        core: options.kubeContext.kubeConfig.makeApiClient(k8s.CoreV1Api),
+        dialer: this.dialer,
+        context: options.kubeContext.name,
+        kubeconfigFiles: options.kubeContext.files,
+        owner: relays.owner,
+        image: relays.image ?? defaultRelayImage,
+        stateDirectory: options.stateDirectory,
+        ...(relays.idleMs !== undefined ? { idleMs: relays.idleMs } : {}),
+        ...(options.log ? { log: options.log } : {}),
+        onChange: () => this.scheduleReconcile(),
+      });
+  }
+
+  /** The label of this connect's relay pods, which cleanup must leave alone while it runs. */
+  get relaySession(): string | undefined {
+    return this.relays?.session;
   }
 
   /**
@@ -263,7 +291,8 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
       clusterDomain: this.options.clusterDomain,
       bareNamespace: this.options.kubeContext.namespace,
       includeNamespace: this.includeNamespace,
-    });
+      relays: this.relays !== undefined,
+    }).map((plan) => this.withRelayProblem(plan));
     const keys = new Set(plans.map((p) => p.key));
     for (const [key, runtime] of this.runtimes) {
       if (!keys.has(key)) {
@@ -271,6 +300,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
         this.runtimes.delete(key);
       }
     }
+    this.updateRelayTargets(plans);
     const inUse = new Set(plans.map((p) => this.addressKey(p.key)));
     for (const plan of plans) this.applyPlan(plan, inUse);
     // Sessions follow pod identity: a pod that left the ready endpoints, or was replaced under
@@ -285,6 +315,36 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     this.addresses.save();
     this.pushToHelper(plans);
     this.emitStatus();
+  }
+
+  /**
+   * Hands the relay the targets each namespace needs, and skips a relayed forward, saying why,
+   * where the relay cannot serve (forbidden, refused, an image that cannot be pulled).
+   */
+  private withRelayProblem(plan: ForwardPlan): ForwardPlan {
+    const relays = this.relays;
+    if (!relays || plan.relayRoutes.length === 0 || plan.skipReason) return plan;
+    const problem = relays.problem(plan.namespace);
+    if (!problem) return plan;
+    if (plan.endpoints.length === 0) return { ...plan, relayRoutes: [], skipReason: problem };
+    const skipped = plan.relayRoutes
+      .map((r) => `${r.protocol.toUpperCase()} port ${String(r.port)}`)
+      .join(', ');
+    const note = `${skipped} skipped: ${problem}`;
+    return { ...plan, relayRoutes: [], note: plan.note ? `${plan.note}; ${note}` : note };
+  }
+
+  private updateRelayTargets(plans: readonly ForwardPlan[]): void {
+    const relays = this.relays;
+    if (!relays) return;
+    const byNamespace = new Map<string, Set<string>>();
+    for (const plan of plans) {
+      const targets = byNamespace.get(plan.namespace) ?? new Set<string>();
+      for (const route of plan.relayRoutes)
+        for (const destination of route.destinations) targets.add(targetKey(route.protocol, destination));
+      byNamespace.set(plan.namespace, targets);
+    }
+    for (const [namespace, targets] of byNamespace) relays.setTargets(namespace, targets);
   }
 
   /** Address-book keys carry the context, so contexts sharing a book never share an address. */
@@ -307,6 +367,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
         dialer: this.dialer,
         canBindPrivileged: process.getuid?.() === 0,
         relaysAvailable: this.options.sync?.enabled ?? false,
+        relay: this.relays,
         onChange: () => this.emitStatusSoon(),
       }),
     );
@@ -406,6 +467,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     await Promise.all([...this.informers.services, ...this.informers.slices].map((i) => i.stop()));
     await Promise.all([...this.runtimes.values()].map((r) => r.close()));
     this.runtimes.clear();
+    await this.relays?.stop();
     this.dialer.close();
     this.addresses.save();
     const sync = this.options.sync;

@@ -6,6 +6,7 @@ const options: PlanOptions = {
   clusterDomain: 'cluster.local',
   bareNamespace: 'web',
   includeNamespace: () => true,
+  relays: true,
 };
 
 function service(namespace: string, name: string, spec: k8s.V1ServiceSpec): k8s.V1Service {
@@ -108,39 +109,88 @@ describe('planForwards', () => {
     expect(plans[2]?.endpoints.map((e) => e.pod)).toEqual(['kv-0', 'kv-1']);
   });
 
-  it('skips ExternalName, UDP-only and selector-less services, saying why', () => {
-    const plans = planForwards(
-      [
-        service('data', 'billing', { type: 'ExternalName', externalName: 'billing.example.com' }),
-        service('tools', 'dns', { selector: { app: 'dns' }, ports: [{ port: 53, protocol: 'UDP' }] }),
-        service('data', 'legacy', { ports: [{ port: 5432 }] }),
-      ],
-      [],
-      options,
-    );
-    expect(Object.fromEntries(plans.map((p) => [p.name, p.skipReason]))).toEqual({
-      billing: 'ExternalName service: it resolves to billing.example.com outside the cluster',
-      dns: 'no TCP ports: port-forward carries TCP only',
-      legacy: 'no selector and no pod endpoints, so there is no pod to forward to',
-    });
+  const unreachable = [
+    service('data', 'billing', {
+      type: 'ExternalName',
+      externalName: 'billing.example.com',
+      ports: [{ name: 'https', port: 443 }],
+    }),
+    service('data', 'bare-name', { type: 'ExternalName', externalName: 'mail.example.com' }),
+    service('tools', 'dns', {
+      selector: { app: 'dns' },
+      clusterIP: '10.0.0.10',
+      ports: [{ port: 53, protocol: 'UDP' }],
+    }),
+    service('data', 'legacy', { ports: [{ name: 'pg', port: 5432 }] }),
+    service('data', 'empty', { ports: [{ name: 'pg', port: 5432 }] }),
+  ];
+  const legacySlice: k8s.V1EndpointSlice = {
+    metadata: { namespace: 'data', name: 'legacy-1', labels: { 'kubernetes.io/service-name': 'legacy' } },
+    addressType: 'IPv4',
+    ports: [{ name: 'pg', port: 15432 }],
+    endpoints: [{ addresses: ['192.0.2.7'] }, { addresses: ['192.0.2.8'], conditions: { ready: true } }],
+  };
+
+  it('sends ExternalName, UDP-only and selector-less services through the relay', () => {
+    const plans = planForwards(unreachable, [legacySlice], options);
+    const byName = Object.fromEntries(plans.map((p) => [p.name, p]));
+    expect(byName.billing?.relayRoutes).toEqual([
+      {
+        protocol: 'tcp',
+        port: 443,
+        name: 'https',
+        destinations: [{ host: 'billing.example.com', port: 443 }],
+      },
+    ]);
+    expect(byName.dns?.relayRoutes).toEqual([
+      { protocol: 'udp', port: 53, name: '', destinations: [{ host: '10.0.0.10', port: 53 }] },
+    ]);
+    // The endpoints' own port, to every address they name.
+    expect(byName.legacy?.relayRoutes[0]?.destinations).toEqual([
+      { host: '192.0.2.7', port: 15432 },
+      { host: '192.0.2.8', port: 15432 },
+    ]);
+    for (const name of ['billing', 'dns', 'legacy']) expect(byName[name]?.skipReason).toBeUndefined();
+    expect(byName['bare-name']?.skipReason).toMatch(/no TCP or UDP ports.*add them to spec.ports/);
+    expect(byName.empty?.skipReason).toBe('no selector and no endpoints, so there is nothing to forward to');
   });
 
-  it('forwards the TCP ports of a mixed service and notes the UDP one', () => {
-    const [plan] = planForwards(
-      [
-        service('tools', 'statsd', {
-          selector: { app: 'statsd' },
-          ports: [
-            { name: 'metrics', port: 8125, protocol: 'UDP' },
-            { name: 'admin', port: 8126 },
-          ],
-        }),
-      ],
-      [],
-      options,
+  it('skips them, saying why, with relays off', () => {
+    const plans = planForwards(unreachable, [legacySlice], { ...options, relays: false });
+    const reasons = Object.fromEntries(plans.map((p) => [p.name, p.skipReason]));
+    expect(reasons.billing).toBe(
+      'ExternalName service: it names billing.example.com outside the cluster, which port-forward cannot reach, and relays are off (--no-relays)',
     );
+    expect(reasons.dns).toMatch(/UDP only.*relays are off/);
+    expect(reasons.legacy).toMatch(/endpoints are addresses, not pods.*relays are off/);
+    expect(plans.every((p) => p.relayRoutes.length === 0)).toBe(true);
+  });
+
+  const statsd = service('tools', 'statsd', {
+    selector: { app: 'statsd' },
+    clusterIP: '10.0.0.20',
+    ports: [
+      { name: 'metrics', port: 8125, protocol: 'UDP' },
+      { name: 'admin', port: 8126 },
+      { name: 'trace', port: 9000, protocol: 'SCTP' },
+    ],
+  });
+
+  it('forwards the TCP ports of a mixed service to pods and relays the UDP one to its cluster IP', () => {
+    const [plan] = planForwards([statsd], [], options);
     expect(plan?.tcpPorts).toEqual([{ port: 8126, name: 'admin' }]);
-    expect(plan?.note).toBe('UDP port 8125 skipped: port-forward carries TCP only');
+    expect(plan?.relayRoutes).toEqual([
+      { protocol: 'udp', port: 8125, name: 'metrics', destinations: [{ host: '10.0.0.20', port: 8125 }] },
+    ]);
+    expect(plan?.note).toBe('SCTP port 9000 skipped: only TCP and UDP are carried');
+  });
+
+  it('notes the UDP port of a mixed service as skipped with relays off', () => {
+    const [plan] = planForwards([statsd], [], { ...options, relays: false });
+    expect(plan?.relayRoutes).toEqual([]);
+    expect(plan?.note).toBe(
+      'UDP port 8125 skipped: relays are off (--no-relays); SCTP port 9000 skipped: only TCP and UDP are carried',
+    );
   });
 
   it('leaves out excluded namespaces', () => {

@@ -5,6 +5,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { TunnelPort } from '../../../shared/tunnel-status';
+import type { RelayDestination, RelayProtocol } from '../relay/relay-protocol';
 import { podNames, serviceNames } from './service-names';
 
 export interface PlannedEndpoint {
@@ -24,8 +25,10 @@ export interface ForwardPlan {
   name: string;
   names: string[];
   ports: TunnelPort[];
-  /** The ports that are forwarded: TCP only. */
+  /** The ports forwarded to pods: TCP only. */
   tcpPorts: { port: number; name: string }[];
+  /** The ports that go through the namespace's egress relay, because no pod port-forward reaches them. */
+  relayRoutes: RelayRoute[];
   endpoints: PlannedEndpoint[];
   /** Set when nothing is forwarded, with why. */
   skipReason?: string;
@@ -33,11 +36,58 @@ export interface ForwardPlan {
   note?: string;
 }
 
+/** A service port carried by the egress relay, to one of its destinations in turn. */
+export interface RelayRoute {
+  protocol: RelayProtocol;
+  port: number;
+  name: string;
+  destinations: RelayDestination[];
+}
+
 export interface PlanOptions {
   clusterDomain: string;
   /** Services in this namespace also get their bare name. */
   bareNamespace: string | undefined;
   includeNamespace: (namespace: string) => boolean;
+  /** Whether the egress relay may carry what port-forward cannot (ExternalName, selector-less, UDP). */
+  relays: boolean;
+}
+
+const relaysOff = 'relays are off (--no-relays)';
+
+/** Addresses a selector-less service's endpoints name that are not pods (a database outside the cluster). */
+function outsideAddresses(
+  slices: readonly k8s.V1EndpointSlice[],
+): { addresses: string[]; ports: Record<string, number> }[] {
+  return slices.flatMap((slice) => {
+    const ports: Record<string, number> = {};
+    for (const port of slice.ports ?? []) if (port.port !== undefined) ports[port.name ?? ''] = port.port;
+    const addresses = (slice.endpoints ?? [])
+      .filter((e) => e.targetRef?.kind !== 'Pod' && (e.conditions?.ready ?? true))
+      .flatMap((e) => e.addresses);
+    return addresses.length > 0 ? [{ addresses, ports }] : [];
+  });
+}
+
+function protocolOf(port: k8s.V1ServicePort): RelayProtocol | undefined {
+  const protocol = port.protocol ?? 'TCP';
+  return protocol === 'TCP' ? 'tcp' : protocol === 'UDP' ? 'udp' : undefined;
+}
+
+/** Where the relay sends a service's own cluster traffic: its cluster IP, or its DNS name when headless. */
+function clusterHost(service: k8s.V1Service, clusterDomain: string): string {
+  const ip = service.spec?.clusterIP;
+  if (ip && ip !== 'None') return ip;
+  return `${service.metadata?.name ?? ''}.${service.metadata?.namespace ?? 'default'}.svc.${clusterDomain}`;
+}
+
+export function describeRoutes(routes: readonly RelayRoute[]): string {
+  return routes
+    .map(
+      (r) =>
+        `${String(r.port)}/${r.protocol} to ${r.destinations.map((d) => `${d.host}:${String(d.port)}`).join(', ')}`,
+    )
+    .join('; ');
 }
 
 type SliceEndpoint = PlannedEndpoint & { hostname?: string };
@@ -108,19 +158,74 @@ export function planForwards(
       }),
     };
     const key = `svc/${namespace}/${name}`;
-    const nonTcp = ports.filter((p) => p.protocol !== 'TCP');
-    const note =
-      nonTcp.length > 0
-        ? `${nonTcp.map((p) => `${p.protocol} port ${p.port}`).join(', ')} skipped: port-forward carries TCP only`
+    const servicePorts = spec.ports ?? [];
+    const carried = servicePorts.filter((p) => protocolOf(p) !== undefined);
+    const uncarried = servicePorts.filter((p) => protocolOf(p) === undefined);
+    const uncarriedNote =
+      uncarried.length > 0
+        ? `${uncarried.map((p) => `${p.protocol ?? ''} port ${String(p.port)}`).join(', ')} skipped: only TCP and UDP are carried`
         : undefined;
-    if (spec.type === 'ExternalName') {
+    const relayOnly = (
+      reason: string,
+      destination: (port: k8s.V1ServicePort) => RelayDestination[],
+    ): void => {
+      const routes = carried.map((p) => ({
+        protocol: protocolOf(p) ?? 'tcp',
+        port: p.port,
+        name: p.name ?? '',
+        destinations: destination(p),
+      }));
       plans.push({
         ...base,
         key,
         name,
+        tcpPorts: [],
         endpoints: [],
-        skipReason: `ExternalName service: it resolves to ${spec.externalName ?? 'a name'} outside the cluster`,
+        relayRoutes: options.relays ? routes : [],
+        ...(options.relays
+          ? {}
+          : { skipReason: `${reason}, which port-forward cannot reach, and ${relaysOff}` }),
+        ...(options.relays && uncarriedNote ? { note: uncarriedNote } : {}),
       });
+    };
+    if (spec.type === 'ExternalName') {
+      const target = spec.externalName ?? '';
+      if (carried.length === 0) {
+        plans.push({
+          ...base,
+          key,
+          name,
+          endpoints: [],
+          relayRoutes: [],
+          skipReason: `ExternalName service for ${target} with no TCP or UDP ports: Localizer forwards the ports a service declares, so add them to spec.ports`,
+        });
+        continue;
+      }
+      relayOnly(`ExternalName service: it names ${target} outside the cluster`, (p) => [
+        { host: target, port: p.port },
+      ]);
+      continue;
+    }
+    const outside = spec.selector ? [] : outsideAddresses(slicesByService.get(`${namespace}/${name}`) ?? []);
+    if (!spec.selector && endpoints.length === 0 && outside.length > 0) {
+      relayOnly('no selector: its endpoints are addresses, not pods', (p) =>
+        outside.flatMap((o) => {
+          const port = o.ports[p.name ?? ''];
+          return port === undefined ? [] : o.addresses.map((host) => ({ host, port }));
+        }),
+      );
+      continue;
+    }
+    const udpRoutes: RelayRoute[] = servicePorts
+      .filter((p) => protocolOf(p) === 'udp')
+      .map((p) => ({
+        protocol: 'udp',
+        port: p.port,
+        name: p.name ?? '',
+        destinations: [{ host: clusterHost(service, options.clusterDomain), port: p.port }],
+      }));
+    if (tcpPorts.length === 0 && udpRoutes.length > 0) {
+      relayOnly('UDP only', (p) => [{ host: clusterHost(service, options.clusterDomain), port: p.port }]);
       continue;
     }
     if (tcpPorts.length === 0) {
@@ -129,7 +234,8 @@ export function planForwards(
         key,
         name,
         endpoints: [],
-        skipReason: 'no TCP ports: port-forward carries TCP only',
+        relayRoutes: [],
+        skipReason: 'no TCP or UDP ports: only those are carried',
       });
       continue;
     }
@@ -139,16 +245,34 @@ export function planForwards(
         key,
         name,
         endpoints: [],
-        skipReason: 'no selector and no pod endpoints, so there is no pod to forward to',
+        relayRoutes: [],
+        skipReason: 'no selector and no endpoints, so there is nothing to forward to',
       });
       continue;
     }
+    const withUdp = options.relays ? udpRoutes : [];
+    const udpSkipped = udpRoutes.map((r) => `UDP port ${String(r.port)}`).join(', ');
+    const serviceNote =
+      [
+        !options.relays && udpRoutes.length > 0 ? `${udpSkipped} skipped: ${relaysOff}` : undefined,
+        uncarriedNote,
+      ]
+        .filter(Boolean)
+        .join('; ') || undefined;
+    const podNote =
+      [
+        udpRoutes.length > 0 ? `${udpSkipped} skipped: reach it through the service's name` : undefined,
+        uncarriedNote,
+      ]
+        .filter(Boolean)
+        .join('; ') || undefined;
     plans.push({
       ...base,
       key,
       name,
       endpoints: endpoints.map(({ pod, uid, ready, ports: p }) => ({ pod, uid, ready, ports: p })),
-      ...(note ? { note } : {}),
+      relayRoutes: withUdp,
+      ...(serviceNote ? { note: serviceNote } : {}),
     });
     for (const endpoint of endpoints) {
       if (!endpoint.hostname) continue;
@@ -165,7 +289,8 @@ export function planForwards(
         ports,
         tcpPorts,
         endpoints: [{ pod: endpoint.pod, uid: endpoint.uid, ready: endpoint.ready, ports: endpoint.ports }],
-        ...(note ? { note } : {}),
+        relayRoutes: [],
+        ...(podNote ? { note: podNote } : {}),
       });
     }
   }

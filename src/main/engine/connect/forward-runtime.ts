@@ -7,7 +7,10 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TunnelCounters, TunnelStatus } from '../../../shared/tunnel-status';
 import type { PodDialer } from '../kube/pod-dialer';
-import type { ForwardPlan, PlannedEndpoint } from './forward-plan';
+import type { Duplex } from 'node:stream';
+import { describeRoutes, type ForwardPlan, type PlannedEndpoint, type RelayRoute } from './forward-plan';
+import type { RelayDestination, RelayProtocol } from '../relay/relay-protocol';
+import { UdpRelayForward } from '../relay/udp-relay-forward';
 import { carryToPod, probePod, type PodConnectionAttempt } from './pod-connection';
 import { backoffDelay } from '../timing/backoff';
 
@@ -17,6 +20,8 @@ export interface Relay {
   ip: string;
   port: number;
   targetPort: number;
+  /** TCP when left out. */
+  protocol?: 'udp';
 }
 
 interface PortListener {
@@ -34,6 +39,12 @@ interface PortListener {
 /** A taken port is tried again, 1 s after the first failure, doubling to at most 30 s. */
 const busyRetryMs = (attempt: number): number => backoffDelay(attempt, { minMs: 1_000, maxMs: 30_000 });
 
+/** The namespace's egress relay, as a forward uses it. */
+export interface RelayOpener {
+  open(namespace: string, protocol: RelayProtocol, destination: RelayDestination): Promise<Duplex>;
+  podName(namespace: string): string | undefined;
+}
+
 export interface ForwardRuntimeOptions {
   context: string;
   ip: string;
@@ -42,6 +53,8 @@ export interface ForwardRuntimeOptions {
   canBindPrivileged: boolean;
   /** Whether a helper is there to relay privileged ports. */
   relaysAvailable: boolean;
+  /** Carries the plan's relay routes; without it they are not served. */
+  relay?: RelayOpener | undefined;
   onChange: () => void;
   now?: () => Date;
 }
@@ -50,6 +63,10 @@ export class ForwardRuntime {
   private plan: ForwardPlan;
   private readonly listeners = new Map<number, PortListener>();
   private readonly sockets = new Set<Socket>();
+  /** UDP relay forwards by `port|destination`. */
+  private readonly datagramPorts = new Map<string, UdpRelayForward>();
+  /** The last relayed connection failed (cleared by the next one that goes through). */
+  private relayFailing = false;
   private next = 0;
   private counters: Required<TunnelCounters> = {
     connections: 0,
@@ -86,16 +103,33 @@ export class ForwardRuntime {
 
   /** Relays the helper must hold for this forward's privileged ports. */
   relays(): Relay[] {
-    return [...this.listeners.values()]
-      .filter((l) => l.port < 1024 && l.boundPort !== undefined && l.boundPort !== l.port)
-      .map((l) => ({ ip: this.options.ip, port: l.port, targetPort: l.boundPort ?? 0 }));
+    const ip = this.options.ip;
+    return [
+      ...[...this.listeners.values()]
+        .filter((l) => l.port < 1024 && l.boundPort !== undefined && l.boundPort !== l.port)
+        .map((l) => ({ ip, port: l.port, targetPort: l.boundPort ?? 0 })),
+      ...[...this.datagramPorts.values()].flatMap((forward): Relay[] => {
+        const port = forward.port;
+        const bound = forward.boundPort;
+        return port < 1024 && bound !== undefined && bound !== port
+          ? [{ ip, port, targetPort: bound, protocol: 'udp' }]
+          : [];
+      }),
+    ];
   }
 
   /** Takes a new plan: opens and closes listeners to match, keeps live connections. */
   apply(plan: ForwardPlan): void {
     this.plan = plan;
     const ready = !plan.skipReason && plan.endpoints.some((e) => e.ready);
-    const wanted = new Map(ready ? plan.tcpPorts.map((p) => [p.port, p]) : []);
+    const relayed = plan.skipReason || !this.options.relay ? [] : plan.relayRoutes;
+    const wanted = new Map([
+      ...(ready ? plan.tcpPorts.map((p) => [p.port, p] as const) : []),
+      ...relayed
+        .filter((r) => r.protocol === 'tcp')
+        .map((r) => [r.port, { port: r.port, name: r.name }] as const),
+    ]);
+    this.applyDatagramRoutes(relayed.filter((r) => r.protocol === 'udp'));
     for (const [port, listener] of this.listeners) {
       if (!wanted.has(port)) {
         clearTimeout(listener.retryTimer);
@@ -120,6 +154,98 @@ export class ForwardRuntime {
       });
     }
     this.options.onChange();
+  }
+
+  private applyDatagramRoutes(routes: readonly RelayRoute[]): void {
+    const relay = this.options.relay;
+    const wanted = new Map<string, { route: RelayRoute; destination: RelayDestination }>(
+      routes.flatMap((route) => {
+        const destination = route.destinations[0];
+        return destination
+          ? [
+              [
+                `${String(route.port)}|${destination.host}:${String(destination.port)}`,
+                { route, destination },
+              ] as const,
+            ]
+          : [];
+      }),
+    );
+    for (const [key, forward] of this.datagramPorts) {
+      if (wanted.has(key)) continue;
+      forward.close();
+      this.datagramPorts.delete(key);
+    }
+    if (!relay) return;
+    for (const [key, { route, destination }] of wanted) {
+      if (this.datagramPorts.has(key)) continue;
+      const privileged = route.port < 1024 && !this.options.canBindPrivileged;
+      this.datagramPorts.set(
+        key,
+        new UdpRelayForward({
+          ip: this.options.ip,
+          port: route.port,
+          listenPort: privileged ? 0 : route.port,
+          unavailable:
+            privileged && !this.options.relaysAvailable
+              ? `port ${String(route.port)}/udp needs the privileged helper, which is not running`
+              : undefined,
+          destination,
+          open: () => relay.open(this.plan.namespace, 'udp', destination),
+          counters: this.counters,
+          onProblem: (problem) => this.relayOutcome(problem),
+          onChange: this.options.onChange,
+        }),
+      );
+    }
+  }
+
+  /** A relayed connection went through (null), or failed with why. */
+  private relayOutcome(problem: string | null): void {
+    if (problem === null) {
+      this.lastEndpoint = this.options.relay?.podName(this.plan.namespace) ?? this.lastEndpoint;
+      if (this.relayFailing) this.counters.reconnects++;
+      this.relayFailing = false;
+    } else {
+      this.counters.failures++;
+      this.relayFailing = true;
+      this.lastError = problem;
+    }
+    this.options.onChange();
+  }
+
+  /** Carries one connection through the egress relay to the route's next destination. */
+  private carryThroughRelay(socket: Socket, route: RelayRoute, relay: RelayOpener): void {
+    const destination = route.destinations[this.next++ % Math.max(1, route.destinations.length)];
+    if (!destination) {
+      socket.destroy();
+      return;
+    }
+    relay.open(this.plan.namespace, 'tcp', destination).then(
+      (stream) => {
+        if (socket.destroyed) {
+          stream.destroy();
+          return;
+        }
+        this.relayOutcome(null);
+        stream.on('data', (chunk: Buffer) => (this.counters.bytesIn += chunk.length));
+        socket.on('data', (chunk: Buffer) => (this.counters.bytesOut += chunk.length));
+        stream.on('error', () => socket.destroy());
+        socket.on('error', () => stream.destroy());
+        stream.once('close', () => socket.end());
+        socket.once('close', () => stream.destroy());
+        socket.pipe(stream);
+        stream.pipe(socket);
+        stream.resume();
+        socket.resume();
+      },
+      (error: unknown) => {
+        socket.destroy();
+        this.relayOutcome(
+          `${destination.host}:${String(destination.port)}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      },
+    );
   }
 
   private listen(listener: PortListener): void {
@@ -160,6 +286,18 @@ export class ForwardRuntime {
   }
 
   private onConnection(socket: Socket, listener: PortListener): void {
+    const route = this.plan.relayRoutes.find((r) => r.protocol === 'tcp' && r.port === listener.port);
+    if (route && this.options.relay) {
+      this.counters.connections++;
+      this.counters.activeConnections++;
+      this.sockets.add(socket);
+      socket.once('close', () => {
+        this.counters.activeConnections--;
+        this.sockets.delete(socket);
+      });
+      this.carryThroughRelay(socket, route, this.options.relay);
+      return;
+    }
     const candidates = this.plan.endpoints.filter((e) => e.ready && e.ports[listener.name] !== undefined);
     if (candidates.length === 0) {
       socket.destroy();
@@ -254,13 +392,21 @@ export class ForwardRuntime {
   status(): TunnelStatus {
     const { plan } = this;
     const readyCount = plan.endpoints.filter((e) => e.ready).length;
-    const bindErrors = [...this.listeners.values()].flatMap((l) => (l.bindError ? [l.bindError] : []));
+    const bindErrors = [
+      ...[...this.listeners.values()].flatMap((l) => (l.bindError ? [l.bindError] : [])),
+      ...[...this.datagramPorts.values()].flatMap((u) => (u.bindError ? [u.bindError] : [])),
+    ];
+    const relayOnly = plan.endpoints.length === 0 && plan.relayRoutes.length > 0;
+    const relayNote =
+      plan.relayRoutes.length > 0
+        ? `through the egress relay${this.relayPodNote()}: ${describeRoutes(plan.relayRoutes)}`
+        : '';
     let status: TunnelStatus['status'];
     let reason: string;
     if (plan.skipReason) {
       status = 'skipped';
       reason = plan.skipReason;
-    } else if (readyCount === 0) {
+    } else if (readyCount === 0 && !relayOnly) {
       status = 'waiting';
       reason =
         plan.endpoints.length === 0
@@ -272,9 +418,12 @@ export class ForwardRuntime {
     } else if (this.failingSince !== undefined) {
       status = 'reconnecting';
       reason = `the last connection failed: ${this.lastError ?? 'unknown error'}`;
+    } else if (this.relayFailing) {
+      status = 'failed';
+      reason = `${relayNote}; the last relayed connection failed: ${this.lastError ?? 'unknown error'}`;
     } else {
       status = 'running';
-      reason = plan.note ?? '';
+      reason = [relayNote, plan.note].filter(Boolean).join('; ');
     }
     const state = `${status}|${reason}`;
     if (state !== this.lastState) {
@@ -298,9 +447,17 @@ export class ForwardRuntime {
     };
   }
 
+  private relayPodNote(): string {
+    const pod = this.options.relay?.podName(this.plan.namespace);
+    return pod ? ` (pod ${pod})` : ', made on the first connection';
+  }
+
   /** Whether every listener that should be open is. */
   isSettled(): boolean {
-    return [...this.listeners.values()].every((l) => l.bindError !== undefined || l.boundPort !== undefined);
+    return (
+      [...this.listeners.values()].every((l) => l.bindError !== undefined || l.boundPort !== undefined) &&
+      [...this.datagramPorts.values()].every((u) => u.bindError !== undefined || u.bound)
+    );
   }
 
   async close(): Promise<void> {
@@ -309,6 +466,8 @@ export class ForwardRuntime {
     clearTimeout(this.probeTimer);
     for (const listener of this.listeners.values()) clearTimeout(listener.retryTimer);
     for (const socket of this.sockets) socket.destroy();
+    for (const forward of this.datagramPorts.values()) forward.close();
+    this.datagramPorts.clear();
     await Promise.all(
       [...this.listeners.values()].map(
         (l) => new Promise<void>((resolve) => (l.server ? l.server.close(() => resolve()) : resolve())),

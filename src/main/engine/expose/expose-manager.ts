@@ -27,6 +27,8 @@ export interface ExposeManagerOptions {
   startTimeoutMs?: number;
   /** How long a stop keeps the tunnel serving while the restored pods become ready. */
   restoreTimeoutMs?: number;
+  /** Sessions of this process that are not exposes (connect's relay pods), which cleanup leaves alone. */
+  otherLiveSessions?: () => Iterable<string>;
 }
 
 /** What stopping every expose left to say. */
@@ -75,7 +77,10 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
     return cleanUpLeftovers(this.clientsFor(context).apis, {
       owner: this.owner,
       stateDirectory: this.options.stateDirectory,
-      liveSessions: new Set([...this.sessions.values()].map((s) => s.session)),
+      liveSessions: new Set([
+        ...[...this.sessions.values()].map((s) => s.session),
+        ...(this.options.otherLiveSessions?.() ?? []),
+      ]),
       force,
       fallbackNamespaces: [context.namespace],
     });

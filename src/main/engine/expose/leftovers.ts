@@ -9,6 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 import { describeError, errorStatus } from '../kube/api-errors';
 import { isProcessAlive, readRecords, removeRecord } from './expose-records';
 import { labels, podAnnotations } from './ssh-pod';
+import { localizerKeys } from '../kube/localizer-keys';
 import { annotations, restore, type ServingWorkload, type WorkloadKind } from './workload-scaler';
 
 export interface KubeApis {
@@ -100,11 +101,11 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
   ]);
 
   /** Whether this leftover is ours to undo; says why not in the report otherwise. */
-  const mayUndo = (found: Found, what: string): boolean => {
+  const mayUndo = (found: Found, what: string, by = 'expose'): boolean => {
     if (live.has(found.session)) return false;
     if (found.owner !== options.owner && !options.force) {
       report.skipped.push(
-        `${what} belongs to ${found.owner || 'an unknown owner'}'s expose; run \`localizer cleanup --force\` if it is abandoned`,
+        `${what} belongs to ${found.owner || 'an unknown owner'}'s ${by}; run \`localizer cleanup --force\` if it is abandoned`,
       );
       return false;
     }
@@ -152,8 +153,9 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
       owner: meta.annotations?.[podAnnotations.owner] ?? '',
       namespace: meta.namespace,
     };
-    const what = `${kind === 'Pod' ? 'SSH pod' : 'Secret'} ${meta.namespace}/${meta.name}`;
-    if (!mayUndo(found, what)) continue;
+    const relay = meta.labels?.[localizerKeys.role] === 'relay';
+    const what = `${kind === 'Pod' ? (relay ? 'relay pod' : 'SSH pod') : 'Secret'} ${meta.namespace}/${meta.name}`;
+    if (!mayUndo(found, what, relay ? 'connect' : 'expose')) continue;
     try {
       const target = { namespace: meta.namespace, name: meta.name };
       if (kind === 'Pod') await apis.core.deleteNamespacedPod(target);

@@ -7,6 +7,9 @@ export interface ConnectOptions {
   clusterDomain: string;
   namespaces: readonly string[];
   excludeNamespaces: readonly string[];
+  /** Whether what port-forward cannot reach goes through a relay pod. */
+  relays: boolean;
+  relayImage: string;
 }
 
 const namespacePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

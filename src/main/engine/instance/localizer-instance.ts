@@ -85,6 +85,8 @@ export interface ConnectRequest {
   clusterDomain?: string;
   ipRange?: string;
   names: boolean;
+  relays?: boolean;
+  relayImage?: string;
 }
 
 export interface EnvironmentRequest {
@@ -170,7 +172,12 @@ export class LocalizerInstance extends EventEmitter<{
       stateDirectory: options.stateDirectory,
       startedAt: lock.holder.startedAt,
     };
-    this.exposes = new ExposeManager({ stateDirectory: options.stateDirectory, ...options.expose });
+    this.exposes = new ExposeManager({
+      stateDirectory: options.stateDirectory,
+      ...options.expose,
+      otherLiveSessions: () =>
+        [...this.connections.values()].flatMap((c) => (c.engine.relaySession ? [c.engine.relaySession] : [])),
+    });
     this.exposes.on('status', () => this.emit('change'));
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
     this.names = new NamesKeeper({
@@ -254,6 +261,8 @@ export class LocalizerInstance extends EventEmitter<{
       clusterDomain: request.clusterDomain ?? defaults.clusterDomain,
       namespaces: request.namespaces ?? defaults.namespaces,
       excludeNamespaces: request.excludeNamespaces ?? defaults.excludeNamespaces,
+      relays: request.relays ?? defaults.relays,
+      relayImage: request.relayImage ?? defaults.relayImage,
     };
     const problem = connectOptionsProblem(options);
     if (problem) throw new InstanceRefusedError(problem);
@@ -286,6 +295,7 @@ export class LocalizerInstance extends EventEmitter<{
           namespaces: options.namespaces,
           excludeNamespaces: options.excludeNamespaces,
           sync: this.names.sync,
+          relays: { enabled: options.relays, image: options.relayImage, owner: this.exposes.owner },
           ...(this.addresses ? { addresses: this.addresses } : {}),
           ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
           log: (message) => this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),

@@ -12,6 +12,8 @@ export const localizerKeys = {
   service: 'localizer.dev/service',
   /** The replicas to restore: a number on a workload, `Kind/name=N,...` on an SSH pod. */
   originalReplicas: 'localizer.dev/original-replicas',
+  /** What an object is for, on the pods connect makes: `relay`. */
+  role: 'localizer.dev/role',
   /** The well-known label that says which tool manages an object. */
   managedBy: 'app.kubernetes.io/managed-by',
 } as const;

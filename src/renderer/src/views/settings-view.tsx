@@ -23,7 +23,11 @@ export function SettingsView() {
     });
   }, []);
   if (!settings) return <p className="empty">Loading settings…</p>;
-  const text = (key: 'ipRange' | 'clusterDomain' | 'sshImage' | 'sshUser', label: string, hint: string) => (
+  const text = (
+    key: 'ipRange' | 'clusterDomain' | 'sshImage' | 'sshUser' | 'relayImage',
+    label: string,
+    hint: string,
+  ) => (
     <div className="field">
       <label htmlFor={key}>{label}</label>
       <input
@@ -62,6 +66,15 @@ export function SettingsView() {
       </div>
       {text('sshImage', 'SSH image for exposes', 'Must contain /usr/sbin/sshd and a non-root account.')}
       {text('sshUser', 'SSH account (name:uid)', 'The non-root account of that image, e.g. abc:911.')}
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={settings.relays}
+          onChange={(event) => setSettings({ ...settings, relays: event.target.checked })}
+        />
+        Reach ExternalName, selector-less and UDP services through a relay pod
+      </label>
+      {text('relayImage', 'Relay image', 'Must run python3; the default needs nothing else and no internet.')}
       <label className="check">
         <input
           type="checkbox"

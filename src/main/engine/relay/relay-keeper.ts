@@ -1,0 +1,324 @@
+/**
+ * The egress relays of one connected context: at most one relay pod per namespace, made on the
+ * first connection that needs it, replaced when a new target appears (its allowed targets are
+ * fixed at start), deleted once idle and when connect stops. Before any pod exists a server-side
+ * dry run asks whether one could be made, so a forbidden relay shows as a skipped forward with
+ * the reason, never as one that fails on every call.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type * as k8s from '@kubernetes/client-node';
+import { describeError, errorStatus } from '../kube/api-errors';
+import type { PodDialer } from '../kube/pod-dialer';
+import { removeRecord, writeRecord } from '../expose/expose-records';
+import { systemClock, type Clock } from '../timing/clock';
+import { relayPod, relayPodName, relayPort } from './relay-pod';
+import { requestRelay, targetKey, type RelayDestination, type RelayProtocol } from './relay-protocol';
+
+/** Waiting reasons that will not fix themselves. */
+const hopelessReasons =
+  /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError|CreateContainerError|CrashLoopBackOff/;
+
+export interface RelayKeeperOptions {
+  core: k8s.CoreV1Api;
+  dialer: PodDialer;
+  context: string;
+  kubeconfigFiles: readonly string[];
+  owner: string;
+  image: string;
+  stateDirectory: string;
+  /** A relay pod with no connection for this long is deleted. */
+  idleMs?: number;
+  readyTimeoutMs?: number;
+  clock?: Clock;
+  log?: (message: string) => void;
+  /** A namespace's relay became usable, or cannot be. */
+  onChange: () => void;
+}
+
+interface RelayPodState {
+  name: string;
+  allowed: ReadonlySet<string>;
+  ready: Promise<void>;
+  uid: string | undefined;
+  active: number;
+  idleTimer: unknown;
+  startedAt: number;
+}
+
+interface NamespaceRelays {
+  targets: Set<string>;
+  current: RelayPodState | undefined;
+  /** Replaced pods, deleted once their last connection ends. */
+  retired: Set<RelayPodState>;
+  /** Why no relay can serve here, once known. */
+  problem: string | undefined;
+  checked: boolean;
+}
+
+export class RelayKeeper {
+  /** Labels every relay pod of this connect; cleanup tells live relays from leftovers by it. */
+  readonly session = randomUUID();
+  private readonly namespaces = new Map<string, NamespaceRelays>();
+  private readonly clock: Clock;
+  private recorded = false;
+  private stopped = false;
+
+  constructor(private readonly options: RelayKeeperOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  private relaysOf(namespace: string): NamespaceRelays {
+    let relays = this.namespaces.get(namespace);
+    if (!relays) {
+      relays = {
+        targets: new Set(),
+        current: undefined,
+        retired: new Set(),
+        problem: undefined,
+        checked: false,
+      };
+      this.namespaces.set(namespace, relays);
+    }
+    return relays;
+  }
+
+  /**
+   * The targets the forwards in `namespace` need now. The first time, checks with a dry run
+   * that a relay pod may be made there.
+   */
+  setTargets(namespace: string, targets: Iterable<string>): void {
+    const relays = this.relaysOf(namespace);
+    relays.targets = new Set(targets);
+    if (relays.checked || relays.targets.size === 0 || this.stopped) return;
+    relays.checked = true;
+    void this.checkAllowed(namespace, relays);
+  }
+
+  /** Why relays cannot work in `namespace`, once that is known. */
+  problem(namespace: string): string | undefined {
+    return this.namespaces.get(namespace)?.problem;
+  }
+
+  /** The relay pod serving `namespace` now, if there is one. */
+  podName(namespace: string): string | undefined {
+    return this.namespaces.get(namespace)?.current?.name;
+  }
+
+  private spec(namespace: string, name: string, targets: readonly string[]): k8s.V1Pod {
+    return relayPod({
+      name,
+      namespace,
+      session: this.session,
+      owner: this.options.owner,
+      image: this.options.image,
+      targets,
+    });
+  }
+
+  private async checkAllowed(namespace: string, relays: NamespaceRelays): Promise<void> {
+    const body = this.spec(namespace, relayPodName(this.session, 'check'), [...relays.targets]);
+    try {
+      await this.options.core.createNamespacedPod({ namespace, body, dryRun: 'All' });
+    } catch (error) {
+      const status = errorStatus(error);
+      // Only a refusal is final; an unreachable API server is tried again on the first connection.
+      if (status === 403 || status === 422 || status === 400) {
+        relays.problem = this.refusal(error, namespace);
+        this.options.onChange();
+      }
+    }
+  }
+
+  private refusal(error: unknown, namespace: string): string {
+    const said = describeError(error);
+    if (errorStatus(error) === 403 && /violates PodSecurity/i.test(said))
+      return `the relay pod is refused by Pod Security in namespace ${namespace} (${said}); it runs as non-root with no capabilities, so allow the "restricted" level there, or turn relays off (--no-relays)`;
+    if (errorStatus(error) === 403)
+      return `a relay pod is needed, and your account may not create pods in namespace ${namespace} (${said}); ask for create and delete on pods there, or turn relays off (--no-relays)`;
+    return `the cluster refused the relay pod in namespace ${namespace}: ${said}`;
+  }
+
+  /**
+   * A stream to `destination` through the namespace's relay, once the relay says it reached it;
+   * makes the relay pod first if there is none that may reach it.
+   */
+  async open(namespace: string, protocol: RelayProtocol, destination: RelayDestination): Promise<Duplex> {
+    if (this.stopped) throw new Error('connect is stopping');
+    const relays = this.relaysOf(namespace);
+    if (relays.problem) throw new Error(relays.problem);
+    const key = targetKey(protocol, destination);
+    if (!relays.current || !relays.current.allowed.has(key)) this.replace(namespace, relays, key);
+    const pod = relays.current;
+    if (!pod) throw new Error('no relay pod');
+    pod.active++;
+    this.clock.clearTimeout(pod.idleTimer);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      pod.active--;
+      this.whenIdle(namespace, relays, pod);
+    };
+    try {
+      await pod.ready;
+      const stream = await this.dialRelay(namespace, pod, protocol, destination);
+      stream.once('close', release);
+      return stream;
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  /** Starts a relay pod that may reach every current target (and `needed`); the old one retires. */
+  private replace(namespace: string, relays: NamespaceRelays, needed: string): void {
+    const previous = relays.current;
+    if (previous) {
+      relays.retired.add(previous);
+      this.whenIdle(namespace, relays, previous);
+    }
+    const allowed = new Set([...relays.targets, needed]);
+    const name = relayPodName(this.session, randomBytes(3).toString('hex'));
+    const state: RelayPodState = {
+      name,
+      allowed,
+      uid: undefined,
+      active: 0,
+      idleTimer: undefined,
+      startedAt: this.clock.now(),
+      ready: Promise.resolve(),
+    };
+    state.ready = this.start(namespace, state);
+    // A failed start leaves no pod behind and no half-working relay: the next connection tries afresh.
+    state.ready.catch(() => {
+      if (relays.current === state) relays.current = undefined;
+    });
+    relays.current = state;
+  }
+
+  private async start(namespace: string, pod: RelayPodState): Promise<void> {
+    this.record(namespace);
+    this.options.log?.(`starting relay pod ${namespace}/${pod.name} for ${[...pod.allowed].join(', ')}`);
+    try {
+      const created = await this.options.core.createNamespacedPod({
+        namespace,
+        body: this.spec(namespace, pod.name, [...pod.allowed].sort()),
+      });
+      pod.uid = created.metadata?.uid;
+    } catch (error) {
+      const relays = this.relaysOf(namespace);
+      if ([400, 403, 422].includes(errorStatus(error) ?? 0)) {
+        relays.problem = this.refusal(error, namespace);
+        this.options.onChange();
+      }
+      throw new Error(this.refusal(error, namespace));
+    }
+    try {
+      await this.waitUntilRunning(namespace, pod);
+    } catch (error) {
+      void this.deletePod(namespace, pod.name);
+      throw error;
+    }
+    this.options.onChange();
+  }
+
+  private async waitUntilRunning(namespace: string, pod: RelayPodState): Promise<void> {
+    const deadline = this.clock.now() + (this.options.readyTimeoutMs ?? 120_000);
+    let lastSeen = 'it was never scheduled';
+    while (this.clock.now() < deadline) {
+      if (this.stopped) throw new Error('connect is stopping');
+      const current = await this.options.core.readNamespacedPod({ namespace, name: pod.name });
+      const status = current.status?.containerStatuses?.[0];
+      if (status?.state?.running) return;
+      const waiting = status?.state?.waiting;
+      if (waiting?.reason) {
+        lastSeen = `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
+        if (hopelessReasons.test(waiting.reason)) {
+          const relays = this.relaysOf(namespace);
+          relays.problem = `the relay pod ${namespace}/${pod.name} cannot start (${lastSeen}); set a relay image this cluster can pull (--relay-image, Settings; now ${this.options.image}), or turn relays off (--no-relays)`;
+          this.options.onChange();
+          throw new Error(relays.problem);
+        }
+      }
+      await this.clock.sleep(250);
+    }
+    throw new Error(`the relay pod ${namespace}/${pod.name} did not start in time (${lastSeen})`);
+  }
+
+  /** The program may need a moment after its container starts before it listens. */
+  private async dialRelay(
+    namespace: string,
+    pod: RelayPodState,
+    protocol: RelayProtocol,
+    destination: RelayDestination,
+  ): Promise<Duplex> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const stream = await this.options.dialer.dial({ namespace, pod: pod.name, uid: pod.uid }, relayPort);
+        return await requestRelay(stream, protocol, destination);
+      } catch (error) {
+        const listening = this.clock.now() - pod.startedAt > 15_000 || attempt >= 40;
+        if (listening || (error instanceof Error && error.name === 'RelayRefusedError')) throw error;
+        await this.clock.sleep(100 + attempt * 25);
+      }
+    }
+  }
+
+  private whenIdle(namespace: string, relays: NamespaceRelays, pod: RelayPodState): void {
+    // Once stopping, `stop` deletes every pod; a timer now would only keep the process alive.
+    if (pod.active > 0 || this.stopped) return;
+    this.clock.clearTimeout(pod.idleTimer);
+    const retired = relays.retired.has(pod);
+    pod.idleTimer = this.clock.setTimeout(
+      () => {
+        if (pod.active > 0) return;
+        if (relays.current === pod) relays.current = undefined;
+        relays.retired.delete(pod);
+        this.options.log?.(`relay pod ${namespace}/${pod.name} is idle; deleting it`);
+        void this.deletePod(namespace, pod.name).then(() => this.options.onChange());
+      },
+      retired ? 0 : (this.options.idleMs ?? 5 * 60_000),
+    );
+  }
+
+  private async deletePod(namespace: string, name: string): Promise<void> {
+    try {
+      await this.options.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 });
+    } catch (error) {
+      if (errorStatus(error) !== 404)
+        this.options.log?.(`could not delete relay pod ${namespace}/${name}: ${describeError(error)}`);
+    }
+  }
+
+  /** Written before the first pod, so a run killed with it still running is cleaned up next time. */
+  private record(namespace: string): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    writeRecord(this.options.stateDirectory, {
+      session: this.session,
+      pid: process.pid,
+      context: this.options.context,
+      kubeconfigFiles: [...this.options.kubeconfigFiles],
+      namespace,
+      service: '',
+      objectName: relayPodName(this.session, ''),
+      workloads: [],
+    });
+  }
+
+  /** Deletes every relay pod of this connect (waiting for pods still starting), and the record. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const deletions: Promise<void>[] = [];
+    for (const [namespace, relays] of this.namespaces) {
+      for (const pod of [relays.current, ...relays.retired]) {
+        if (!pod) continue;
+        this.clock.clearTimeout(pod.idleTimer);
+        deletions.push(pod.ready.catch(() => undefined).then(() => this.deletePod(namespace, pod.name)));
+      }
+    }
+    await Promise.all(deletions);
+    if (this.recorded) removeRecord(this.options.stateDirectory, this.session);
+  }
+}
