@@ -1,4 +1,5 @@
-/** Measurement primitives: a bulk download and sequential new-connection latencies, over real TCP. */
+/** Measurement primitives: a bulk download, sequential new-connection latencies and UDP round trips. */
+import { createSocket, type Socket } from 'node:dgram';
 import { connect } from 'node:net';
 
 /** Asks a bulk server for `bytes` and returns MB/s. */
@@ -90,4 +91,52 @@ export async function concurrentDownloads(
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return { aggregateMBps: (count * bytes) / 1e6 / seconds, firstByteMs: firstByteMs.sort((a, b) => a - b) };
+}
+
+/**
+ * Sequential UDP round trips to a server that answers each datagram with itself: each round
+ * trip's time in ms, sorted, interleaved over `targets` as `interleavedLatencies` does.
+ */
+export async function interleavedDatagramRoundTrips(
+  targets: readonly { host: string; port: number }[],
+  count: number,
+): Promise<number[][]> {
+  const sockets = await Promise.all(
+    targets.map(
+      () =>
+        new Promise<Socket>((resolve) => {
+          const socket = createSocket('udp4');
+          socket.bind(0, '127.0.0.1', () => resolve(socket));
+        }),
+    ),
+  );
+  const samples = targets.map(() => [] as number[]);
+  try {
+    for (let i = 0; i < count; i++) {
+      for (const [index, target] of targets.entries()) {
+        const socket = sockets[index];
+        if (!socket) continue;
+        const started = performance.now();
+        const payload = Buffer.from(`round trip ${String(i)}`);
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`no UDP reply from ${target.host}:${String(target.port)} within 5 s`)),
+            5_000,
+          );
+          const onMessage = (reply: Buffer): void => {
+            if (!reply.equals(payload)) return;
+            clearTimeout(timer);
+            socket.off('message', onMessage);
+            resolve();
+          };
+          socket.on('message', onMessage);
+          socket.send(payload, target.port, target.host);
+        });
+        samples[index]?.push(performance.now() - started);
+      }
+    }
+  } finally {
+    for (const socket of sockets) socket.close();
+  }
+  return samples.map((s) => s.sort((a, b) => a - b));
 }

@@ -4,7 +4,7 @@
  * client. Figures go to stdout and bench/results/latest.json.
  *
  *   BENCH_MEGABYTES (512)  BENCH_CONNECTIONS (1000)  BENCH_SCALE_NAMESPACES (10)  BENCH_SCALE_SERVICES (100)
- *   BENCH_ONLY=forward|expose|scale runs one part.
+ *   BENCH_ONLY=forward|relay|expose|scale runs one part.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,7 +29,14 @@ import {
   sandboxedPid,
   sandboxEnvironment,
 } from '../e2e/support/hosts-sandbox';
-import { concurrentDownloads, downloadMBps, interleavedLatencies, percentile, round } from './measure';
+import {
+  concurrentDownloads,
+  downloadMBps,
+  interleavedDatagramRoundTrips,
+  interleavedLatencies,
+  percentile,
+  round,
+} from './measure';
 
 /** `localizer list --json` as the instance answers it. */
 function listOf(state: string): Promise<ListResult> {
@@ -334,6 +341,99 @@ async function forwardPaths(): Promise<PathFigures[]> {
   return results;
 }
 
+interface DatagramFigures {
+  path: string;
+  roundTripP50Ms: number;
+  roundTripP99Ms: number;
+}
+
+/**
+ * The egress relay next to a port-forward to the same pods, in one run: ExternalName services
+ * naming the bulk and echo services (so the relay pod dials their cluster IPs), a forward of
+ * those services themselves, and the pods directly; then UDP round trips to the statsd pod
+ * through the relay and directly.
+ */
+async function relayPaths(): Promise<{ paths: PathFigures[]; datagrams: DatagramFigures[] }> {
+  process.stdout.write(
+    `Relay paths, side by side: ${megabytes} MiB downloads round-robin, ${connections} new connections and UDP round trips each, interleaved\n`,
+  );
+  const cluster = await startCluster('demo');
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(cluster.kubeconfig);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  for (const [name, port] of [
+    ['bulk', 9000],
+    ['echo', 7007],
+  ] as const) {
+    await core.createNamespacedService({
+      namespace: 'tools',
+      body: {
+        metadata: { name: `${name}-relayed` },
+        spec: { type: 'ExternalName', externalName: `${name}.tools.svc.cluster.local`, ports: [{ port }] },
+      },
+    });
+  }
+  const pods = (await core.listNamespacedPod({ namespace: 'tools' })).items;
+  const podIp = (prefix: string): string =>
+    pods.find((p) => p.metadata?.name?.startsWith(prefix))?.status?.podIP ?? '';
+  const state = mkdtempSync(join(tmpdir(), 'bench-state-'));
+  await start(
+    process.execPath,
+    [
+      'out/main/cli.js',
+      'connect',
+      '--kubeconfig',
+      cluster.kubeconfig,
+      '--no-names',
+      '--ip-range',
+      '127.96.0.0/16',
+    ],
+    /Connected:/,
+    { LOCALIZER_STATE_DIR: state },
+  );
+  const listed = await listOf(state);
+  const ip = (name: string): string =>
+    listed.tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
+  const paths = await measurePaths([
+    {
+      path: 'direct to the pod',
+      bulk: { host: podIp('bulk-'), port: 9000 },
+      echo: { host: podIp('echo-'), port: 7007 },
+    },
+    {
+      path: 'Localizer connect, port-forward to the pod',
+      bulk: { host: ip('bulk'), port: 9000 },
+      echo: { host: ip('echo'), port: 7007 },
+      forwarderPids: [listed.pid],
+    },
+    {
+      path: 'Localizer egress relay (ExternalName, relay pod to the cluster IP)',
+      bulk: { host: ip('bulk-relayed'), port: 9000 },
+      echo: { host: ip('echo-relayed'), port: 7007 },
+      forwarderPids: [listed.pid],
+    },
+  ]);
+  const udpTargets = [
+    { path: 'UDP direct to the pod', host: podIp('statsd-'), port: 8125 },
+    { path: 'UDP through the Localizer relay', host: ip('statsd'), port: 8125 },
+  ];
+  const roundTrips = await interleavedDatagramRoundTrips(udpTargets, connections);
+  const datagrams = udpTargets.map((target, index) => {
+    const sorted = roundTrips[index] ?? [];
+    const figures = {
+      path: target.path,
+      roundTripP50Ms: round(percentile(sorted, 50)),
+      roundTripP99Ms: round(percentile(sorted, 99)),
+    };
+    process.stdout.write(
+      `  ${figures.path}: p50 ${figures.roundTripP50Ms} ms, p99 ${figures.roundTripP99Ms} ms\n`,
+    );
+    return figures;
+  });
+  for (const child of children.splice(0)) await stopChild(child, 'SIGINT');
+  return { paths, datagrams };
+}
+
 async function scale(): Promise<Record<string, number>> {
   const total = scaleNamespaces * scaleServices;
   process.stdout.write(
@@ -601,6 +701,8 @@ try {
   const only = process.env.BENCH_ONLY;
   const forward = only === undefined || only === 'forward' ? await forwardPaths() : [];
   if (forward.length > 0) console.table(forward);
+  const relay = only === undefined || only === 'relay' ? await relayPaths() : { paths: [], datagrams: [] };
+  if (relay.paths.length > 0) console.table([...relay.paths, ...relay.datagrams]);
   const expose = only === undefined || only === 'expose' ? await exposePaths() : [];
   if (expose.length > 0) console.table(expose);
   const scaleFigures = only === undefined || only === 'scale' ? await scale() : {};
@@ -608,7 +710,7 @@ try {
   mkdirSync(directory, { recursive: true });
   writeFileSync(
     join(directory, 'latest.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), megabytes, connections, forward, expose, scale: scaleFigures }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), megabytes, connections, forward, relay, expose, scale: scaleFigures }, null, 2)}\n`,
   );
 } finally {
   for (const child of children) await stopChild(child);
