@@ -305,13 +305,14 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     for (const plan of plans) this.applyPlan(plan, inUse);
     // Sessions follow pod identity: a pod that left the ready endpoints, or was replaced under
     // the same name (a StatefulSet's), gets no new connections on its old session.
-    this.dialer.retainOnly(
-      plans.flatMap((plan) =>
+    this.dialer.retainOnly([
+      ...plans.flatMap((plan) =>
         plan.endpoints
           .filter((e) => e.ready)
           .map((e) => ({ namespace: plan.namespace, pod: e.pod, uid: e.uid })),
       ),
-    );
+      ...(this.relays?.pods() ?? []),
+    ]);
     this.addresses.save();
     this.pushToHelper(plans);
     this.emitStatus();

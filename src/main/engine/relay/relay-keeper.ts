@@ -13,7 +13,13 @@ import type { PodDialer } from '../kube/pod-dialer';
 import { removeRecord, writeRecord } from '../expose/expose-records';
 import { systemClock, type Clock } from '../timing/clock';
 import { relayPod, relayPodName, relayPort } from './relay-pod';
-import { requestRelay, targetKey, type RelayDestination, type RelayProtocol } from './relay-protocol';
+import {
+  RelayRefusedError,
+  requestRelay,
+  targetKey,
+  type RelayDestination,
+  type RelayProtocol,
+} from './relay-protocol';
 
 /** Waiting reasons that will not fix themselves. */
 const hopelessReasons =
@@ -100,6 +106,13 @@ export class RelayKeeper {
     return this.namespaces.get(namespace)?.problem;
   }
 
+  /** Every relay pod that may carry connections, so the dialer keeps their sessions. */
+  pods(): { namespace: string; pod: string; uid: string | undefined }[] {
+    return [...this.namespaces].flatMap(([namespace, relays]) =>
+      [relays.current, ...relays.retired].flatMap((p) => (p ? [{ namespace, pod: p.name, uid: p.uid }] : [])),
+    );
+  }
+
   /** The relay pod serving `namespace` now, if there is one. */
   podName(namespace: string): string | undefined {
     return this.namespaces.get(namespace)?.current?.name;
@@ -143,7 +156,12 @@ export class RelayKeeper {
    * A stream to `destination` through the namespace's relay, once the relay says it reached it;
    * makes the relay pod first if there is none that may reach it.
    */
-  async open(namespace: string, protocol: RelayProtocol, destination: RelayDestination): Promise<Duplex> {
+  async open(
+    namespace: string,
+    protocol: RelayProtocol,
+    destination: RelayDestination,
+    retried = false,
+  ): Promise<Duplex> {
     if (this.stopped) throw new Error('connect is stopping');
     const relays = this.relaysOf(namespace);
     if (relays.problem) throw new Error(relays.problem);
@@ -162,12 +180,24 @@ export class RelayKeeper {
     };
     try {
       await pod.ready;
+    } catch (error) {
+      release();
+      throw error;
+    }
+    try {
       const stream = await this.dialRelay(namespace, pod, protocol, destination);
       stream.once('close', release);
       return stream;
     } catch (error) {
       release();
-      throw error;
+      if (error instanceof RelayRefusedError || retried || this.stopped) throw error;
+      // The pod is unreachable (deleted, evicted, its node gone): replace it, once, for this call.
+      this.options.log?.(
+        `relay pod ${namespace}/${pod.name} cannot be reached (${error instanceof Error ? error.message : String(error)}); starting another`,
+      );
+      if (relays.current === pod) relays.current = undefined;
+      void this.deletePod(namespace, pod.name);
+      return this.open(namespace, protocol, destination, true);
     }
   }
 
@@ -258,10 +288,31 @@ export class RelayKeeper {
         const stream = await this.options.dialer.dial({ namespace, pod: pod.name, uid: pod.uid }, relayPort);
         return await requestRelay(stream, protocol, destination);
       } catch (error) {
-        const listening = this.clock.now() - pod.startedAt > 15_000 || attempt >= 40;
-        if (listening || (error instanceof Error && error.name === 'RelayRefusedError')) throw error;
+        // Only "refused" from a pod that just started passes (its program is not listening yet);
+        // a pod that is gone, going or forbidden stays so.
+        const starting = this.clock.now() - pod.startedAt < 15_000 && attempt < 40;
+        const refused = error instanceof Error && /refused/i.test(error.message);
+        if (
+          !starting ||
+          !refused ||
+          error instanceof RelayRefusedError ||
+          !(await this.isRunning(namespace, pod))
+        )
+          throw error;
         await this.clock.sleep(100 + attempt * 25);
       }
+    }
+  }
+
+  private async isRunning(namespace: string, pod: RelayPodState): Promise<boolean> {
+    try {
+      const current = await this.options.core.readNamespacedPod({ namespace, name: pod.name });
+      return (
+        !current.metadata?.deletionTimestamp &&
+        current.status?.containerStatuses?.[0]?.state?.running !== undefined
+      );
+    } catch {
+      return false;
     }
   }
 

@@ -19,6 +19,8 @@ LISTEN = os.environ.get('LOCALIZER_RELAY_LISTEN', '127.0.0.1')
 IDLE_CLIENT_SECONDS = 120
 MAX_CLIENTS = 4096
 MAX_QUEUED = 4 * 1024 * 1024
+# Reads pause once twice this much waits unread: small buffers would cap throughput.
+BUFFER = 1024 * 1024
 
 def reason(error):
     if isinstance(error, socket.gaierror):
@@ -32,7 +34,7 @@ def reason(error):
 async def pipe(reader, writer):
     try:
         while True:
-            data = await reader.read(262144)
+            data = await reader.read(BUFFER)
             if not data:
                 break
             writer.write(data)
@@ -44,7 +46,7 @@ async def pipe(reader, writer):
 
 async def relay_tcp(reader, writer, host, port):
     try:
-        up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, port), 15)
+        up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=BUFFER), 15)
     except Exception as error:
         writer.write(('ERR ' + reason(error) + '\n').encode())
         return
@@ -123,7 +125,7 @@ async def serve(reader, writer):
         writer.close()
 
 async def main():
-    server = await asyncio.start_server(serve, LISTEN, PORT, limit=4096)
+    server = await asyncio.start_server(serve, LISTEN, PORT, limit=BUFFER)
     print('localizer relay listening on %s:%d for %d targets' % (LISTEN, PORT, len(ALLOWED)), flush=True)
     async with server:
         await server.serve_forever()

@@ -23,9 +23,9 @@ let cluster: TestCluster;
 const engines: ConnectEngine[] = [];
 const ranges: { release: () => void }[] = [];
 
-function relayPods(): string[] {
+function relayPods(namespace?: string): string[] {
   return cluster.store
-    .list(pods)
+    .list(pods, namespace)
     .map((p) => p.metadata.name ?? '')
     .filter((name) => name.startsWith('localizer-relay-'));
 }
@@ -149,6 +149,39 @@ describe('egress relay', () => {
       const expected = Array.from({ length: 50 }, (_, i) => `${name}#${String(i)}`);
       expect([...(results[index] ?? [])].sort()).toEqual(expected.sort());
     }
+  });
+
+  it('reaches a service added while connected, through a new relay pod that may reach it', async () => {
+    const [first] = relayPods('data');
+    cluster.registry.create(resourceTypeOfKind('Service'), 'data', {
+      metadata: { name: 'warehouse' },
+      spec: { type: 'ExternalName', externalName: 'legacy-db.corp.example', ports: [{ port: 5432 }] },
+    });
+    await pollUntil(
+      () => forward(engine, 'data', 'warehouse')?.status === 'running',
+      15_000,
+      'warehouse to run',
+    );
+    const answer = await greetingAndEcho(address(engine, 'data', 'warehouse'), 5432, 'ping');
+    expect(answer).toBe('legacy-db.corp.example: echo\nping');
+    // The first pod may reach the targets of its day only, so another took over; the first goes
+    // once its last connection has.
+    await pollUntil(() => !relayPods('data').includes(first ?? ''), 15_000, 'the replaced relay pod to go');
+    expect(relayPods('data')).toHaveLength(1);
+    expect(await getJson(address(engine, 'data', 'billing'), 8080)).toMatchObject({
+      pod: 'billing.example.com',
+    });
+  });
+
+  it('replaces a relay pod deleted from outside on the next connection', async () => {
+    const [current] = relayPods('data');
+    cluster.faults.deletePod('data', current ?? '');
+    await pollUntil(() => !relayPods('data').includes(current ?? ''), 10_000, 'the relay pod to be deleted');
+    expect(await getJson(address(engine, 'data', 'billing'), 8080)).toMatchObject({
+      pod: 'billing.example.com',
+    });
+    expect(relayPods('data')).toHaveLength(1);
+    expect(relayPods('data')).not.toContain(current);
   });
 
   it('deletes its relay pods and its record when connect stops', async () => {
