@@ -106,6 +106,11 @@ export class RelayKeeper {
     return this.namespaces.get(namespace)?.problem;
   }
 
+  /** Read through a method: `stopped` changes while a call awaits, which narrowing cannot see. */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   /** Every relay pod that may carry connections, so the dialer keeps their sessions. */
   pods(): { namespace: string; pod: string; uid: string | undefined }[] {
     return [...this.namespaces].flatMap(([namespace, relays]) =>
@@ -190,7 +195,7 @@ export class RelayKeeper {
       return stream;
     } catch (error) {
       release();
-      if (error instanceof RelayRefusedError || retried || this.stopped) throw error;
+      if (error instanceof RelayRefusedError || retried || this.isStopped()) throw error;
       // The pod is unreachable (deleted, evicted, its node gone): replace it, once, for this call.
       this.options.log?.(
         `relay pod ${namespace}/${pod.name} cannot be reached (${error instanceof Error ? error.message : String(error)}); starting another`,
