@@ -348,10 +348,10 @@ interface DatagramFigures {
 }
 
 /**
- * The egress relay next to a port-forward to the same pods, in one run: ExternalName services
- * naming the bulk and echo services (so the relay pod dials their cluster IPs), a forward of
- * those services themselves, and the pods directly; then UDP round trips to the statsd pod
- * through the relay and directly.
+ * The egress relay next to a port-forward to the same pods, in one run: selector-less services
+ * whose endpoints are the bulk and echo pods' addresses (so the relay pod dials them), a forward
+ * of those pods' own services, and the pods directly; then UDP round trips to the statsd pod
+ * through the relay (to its cluster IP) and directly.
  */
 async function relayPaths(): Promise<{ paths: PathFigures[]; datagrams: DatagramFigures[] }> {
   process.stdout.write(
@@ -361,21 +361,32 @@ async function relayPaths(): Promise<{ paths: PathFigures[]; datagrams: Datagram
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(cluster.kubeconfig);
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const pods = (await core.listNamespacedPod({ namespace: 'tools' })).items;
+  const podIp = (prefix: string): string =>
+    pods.find((p) => p.metadata?.name?.startsWith(prefix))?.status?.podIP ?? '';
+  // Selector-less services whose endpoints name the pods' addresses, as one names a database
+  // outside the cluster: the relay pod dials the pod itself, so the path measured is the relay's
+  // own (the test cluster's kube-proxy is JavaScript in the API server's process, where a real
+  // one is the kernel's).
+  const discovery = kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
   for (const [name, port] of [
     ['bulk', 9000],
     ['echo', 7007],
   ] as const) {
     await core.createNamespacedService({
       namespace: 'tools',
+      body: { metadata: { name: `${name}-outside` }, spec: { ports: [{ name: 'main', port }] } },
+    });
+    await discovery.createNamespacedEndpointSlice({
+      namespace: 'tools',
       body: {
-        metadata: { name: `${name}-relayed` },
-        spec: { type: 'ExternalName', externalName: `${name}.tools.svc.cluster.local`, ports: [{ port }] },
+        metadata: { name: `${name}-outside-1`, labels: { 'kubernetes.io/service-name': `${name}-outside` } },
+        addressType: 'IPv4',
+        ports: [{ name: 'main', port, protocol: 'TCP' }],
+        endpoints: [{ addresses: [podIp(`${name}-`)], conditions: { ready: true } }],
       },
     });
   }
-  const pods = (await core.listNamespacedPod({ namespace: 'tools' })).items;
-  const podIp = (prefix: string): string =>
-    pods.find((p) => p.metadata?.name?.startsWith(prefix))?.status?.podIP ?? '';
   const state = mkdtempSync(join(tmpdir(), 'bench-state-'));
   await start(
     process.execPath,
@@ -407,9 +418,9 @@ async function relayPaths(): Promise<{ paths: PathFigures[]; datagrams: Datagram
       forwarderPids: [listed.pid],
     },
     {
-      path: 'Localizer egress relay (ExternalName, relay pod to the cluster IP)',
-      bulk: { host: ip('bulk-relayed'), port: 9000 },
-      echo: { host: ip('echo-relayed'), port: 7007 },
+      path: 'Localizer egress relay (selector-less service, relay pod to the pod address)',
+      bulk: { host: ip('bulk-outside'), port: 9000 },
+      echo: { host: ip('echo-outside'), port: 7007 },
       forwarderPids: [listed.pid],
     },
   ]);
