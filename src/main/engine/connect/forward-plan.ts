@@ -165,6 +165,9 @@ export function planForwards(
       uncarried.length > 0
         ? `${uncarried.map((p) => `${p.protocol ?? ''} port ${String(p.port)}`).join(', ')} skipped: only TCP and UDP are carried`
         : undefined;
+    const skipped = (skipReason: string): void => {
+      plans.push({ ...base, key, name, endpoints: [], relayRoutes: [], skipReason });
+    };
     const relayOnly = (
       reason: string,
       destination: (port: k8s.V1ServicePort) => RelayDestination[],
@@ -191,14 +194,9 @@ export function planForwards(
     if (spec.type === 'ExternalName') {
       const target = spec.externalName ?? '';
       if (carried.length === 0) {
-        plans.push({
-          ...base,
-          key,
-          name,
-          endpoints: [],
-          relayRoutes: [],
-          skipReason: `ExternalName service for ${target} with no TCP or UDP ports: Localizer forwards the ports a service declares, so add them to spec.ports`,
-        });
+        skipped(
+          `ExternalName service for ${target} with no TCP or UDP ports: Localizer forwards the ports a service declares, so add them to spec.ports`,
+        );
         continue;
       }
       relayOnly(`ExternalName service: it names ${target} outside the cluster`, (p) => [
@@ -229,25 +227,11 @@ export function planForwards(
       continue;
     }
     if (tcpPorts.length === 0) {
-      plans.push({
-        ...base,
-        key,
-        name,
-        endpoints: [],
-        relayRoutes: [],
-        skipReason: 'no TCP or UDP ports: only those are carried',
-      });
+      skipped('no TCP or UDP ports: only those are carried');
       continue;
     }
     if (!spec.selector && endpoints.length === 0) {
-      plans.push({
-        ...base,
-        key,
-        name,
-        endpoints: [],
-        relayRoutes: [],
-        skipReason: 'no selector and no endpoints, so there is nothing to forward to',
-      });
+      skipped('no selector and no endpoints, so there is nothing to forward to');
       continue;
     }
     const withUdp = options.relays ? udpRoutes : [];

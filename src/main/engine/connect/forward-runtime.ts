@@ -285,16 +285,21 @@ export class ForwardRuntime {
     });
   }
 
+  /** Counts a caller's connection while it lasts, and closes it with the forward. */
+  private track(socket: Socket): void {
+    this.counters.connections++;
+    this.counters.activeConnections++;
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.counters.activeConnections--;
+      this.sockets.delete(socket);
+    });
+  }
+
   private onConnection(socket: Socket, listener: PortListener): void {
     const route = this.plan.relayRoutes.find((r) => r.protocol === 'tcp' && r.port === listener.port);
     if (route && this.options.relay) {
-      this.counters.connections++;
-      this.counters.activeConnections++;
-      this.sockets.add(socket);
-      socket.once('close', () => {
-        this.counters.activeConnections--;
-        this.sockets.delete(socket);
-      });
+      this.track(socket);
       this.carryThroughRelay(socket, route, this.options.relay);
       return;
     }
@@ -306,13 +311,7 @@ export class ForwardRuntime {
     // Round robin over the ready pods; the others follow in order, for a retry.
     const first = this.next++ % candidates.length;
     const ordered = [...candidates.slice(first), ...candidates.slice(0, first)];
-    this.counters.connections++;
-    this.counters.activeConnections++;
-    this.sockets.add(socket);
-    socket.once('close', () => {
-      this.counters.activeConnections--;
-      this.sockets.delete(socket);
-    });
+    this.track(socket);
     carryToPod({
       socket,
       dialer: this.options.dialer,
