@@ -83,14 +83,24 @@ function greetingAndEcho(host: string, port: number, payload: string): Promise<s
  * A UDP client that sends `count` datagrams, each naming itself and its number, and collects what
  * comes back until every one has, or the deadline.
  */
-function udpClient(host: string, port: number, name: string, count: number): Promise<string[]> {
+function udpClient(
+  host: string,
+  port: number,
+  name: string,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const socket = createSocket('udp4');
     const replies: string[] = [];
     const timer = setTimeout(() => {
       socket.close();
-      reject(new Error(`${name} got ${String(replies.length)} of ${String(count)} replies within 20 s`));
-    }, 20_000);
+      reject(
+        new Error(
+          `${name} got ${String(replies.length)} of ${String(count)} replies within ${String(timeoutMs)} ms`,
+        ),
+      );
+    }, timeoutMs);
     socket.on('message', (reply) => {
       replies.push(reply.toString());
       if (replies.length === count) {
@@ -149,6 +159,18 @@ describe('egress relay', () => {
       const expected = Array.from({ length: 50 }, (_, i) => `${name}#${String(i)}`);
       expect([...(results[index] ?? [])].sort()).toEqual(expected.sort());
     }
+  });
+
+  it('answers UDP again after its relay container is killed', async () => {
+    const [relay] = relayPods('tools');
+    expect(cluster.faults.killContainer('tools', relay ?? '', 'relay', 'SIGKILL')).toBe(true);
+    const ip = address(engine, 'tools', 'statsd');
+    // UDP has no connection to fail: keep asking, as a metrics client keeps sending.
+    const deadline = Date.now() + 20_000;
+    let answered: string[] | undefined;
+    while (!answered && Date.now() < deadline)
+      answered = await udpClient(ip, 8125, 'after-kill', 1, 500).catch(() => undefined);
+    expect(answered).toEqual(['after-kill#0']);
   });
 
   it('reaches a service added while connected, through a new relay pod that may reach it', async () => {
@@ -213,6 +235,31 @@ describe('egress relay', () => {
       pod: 'billing.example.com',
     });
     await idle.stop();
+  });
+
+  it('skips the relayed services, naming the image, when the relay image cannot be pulled', async () => {
+    const image = 'registry.example.com/missing/python:3';
+    const broken = await startEngine({ relays: { enabled: true, owner: 'relay-test@localhost', image } });
+    await pollUntil(() => forward(broken, 'data', 'billing')?.status === 'running', 15_000, 'billing to run');
+    // The first caller finds out; every later one sees the forward skipped, with the fix.
+    await expect(getJson(address(broken, 'data', 'billing'), 8080)).rejects.toThrow();
+    await pollUntil(
+      () => forward(broken, 'data', 'billing')?.status === 'skipped',
+      15_000,
+      'billing to be skipped',
+    );
+    expect(forward(broken, 'data', 'billing')?.reason).toMatch(
+      new RegExp(
+        `cannot start \\(ErrImagePull.*set a relay image this cluster can pull.*now ${image.replaceAll('.', '\\.')}`,
+      ),
+    );
+    expect(forward(broken, 'data', 'legacy-db')?.status).toBe('skipped');
+    await broken.stop();
+    await pollUntil(
+      () => !cluster.store.list(pods).some((p) => JSON.stringify(p).includes(image)),
+      10_000,
+      'the relay pod that could not start to be deleted',
+    );
   });
 
   it('keeps them skipped, saying so, with relays off', async () => {

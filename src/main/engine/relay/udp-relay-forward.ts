@@ -120,6 +120,8 @@ export class UdpRelayForward {
       const decoder = new DatagramDecoder((id, datagram) => this.toLocal(id, datagram));
       stream.on('data', (chunk: Buffer) => decoder.push(chunk));
       stream.on('error', () => stream.destroy());
+      // The relay ending its side (its pod went) leaves a half-open stream that never closes.
+      stream.once('end', () => stream.destroy());
       stream.once('close', () => {
         if (this.stream === stream) this.stream = undefined;
       });
