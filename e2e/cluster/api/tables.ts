@@ -223,6 +223,33 @@ const tables: Record<string, { columns: Column[]; row: Row }> = {
       return [o.metadata.name, pairs.length > 0 ? pairs.join(',') : '<none>', age(o, now)];
     },
   },
+  // As kube-apiserver prints them: up to 3 addresses, then how many more.
+  EndpointSlice: {
+    columns: [
+      nameColumn,
+      { name: 'AddressType', type: 'string', description: 'The address type of the endpoints' },
+      { name: 'Ports', type: 'string', description: 'The ports of the endpoints' },
+      { name: 'Endpoints', type: 'string', description: 'The addresses of the endpoints' },
+      ageColumn,
+    ],
+    row: (o, now) => {
+      const ports = ((field(o, 'ports') ?? []) as { port?: number }[]).map((p) =>
+        p.port === undefined ? '<unset>' : String(p.port),
+      );
+      const addresses = ((field(o, 'endpoints') ?? []) as { addresses?: string[] }[]).flatMap(
+        (e) => e.addresses ?? [],
+      );
+      const shown = addresses.slice(0, 3).join(',');
+      const more = addresses.length > 3 ? ` + ${String(addresses.length - 3)} more...` : '';
+      return [
+        o.metadata.name,
+        field(o, 'addressType') ?? '',
+        ports.length > 0 ? ports.join(',') : '<unset>',
+        addresses.length > 0 ? `${shown}${more}` : '<unset>',
+        age(o, now),
+      ];
+    },
+  },
 };
 
 const genericTable = {

@@ -101,6 +101,36 @@ describe('kubectl get and describe', () => {
     );
   });
 
+  it('admits a server-side dry run and stores nothing, and refuses one the user may not make', async () => {
+    const admitted = await kubectl([
+      ...['run', 'dry-probe', '-n', 'tools', '--image=python:3.13-alpine', '--dry-run=server', '-o', 'name'],
+    ]);
+    expect(admitted.stdout.trim(), admitted.stderr).toBe('pod/dry-probe');
+    const after = await kubectl(['get', 'pod', 'dry-probe', '-n', 'tools']);
+    expect(after.stderr).toContain('pods "dry-probe" not found');
+    const refused = await kubectl(
+      ['run', 'dry-probe', '-n', 'web', '--image=python:3.13-alpine', '--dry-run=server'],
+      { context: cluster.contexts.restricted },
+    );
+    expect(refused.stderr).toMatch(
+      /pods is forbidden: User "localizer-restricted" cannot create resource "pods"/,
+    );
+  });
+
+  it('shows the endpoints of a selector-less service, which point outside the cluster', async () => {
+    const result = await kubectl([
+      'get',
+      'endpointslices',
+      '-n',
+      'data',
+      '-l',
+      'kubernetes.io/service-name=legacy-db',
+    ]);
+    expect(result.stdout).toMatch(
+      new RegExp(`legacy-db-1\\s+IPv4\\s+5432\\s+127\\.${cluster.addressOctet}\\.`),
+    );
+  });
+
   it('selects by label and by field, and prints JSON that round-trips', async () => {
     const byLabel = await kubectl(['get', 'pods', '-n', 'web', '-l', 'app in (api)', '-o', 'name']);
     expect(byLabel.stdout.trim().split('\n')).toHaveLength(2);
