@@ -18,4 +18,15 @@ describe('settings migration', () => {
     });
     expect(migrateSettings('garbage', 2)).toEqual(defaultSettings);
   });
+
+  it('turns relays on, with the default image, for settings saved before relays existed', () => {
+    const saved = { ...defaultSettings, notifications: false } as Record<string, unknown>;
+    delete saved.relays;
+    delete saved.relayImage;
+    expect(migrateSettings(saved, 2)).toMatchObject({
+      notifications: false,
+      relays: true,
+      relayImage: 'python:3.13-alpine',
+    });
+  });
 });

@@ -43,6 +43,7 @@ export const defaultSettings: Settings = {
   sshImage: 'lscr.io/linuxserver/openssh-server:latest',
   sshUser: 'abc:911',
   relays: true,
+  // Why this image: src/main/engine/relay/relay-pod.ts.
   relayImage: 'python:3.13-alpine',
   notifications: true,
   launchAtLogin: false,

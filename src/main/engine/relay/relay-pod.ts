@@ -5,6 +5,7 @@
  * It carries no selector labels, so no Service ever routes to it.
  */
 import type * as k8s from '@kubernetes/client-node';
+import { defaultSettings } from '../../../shared/settings';
 import { localizerKeys } from '../kube/localizer-keys';
 import { relayProgram } from './relay-program';
 
@@ -13,7 +14,7 @@ import { relayProgram } from './relay-program';
  * fetch at start, since the program travels in the pod's arguments. A cluster that pulls only
  * from a mirror sets another image with the same `python3` (`--relay-image`, Settings).
  */
-export const defaultRelayImage = 'python:3.13-alpine';
+export const defaultRelayImage = defaultSettings.relayImage;
 
 /** The port the relay listens on, on the pod's 127.0.0.1. */
 export const relayPort = 8422;
