@@ -85,11 +85,20 @@ export function serveSpdyPortForward(
         for (const chunk of pair.pending) socket.write(chunk);
         pair.pending = [];
         if (pair.clientFinished) socket.end();
+        // The data stream ends however the pod's connection does: a reset (a killed process
+        // with unread data) ends it as a FIN does, as the kubelet closes it when its copy fails.
+        let dataEnded = false;
+        const endData = (): void => {
+          if (dataEnded) return;
+          dataEnded = true;
+          sendData(dataStream, Buffer.alloc(0), true);
+        };
         socket.on('data', (chunk: Buffer) => sendData(dataStream, chunk, false));
-        socket.on('end', () => sendData(dataStream, Buffer.alloc(0), true));
+        socket.on('end', endData);
         socket.on('error', () => socket.destroy());
         socket.on('close', () => {
           paused.delete(socket);
+          endData();
           finish(pair);
         });
       },
