@@ -69,6 +69,13 @@ export interface KubeletOptions {
   log: (message: string) => void;
 }
 
+/** Only namespaced containers (OpenSSH, Python) see the pod's /etc/hosts; the test images need none. */
+function usesDnsView(runtime: PodRuntime): boolean {
+  return [...runtime.containers.values()].some(
+    (c) => c.image !== undefined && c.image.kind !== 'node-program',
+  );
+}
+
 function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -106,7 +113,8 @@ export class Kubelet {
     setTimeout(() => {
       this.dnsRefreshQueued = false;
       if (this.stopping) return;
-      for (const runtime of this.runtimes.values()) if (!runtime.gone) this.writeDnsView(runtime);
+      for (const runtime of this.runtimes.values())
+        if (!runtime.gone && usesDnsView(runtime)) this.writeDnsView(runtime);
     }, 20);
   }
 
@@ -369,7 +377,7 @@ export class Kubelet {
         return source ? [{ source, target: mount.mountPath, readOnly: mount.readOnly ?? false }] : [];
       }),
       podIp: runtime.ip,
-      hostsFile: this.writeDnsView(runtime),
+      ...(image.kind === 'node-program' ? {} : { hostsFile: this.writeDnsView(runtime) }),
       user: { uid, gid, groups: security.fsGroup !== undefined ? [security.fsGroup] : [] },
       workDirectory: runtime.directory,
     });

@@ -5,7 +5,7 @@
  * the outside hosts' names. Short names (`svc`, `svc.ns`) are listed as the search path would
  * complete them from the pod's own namespace.
  */
-import { field, type Service } from '../api/objects';
+import { field, type KubeObject, type Service } from '../api/objects';
 import { resourceTypeOfKind } from '../api/resources';
 import type { ObjectStore } from '../api/store';
 
@@ -28,7 +28,11 @@ export function renderDnsView(options: {
   ];
   const addressOf = new Map<string, string[]>();
   const all = store.list(services) as Service[];
-  const allSlices = store.list(slices);
+  const slicesOf = new Map<string, KubeObject[]>();
+  for (const slice of store.list(slices)) {
+    const key = `${slice.metadata.namespace ?? ''}/${slice.metadata.labels?.['kubernetes.io/service-name'] ?? ''}`;
+    slicesOf.set(key, [...(slicesOf.get(key) ?? []), slice]);
+  }
   const namesOf = (service: Service): string[] => {
     const { name = '', namespace = '' } = service.metadata;
     const names = [
@@ -43,17 +47,13 @@ export function renderDnsView(options: {
     const full = `${service.metadata.name ?? ''}.${service.metadata.namespace ?? ''}.svc.${clusterDomain}`;
     if (ip && ip !== 'None') addressOf.set(full, [ip]);
     else if (service.spec.type !== 'ExternalName') {
-      const ready = allSlices
-        .filter(
-          (s) =>
-            s.metadata.namespace === service.metadata.namespace &&
-            s.metadata.labels?.['kubernetes.io/service-name'] === service.metadata.name,
-        )
-        .flatMap((s) =>
-          ((field(s, 'endpoints') ?? []) as { addresses: string[]; conditions?: { ready?: boolean } }[])
-            .filter((e) => e.conditions?.ready ?? true)
-            .flatMap((e) => e.addresses),
-        );
+      const ready = (
+        slicesOf.get(`${service.metadata.namespace ?? ''}/${service.metadata.name ?? ''}`) ?? []
+      ).flatMap((s) =>
+        ((field(s, 'endpoints') ?? []) as { addresses: string[]; conditions?: { ready?: boolean } }[])
+          .filter((e) => e.conditions?.ready ?? true)
+          .flatMap((e) => e.addresses),
+      );
       addressOf.set(full, ready);
     }
   }
