@@ -2,6 +2,7 @@
 
 Usage: /usr/bin/python3 python_client.py KUBECONFIG COMMAND [ARGS...]
 """
+import faulthandler
 import json
 import sys
 import threading
@@ -109,4 +110,7 @@ def main():
 
 
 if __name__ == "__main__":
+    # A hang (seen once in CI, in the port-forward) prints every thread's stack to stderr before
+    # the test's 45 s timeout, so the failure says where the client was stuck.
+    faulthandler.dump_traceback_later(40, exit=True)
     main()
