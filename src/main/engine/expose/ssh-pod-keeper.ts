@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { errorStatus } from '../kube/api-errors';
+import { containerWaiting } from '../kube/pod-state';
 import type { Clock } from '../timing/clock';
 import { refusal } from './expose-preflight';
 import type { KubeApis } from './leftovers';
@@ -20,10 +21,6 @@ import {
   type SshPodSpec,
 } from './ssh-pod';
 import type { ServingWorkload } from './workload-scaler';
-
-/** Waiting reasons that will not fix themselves; the pod's own message says more. */
-const hopelessReasons =
-  /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError|CreateContainerError|CrashLoopBackOff/;
 
 export type PodApis = KubeApis & { discovery: k8s.DiscoveryV1Api };
 
@@ -139,10 +136,10 @@ export class SshPodKeeper {
       const pod = await this.read();
       if (!pod) throw new Error(`the SSH pod ${this.podName ?? ''} was deleted while starting`);
       if (condition(pod)) return pod;
-      const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
-      if (waiting?.reason) {
-        lastSeen = `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
-        if (hopelessReasons.test(waiting.reason))
+      const waiting = containerWaiting(pod);
+      if (waiting) {
+        lastSeen = waiting.said;
+        if (waiting.hopeless)
           throw await this.problem(`The SSH pod ${this.podName ?? ''} cannot start (${lastSeen}).`);
       }
       await clock.sleep(this.options.pollMs);

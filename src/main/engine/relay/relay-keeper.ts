@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { describeError, errorStatus } from '../kube/api-errors';
 import type { PodDialer } from '../kube/pod-dialer';
+import { containerRunning, containerWaiting } from '../kube/pod-state';
 import { removeRecord, writeRecord } from '../expose/expose-records';
 import { systemClock, type Clock } from '../timing/clock';
 import { relayPod, relayPodName, relayPort } from './relay-pod';
@@ -21,9 +22,8 @@ import {
   type RelayProtocol,
 } from './relay-protocol';
 
-/** Waiting reasons that will not fix themselves. */
-const hopelessReasons =
-  /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError|CreateContainerError|CrashLoopBackOff/;
+/** A refused dry run is asked again this often, so a permission granted meanwhile takes effect by itself. */
+const recheckMs = 60_000;
 
 export interface RelayKeeperOptions {
   core: k8s.CoreV1Api;
@@ -59,6 +59,9 @@ interface NamespaceRelays {
   retired: Set<RelayPodState>;
   /** Why no relay can serve here, once known. */
   problem: string | undefined;
+  /** The problem is the cluster's refusal, which the dry run asks about again. */
+  refused: boolean;
+  recheck: unknown;
   checked: boolean;
 }
 
@@ -82,6 +85,8 @@ export class RelayKeeper {
         current: undefined,
         retired: new Set(),
         problem: undefined,
+        refused: false,
+        recheck: undefined,
         checked: false,
       };
       this.namespaces.set(namespace, relays);
@@ -138,14 +143,37 @@ export class RelayKeeper {
     const body = this.spec(namespace, relayPodName(this.session, 'check'), [...relays.targets]);
     try {
       await this.options.core.createNamespacedPod({ namespace, body, dryRun: 'All' });
-    } catch (error) {
-      const status = errorStatus(error);
-      // Only a refusal is final; an unreachable API server is tried again on the first connection.
-      if (status === 403 || status === 422 || status === 400) {
-        relays.problem = this.refusal(error, namespace);
+      if (relays.refused) {
+        relays.refused = false;
+        relays.problem = undefined;
+        this.options.log?.(`relay pods may now be made in namespace ${namespace}`);
         this.options.onChange();
       }
+    } catch (error) {
+      // An unreachable API server is no refusal: the first connection tries again.
+      this.markRefused(namespace, relays, error);
     }
+  }
+
+  /**
+   * The cluster refused a relay pod (RBAC, Pod Security, validation): the namespace's relayed
+   * forwards are skipped with the reason, and the dry run is asked again later, so a permission
+   * granted meanwhile brings them back without a reconnect. Other errors are left to the caller.
+   */
+  private markRefused(namespace: string, relays: NamespaceRelays, error: unknown): void {
+    if (![400, 403, 422].includes(errorStatus(error) ?? 0)) return;
+    const problem = this.refusal(error, namespace);
+    if (relays.problem !== problem) {
+      relays.problem = problem;
+      this.options.onChange();
+    }
+    relays.refused = true;
+    this.clock.clearTimeout(relays.recheck);
+    relays.recheck = this.clock.setTimeout(() => {
+      if (!this.stopped) void this.checkAllowed(namespace, relays);
+    }, recheckMs);
+    // A pending re-check must not keep a stopping process alive.
+    (relays.recheck as { unref?: () => void } | undefined)?.unref?.();
   }
 
   private refusal(error: unknown, namespace: string): string {
@@ -242,11 +270,7 @@ export class RelayKeeper {
       });
       pod.uid = created.metadata?.uid;
     } catch (error) {
-      const relays = this.relaysOf(namespace);
-      if ([400, 403, 422].includes(errorStatus(error) ?? 0)) {
-        relays.problem = this.refusal(error, namespace);
-        this.options.onChange();
-      }
+      this.markRefused(namespace, this.relaysOf(namespace), error);
       throw new Error(this.refusal(error, namespace));
     }
     try {
@@ -264,12 +288,11 @@ export class RelayKeeper {
     while (this.clock.now() < deadline) {
       if (this.stopped) throw new Error('connect is stopping');
       const current = await this.options.core.readNamespacedPod({ namespace, name: pod.name });
-      const status = current.status?.containerStatuses?.[0];
-      if (status?.state?.running) return;
-      const waiting = status?.state?.waiting;
-      if (waiting?.reason) {
-        lastSeen = `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
-        if (hopelessReasons.test(waiting.reason)) {
+      if (containerRunning(current)) return;
+      const waiting = containerWaiting(current);
+      if (waiting) {
+        lastSeen = waiting.said;
+        if (waiting.hopeless) {
           const relays = this.relaysOf(namespace);
           relays.problem = `the relay pod ${namespace}/${pod.name} cannot start (${lastSeen}); set a relay image this cluster can pull (--relay-image, Settings; now ${this.options.image}), or turn relays off (--no-relays)`;
           this.options.onChange();
@@ -311,11 +334,7 @@ export class RelayKeeper {
 
   private async isRunning(namespace: string, pod: RelayPodState): Promise<boolean> {
     try {
-      const current = await this.options.core.readNamespacedPod({ namespace, name: pod.name });
-      return (
-        !current.metadata?.deletionTimestamp &&
-        current.status?.containerStatuses?.[0]?.state?.running !== undefined
-      );
+      return containerRunning(await this.options.core.readNamespacedPod({ namespace, name: pod.name }));
     } catch {
       return false;
     }
@@ -368,6 +387,7 @@ export class RelayKeeper {
     this.stopped = true;
     const deletions: Promise<void>[] = [];
     for (const [namespace, relays] of this.namespaces) {
+      this.clock.clearTimeout(relays.recheck);
       for (const pod of [relays.current, ...relays.retired]) {
         if (!pod) continue;
         this.clock.clearTimeout(pod.idleTimer);
