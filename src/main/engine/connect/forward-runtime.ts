@@ -9,7 +9,7 @@ import type { TunnelCounters, TunnelStatus } from '../../../shared/tunnel-status
 import type { PodDialer } from '../kube/pod-dialer';
 import type { Duplex } from 'node:stream';
 import { describeRoutes, type ForwardPlan, type PlannedEndpoint, type RelayRoute } from './forward-plan';
-import type { RelayDestination, RelayProtocol } from '../relay/relay-protocol';
+import { RelayRefusedError, type RelayDestination, type RelayProtocol } from '../relay/relay-protocol';
 import { UdpRelayForward } from '../relay/udp-relay-forward';
 import { carryToPod, probePod, type PodConnectionAttempt } from './pod-connection';
 import { backoffDelay } from '../timing/backoff';
@@ -57,6 +57,22 @@ export interface ForwardRuntimeOptions {
   relay?: RelayOpener | undefined;
   onChange: () => void;
   now?: () => Date;
+}
+
+/**
+ * Why a relayed connection failed: the relay's own answer means the cluster cannot reach the
+ * target (the fix is there); anything else is the relay itself (its pod, the port-forward).
+ */
+function describeRelayFailure(
+  destination: RelayDestination,
+  protocol: RelayProtocol,
+  error: unknown,
+): string {
+  const target = `${destination.host}:${String(destination.port)}/${protocol}`;
+  const said = error instanceof Error ? error.message : String(error);
+  return error instanceof RelayRefusedError
+    ? `the cluster cannot reach ${target} (${said}); check that it answers from a pod in that namespace`
+    : `${target}: ${said}`;
 }
 
 export class ForwardRuntime {
@@ -193,14 +209,15 @@ export class ForwardRuntime {
           destination,
           open: () => relay.open(this.plan.namespace, 'udp', destination),
           counters: this.counters,
-          onProblem: (problem) => this.relayOutcome(problem),
+          onProblem: (error) =>
+            this.relayOutcome(error === null ? null : describeRelayFailure(destination, 'udp', error)),
           onChange: this.options.onChange,
         }),
       );
     }
   }
 
-  /** A relayed connection went through (null), or failed with why. */
+  /** A relayed connection went through (null), or failed, with why in words a user can act on. */
   private relayOutcome(problem: string | null): void {
     if (problem === null) {
       this.lastEndpoint = this.options.relay?.podName(this.plan.namespace) ?? this.lastEndpoint;
@@ -241,9 +258,7 @@ export class ForwardRuntime {
       },
       (error: unknown) => {
         socket.destroy();
-        this.relayOutcome(
-          `${destination.host}:${String(destination.port)}: ${error instanceof Error ? error.message : String(error)}`,
-        );
+        this.relayOutcome(describeRelayFailure(destination, 'tcp', error));
       },
     );
   }
@@ -419,7 +434,7 @@ export class ForwardRuntime {
       reason = `the last connection failed: ${this.lastError ?? 'unknown error'}`;
     } else if (this.relayFailing) {
       status = 'failed';
-      reason = `${relayNote}; the last relayed connection failed: ${this.lastError ?? 'unknown error'}`;
+      reason = `${relayNote}; the last connection failed: ${this.lastError ?? 'unknown error'}; the next connection tries again`;
     } else {
       status = 'running';
       reason = [relayNote, plan.note].filter(Boolean).join('; ');

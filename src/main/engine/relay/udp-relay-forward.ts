@@ -33,7 +33,7 @@ export interface UdpRelayForwardOptions {
   open: UdpStreamOpener;
   counters: Required<TunnelCounters>;
   /** A datagram could not be carried (null once one is again). */
-  onProblem: (problem: string | null) => void;
+  onProblem: (error: unknown) => void;
   onChange: () => void;
 }
 
@@ -46,7 +46,8 @@ export class UdpRelayForward {
   private opening: Promise<void> | undefined;
   private queue: Buffer[] = [];
   private pausedUntil = 0;
-  private readonly sweeper: NodeJS.Timeout;
+  /** Runs only while there are clients: an idle UDP port wakes nothing. */
+  private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
   bound = false;
   /** The port actually bound. */
@@ -58,8 +59,6 @@ export class UdpRelayForward {
   }
 
   constructor(private readonly options: UdpRelayForwardOptions) {
-    this.sweeper = setInterval(() => this.sweep(), idleClientMs / 4);
-    this.sweeper.unref();
     if (options.unavailable) this.bindError = options.unavailable;
     else this.bind();
   }
@@ -92,6 +91,10 @@ export class UdpRelayForward {
       this.ids.set(key, id);
       this.options.counters.connections++;
       this.options.counters.activeConnections++;
+      if (!this.sweeper) {
+        this.sweeper = setInterval(() => this.sweep(), idleClientMs / 4);
+        this.sweeper.unref();
+      }
     }
     this.clients.set(id, { address: from.address, port: from.port, lastSeen: Date.now() });
     return id;
@@ -130,10 +133,7 @@ export class UdpRelayForward {
       this.options.onProblem(null);
     } catch (error) {
       this.pausedUntil = Date.now() + reopenPauseMs;
-      const { host, port } = this.options.destination;
-      this.options.onProblem(
-        `${host}:${String(port)}/udp: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      this.options.onProblem(error);
     } finally {
       this.queue = [];
       this.opening = undefined;
@@ -155,6 +155,10 @@ export class UdpRelayForward {
       this.clients.delete(id);
       this.ids.delete(`${client.address}:${String(client.port)}`);
       this.options.counters.activeConnections--;
+    }
+    if (this.clients.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
     }
   }
 
