@@ -21,13 +21,15 @@ import { requireSystemTools } from '../../e2e/support/system-tools';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(projectRoot, 'src/cli/main.ts');
-const tsx = join(projectRoot, 'node_modules/.bin/tsx');
+// One process, not tsx's wrapper: under load the wrapper SIGKILLs a child that takes over 30 ms
+// to take a Ctrl-C, and a signal must reach the process that undoes what connect did.
+const cliArgs = ['--import', 'tsx', cli];
 const isRoot = process.getuid?.() === 0;
 let cluster: TestCluster;
 const ranges: { release: () => void }[] = [];
 
 function localizer(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return run(tsx, [cli, ...args], {
+  return run(process.execPath, [...cliArgs, ...args], {
     env: { LOCALIZER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cli-state-')), ...env },
     timeoutMs: 45_000,
   });
@@ -165,10 +167,9 @@ describe('localizer connect with an exec credential plugin', () => {
       'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' "$CORP_TOKEN"',
     );
     const state = mkdtempSync(join(tmpdir(), 'cli-state-'));
-    // One process: under load, tsx's wrapper SIGKILLs a child that takes over 30 ms to take a Ctrl-C.
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', cli, 'connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()],
+      [...cliArgs, 'connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()],
       {
         env: { ...process.env, LOCALIZER_STATE_DIR: state },
       },
@@ -214,7 +215,7 @@ describe('localizer list', () => {
     await new Promise((resolve) => listener.stdout.once('data', resolve));
     listener.kill('SIGKILL');
     await new Promise((resolve) => listener.once('close', resolve));
-    const result = await run(tsx, [cli, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
+    const result = await run(process.execPath, [...cliArgs, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('is left from an instance that stopped without cleaning up');
   });
@@ -240,8 +241,8 @@ describe('localizer connect with names, in a sandbox', () => {
     for (const path of [dirname(kubeconfig), kubeconfig, state]) chownSync(path, nobody, nobody);
     const launch = inHostsSandbox(
       sandbox,
-      tsx,
-      [cli, 'connect', '--kubeconfig', kubeconfig, '--ip-range', ipRange()],
+      process.execPath,
+      [...cliArgs, 'connect', '--kubeconfig', kubeconfig, '--ip-range', ipRange()],
       {
         uid: nobody,
         gid: nobody,
@@ -266,7 +267,7 @@ describe('localizer connect with names, in a sandbox', () => {
     // Only the helper runs as root; connect itself is the user's. Only this sandbox's processes
     // count (its directory is in their environment or command line): other tests run connect too.
     const ours = processesMarked(dirname(hostsFile)).filter((p) => /^\S*node\S* /.test(p.args));
-    // The CLI's node processes (tsx runs one inside another), not the sandbox's unshare and sh.
+    // The CLI's node process, not the sandbox's unshare and sh.
     const connectUids = ours.filter((p) => p.args.includes('src/cli/main.ts connect')).map((p) => p.uid);
     expect(connectUids.length).toBeGreaterThan(0);
     expect(new Set(connectUids)).toEqual(new Set([nobody]));
@@ -310,7 +311,9 @@ describe('localizer connect with names, in a sandbox', () => {
     const overIpv6 = await inSandbox(fetchJson(`http://[::ffff:${v4}]:6379/`));
     expect((JSON.parse(overIpv6.stdout) as { pod: string }).pod).toBe('kv-2');
 
-    const listed = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+    const listed = await run(process.execPath, [...cliArgs, 'list', '--json'], {
+      env: { LOCALIZER_STATE_DIR: state },
+    });
     const tunnels = JSON.parse(listed.stdout) as {
       namespace: string;
       name: string;
@@ -325,7 +328,7 @@ describe('localizer connect with names, in a sandbox', () => {
       hostnames: ['frontend.web', 'frontend.web.svc', 'frontend.web.svc.cluster.local'],
       ports: [{ port: 80, targetPort: 'http', protocol: 'TCP' }],
     });
-    const table = await run(tsx, [cli, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
+    const table = await run(process.execPath, [...cliArgs, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
     expect(table.stdout.split('\n')[0]).toMatch(
       /^NAMESPACE\s+NAME\s+STATUS\s+REASON\s+ENDPOINT\s+IP\s+PORTS$/,
     );
@@ -353,8 +356,8 @@ describe('localizer connect with two contexts, in a sandbox', () => {
     const sandbox = createHostsSandbox('127.0.0.1\tlocalhost\n');
     const { hostsFile } = sandbox;
     const state = sandbox.stateDirectory;
-    const launch = inHostsSandbox(sandbox, tsx, [
-      ...[cli, 'connect', '--kubeconfig', cluster.kubeconfigPath, '--ip-range', ipRange()],
+    const launch = inHostsSandbox(sandbox, process.execPath, [
+      ...[...cliArgs, 'connect', '--kubeconfig', cluster.kubeconfigPath, '--ip-range', ipRange()],
       ...['--context', cluster.contexts.admin, '--context', cluster.contexts.restricted],
     ]);
     const child = spawn(launch.command, launch.args, {
@@ -368,7 +371,9 @@ describe('localizer connect with two contexts, in a sandbox', () => {
       .poll(() => output, { timeout: 30_000, message: 'connect should finish' })
       .toContain('with names in /etc/hosts');
 
-    const listed = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+    const listed = await run(process.execPath, [...cliArgs, 'list', '--json'], {
+      env: { LOCALIZER_STATE_DIR: state },
+    });
     const tunnels = JSON.parse(listed.stdout) as {
       context: string;
       namespace: string;
@@ -395,29 +400,37 @@ describe('localizer connect with two contexts, in a sandbox', () => {
       .flatMap((line) => line.split(/\s+/).slice(1));
     expect(new Set(names).size, 'no name appears twice in /etc/hosts').toBe(names.length);
 
-    const table = await run(tsx, [cli, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
+    const table = await run(process.execPath, [...cliArgs, 'list'], { env: { LOCALIZER_STATE_DIR: state } });
     expect(table.stdout.split('\n')[0]).toMatch(/^CONTEXT\s+NAMESPACE\s+NAME/);
 
     // With two contexts connected, a command that names none asks which; an unknown one lists them.
     const terminal = { LOCALIZER_STATE_DIR: state, KUBECONFIG: '' };
-    const ambiguous = await run(tsx, [cli, 'expose', 'web/api'], { env: terminal });
+    const ambiguous = await run(process.execPath, [...cliArgs, 'expose', 'web/api'], { env: terminal });
     expect(ambiguous.code).toBe(1);
     expect(ambiguous.stderr).toContain(
       `Several contexts are connected (${cluster.contexts.admin}, ${cluster.contexts.restricted}): pick one with --context.`,
     );
-    const unknown = await run(tsx, [cli, 'disconnect', '--context', 'prod'], { env: terminal });
+    const unknown = await run(process.execPath, [...cliArgs, 'disconnect', '--context', 'prod'], {
+      env: terminal,
+    });
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain(
       `prod is not connected; connected: ${cluster.contexts.admin}, ${cluster.contexts.restricted}.`,
     );
-    const status = await run(tsx, [cli, 'status'], { env: terminal });
+    const status = await run(process.execPath, [...cliArgs, 'status'], { env: terminal });
     expect(status.stdout).toMatch(new RegExp(`${cluster.contexts.restricted}\\s+connected\\s+(\\d+)/\\1`));
     // Disconnecting one context leaves the other, and its names, as they were.
-    const one = await run(tsx, [cli, 'disconnect', '--context', cluster.contexts.restricted], {
-      env: terminal,
-    });
+    const one = await run(
+      process.execPath,
+      [...cliArgs, 'disconnect', '--context', cluster.contexts.restricted],
+      {
+        env: terminal,
+      },
+    );
     expect(one.code, one.stderr).toBe(0);
-    const left = JSON.parse((await run(tsx, [cli, 'list', '--json'], { env: terminal })).stdout) as {
+    const left = JSON.parse(
+      (await run(process.execPath, [...cliArgs, 'list', '--json'], { env: terminal })).stdout,
+    ) as {
       context: string;
     }[];
     expect(new Set(left.map((t) => t.context))).toEqual(new Set([cluster.contexts.admin]));

@@ -63,6 +63,17 @@ function exited(connect: Background): Promise<void> {
   });
 }
 
+/** A connect that made a relay pod, then was SIGKILLed: its state directory and the pod it left. */
+async function killedWithARelay(): Promise<{ state: string; left: string | undefined }> {
+  const state = mkdtempSync(join(tmpdir(), 'relay-cli-'));
+  const connect = await connectInBackground(state);
+  await callBilling(state);
+  const [left] = relayPods();
+  connect.child.kill('SIGKILL');
+  await exited(connect);
+  return { state, left };
+}
+
 beforeAll(async () => {
   cluster = await startTestCluster({ scenario: 'demo' });
   range = takeLocalizerRange();
@@ -87,12 +98,7 @@ describe('relay pods and the CLI', () => {
   });
 
   it('after a SIGKILL, are deleted by `localizer cleanup`', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'relay-cli-'));
-    const connect = await connectInBackground(state);
-    await callBilling(state);
-    const [left] = relayPods();
-    connect.child.kill('SIGKILL');
-    await exited(connect);
+    const { state, left } = await killedWithARelay();
     expect(relayPods()).toEqual([left]);
     const cleanup = await run(process.execPath, [...nodeArgs, 'cleanup'], { env: environment(state) });
     expect(cleanup.code, cleanup.stdout + cleanup.stderr).toBe(0);
@@ -101,12 +107,7 @@ describe('relay pods and the CLI', () => {
   });
 
   it('after a SIGKILL, are deleted by the next connect, which says so', async () => {
-    const state = mkdtempSync(join(tmpdir(), 'relay-cli-'));
-    const first = await connectInBackground(state);
-    await callBilling(state);
-    const [left] = relayPods();
-    first.child.kill('SIGKILL');
-    await exited(first);
+    const { state, left } = await killedWithARelay();
     const second = await connectInBackground(state);
     await pollUntil(() => relayPods().length === 0, 15_000, 'the earlier run’s relay pod to be deleted');
     expect(second.output()).toContain(`Cleanup: deleted relay pod data/${left ?? ''}.`);
