@@ -71,7 +71,13 @@ export function carryToPod(options: PodConnectionOptions): void {
     current?.end();
   });
   socket.on('error', () => socket.destroy());
-  socket.on('close', () => current?.destroy());
+  socket.on('close', () => {
+    // The caller is gone: nothing is answered or retried for it any more, and ending the closed
+    // socket again would only make an error (a stack trace per connection).
+    const carrying = current;
+    current = undefined;
+    carrying?.destroy();
+  });
 
   const canRetry = (): boolean =>
     !committed && sent !== undefined && index < options.attempts.length && Date.now() < deadline;

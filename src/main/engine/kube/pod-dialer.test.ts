@@ -94,13 +94,23 @@ describe('port-forward transports', () => {
   it('opens another session beside a busy one, so many connections at once do not queue on one', async () => {
     const dialer = createPodDialer(loadKubeContext({ kubeconfig: cluster.kubeconfigPath }).kubeConfig);
     const before = cluster.requestCount();
-    const streams = [];
+    const streams: import('node:stream').Duplex[] = [];
+    /** A connection held open and in use, as a long download would be: it has had its answer. */
+    const openInUse = async (): Promise<void> => {
+      const stream = await dialer.dial(echo, 7007);
+      streams.push(stream);
+      await new Promise<void>((resolve, reject) => {
+        stream.once('data', () => resolve());
+        stream.once('error', reject);
+        stream.write('x');
+      });
+    };
     try {
-      // Connections held open, as long downloads would be: past 4 on a session another opens
-      // beside it (in the background, so it takes the ones after), and never more than 4.
-      for (let i = 0; i < 12; i++) streams.push(await dialer.dial(echo, 7007));
+      // Past 4 on a session another opens beside it (in the background, so it takes the ones
+      // after it is open), and never more than 4.
+      for (let i = 0; i < 12; i++) await openInUse();
       expect(cluster.requestCount() - before, 'port-forward sessions opened').toBeGreaterThanOrEqual(2);
-      for (let i = 0; i < 20; i++) streams.push(await dialer.dial(echo, 7007));
+      for (let i = 0; i < 20; i++) await openInUse();
       expect(cluster.requestCount() - before, 'sessions stop at 4 per pod').toBe(4);
       for (const stream of streams) stream.destroy();
       // Once quiet, one session takes the next connection again.

@@ -30,7 +30,10 @@ export interface PodTarget {
 }
 
 export interface PodDialer {
-  /** Resolves once the tunnel is open; data errors (pod refused the port) arrive as stream errors. */
+  /**
+   * Resolves once the connection's streams are asked for, not acknowledged: a refusal (the pod
+   * refused the port, or is gone) and a session that went quiet arrive as stream errors.
+   */
   dial(target: PodTarget, port: number): Promise<Duplex>;
   /**
    * Takes no new connections on the sessions of pods not in `alive` (pods that left the ready
@@ -270,7 +273,7 @@ export function createPodDialer(
       }
       try {
         const current = await session(target);
-        const stream = await current.openStream(port);
+        const stream = current.openStream(port);
         settle();
         return stream;
       } catch (error) {

@@ -34,9 +34,13 @@ const streamBufferBytes = 1024 * 1024;
 
 class SpdyStream extends Duplex {
   errorText = '';
+  /** Streams of the pair the kubelet has not acknowledged yet, and the deadline for them. */
+  unacknowledged = 0;
+  acknowledgeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly session: SpdySession,
+    readonly errorStreamId: number,
     readonly dataStreamId: number,
   ) {
     // Frames carry up to 64 KiB; a 16 KiB default would pause the whole session on every frame.
@@ -45,9 +49,13 @@ class SpdyStream extends Duplex {
       readableHighWaterMark: streamBufferBytes,
       writableHighWaterMark: streamBufferBytes,
     });
-    // The kubelet's refusal can land in the same read as its acceptance, before anyone has the
-    // stream to listen on it; openStream reports it through `errored` instead of a crash.
+    // Every caller listens for errors; this one only keeps an error that comes before the caller
+    // has the stream (a session shut down in the same turn) from crashing the process.
     this.on('error', () => undefined);
+  }
+
+  acknowledged(): void {
+    if (--this.unacknowledged <= 0) clearTimeout(this.acknowledgeTimer);
   }
 
   override _read(): void {
@@ -63,6 +71,7 @@ class SpdyStream extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.acknowledgeTimer);
     this.session.forget(this, !this.readableEnded || !this.writableFinished);
     callback(error);
   }
@@ -81,10 +90,7 @@ const cancel = 5;
 export class SpdySession {
   private readonly reader = new FrameReader();
   private readonly codec = new HeaderCodec();
-  private readonly streams = new Map<
-    number,
-    { stream: SpdyStream; role: 'data' | 'error'; replied: () => void }
-  >();
+  private readonly streams = new Map<number, { stream: SpdyStream; role: 'data' | 'error' }>();
   private nextStreamId = 1;
   private nextRequestId = 0;
   private closed = false;
@@ -194,45 +200,44 @@ export class SpdySession {
     return !this.closed;
   }
 
-  /** Opens the stream pair for one connection to `port`; resolves once the kubelet has answered. */
-  async openStream(port: number): Promise<Duplex> {
+  /**
+   * Opens the stream pair for one connection to `port`, and returns it at once. The kubelet
+   * acknowledges a stream before it dials the pod, so the acknowledgement says nothing about the
+   * pod, and waiting for it (kubectl waits once per stream) only holds the first byte back by one
+   * round trip or two. A refusal arrives as the stream's error; a session that acknowledges
+   * nothing within the timeout is given up, with its streams.
+   */
+  openStream(port: number): Duplex {
     if (this.closed || this.retired) throw new Error('the port-forward session is closed');
     clearTimeout(this.idleTimer);
     const requestId = String(this.nextRequestId++);
     const errorId = this.nextStreamId;
     const dataId = this.nextStreamId + 2;
     this.nextStreamId += 4;
-    const stream = new SpdyStream(this, dataId);
-    const replies = [errorId, dataId].map(
-      (id) =>
-        new Promise<void>((resolve) => {
-          this.streams.set(id, { stream, role: id === errorId ? 'error' : 'data', replied: resolve });
-        }),
-    );
+    const stream = new SpdyStream(this, errorId, dataId);
+    this.streams.set(errorId, { stream, role: 'error' });
+    this.streams.set(dataId, { stream, role: 'data' });
+    const timeoutMs = this.timing.streamOpenTimeoutMs ?? 10_000;
+    stream.unacknowledged = 2;
+    stream.acknowledgeTimer = setTimeout(() => {
+      // A connection that died quietly (sleep, a network change) takes streams and answers
+      // nothing: drop it, so the next connection opens a new one.
+      this.shutdown(
+        new Error(
+          `the API server did not answer a new port-forward within ${String(timeoutMs / 1000)} s, so its connection was dropped; the next connection opens a new one`,
+        ),
+      );
+    }, timeoutMs);
     const headers = (type: string) =>
       this.codec.encode({ streamtype: type, port: String(port), requestid: requestId });
-    // The error stream carries nothing from us, so it is half-closed at once.
+    // One write for both: one WebSocket message, one TLS record. The error stream carries
+    // nothing from us, so it is half-closed at once.
+    this.socket.cork();
     this.socket.write(
       controlFrame(frameTypes.synStream, flagFin, synStreamPayload(errorId, headers('error'))),
     );
     this.socket.write(controlFrame(frameTypes.synStream, 0, synStreamPayload(dataId, headers('data'))));
-    const timeoutMs = this.timing.streamOpenTimeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    const answered = await Promise.race([
-      Promise.all(replies).then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    if (!answered) {
-      // A connection that died quietly (sleep, a network change) takes streams and answers
-      // nothing: drop it, so the next connection opens a new one.
-      const error = new Error(
-        `the API server did not answer a new port-forward within ${String(timeoutMs / 1000)} s, so its connection was dropped; the next connection opens a new one`,
-      );
-      this.shutdown(error); // destroys this stream too
-      throw error;
-    }
-    if (stream.errored) throw stream.errored;
+    this.socket.uncork();
     return stream;
   }
 
@@ -261,16 +266,20 @@ export class SpdySession {
 
   /** Drops a finished stream; one abandoned midway is reset, so the kubelet stops sending to it. */
   forget(stream: SpdyStream, abandoned: boolean): void {
-    for (const [id, entry] of this.streams) {
-      if (entry.stream !== stream) continue;
+    const reset = abandoned && !this.closed;
+    // Both resets in one write: one WebSocket message, one TLS record.
+    if (reset) this.socket.cork();
+    for (const id of [stream.errorStreamId, stream.dataStreamId]) {
+      if (this.streams.get(id)?.stream !== stream) continue;
       this.streams.delete(id);
-      if (abandoned && !this.closed) {
+      if (reset) {
         const payload = Buffer.alloc(8);
         payload.writeUInt32BE(id & 0x7fffffff, 0);
         payload.writeUInt32BE(cancel, 4);
         this.socket.write(controlFrame(frameTypes.rstStream, 0, payload));
       }
     }
+    if (reset) this.socket.uncork();
     // The session may be paused for this stream's full buffer; with it gone, nothing would ever
     // resume it, and every other connection to the pod would stall. A stream still full pauses
     // it again on its next frame.
@@ -331,7 +340,7 @@ export class SpdySession {
         case frameTypes.synReply: {
           const streamId = frame.payload.readUInt32BE(0) & 0x7fffffff;
           this.codec.decode(frame.payload.subarray(4));
-          this.streams.get(streamId)?.replied();
+          this.streams.get(streamId)?.stream.acknowledged();
           break;
         }
         case frameTypes.headers:
