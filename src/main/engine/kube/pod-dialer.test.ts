@@ -8,7 +8,7 @@ import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
 import { randomPayload } from '../../../../e2e/support/sockets';
 import { loadKubeContext } from './kube-context';
-import { createPodDialer, type PodTarget } from './pod-dialer';
+import { createPodDialer, maxSessionsPerPod, streamsPerSession, type PodTarget } from './pod-dialer';
 
 let cluster: TestCluster;
 let echo: PodTarget;
@@ -106,16 +106,18 @@ describe('port-forward transports', () => {
       });
     };
     try {
-      // Past 4 on a session another opens beside it (in the background, so it takes the ones
-      // after it is open), and never more than 4.
-      for (let i = 0; i < 12; i++) await openInUse();
-      expect(cluster.requestCount() - before, 'port-forward sessions opened').toBeGreaterThanOrEqual(2);
-      for (let i = 0; i < 20; i++) await openInUse();
-      expect(cluster.requestCount() - before, 'sessions stop at 4 per pod').toBe(4);
+      // Past `streamsPerSession` on a session another opens beside it, for the connection that
+      // found them all full, and never more than `maxSessionsPerPod`.
+      for (let i = 0; i < streamsPerSession; i++) await openInUse();
+      expect(cluster.requestCount() - before, 'one session while it has room').toBe(1);
+      await openInUse();
+      expect(cluster.requestCount() - before, 'port-forward sessions opened').toBe(2);
+      for (let i = 0; i < streamsPerSession * maxSessionsPerPod; i++) await openInUse();
+      expect(cluster.requestCount() - before, 'sessions stop at the limit per pod').toBe(maxSessionsPerPod);
       for (const stream of streams) stream.destroy();
       // Once quiet, one session takes the next connection again.
       expect(await roundTrip(() => dialer.dial(echo, 7007))).toBe(true);
-      expect(cluster.requestCount() - before, 'no new session once quiet').toBe(4);
+      expect(cluster.requestCount() - before, 'no new session once quiet').toBe(maxSessionsPerPod);
     } finally {
       dialer.close();
     }

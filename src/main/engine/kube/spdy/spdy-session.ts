@@ -30,6 +30,7 @@ export class SpdyUnavailableError extends Error {
 }
 
 const maxDataPayload = 0xffffff;
+const readBytesPerTurn = 256 * 1024;
 const streamBufferBytes = 1024 * 1024;
 
 class SpdyStream extends Duplex {
@@ -97,6 +98,11 @@ export class SpdySession {
   /** Retired: no new streams; closes when its last stream ends. */
   private retired = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Reading is held until a stream that was full has room, or until the next loop turn. */
+  private heldForStream = false;
+  private heldForTurn = false;
+  private bytesThisTurn = 0;
+  private turnEnd: NodeJS.Immediate | undefined;
   onClose: (() => void) | undefined;
 
   private constructor(
@@ -260,8 +266,10 @@ export class SpdySession {
     else this.socket.once('drain', () => callback());
   }
 
+  /** A stream has room again: read on, unless this turn's budget is spent. */
   resume(): void {
-    this.socket.resume();
+    this.heldForStream = false;
+    if (!this.heldForTurn && !this.closed) this.socket.resume();
   }
 
   /** Drops a finished stream; one abandoned midway is reset, so the kubelet stops sending to it. */
@@ -283,7 +291,7 @@ export class SpdySession {
     // The session may be paused for this stream's full buffer; with it gone, nothing would ever
     // resume it, and every other connection to the pod would stall. A stream still full pauses
     // it again on its next frame.
-    if (!this.closed) this.socket.resume();
+    this.resume();
     this.armIdle();
   }
 
@@ -315,13 +323,36 @@ export class SpdySession {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.idleTimer);
+    clearImmediate(this.turnEnd);
     this.socket.destroy();
     for (const { stream } of this.streams.values()) stream.destroy(error);
     this.streams.clear();
     this.onClose?.();
   }
 
+  /**
+   * Stops reading for the rest of this event-loop turn once `readBytesPerTurn` came in. libuv
+   * accepts one connection per loop turn, and reads up to 2 MiB from each busy socket in one, so
+   * bulk downloads made turns of tens of milliseconds, and a burst of new connections waited a
+   * turn each to be accepted: the 32nd one of a burst, hundreds of milliseconds.
+   */
+  private spendTurn(bytes: number): void {
+    this.bytesThisTurn += bytes;
+    this.turnEnd ??= setImmediate(() => {
+      this.turnEnd = undefined;
+      this.bytesThisTurn = 0;
+      if (!this.heldForTurn) return;
+      this.heldForTurn = false;
+      if (!this.heldForStream && !this.closed) this.socket.resume();
+    });
+    if (this.bytesThisTurn >= readBytesPerTurn && !this.heldForTurn) {
+      this.heldForTurn = true;
+      this.socket.pause();
+    }
+  }
+
   private onBytes(chunk: Buffer): void {
+    this.spendTurn(chunk.length);
     for (const frame of this.reader.push(chunk)) {
       if (!frame.control) {
         const entry = this.streams.get(frame.streamId);
@@ -332,7 +363,10 @@ export class SpdySession {
             entry.stream.destroy(new Error(entry.stream.errorText.trim()));
           continue;
         }
-        if (frame.payload.length > 0 && !entry.stream.push(frame.payload)) this.socket.pause();
+        if (frame.payload.length > 0 && !entry.stream.push(frame.payload)) {
+          this.heldForStream = true;
+          this.socket.pause();
+        }
         if (frame.flags & flagFin) entry.stream.push(null);
         continue;
       }

@@ -31,7 +31,8 @@ export class WebSocketCarrier extends Duplex {
   constructor(private readonly ws: WebSocket) {
     super({ readableHighWaterMark: 1024 * 1024, writableHighWaterMark: 1024 * 1024 });
     ws.on('message', (data: Buffer) => {
-      if (!this.push(data)) ws.pause();
+      // A reader that paused wants reading to stop now, not once 1 MiB has piled up here.
+      if (!this.push(data) || !this.readableFlowing) ws.pause();
     });
     ws.on('close', () => {
       this.push(null);
