@@ -17,6 +17,7 @@ import {
 export type Dial = (port: number) => Promise<Socket>;
 
 interface StreamPair {
+  requestId: string;
   errorStream?: number;
   dataStream?: number;
   port: number;
@@ -68,8 +69,16 @@ export function serveSpdyPortForward(
     if (bytes.length === 0 && fin) send(dataFrame(streamId, flagFin, Buffer.alloc(0)));
   };
 
+  /** A finished pair is forgotten: one session may carry many thousands. */
+  const forget = (pair: StreamPair): void => {
+    pairs.delete(pair.requestId);
+    if (pair.errorStream !== undefined) byStream.delete(pair.errorStream);
+    if (pair.dataStream !== undefined) byStream.delete(pair.dataStream);
+  };
+
   const finish = (pair: StreamPair): void => {
     if (pair.errorStream !== undefined) sendData(pair.errorStream, Buffer.alloc(0), true);
+    forget(pair);
   };
 
   const connectPair = (pair: StreamPair): void => {
@@ -106,6 +115,7 @@ export function serveSpdyPortForward(
         if (pair.errorStream !== undefined)
           sendData(pair.errorStream, Buffer.from(describeFailure(pair.port, asError(error))), true);
         sendData(dataStream, Buffer.alloc(0), true);
+        forget(pair);
       },
     );
   };
@@ -116,7 +126,7 @@ export function serveSpdyPortForward(
     send(controlFrame(frameTypes.synReply, 0, Buffer.concat([payload.subarray(0, 4), codec.encode({})])));
     const requestId = headers.get('requestid') ?? String(streamId);
     const port = Number(headers.get('port'));
-    const pair = pairs.get(requestId) ?? { port, pending: [], clientFinished: false };
+    const pair = pairs.get(requestId) ?? { requestId, port, pending: [], clientFinished: false };
     pairs.set(requestId, pair);
     byStream.set(streamId, pair);
     if (headers.get('streamtype') === 'error') {
