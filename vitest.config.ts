@@ -8,6 +8,6 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 90_000,
-    reporters: process.env.CI ? ['default'] : ['default'],
+    globalSetup: ['e2e/support/test-run-temp.ts'],
   },
 });
