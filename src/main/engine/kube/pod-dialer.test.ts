@@ -3,15 +3,24 @@
  * WebSocket first (kubectl 1.31+), then raw SPDY, then one WebSocket per connection; each
  * fallback said once, and the choice kept for that server.
  */
+import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
+import { pollUntil } from '../../../../e2e/support/poll';
 import { randomPayload } from '../../../../e2e/support/sockets';
 import { loadKubeContext } from './kube-context';
-import { createPodDialer, maxSessionsPerPod, streamsPerSession, type PodTarget } from './pod-dialer';
+import {
+  createPodDialer,
+  maxSessionsPerPod,
+  streamsPerSession,
+  type PodDialer,
+  type PodTarget,
+} from './pod-dialer';
 
 let cluster: TestCluster;
 let echo: PodTarget;
+let bulk: PodTarget;
 
 beforeAll(async () => {
   cluster = await startTestCluster({ scenario: 'demo' });
@@ -19,6 +28,10 @@ beforeAll(async () => {
     .list(resourceTypeOfKind('Pod'), 'tools')
     .find((p) => p.metadata.name?.startsWith('echo-'));
   echo = { namespace: 'tools', pod: pod?.metadata.name ?? '', uid: pod?.metadata.uid };
+  const bulkPod = cluster.store
+    .list(resourceTypeOfKind('Pod'), 'tools')
+    .find((p) => p.metadata.name?.startsWith('bulk-'));
+  bulk = { namespace: 'tools', pod: bulkPod?.metadata.name ?? '', uid: bulkPod?.metadata.uid };
 });
 afterAll(async () => {
   await cluster.stop();
@@ -41,6 +54,42 @@ async function roundTrip(dial: () => Promise<import('node:stream').Duplex>): Pro
   });
   stream.destroy();
   return Buffer.concat(chunks).equals(payload);
+}
+
+const MiB = 1024 * 1024;
+
+/** Asks the bulk pod for `bytes` on `stream` without reading them: a reader that fell behind. */
+function askWithoutReading(stream: Duplex, bytes: number): void {
+  stream.pause();
+  stream.write(`SEND ${String(bytes)}\n`);
+}
+
+/** Reads everything `stream` brings until it ends, failing with `what` after `timeoutMs`. */
+function readAll(stream: Duplex, timeoutMs: number, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let received = 0;
+    const timer = setTimeout(
+      () => reject(new Error(`${what}: ${String(received)} bytes in ${String(timeoutMs)} ms`)),
+      timeoutMs,
+    );
+    stream.on('data', (chunk: Buffer) => (received += chunk.length));
+    stream.on('end', () => {
+      clearTimeout(timer);
+      resolve(received);
+    });
+    stream.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    stream.resume();
+  });
+}
+
+/** Downloads `bytes` from the bulk pod on a new connection. */
+async function download(dialer: PodDialer, bytes: number, what: string): Promise<number> {
+  const stream = await dialer.dial(bulk, 9000);
+  stream.write(`SEND ${String(bytes)}\n`);
+  return readAll(stream, 15_000, what);
 }
 
 describe('port-forward transports', () => {
@@ -118,6 +167,47 @@ describe('port-forward transports', () => {
       // Once quiet, one session takes the next connection again.
       expect(await roundTrip(() => dialer.dial(echo, 7007))).toBe(true);
       expect(cluster.requestCount() - before, 'no new session once quiet').toBe(maxSessionsPerPod);
+    } finally {
+      dialer.close();
+    }
+  });
+
+  it('keeps other connections to a pod moving while one reader falls behind, and goes around one that stopped', async () => {
+    // SPDY as the kubelet speaks it has no flow control per stream: a reader that stops would
+    // stop the whole session, and with it every connection to the pod (kubectl's behaviour).
+    const dialer = createPodDialer(loadKubeContext({ kubeconfig: cluster.kubeconfigPath }).kubeConfig);
+    const before = cluster.requestCount();
+    try {
+      // A neighbour already connected, as a keep-alive connection or a second query would be.
+      const neighbour = await dialer.dial(bulk, 9000);
+      const slow = await dialer.dial(bulk, 9000);
+      askWithoutReading(slow, 4 * MiB);
+      await pollUntil(() => slow.readableLength >= 2 * MiB, 15_000, 'the slow reader to be 2 MiB behind');
+      neighbour.write(`SEND ${String(MiB)}\n`);
+      expect(await readAll(neighbour, 15_000, 'the neighbour of a slow reader')).toBe(MiB);
+      expect(cluster.requestCount() - before, 'the neighbour shared the session').toBe(1);
+
+      const stopped = await dialer.dial(bulk, 9000);
+      askWithoutReading(stopped, 64 * MiB);
+      // Its backlog grows to what the session allows (8 MiB), then the session pauses for it.
+      let last = -1;
+      await pollUntil(
+        () => {
+          const now = stopped.readableLength;
+          const stable = now === last && now >= 8 * MiB;
+          last = now;
+          return stable;
+        },
+        15_000,
+        'the stopped reader to be 8 MiB behind, and no more',
+      );
+      expect(await download(dialer, MiB, 'a new connection beside a stopped reader')).toBe(MiB);
+      expect(cluster.requestCount() - before, 'the new connection went to another session').toBe(2);
+      expect(stopped.readableLength, 'bytes held for the stopped reader').toBeLessThanOrEqual(10 * MiB);
+
+      // Nothing was dropped: both readers get every byte once they read.
+      expect(await readAll(slow, 15_000, 'the slow reader')).toBe(4 * MiB);
+      expect(await readAll(stopped, 15_000, 'the stopped reader')).toBe(64 * MiB);
     } finally {
       dialer.close();
     }

@@ -244,12 +244,17 @@ export function createPodDialer(
    * promised to sessions still opening. When every one already carries `streamsPerSession`,
    * another is opened for this connection (up to `maxSessionsPerPod`): a burst of connections
    * spreads over sessions instead of piling onto the first, where each new one's first byte
-   * would queue behind the bulk data of the others.
+   * would queue behind the bulk data of the others. A session stalled by a reader that stopped
+   * counts as full, so new connections go around it.
    */
   const session = (target: PodTarget): Promise<SpdySession> => {
     const key = sessionKey(target);
     const slots = (sessions.get(key) ?? []).filter((s) => !s.session || s.session.isOpen);
-    const load = (slot: SessionSlot): number => slot.session?.load ?? slot.promised;
+    // A stalled session counts as full: a connection put on it would wait for its slow reader.
+    const load = (slot: SessionSlot): number =>
+      slot.session
+        ? Math.max(slot.session.load, slot.session.stalled ? streamsPerSession : 0)
+        : slot.promised;
     const leastBusy = slots.sort((a, b) => load(a) - load(b))[0];
     const chosen =
       !leastBusy || (load(leastBusy) >= streamsPerSession && slots.length < maxSessionsPerPod)

@@ -32,6 +32,14 @@ export class SpdyUnavailableError extends Error {
 const maxDataPayload = 0xffffff;
 const readBytesPerTurn = 256 * 1024;
 const streamBufferBytes = 1024 * 1024;
+/**
+ * SPDY as the kubelet speaks it has no flow control per stream (spdystream ignores
+ * WINDOW_UPDATE), so the only way to slow one stream is to stop reading the session, which
+ * stops every connection on it. While others share the session, a stream whose reader is behind
+ * may hold this much more before that happens, and all such streams together this much.
+ */
+const behindStreamBytes = 8 * 1024 * 1024;
+const behindSessionBytes = 16 * 1024 * 1024;
 
 class SpdyStream extends Duplex {
   errorText = '';
@@ -101,6 +109,8 @@ export class SpdySession {
   /** Reading is held until a stream that was full has room, or until the next loop turn. */
   private heldForStream = false;
   private heldForTurn = false;
+  /** Streams holding more than their buffer, because their reader is behind. */
+  private readonly behind = new Set<SpdyStream>();
   private bytesThisTurn = 0;
   private turnEnd: NodeJS.Immediate | undefined;
   onClose: (() => void) | undefined;
@@ -202,6 +212,14 @@ export class SpdySession {
     return Math.ceil(this.streams.size / 2);
   }
 
+  /**
+   * Paused because a reader fell too far behind: every connection on it waits for that reader,
+   * so a new connection had better go to another session.
+   */
+  get stalled(): boolean {
+    return this.heldForStream;
+  }
+
   get isOpen(): boolean {
     return !this.closed;
   }
@@ -277,6 +295,7 @@ export class SpdySession {
     const reset = abandoned && !this.closed;
     // Both resets in one write: one WebSocket message, one TLS record.
     if (reset) this.socket.cork();
+    this.behind.delete(stream);
     for (const id of [stream.errorStreamId, stream.dataStreamId]) {
       if (this.streams.get(id)?.stream !== stream) continue;
       this.streams.delete(id);
@@ -327,6 +346,7 @@ export class SpdySession {
     this.socket.destroy();
     for (const { stream } of this.streams.values()) stream.destroy(error);
     this.streams.clear();
+    this.behind.clear();
     this.onClose?.();
   }
 
@@ -351,6 +371,23 @@ export class SpdySession {
     }
   }
 
+  /**
+   * `stream` is full: pause the session for it, unless others share the session and the readers
+   * behind still fit their allowance, so one slow reader does not stop its neighbours at once.
+   */
+  private holdFor(stream: SpdyStream): void {
+    this.behind.add(stream);
+    let held = 0;
+    for (const other of this.behind) {
+      if (other.destroyed || other.readableLength < streamBufferBytes) this.behind.delete(other);
+      else held += other.readableLength;
+    }
+    const shared = this.streams.size > 2;
+    if (shared && stream.readableLength < behindStreamBytes && held < behindSessionBytes) return;
+    this.heldForStream = true;
+    this.socket.pause();
+  }
+
   private onBytes(chunk: Buffer): void {
     this.spendTurn(chunk.length);
     for (const frame of this.reader.push(chunk)) {
@@ -363,10 +400,7 @@ export class SpdySession {
             entry.stream.destroy(new Error(entry.stream.errorText.trim()));
           continue;
         }
-        if (frame.payload.length > 0 && !entry.stream.push(frame.payload)) {
-          this.heldForStream = true;
-          this.socket.pause();
-        }
+        if (frame.payload.length > 0 && !entry.stream.push(frame.payload)) this.holdFor(entry.stream);
         if (frame.flags & flagFin) entry.stream.push(null);
         continue;
       }
