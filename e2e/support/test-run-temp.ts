@@ -12,6 +12,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processesMarked, type ProcessInfo } from './leftovers';
+import { pollUntil } from './poll';
 
 /** Short, because Unix socket paths under it are limited to 107 bytes. */
 const prefix = 'lzt-';
@@ -23,15 +24,6 @@ function survivors(root: string): ProcessInfo[] {
   return processesMarked(`TMPDIR=${root}`);
 }
 
-async function waitForExit(root: string, deadlineMs: number): Promise<ProcessInfo[]> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const left = survivors(root);
-    if (left.length === 0 || Date.now() >= deadline) return left;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 export default function setup(): () => Promise<void> {
   const previous = process.env.TMPDIR;
   const root = mkdtempSync(join(previous ?? tmpdir(), prefix));
@@ -40,7 +32,13 @@ export default function setup(): () => Promise<void> {
   process.env.TMPDIR = root;
 
   return async () => {
-    const left = await waitForExit(root, exitGraceMs);
+    // Survivors are named below, so running out of time is not an error here.
+    await pollUntil(
+      () => survivors(root).length === 0,
+      exitGraceMs,
+      'the processes of the tests to exit',
+    ).catch(() => undefined);
+    const left = survivors(root);
     for (const processInfo of left) {
       try {
         process.kill(processInfo.pid, 'SIGKILL');

@@ -10,13 +10,7 @@ import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test
 import { pollUntil } from '../../../../e2e/support/poll';
 import { randomPayload } from '../../../../e2e/support/sockets';
 import { loadKubeContext } from './kube-context';
-import {
-  createPodDialer,
-  maxSessionsPerPod,
-  streamsPerSession,
-  type PodDialer,
-  type PodTarget,
-} from './pod-dialer';
+import { createPodDialer, maxSessionsPerPod, streamsPerSession, type PodTarget } from './pod-dialer';
 
 let cluster: TestCluster;
 let echo: PodTarget;
@@ -24,21 +18,21 @@ let bulk: PodTarget;
 
 beforeAll(async () => {
   cluster = await startTestCluster({ scenario: 'demo' });
-  const pod = cluster.store
-    .list(resourceTypeOfKind('Pod'), 'tools')
-    .find((p) => p.metadata.name?.startsWith('echo-'));
-  echo = { namespace: 'tools', pod: pod?.metadata.name ?? '', uid: pod?.metadata.uid };
-  const bulkPod = cluster.store
-    .list(resourceTypeOfKind('Pod'), 'tools')
-    .find((p) => p.metadata.name?.startsWith('bulk-'));
-  bulk = { namespace: 'tools', pod: bulkPod?.metadata.name ?? '', uid: bulkPod?.metadata.uid };
+  const podOf = (deployment: string): PodTarget => {
+    const pod = cluster.store
+      .list(resourceTypeOfKind('Pod'), 'tools')
+      .find((p) => p.metadata.name?.startsWith(`${deployment}-`));
+    return { namespace: 'tools', pod: pod?.metadata.name ?? '', uid: pod?.metadata.uid };
+  };
+  echo = podOf('echo');
+  bulk = podOf('bulk');
 });
 afterAll(async () => {
   await cluster.stop();
 });
 
 /** Sends 256 KiB through the echo pod and reads it back. */
-async function roundTrip(dial: () => Promise<import('node:stream').Duplex>): Promise<boolean> {
+async function roundTrip(dial: () => Promise<Duplex>): Promise<boolean> {
   const payload = randomPayload(256 * 1024);
   const stream = await dial();
   const chunks: Buffer[] = [];
@@ -58,10 +52,15 @@ async function roundTrip(dial: () => Promise<import('node:stream').Duplex>): Pro
 
 const MiB = 1024 * 1024;
 
-/** Asks the bulk pod for `bytes` on `stream` without reading them: a reader that fell behind. */
+/** Asks the bulk pod for `bytes` on `stream`. */
+function ask(stream: Duplex, bytes: number): void {
+  stream.write(`SEND ${String(bytes)}\n`);
+}
+
+/** Asks without reading what comes: a reader that fell behind. */
 function askWithoutReading(stream: Duplex, bytes: number): void {
   stream.pause();
-  stream.write(`SEND ${String(bytes)}\n`);
+  ask(stream, bytes);
 }
 
 /** Reads everything `stream` brings until it ends, failing with `what` after `timeoutMs`. */
@@ -83,13 +82,6 @@ function readAll(stream: Duplex, timeoutMs: number, what: string): Promise<numbe
     });
     stream.resume();
   });
-}
-
-/** Downloads `bytes` from the bulk pod on a new connection. */
-async function download(dialer: PodDialer, bytes: number, what: string): Promise<number> {
-  const stream = await dialer.dial(bulk, 9000);
-  stream.write(`SEND ${String(bytes)}\n`);
-  return readAll(stream, 15_000, what);
 }
 
 describe('port-forward transports', () => {
@@ -143,7 +135,7 @@ describe('port-forward transports', () => {
   it('opens another session beside a busy one, so many connections at once do not queue on one', async () => {
     const dialer = createPodDialer(loadKubeContext({ kubeconfig: cluster.kubeconfigPath }).kubeConfig);
     const before = cluster.requestCount();
-    const streams: import('node:stream').Duplex[] = [];
+    const streams: Duplex[] = [];
     /** A connection held open and in use, as a long download would be: it has had its answer. */
     const openInUse = async (): Promise<void> => {
       const stream = await dialer.dial(echo, 7007);
@@ -183,7 +175,7 @@ describe('port-forward transports', () => {
       const slow = await dialer.dial(bulk, 9000);
       askWithoutReading(slow, 4 * MiB);
       await pollUntil(() => slow.readableLength >= 2 * MiB, 15_000, 'the slow reader to be 2 MiB behind');
-      neighbour.write(`SEND ${String(MiB)}\n`);
+      ask(neighbour, MiB);
       expect(await readAll(neighbour, 15_000, 'the neighbour of a slow reader')).toBe(MiB);
       expect(cluster.requestCount() - before, 'the neighbour shared the session').toBe(1);
 
@@ -201,7 +193,9 @@ describe('port-forward transports', () => {
         15_000,
         'the stopped reader to be 8 MiB behind, and no more',
       );
-      expect(await download(dialer, MiB, 'a new connection beside a stopped reader')).toBe(MiB);
+      const newcomer = await dialer.dial(bulk, 9000);
+      ask(newcomer, MiB);
+      expect(await readAll(newcomer, 15_000, 'a new connection beside a stopped reader')).toBe(MiB);
       expect(cluster.requestCount() - before, 'the new connection went to another session').toBe(2);
       expect(stopped.readableLength, 'bytes held for the stopped reader').toBeLessThanOrEqual(10 * MiB);
 

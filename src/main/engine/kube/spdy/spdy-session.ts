@@ -376,14 +376,14 @@ export class SpdySession {
    * behind still fit their allowance, so one slow reader does not stop its neighbours at once.
    */
   private holdFor(stream: SpdyStream): void {
+    // Streams leave the set when forgotten, or here once their reader has caught up.
     this.behind.add(stream);
     let held = 0;
     for (const other of this.behind) {
-      if (other.destroyed || other.readableLength < streamBufferBytes) this.behind.delete(other);
+      if (other.readableLength < streamBufferBytes) this.behind.delete(other);
       else held += other.readableLength;
     }
-    const shared = this.streams.size > 2;
-    if (shared && stream.readableLength < behindStreamBytes && held < behindSessionBytes) return;
+    if (this.load > 1 && stream.readableLength < behindStreamBytes && held < behindSessionBytes) return;
     this.heldForStream = true;
     this.socket.pause();
   }
