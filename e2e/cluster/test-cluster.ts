@@ -24,7 +24,11 @@ import { IpPool, takeIpSlot } from './network/ip-slots';
 import { OutsideHosts } from './network/outside-hosts';
 import { KubeProxy } from './network/kube-proxy';
 import { combineHooks, serviceIpHooks } from './network/service-ips';
-import { createPortForwardHandler, type PortForwardFaults } from './portforward/portforward-handler';
+import {
+  createPortForwardHandler,
+  type PortForwardFaults,
+  type PortForwardUpgradeCounts,
+} from './portforward/portforward-handler';
 import { scenarios, type ScenarioName, type ScenarioOptions } from './scenarios/scenarios';
 
 export interface TestClusterOptions {
@@ -66,6 +70,13 @@ export interface ClusterFaults {
   setPortForward(mode: PortForwardFaults['mode'], delayMs?: number): void;
   /** Makes port-forward upgrades of these kinds fail as a server that lacks them answers. */
   setUnsupportedPortForwards(kinds: readonly ('spdy-websocket' | 'spdy')[]): void;
+  /**
+   * The SPDY port-forward sessions open now stop answering anything (new ones work): a connection
+   * a proxy or load balancer stopped forwarding. Returns how many were stalled.
+   */
+  stallPortForwardSessions(): number;
+  /** Cuts every SPDY port-forward session opened from now on at this age (undefined: never). */
+  setPortForwardMaxAge(ms: number | undefined): void;
   /** Makes a user's token fail with 401 from now on. */
   revokeToken(user: 'admin' | 'restricted'): void;
   /** The API server answers nothing for `ms`, then carries on, nothing lost. */
@@ -90,6 +101,8 @@ export interface TestCluster {
   faults: ClusterFaults;
   /** Requests and upgrades the API server has served so far. */
   requestCount(): number;
+  /** Port-forward upgrades served so far, by the transport the client used. */
+  portForwardUpgrades(): PortForwardUpgradeCounts;
   /** A container's output so far, as `kubectl logs` shows it. */
   logs(namespace: string, pod: string, container?: string): string;
   /** The directory a pod's volume was written to, as its containers see it. */
@@ -178,6 +191,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     log,
   });
   const portForwardFaults: PortForwardFaults = { mode: 'normal', delayMs: 0 };
+  const portForward = createPortForwardHandler(store, portForwardFaults);
   const controllers = [
     createWorkloadControllers(store, registry, log),
     createEndpointsController(store, registry, log),
@@ -193,6 +207,10 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     restartApiServer: (downtimeMs) => server.restart(downtimeMs),
     setUnsupportedPortForwards: (kinds) => {
       portForwardFaults.unsupported = new Set(kinds);
+    },
+    stallPortForwardSessions: () => portForward.stallOpenSessions(),
+    setPortForwardMaxAge: (ms) => {
+      portForwardFaults.maxSessionAgeMs = ms;
     },
     setPortForward: (mode, delayMs = 0) => {
       portForwardFaults.mode = mode;
@@ -210,8 +228,14 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     registry,
     auth,
     tls: { key: pki.serverKey, cert: pki.serverCert },
-    onUpgrade: createPortForwardHandler(store, portForwardFaults),
-    extraRoutes: [logRoute(kubelet), adminRoute(faults, () => ({ requests: server.requestCount }))],
+    onUpgrade: portForward.handle,
+    extraRoutes: [
+      logRoute(kubelet),
+      adminRoute(faults, () => ({
+        requests: server.requestCount,
+        portForwardUpgrades: { ...portForward.upgrades },
+      })),
+    ],
     ...(options.port !== undefined ? { port: options.port } : {}),
     log,
   });
@@ -254,6 +278,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     registry,
     faults,
     requestCount: () => server.requestCount,
+    portForwardUpgrades: () => ({ ...portForward.upgrades }),
     logs: (namespace, pod, container) => kubelet.logs(namespace, pod, container)?.text ?? '',
     volumeDirectory: (namespace, pod, volume) => kubelet.volumeDirectory(namespace, pod, volume),
     processEnvironment: (namespace, pod, container) => {
@@ -322,7 +347,7 @@ function logRoute(kubelet: Kubelet): ExtraRoute {
 }
 
 /** `POST /localizer-test/v1/faults/<name>` for cluster admins: fault injection from outside the process. */
-function adminRoute(faults: ClusterFaults, stats: () => { requests: number }): ExtraRoute {
+function adminRoute(faults: ClusterFaults, stats: () => Record<string, unknown>): ExtraRoute {
   return ({ request, response, url, user, body }) => {
     if (url.pathname === '/localizer-test/v1/stats' && user.groups.includes('system:masters')) {
       sendJson(response, 200, stats());
@@ -375,6 +400,12 @@ function adminRoute(faults: ClusterFaults, stats: () => { requests: number }): E
           (text('mode') || 'normal') as PortForwardFaults['mode'],
           typeof args.delayMs === 'number' ? args.delayMs : 0,
         );
+        break;
+      case 'stall-port-forwards':
+        sendJson(response, 200, { stalled: faults.stallPortForwardSessions() });
+        return true;
+      case 'port-forward-max-age':
+        faults.setPortForwardMaxAge(typeof args.ms === 'number' ? args.ms : undefined);
         break;
       case 'revoke-token':
         faults.revokeToken(text('user') === 'admin' ? 'admin' : 'restricted');

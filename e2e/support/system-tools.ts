@@ -70,6 +70,23 @@ export const systemTools = {
     neededFor: "the test cluster's Python image, which runs connect's relay pods",
     present: () => executable('/usr/bin/python3'),
   },
+  redis: {
+    name: "Redis's server and redis-cli (/usr/bin/redis-check-rdb, which is the server by another name)",
+    debianPackage: 'redis-tools',
+    neededFor: "the test cluster's Redis image (the demo's cache/redis) and a real Redis client in the tests",
+    present: () => executable('/usr/bin/redis-check-rdb') && onPath('redis-cli'),
+  },
+  netcat: {
+    name: 'OpenBSD netcat (nc, with -N to shut down its sending side)',
+    debianPackage: 'netcat-openbsd',
+    neededFor: 'a real client that sends and then half-closes, in the half-close tests',
+    present: () => {
+      if (!onPath('nc')) return false;
+      // Other netcats (traditional, ncat) are also `nc`, without -N.
+      const help = spawnSync('nc', ['-h'], { encoding: 'utf8' });
+      return `${help.stdout}${help.stderr}`.includes('-N');
+    },
+  },
   kubectl: {
     name: 'kubectl',
     debianPackage: 'kubernetes-client',

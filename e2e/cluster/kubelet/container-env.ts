@@ -89,7 +89,7 @@ function serviceVariables(service: {
 }
 
 /** kubelet's expansion: `$(VAR)` from the mapping, `$$` for a literal `$`, the rest untouched. */
-function expand(input: string, mapping: (name: string) => string | undefined): string {
+export function expand(input: string, mapping: (name: string) => string | undefined): string {
   return input.replace(/\$\$|\$\(([^)]*)\)/g, (whole: string, name: string | undefined) => {
     if (whole === '$$') return '$';
     return mapping(name ?? '') ?? whole;

@@ -4,7 +4,7 @@
  * volumes are bind-mounted at their mountPaths, as the pod's user.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Container } from '../api/objects';
@@ -113,6 +113,17 @@ function opensshCommand(launch: ContainerLaunch, defaultCommand: string[]): stri
   return command;
 }
 
+/** A directory in the pod's own space with a link per alias, for the front of its PATH. */
+function aliasDirectory(launch: ContainerLaunch, aliases: Record<string, string>): string {
+  const directory = join(launch.workDirectory, 'image-bin');
+  mkdirSync(directory, { recursive: true });
+  for (const [name, target] of Object.entries(aliases)) {
+    const link = join(directory, name);
+    if (!existsSync(link)) symlinkSync(target, link);
+  }
+  return directory;
+}
+
 /** Spawns the container's process; its stdout and stderr are piped for logs. */
 export function spawnContainer(launch: ContainerLaunch): ChildProcess {
   const { runtime } = launch;
@@ -137,9 +148,11 @@ export function spawnContainer(launch: ContainerLaunch): ChildProcess {
           opensshCommand(launch, runtime.defaultCommand),
         )
       : namespacedScript({ ...launch, mounts: [...hostsMount, ...launch.mounts] }, [
-          ...(launch.container.command ?? []),
+          ...(launch.container.command ?? runtime.defaultCommand ?? []),
           ...(launch.container.args ?? []),
         ]);
+  if (runtime.kind === 'host-command' && runtime.aliases)
+    env.PATH = `${aliasDirectory(launch, runtime.aliases)}:${env.PATH}`;
   // A PID namespace, as a container has: when sshd (its init) exits, the kernel ends every
   // process in it, including per-connection sshd children, which leave the process group (setsid).
   const namespaceFlags = isRoot

@@ -3,6 +3,7 @@
  * process; any other image leaves the pod Pending with ErrImagePull, as a real cluster would.
  */
 import { fileURLToPath } from 'node:url';
+import type { SystemToolName } from '../../support/system-tools';
 
 export type ImageRuntime =
   | {
@@ -19,6 +20,16 @@ export type ImageRuntime =
       user: number;
       /** The program the image is for, which must be installed here. */
       program: string;
+      /** The system tool (`npm run setup` installs it) that provides the program. */
+      tool: SystemToolName;
+      /** The image's command when the container names none (its Docker CMD). */
+      defaultCommand?: string[];
+      /**
+       * Commands the image has under another name on this machine, put first on the container's
+       * PATH: Debian's redis-tools has the Redis server as `redis-check-rdb`, which runs as the
+       * server when called by any other name.
+       */
+      aliases?: Record<string, string>;
     }
   | {
       kind: 'openssh';
@@ -77,7 +88,21 @@ knownImages['linuxserver/openssh-server'] = linuxserverOpenssh;
  * Docker's official Python image, as connect's relay pods use it: the container's command runs
  * with this machine's /usr/bin/python3, which has the same standard library.
  */
-knownImages.python = { kind: 'host-command', user: 0, program: '/usr/bin/python3' };
+knownImages.python = { kind: 'host-command', user: 0, program: '/usr/bin/python3', tool: 'python3' };
+
+/**
+ * Docker's official Redis image: this machine's Redis 7 server (Debian's redis-tools), run as the
+ * image's `redis` account. Pods share this machine's network, so a pod tells it its own address
+ * (`--bind $(POD_IP)`), as it would to listen on one interface in a real pod.
+ */
+knownImages.redis = {
+  kind: 'host-command',
+  user: 999,
+  program: '/usr/bin/redis-check-rdb',
+  tool: 'redis',
+  defaultCommand: ['redis-server'],
+  aliases: { 'redis-server': '/usr/bin/redis-check-rdb' },
+};
 
 /** The repository part of an image reference: `docker.io/library/x:1@sha256:…` → `x`. */
 export function imageRepository(reference: string): string {

@@ -17,7 +17,7 @@ import { missingTools, missingToolsMessage } from '../../support/system-tools';
 import { spawnContainer } from './container-process';
 import { resolveImage, type ImageRuntime } from './images';
 import type { IpPool } from '../network/ip-slots';
-import { containerEnvironment, ContainerConfigError, type EnvContainer } from './container-env';
+import { containerEnvironment, expand, ContainerConfigError, type EnvContainer } from './container-env';
 import { materializeVolumes, VolumeNotReadyError } from './volumes';
 import { renderDnsView } from '../network/dns-view';
 
@@ -302,7 +302,7 @@ export class Kubelet {
       image.kind === 'openssh'
         ? missingTools(['sshd', 'utilLinux'])
         : image.kind === 'host-command'
-          ? missingTools(['python3', 'utilLinux'])
+          ? missingTools([image.tool, 'utilLinux'])
           : [];
     if (missing.length > 0) {
       container.phase = {
@@ -368,8 +368,17 @@ export class Kubelet {
       return;
     }
     const gid = security.runAsGroup ?? uid;
+    // As the kubelet does (ExpandContainerCommandAndArgs): `$(VAR)` in command and args from the
+    // container's environment, `$$` for a literal `$`.
+    const variable = (name: string): string | undefined => env[name];
     const child = spawnContainer({
-      container: container.spec,
+      container: {
+        ...container.spec,
+        ...(container.spec.command
+          ? { command: container.spec.command.map((c) => expand(c, variable)) }
+          : {}),
+        ...(container.spec.args ? { args: container.spec.args.map((a) => expand(a, variable)) } : {}),
+      },
       runtime: image,
       env,
       mounts: (container.spec.volumeMounts ?? []).flatMap((mount) => {

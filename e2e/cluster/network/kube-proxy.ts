@@ -153,7 +153,10 @@ export class KubeProxy {
     if (this.stopped || route.server || route.backends.length === 0 || this.routes.get(route.key) !== route)
       return;
     // Go, and the kernel's kube-proxy path, send small writes at once (TCP_NODELAY); so do we.
-    const server = createServer({ noDelay: true }, (client) => this.forward(route, client));
+    // Half-open, as the kernel's NAT path is: a FIN travels on and the other direction goes on.
+    const server = createServer({ noDelay: true, allowHalfOpen: true }, (client) =>
+      this.forward(route, client),
+    );
     route.server = server;
     server.on('error', (error: NodeJS.ErrnoException) => {
       route.failed = true;
@@ -171,7 +174,7 @@ export class KubeProxy {
       client.destroy();
       return;
     }
-    const upstream = connect({ host: backend.ip, port: backend.port, noDelay: true });
+    const upstream = connect({ host: backend.ip, port: backend.port, noDelay: true, allowHalfOpen: true });
     route.sockets.add(client);
     route.sockets.add(upstream);
     const done = (): void => {
@@ -180,8 +183,15 @@ export class KubeProxy {
       route.sockets.delete(client);
       route.sockets.delete(upstream);
     };
-    client.on('error', done);
-    upstream.on('error', done);
+    // A reset on one side is a reset on the other, as the kernel's NAT passes it on.
+    client.on('error', () => {
+      if (!upstream.destroyed) upstream.resetAndDestroy();
+      done();
+    });
+    upstream.on('error', () => {
+      if (!client.destroyed) client.resetAndDestroy();
+      done();
+    });
     client.on('close', done);
     upstream.on('close', done);
     client.pipe(upstream);

@@ -2,16 +2,21 @@
  * Port-forward over the WebSocket channel protocol (`v4.channel.k8s.io`), as client-node and the
  * Python client speak it: port i uses channel 2i for data and 2i+1 for errors, and each channel's
  * first message is the port, little-endian, in a message of its own.
+ *
+ * The kubelet runs the same containerd copy as for SPDY: when the pod's side ends, the client's
+ * direction gets at most 1 s more (it can only end by closing the WebSocket), then the port's
+ * forward closes, with the copy's error, if any, on its error channel; the WebSocket closes once
+ * every port's forward has.
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { asError, type Dial } from './spdy-portforward';
+import { asError, copyGraceMs, type Dial, type DescribeFailure } from './spdy-portforward';
 
 export function serveChannelPortForward(
   ws: WebSocket,
   ports: number[],
   dial: Dial,
-  describeFailure: (port: number, error: Error) => string,
+  describeFailure: DescribeFailure,
 ): void {
   const sockets: (Socket | undefined)[] = ports.map(() => undefined);
   const pending: Buffer[][] = ports.map(() => []);
@@ -38,12 +43,27 @@ export function serveChannelPortForward(
         sockets[index] = socket;
         for (const chunk of pending[index] ?? []) socket.write(chunk);
         pending[index] = [];
+        let copyError: Error | undefined;
+        let grace: NodeJS.Timeout | undefined;
+        const podSideEnded = (): void => {
+          grace ??= setTimeout(() => {
+            if (copyError) sendOn(index * 2 + 1, Buffer.from(describeFailure(port, copyError, 'copy')));
+            socket.destroy();
+          }, copyGraceMs);
+        };
         socket.on('data', (chunk: Buffer) => sendOn(index * 2, chunk));
-        socket.on('error', () => socket.destroy());
-        socket.on('close', portClosed);
+        socket.on('end', podSideEnded);
+        socket.on('error', (error) => {
+          copyError ??= error;
+          podSideEnded();
+        });
+        socket.on('close', () => {
+          clearTimeout(grace);
+          portClosed();
+        });
       },
       (error: unknown) => {
-        sendOn(index * 2 + 1, Buffer.from(describeFailure(port, asError(error))));
+        sendOn(index * 2 + 1, Buffer.from(describeFailure(port, asError(error), 'dial')));
         portClosed();
       },
     );

@@ -11,9 +11,14 @@ import { ApiError, errors } from '../api/status-errors';
 import { field } from '../api/objects';
 import type { UpgradeHandler } from '../api/http-server';
 import type { ObjectStore } from '../api/store';
-import { socketChannel, webSocketChannel } from './byte-channel';
+import { socketChannel, webSocketChannel, type ByteChannel } from './byte-channel';
 import { serveChannelPortForward } from './channel-portforward';
-import { serveSpdyPortForward } from './spdy-portforward';
+import {
+  serveSpdyPortForward,
+  type DescribeFailure,
+  type Dial,
+  type SpdySessionControl,
+} from './spdy-portforward';
 
 const spdyOverWebSocket = 'SPDY/3.1+portforward.k8s.io';
 const channelProtocol = 'v4.channel.k8s.io';
@@ -30,6 +35,20 @@ export interface PortForwardFaults {
    * WebSocket before 1.30) or a newer one (no raw SPDY upgrade once KEP-4006 removes it) answers.
    */
   unsupported?: Set<'spdy-websocket' | 'spdy'>;
+  /** Cut each SPDY session at this age, as load balancers cut long-lived connections. */
+  maxSessionAgeMs?: number;
+}
+
+/** The port-forward upgrades served, by the kind the client asked for. */
+export type PortForwardUpgradeCounts = Record<'spdy-websocket' | 'spdy' | 'websocket', number>;
+
+/** What tests can see and do to the port-forwards a cluster serves. */
+export interface PortForwardHandler {
+  handle: UpgradeHandler;
+  /** Upgrades served so far, by kind: which transport a client really used. */
+  upgrades: PortForwardUpgradeCounts;
+  /** The SPDY sessions open now stop answering (new ones work): a stall nobody sees. */
+  stallOpenSessions(): number;
 }
 
 function offeredProtocols(request: IncomingMessage): string[] {
@@ -52,11 +71,25 @@ function goDialError(error: Error): string {
   if (code === 'ECONNREFUSED') return 'connect: connection refused';
   if (code === 'ETIMEDOUT') return 'i/o timeout';
   if (code === 'EHOSTUNREACH') return 'connect: no route to host';
+  if (code === 'ECONNRESET') return 'read: connection reset by peer';
   return error.message;
 }
 
-export function createPortForwardHandler(store: ObjectStore, faults: PortForwardFaults): UpgradeHandler {
+export function createPortForwardHandler(store: ObjectStore, faults: PortForwardFaults): PortForwardHandler {
   const isFrozen = (): boolean => faults.mode === 'freeze';
+  const upgrades: PortForwardUpgradeCounts = { 'spdy-websocket': 0, spdy: 0, websocket: 0 };
+  const openSessions = new Set<SpdySessionControl>();
+  /** Serves one SPDY session, cut at the fault's age if one is set. */
+  const serveSpdy = (channel: ByteChannel, dial: Dial, describeFailure: DescribeFailure): void => {
+    const session = serveSpdyPortForward(channel, dial, describeFailure, isFrozen);
+    openSessions.add(session);
+    const age = faults.maxSessionAgeMs;
+    const cutTimer = age === undefined ? undefined : setTimeout(() => session.cut(), age);
+    channel.onClose(() => {
+      clearTimeout(cutTimer);
+      openSessions.delete(session);
+    });
+  };
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -69,7 +102,7 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
     if (spdyRequests.has(request)) headers.push(`Sec-WebSocket-Protocol: ${spdyOverWebSocket}`);
   });
 
-  return ({ request, socket, head, path }) => {
+  const handle: UpgradeHandler = ({ request, socket, head, path }) => {
     if (path.subresource !== 'portforward' || path.type.kind !== 'Pod') {
       rejectUpgrade(
         socket,
@@ -97,13 +130,16 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
     const uid = pod.metadata.uid ?? '';
     const dial = (port: number): Promise<Socket> =>
       new Promise((resolve, reject) => {
-        // The kubelet is Go, whose TCP connections have TCP_NODELAY on by default.
-        const target = connect({ host: podIp, port, noDelay: true });
+        // The kubelet is Go, whose TCP connections have TCP_NODELAY on by default; containerd
+        // keeps writing to the pod after the pod's FIN (a Go conn is not closed by its reader's EOF).
+        const target = connect({ host: podIp, port, noDelay: true, allowHalfOpen: true });
         target.once('connect', () => resolve(target));
         target.once('error', reject);
       });
-    const describeFailure = (port: number, error: Error): string =>
-      `error forwarding port ${port} to pod ${podLabel}, uid ${uid}: failed to connect to localhost:${port} inside namespace "${uid}", IPv4: dial tcp4 ${podIp}:${port}: ${goDialError(error)}`;
+    const describeFailure: DescribeFailure = (port, error, during) =>
+      during === 'dial'
+        ? `error forwarding port ${port} to pod ${podLabel}, uid ${uid}: failed to connect to localhost:${port} inside namespace "${uid}", IPv4: dial tcp4 ${podIp}:${port}: ${goDialError(error)}`
+        : `error forwarding port ${port} to pod ${podLabel}, uid ${uid}: failed to execute portforward for "${uid}" port ${port}: read tcp4 ${podIp}:${port}: ${goDialError(error)}`;
 
     const proceed = (): void => {
       if (faults.mode === 'refuse') {
@@ -142,8 +178,8 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
         socket.write(
           'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n',
         );
-        const channel = socketChannel(socket);
-        serveSpdyPortForward(channel, dial, describeFailure, isFrozen);
+        upgrades.spdy++;
+        serveSpdy(socketChannel(socket), dial, describeFailure);
         if (head.length > 0) socket.unshift(head);
         return;
       }
@@ -151,9 +187,10 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
       if (offered.includes(spdyOverWebSocket)) {
         spdyRequests.add(request);
         delete request.headers['sec-websocket-protocol'];
-        wss.handleUpgrade(request, socket, head, (ws) =>
-          serveSpdyPortForward(webSocketChannel(ws), dial, describeFailure, isFrozen),
-        );
+        wss.handleUpgrade(request, socket, head, (ws) => {
+          upgrades['spdy-websocket']++;
+          serveSpdy(webSocketChannel(ws), dial, describeFailure);
+        });
         return;
       }
       if (!offered.includes(channelProtocol)) {
@@ -178,11 +215,20 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
         );
         return;
       }
-      wss.handleUpgrade(request, socket, head, (ws) =>
-        serveChannelPortForward(ws, ports, dial, describeFailure),
-      );
+      wss.handleUpgrade(request, socket, head, (ws) => {
+        upgrades.websocket++;
+        serveChannelPortForward(ws, ports, dial, describeFailure);
+      });
     };
     if (faults.mode === 'delay') setTimeout(proceed, faults.delayMs);
     else proceed();
+  };
+  return {
+    handle,
+    upgrades,
+    stallOpenSessions: () => {
+      for (const session of openSessions) session.stall();
+      return openSessions.size;
+    },
   };
 }

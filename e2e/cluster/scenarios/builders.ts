@@ -6,15 +6,28 @@ export const images = {
   echo: 'localizer-test/echo-server:1.0',
   bulk: 'localizer-test/bulk-server:1.0',
   openssh: 'localizer-test/openssh-server:9.2',
+  redis: 'redis:7.0',
 } as const;
 
 export function namespace(name: string): KubeObject {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
 }
 
+/** A container's extra settings: its arguments and environment, as a manifest writes them. */
+export interface ContainerExtras {
+  args?: string[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[];
+  readinessProbe?: { tcpSocket: { port: number | string } };
+}
+
 export function deployment(
   name: string,
-  options: { replicas: number; image: string; ports: ContainerPort[]; labels?: Record<string, string> },
+  options: {
+    replicas: number;
+    image: string;
+    ports: ContainerPort[];
+    labels?: Record<string, string>;
+  } & ContainerExtras,
 ): KubeObject {
   const labels = options.labels ?? { app: name };
   return {
@@ -27,7 +40,16 @@ export function deployment(
       template: {
         metadata: { labels },
         spec: {
-          containers: [{ name, image: options.image, ports: options.ports }],
+          containers: [
+            {
+              name,
+              image: options.image,
+              ports: options.ports,
+              ...(options.args ? { args: options.args } : {}),
+              ...(options.env ? { env: options.env } : {}),
+              ...(options.readinessProbe ? { readinessProbe: options.readinessProbe } : {}),
+            },
+          ],
           terminationGracePeriodSeconds: 2,
         },
       },

@@ -66,6 +66,23 @@ function demo(_options: ScenarioOptions, world: ScenarioWorld): Scenario {
     { object: namespace('web') },
     { object: namespace('data') },
     { object: namespace('tools') },
+    { object: namespace('cache') },
+    // A real Redis 7 server (Debian's), for real clients: redis-cli, `nc -N`.
+    {
+      namespace: 'cache',
+      object: deployment('redis', {
+        replicas: 1,
+        image: images.redis,
+        ports: [{ name: 'redis', containerPort: 6379 }],
+        args: ['--bind', '$(POD_IP)', '--port', '6379', '--save', '', '--appendonly', 'no'],
+        env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+        readinessProbe: { tcpSocket: { port: 'redis' } },
+      }),
+    },
+    {
+      namespace: 'cache',
+      object: service('redis', { selector: { app: 'redis' }, ports: [{ name: 'redis', port: 6379 }] }),
+    },
     // A Deployment-backed HTTP service with 2 replicas, on port 80, reaching a named targetPort.
     {
       namespace: 'web',
