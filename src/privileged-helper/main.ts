@@ -118,14 +118,17 @@ const server = new HelperServer({
   },
 });
 
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    void server.stop().finally(() => {
-      rmSync(socketPath, { force: true });
-      process.exit(0);
-    });
+process.on('SIGTERM', () => {
+  void server.stop().finally(() => {
+    rmSync(socketPath, { force: true });
+    process.exit(0);
   });
-}
+});
+// A terminal's Ctrl-C and hang-up reach the whole process group, this helper with its client.
+// The client then removes its names and lets go of this helper, which exits once it has no
+// client; leaving at once instead would look to the client like a helper that died.
+for (const signal of ['SIGINT', 'SIGHUP'] as const)
+  process.on(signal, () => logger.info(`${signal} ignored: this helper ends when its client lets go`));
 
 await server.start();
 logger.info('listening', { socketPath, range: range.cidr, session });

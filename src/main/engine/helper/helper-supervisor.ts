@@ -18,6 +18,8 @@ export interface HelperSupervisorOptions {
   /** What the user is told. */
   say: (message: string) => void;
   now?: () => number;
+  /** How long after a helper is lost the restart is decided (250 ms). */
+  relaunchDelayMs?: number;
 }
 
 export interface HelperSupervisor {
@@ -34,7 +36,11 @@ export function superviseHelper(options: HelperSupervisorOptions): HelperSupervi
   let closed = false;
 
   const watch = (client: HelperClient): void => {
-    client.onDisconnect(() => {
+    // A signal to the whole process group (Ctrl-C, a hang-up, `kill -TERM -PGID`) may reach the
+    // helper a moment before our own handler runs: decide only once that moment has passed, so
+    // a front end that is stopping never announces a restart it will not make.
+    client.onDisconnect(() => setTimeout(relaunch, options.relaunchDelayMs ?? 250));
+    const relaunch = (): void => {
       if (closed || !options.shouldRelaunch()) return;
       const at = now();
       while (starts.length > 0 && (starts[0] ?? 0) < at - 60_000) starts.shift();
@@ -57,7 +63,7 @@ export function superviseHelper(options: HelperSupervisorOptions): HelperSupervi
         await options.sync.replaceHelper(next);
         options.say('The privileged helper is back: names in /etc/hosts are up to date.');
       });
-    });
+    };
   };
   watch(options.first);
 
