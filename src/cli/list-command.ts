@@ -68,12 +68,13 @@ export function statusText(status: InstanceStatus): string {
     lines.push(
       '',
       renderTable(
-        ['CONTEXT', 'STATE', 'READY', 'SERVER', 'REASON'],
+        ['CONTEXT', 'STATE', 'READY', 'SERVER', 'PORT-FORWARD', 'REASON'],
         status.contexts.map((c) => [
           c.name,
           c.state,
           `${String(c.ready)}/${String(c.total)}`,
           c.server,
+          c.transport ?? '-',
           c.reason || '-',
         ]),
       ),

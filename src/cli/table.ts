@@ -49,5 +49,6 @@ export function listJson(tunnels: readonly TunnelStatus[]): unknown[] {
     counters: t.counters,
     lastError: t.lastError,
     lastChange: t.lastChange,
+    transport: t.transport ?? null,
   }));
 }

@@ -54,8 +54,10 @@ export class RelaySet {
       return;
     }
     const sockets = new Set<Socket>();
-    const server = createServer((client) => {
-      const target = connect({ host: relay.ip, port: relay.targetPort });
+    // Half-open both ways: a client that shuts down its sending side (`nc -N`, HTTP/1.0) still
+    // gets the answer; the FIN is passed on, and each side closes once both directions are done.
+    const server = createServer({ allowHalfOpen: true }, (client) => {
+      const target = connect({ host: relay.ip, port: relay.targetPort, allowHalfOpen: true });
       sockets.add(client);
       sockets.add(target);
       const done = (): void => {
@@ -64,10 +66,17 @@ export class RelaySet {
         sockets.delete(client);
         sockets.delete(target);
       };
-      for (const socket of [client, target]) {
-        socket.on('error', done);
-        socket.on('close', done);
-      }
+      // A reset on one side is a reset on the other, so a cut answer never looks complete.
+      client.on('error', () => {
+        if (!target.destroyed) target.resetAndDestroy();
+        done();
+      });
+      target.on('error', () => {
+        if (!client.destroyed) client.resetAndDestroy();
+        done();
+      });
+      client.on('close', done);
+      target.on('close', done);
       client.pipe(target);
       target.pipe(client);
     });

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { apiArgumentSchemas, type ApiCallName } from './api';
-import { exposeStates, forwardStates, type TunnelStatus } from './tunnel-status';
+import { exposeStates, forwardStates, portForwardTransports, type TunnelStatus } from './tunnel-status';
 
 export const controlProtocolVersion = 1;
 /** A request line longer than this is refused unread: no real request comes near it. */
@@ -130,6 +130,7 @@ const counters = z.looseObject({
   reconnects: z.number(),
   retries: z.number().optional(),
   failures: z.number().optional(),
+  stalls: z.number().optional(),
 });
 
 /** Loose: a newer instance may add fields (`list --json` is a contract that only grows). */
@@ -153,6 +154,7 @@ export const tunnelStatusSchema = z.looseObject({
   counters,
   lastError: z.string().nullable(),
   lastChange: z.string(),
+  transport: z.enum(portForwardTransports).nullable().optional(),
 });
 /** A tunnel as read: loose in what it accepts, the shared model in what it gives. */
 const tunnel = tunnelStatusSchema.transform((value) => value as TunnelStatus);
@@ -201,6 +203,8 @@ export const contextStatusSchema = z.looseObject({
   reason: z.string(),
   ready: z.number(),
   total: z.number(),
+  /** How port-forwards reach this context's pods, once one has. */
+  transport: z.enum(portForwardTransports).nullable().optional(),
 });
 export type ContextStatus = z.infer<typeof contextStatusSchema>;
 

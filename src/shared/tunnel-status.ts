@@ -6,6 +6,14 @@
 export const forwardStates = ['running', 'waiting', 'reconnecting', 'failed', 'skipped'] as const;
 export type ForwardState = (typeof forwardStates)[number];
 
+/**
+ * How port-forwards reach pods, in the order they are tried: SPDY tunnelled in a WebSocket
+ * (kubectl 1.31+), SPDY on a raw upgrade (older servers), and one WebSocket per connection with
+ * the channel protocol (where SPDY is unavailable).
+ */
+export const portForwardTransports = ['spdy-websocket', 'spdy', 'websocket'] as const;
+export type PortForwardTransport = (typeof portForwardTransports)[number];
+
 export const exposeStates = ['starting', 'running', 'reconnecting', 'failed', 'stopping'] as const;
 export type ExposeState = (typeof exposeStates)[number];
 
@@ -26,6 +34,8 @@ export interface TunnelCounters {
   retries?: number;
   /** Connections the caller saw fail: no ready pod could take them. */
   failures?: number;
+  /** Port-forward sessions to its pods given up and replaced because they stopped answering. */
+  stalls?: number;
 }
 
 export interface TunnelStatus {
@@ -45,6 +55,8 @@ export interface TunnelStatus {
   lastError: string | null;
   /** ISO time of the last status change. */
   lastChange: string;
+  /** How its connections reach pods, once one has (null before, and for relayed-only forwards). */
+  transport?: PortForwardTransport | null;
 }
 
 /** `80->8080/tcp`, as `localizer list` prints a port. */

@@ -11,7 +11,12 @@ import type { HostsEntry } from '../../../shared/helper-protocol';
 import { ipv4Mapped } from '../../../shared/ipv4-range';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
-import { createPodDialer, type PodDialer, type PortForwardTransport } from '../kube/pod-dialer';
+import {
+  createPodDialer,
+  type PodDialer,
+  type PodTarget,
+  type PortForwardTransport,
+} from '../kube/pod-dialer';
 import { describeError, errorStatus } from '../kube/api-errors';
 import { ResilientInformer, type InformerHealth } from '../kube/resilient-informer';
 import { AddressBook } from './address-book';
@@ -32,6 +37,10 @@ import { targetKey } from '../relay/relay-protocol';
 export function hostsEntriesFor(ip: string, names: readonly string[]): HostsEntry[] {
   const local = names.filter((name) => name.endsWith('.local'));
   return [{ ip, names }, ...(local.length > 0 ? [{ ip: ipv4Mapped(ip), names: local }] : [])];
+}
+
+function podKey(target: PodTarget): string {
+  return `${target.namespace}/${target.pod}/${target.uid ?? ''}`;
 }
 
 /** The cluster cannot be used as configured; the message says what to do. */
@@ -56,8 +65,12 @@ export interface ConnectEngineOptions {
   sync: HelperSync | undefined;
   /** Addresses shared with other contexts in this process; a book of its own by default. */
   addresses?: AddressBook;
+  /**
+   * The context's dialer, shared with its exposes (the instance owns and closes it); without one
+   * the engine makes its own, starting with `firstTransport`.
+   */
   dialer?: PodDialer;
-  /** The port-forward transport tried first; SPDY over WebSocket by default. */
+  /** The port-forward transport tried first when the engine makes its dialer; SPDY over WebSocket by default. */
   firstTransport?: PortForwardTransport;
   log?: (message: string) => void;
   /**
@@ -88,8 +101,12 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     slices: [],
   };
   private readonly runtimes = new Map<string, ForwardRuntime>();
+  /** The pods forwards and relays reached at the last reconcile, whose sessions go when they leave. */
+  private alivePods = new Map<string, PodTarget>();
   private readonly addresses: AddressBook;
   private readonly dialer: PodDialer;
+  /** A dialer given by the instance is shared with its exposes, and closed by the instance. */
+  private readonly ownsDialer: boolean;
   private readonly relays: RelayKeeper | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -104,9 +121,14 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     this.addresses =
       options.addresses ?? new AddressBook(options.ipRange, join(options.stateDirectory, 'addresses.json'));
     options.sync?.register(options.kubeContext.name);
+    this.ownsDialer = options.dialer === undefined;
     this.dialer =
       options.dialer ??
-      createPodDialer(options.kubeContext.kubeConfig, { ...(options.log ? { log: options.log } : {}) });
+      createPodDialer(options.kubeContext.kubeConfig, {
+        ...(options.log ? { log: options.log } : {}),
+        ...(options.firstTransport ? { firstTransport: options.firstTransport } : {}),
+        onHealthChange: () => this.emitStatusSoon(),
+      });
     const relays = options.relays;
     if (relays?.enabled)
       this.relays = new RelayKeeper({
@@ -305,14 +327,18 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     for (const plan of plans) this.applyPlan(plan, inUse);
     // Sessions follow pod identity: a pod that left the ready endpoints, or was replaced under
     // the same name (a StatefulSet's), gets no new connections on its old session.
-    this.dialer.retainOnly([
-      ...plans.flatMap((plan) =>
-        plan.endpoints
-          .filter((e) => e.ready)
-          .map((e) => ({ namespace: plan.namespace, pod: e.pod, uid: e.uid })),
-      ),
-      ...(this.relays?.pods() ?? []),
-    ]);
+    const alive = new Map(
+      [
+        ...plans.flatMap((plan) =>
+          plan.endpoints
+            .filter((e) => e.ready)
+            .map((e) => ({ namespace: plan.namespace, pod: e.pod, uid: e.uid })),
+        ),
+        ...(this.relays?.pods() ?? []),
+      ].map((target) => [podKey(target), target]),
+    );
+    for (const [key, target] of this.alivePods) if (!alive.has(key)) this.dialer.retire(target);
+    this.alivePods = alive;
     this.addresses.save();
     this.pushToHelper(plans);
     this.emitStatus();
@@ -370,6 +396,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
         relaysAvailable: this.options.sync?.enabled ?? false,
         relay: this.relays,
         onChange: () => this.emitStatusSoon(),
+        ...(this.options.log ? { log: this.options.log } : {}),
       }),
     );
   }
@@ -469,7 +496,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     await Promise.all([...this.runtimes.values()].map((r) => r.close()));
     this.runtimes.clear();
     await this.relays?.stop();
-    this.dialer.close();
+    if (this.ownsDialer) this.dialer.close();
     this.addresses.save();
     const sync = this.options.sync;
     if (sync) {

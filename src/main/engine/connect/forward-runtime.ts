@@ -56,6 +56,8 @@ export interface ForwardRuntimeOptions {
   /** Carries the plan's relay routes; without it they are not served. */
   relay?: RelayOpener | undefined;
   onChange: () => void;
+  /** Where a client that stopped reading, and so holds up others, is said. */
+  log?: (message: string) => void;
   now?: () => Date;
 }
 
@@ -92,7 +94,11 @@ export class ForwardRuntime {
     reconnects: 0,
     retries: 0,
     failures: 0,
+    stalls: 0,
   };
+  /** Stalled sessions the dialer counted per pod, as last seen (pods come and go; the sum does not). */
+  private readonly stallsByPod = new Map<string, number>();
+  private lastSlowReaderNote = '';
   private lastError: string | null = null;
   private lastEndpoint: string | null = null;
   private failingSince: number | undefined;
@@ -247,7 +253,10 @@ export class ForwardRuntime {
         this.relayOutcome(null);
         stream.on('data', (chunk: Buffer) => (this.counters.bytesIn += chunk.length));
         socket.on('data', (chunk: Buffer) => (this.counters.bytesOut += chunk.length));
-        stream.on('error', () => socket.destroy());
+        // A reset on either side is a reset on the other, so a cut answer never looks complete.
+        stream.on('error', () => {
+          if (!socket.destroyed) socket.resetAndDestroy();
+        });
         socket.on('error', () => stream.destroy());
         stream.once('close', () => socket.end());
         socket.once('close', () => stream.destroy());
@@ -271,8 +280,10 @@ export class ForwardRuntime {
       return;
     }
     // Large socket buffers keep 64 KiB tunnel frames flowing; noDelay keeps small requests prompt.
+    // allowHalfOpen: a caller that shuts down its sending side (`nc -N`, an HTTP/1.0 client)
+    // still gets the answer, which Node would otherwise cut by ending our side at once.
     const server = createServer(
-      { highWaterMark: socketBufferBytes, noDelay: true, pauseOnConnect: true },
+      { highWaterMark: socketBufferBytes, noDelay: true, pauseOnConnect: true, allowHalfOpen: true },
       (socket) => this.onConnection(socket, listener),
     );
     listener.server = server;
@@ -411,6 +422,7 @@ export class ForwardRuntime {
       ...[...this.datagramPorts.values()].flatMap((u) => (u.bindError ? [u.bindError] : [])),
     ];
     const relayOnly = plan.endpoints.length === 0 && plan.relayRoutes.length > 0;
+    const slowReaderNote = this.readSessionHealth();
     const relayNote =
       plan.relayRoutes.length > 0
         ? `through the egress relay${this.relayPodNote()}: ${describeRoutes(plan.relayRoutes)}`
@@ -437,7 +449,7 @@ export class ForwardRuntime {
       reason = `${relayNote}; the last connection failed: ${this.lastError ?? 'unknown error'}; the next connection tries again`;
     } else {
       status = 'running';
-      reason = [relayNote, plan.note].filter(Boolean).join('; ');
+      reason = [relayNote, slowReaderNote, plan.note].filter(Boolean).join('; ');
     }
     const state = `${status}|${reason}`;
     if (state !== this.lastState) {
@@ -458,7 +470,35 @@ export class ForwardRuntime {
       counters: { ...this.counters },
       lastError: this.lastError,
       lastChange: this.lastChange,
+      transport: relayOnly || plan.skipReason ? null : (this.options.dialer.transport ?? null),
     };
+  }
+
+  /**
+   * Reads what the dialer knows of the sessions to this forward's pods: sessions replaced for
+   * stalling (into the counters), and a client that stopped reading and so holds up the other
+   * connections of its session (said once in the log, and returned for the reason).
+   */
+  private readSessionHealth(): string {
+    const notes: string[] = [];
+    for (const endpoint of this.plan.endpoints) {
+      const health = this.options.dialer.health({ namespace: this.plan.namespace, pod: endpoint.pod });
+      if (health.stalls > 0) this.stallsByPod.set(endpoint.pod, health.stalls);
+      if (health.waitingOnSlowReader > 0) {
+        const others = health.waitingOnSlowReader;
+        notes.push(
+          `a client of pod ${endpoint.pod} stopped reading, so ${String(others)} other connection${others === 1 ? '' : 's'} to it wait${others === 1 ? 's' : ''} for it (the kubelet's port-forward cannot slow one connection alone)`,
+        );
+      }
+    }
+    this.counters.stalls = [...this.stallsByPod.values()].reduce((sum, n) => sum + n, 0);
+    const note = notes.join('; ');
+    if (note !== this.lastSlowReaderNote) {
+      if (note) this.options.log?.(`${this.plan.namespace}/${this.plan.name}: ${note}`);
+      else this.options.log?.(`${this.plan.namespace}/${this.plan.name}: the slow client caught up`);
+      this.lastSlowReaderNote = note;
+    }
+    return note;
   }
 
   private relayPodNote(): string {

@@ -36,7 +36,7 @@ function tcpDialer(): PodDialer {
       const socket = connect({ host: '127.0.0.1', port });
       return Promise.resolve(socket);
     },
-    retainOnly: () => undefined,
+    health: () => ({ stalls: 0, waitingOnSlowReader: 0 }),
     retire: () => undefined,
     close: () => undefined,
     transport: undefined,

@@ -7,10 +7,15 @@
  * afterwards, on the error stream. Until the pod's first byte arrives, what the caller sent is
  * kept, so the connection can be replayed to the next pod as if nothing happened. Once the pod
  * has answered (or more than `replayLimitBytes` were sent), the connection is that pod's.
+ *
+ * It is a TCP connection end to end: a caller that half-closes (`nc -N`, `shutdown(SHUT_WR)`)
+ * ends our side of the stream and still gets everything the pod sends until it closes, and a
+ * reset on either side is a reset on the other, so a cut answer never looks complete.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PodDialer, PodTarget } from '../kube/pod-dialer';
+import { StreamNotTakenError } from '../kube/spdy/spdy-stream';
 
 export interface PodConnectionAttempt {
   target: PodTarget;
@@ -39,6 +44,11 @@ export interface PodConnectionOptions extends PodConnectionEvents {
 
 const defaultDeadlineMs = 10_000;
 const defaultReplayLimitBytes = 256 * 1024;
+/**
+ * How often one connection may be opened again on a fresh session to the same pod, because the
+ * session it was on went quiet before the kubelet took it.
+ */
+const maxMovesPerConnection = 2;
 
 /** Starts carrying `socket` (paused on connect) to the first pod of `attempts` that takes it. */
 export function carryToPod(options: PodConnectionOptions): void {
@@ -52,9 +62,11 @@ export function carryToPod(options: PodConnectionOptions): void {
   let current: Duplex | undefined;
   let committed = false;
   let index = 0;
+  let moves = 0;
 
-  const finishCaller = (): void => {
-    socket.destroy();
+  /** Nothing can carry the connection, or the pod's side was reset: the caller is reset too. */
+  const resetCaller = (): void => {
+    if (!socket.destroyed) socket.resetAndDestroy();
   };
 
   socket.on('data', (chunk: Buffer) => {
@@ -79,14 +91,18 @@ export function carryToPod(options: PodConnectionOptions): void {
     carrying?.destroy();
   });
 
-  const canRetry = (): boolean =>
-    !committed && sent !== undefined && index < options.attempts.length && Date.now() < deadline;
+  const canRetry = (): boolean => !committed && sent !== undefined && Date.now() < deadline;
 
   const failed = (attempt: PodConnectionAttempt, error: Error): void => {
-    const retrying = canRetry() && !socket.destroyed;
+    // A session that went quiet before taking the stream: the same pod, on a fresh session.
+    const move = error instanceof StreamNotTakenError && moves < maxMovesPerConnection;
+    const retrying = canRetry() && !socket.destroyed && (move || index < options.attempts.length);
     options.onAttemptFailed(attempt, error, retrying);
-    if (retrying) tryNext();
-    else finishCaller();
+    if (!retrying) resetCaller();
+    else if (move) {
+      moves++;
+      tryAttempt(attempt);
+    } else tryNext();
   };
 
   const adopt = (attempt: PodConnectionAttempt, stream: Duplex): void => {
@@ -123,9 +139,13 @@ export function carryToPod(options: PodConnectionOptions): void {
   const tryNext = (): void => {
     const attempt = options.attempts[index++];
     if (!attempt) {
-      finishCaller();
+      resetCaller();
       return;
     }
+    tryAttempt(attempt);
+  };
+
+  const tryAttempt = (attempt: PodConnectionAttempt): void => {
     socket.pause();
     dialer.dial(attempt.target, attempt.port).then(
       (stream) => {

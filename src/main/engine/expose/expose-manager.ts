@@ -29,6 +29,11 @@ export interface ExposeManagerOptions {
   restoreTimeoutMs?: number;
   /** Sessions of this process that are not exposes (connect's relay pods), which cleanup leaves alone. */
   otherLiveSessions?: () => Iterable<string>;
+  /**
+   * The context's dialer, shared with its connect (the instance owns it); without it each
+   * context gets one of its own, closed with its last expose.
+   */
+  dialerFor?: (context: KubeContext) => PodDialer;
 }
 
 /** What stopping every expose left to say. */
@@ -39,14 +44,11 @@ export interface StopReport {
   notices: string[];
 }
 
-interface ContextClients {
-  apis: SessionApis;
-  dialer: PodDialer;
-}
-
 export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
   private readonly sessions = new Map<string, ExposeSession>();
-  private readonly clients = new Map<string, ContextClients>();
+  private readonly apis = new Map<string, SessionApis>();
+  /** Dialers made here, where none is shared; each goes with its context's last expose. */
+  private readonly ownDialers = new Map<string, PodDialer>();
   readonly owner: string;
 
   constructor(private readonly options: ExposeManagerOptions) {
@@ -54,27 +56,36 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
     this.owner = options.owner ?? defaultOwner();
   }
 
-  private clientsFor(context: KubeContext): ContextClients {
-    let clients = this.clients.get(context.name);
-    if (!clients) {
+  private apisFor(context: KubeContext): SessionApis {
+    let apis = this.apis.get(context.name);
+    if (!apis) {
       const kc = context.kubeConfig;
-      clients = {
-        apis: {
-          core: kc.makeApiClient(k8s.CoreV1Api),
-          apps: kc.makeApiClient(k8s.AppsV1Api),
-          autoscaling: kc.makeApiClient(k8s.AutoscalingV2Api),
-          discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
-        },
-        dialer: createPodDialer(kc),
+      apis = {
+        core: kc.makeApiClient(k8s.CoreV1Api),
+        apps: kc.makeApiClient(k8s.AppsV1Api),
+        autoscaling: kc.makeApiClient(k8s.AutoscalingV2Api),
+        discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
       };
-      this.clients.set(context.name, clients);
+      this.apis.set(context.name, apis);
     }
-    return clients;
+    return apis;
+  }
+
+  /** The shared dialer, asked for each time (its owner may have replaced it), else one of our own. */
+  private dialerFor(context: KubeContext): PodDialer {
+    const shared = this.options.dialerFor?.(context);
+    if (shared) return shared;
+    let own = this.ownDialers.get(context.name);
+    if (!own) {
+      own = createPodDialer(context.kubeConfig);
+      this.ownDialers.set(context.name, own);
+    }
+    return own;
   }
 
   /** Undoes what exposes of crashed runs left in this context; what was done is in the report. */
   recover(context: KubeContext, force = false): Promise<CleanupReport> {
-    return cleanUpLeftovers(this.clientsFor(context).apis, {
+    return cleanUpLeftovers(this.apisFor(context), {
       owner: this.owner,
       stateDirectory: this.options.stateDirectory,
       liveSessions: new Set([
@@ -101,11 +112,11 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
         `${request.namespace}/${request.service} is already exposed by this Localizer. Stop it first (\`localizer expose ${request.namespace}/${request.service} --stop\`).`,
       );
     }
-    const clients = this.clientsFor(context);
     const session = new ExposeSession({
       context: context.name,
       kubeconfigFiles: context.files,
-      ...clients,
+      apis: this.apisFor(context),
+      dialer: this.dialerFor(context),
       stateDirectory: this.options.stateDirectory,
       owner: this.owner,
       image: this.options.image ?? defaultSshImage,
@@ -190,10 +201,10 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
     );
     // A context's clients go with its last expose (its dialer holds port-forward sessions).
     const inUse = new Set([...this.sessions.values()].map((s) => s.snapshot().context));
-    for (const [name, clients] of this.clients) {
+    for (const [name, dialer] of this.ownDialers) {
       if (inUse.has(name)) continue;
-      clients.dialer.close();
-      this.clients.delete(name);
+      dialer.close();
+      this.ownDialers.delete(name);
     }
     this.emit('status', this.snapshot());
     return report;

@@ -148,7 +148,9 @@ export class ReverseTunnel extends EventEmitter<{
       return;
     }
     // noDelay: a request-reply call must not wait on Nagle's algorithm at every hop.
-    const local = connect({ host: '127.0.0.1', port: port.localPort, noDelay: true });
+    // allowHalfOpen: a laptop server that shuts down its sending side first still gets the rest
+    // of the caller's request; Node would otherwise end our side at once.
+    const local = connect({ host: '127.0.0.1', port: port.localPort, noDelay: true, allowHalfOpen: true });
     const counters = this.options.counters;
     local.once('error', (error: NodeJS.ErrnoException) => {
       rejectConnection();

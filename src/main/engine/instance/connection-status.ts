@@ -4,7 +4,7 @@
  */
 import type { ConnectionStatus } from '../../../shared/app-state';
 import type { ContextStatus } from '../../../shared/control-protocol';
-import type { TunnelStatus } from '../../../shared/tunnel-status';
+import type { PortForwardTransport, TunnelStatus } from '../../../shared/tunnel-status';
 import type { EngineHealth } from '../connect/connect-engine';
 
 export interface ContextReadiness {
@@ -64,7 +64,11 @@ export function connectionStatus(
 }
 
 /** One context's line in `localizer status`. */
-export function contextStatus(server: string, status: ConnectionStatus): ContextStatus {
+export function contextStatus(
+  server: string,
+  status: ConnectionStatus,
+  transport: PortForwardTransport | undefined,
+): ContextStatus {
   const state = status.state === 'disconnected' ? 'error' : status.state;
   return {
     name: status.context ?? '',
@@ -73,6 +77,7 @@ export function contextStatus(server: string, status: ConnectionStatus): Context
     reason: status.reason,
     ready: status.ready,
     total: status.total,
+    transport: transport ?? null,
   };
 }
 

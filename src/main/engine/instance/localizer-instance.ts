@@ -28,7 +28,7 @@ import { ExposeRefusedError } from '../expose/workload-scaler';
 import { EnvironmentError } from '../environment/container-environment';
 import { answerEnvironment } from '../environment/environment-answer';
 import { KubeconfigError, loadKubeContext, type KubeContext } from '../kube/kube-context';
-import type { PortForwardTransport } from '../kube/pod-dialer';
+import { createPodDialer, type PodDialer, type PortForwardTransport } from '../kube/pod-dialer';
 import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../runtime-diagnostics';
 import { connectionStatus, contextStatus, countByStatus, readiness } from './connection-status';
 import { connectOptionsProblem, type ConnectOptions } from './connect-options';
@@ -149,6 +149,12 @@ export class LocalizerInstance extends EventEmitter<{
 }> {
   readonly identity: InstanceIdentity;
   private readonly connections = new Map<string, Connection>();
+  /**
+   * One port-forward dialer per context, shared by its connect, its relay
+   * and its exposes: one set of sessions per pod, one transport choice, one place the
+   * `LOCALIZER_PORT_FORWARD` choice is applied.
+   */
+  private readonly dialers = new Map<string, PodDialer>();
   private readonly exposes: ExposeManager;
   private readonly names: NamesKeeper;
   private addresses: AddressBook | undefined;
@@ -177,6 +183,7 @@ export class LocalizerInstance extends EventEmitter<{
       ...options.expose,
       otherLiveSessions: () =>
         [...this.connections.values()].flatMap((c) => (c.engine.relaySession ? [c.engine.relaySession] : [])),
+      dialerFor: (context) => this.dialerFor(context),
     });
     this.exposes.on('status', () => this.emit('change'));
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
@@ -207,6 +214,35 @@ export class LocalizerInstance extends EventEmitter<{
 
   private log(message: string): void {
     this.options.log?.(message);
+  }
+
+  private dialerFor(context: KubeContext): PodDialer {
+    const key = context.name;
+    let dialer = this.dialers.get(key);
+    if (!dialer) {
+      dialer = createPodDialer(context.kubeConfig, {
+        ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
+        log: (message) => this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
+        onHealthChange: () => this.emit('change'),
+      });
+      this.dialers.set(key, dialer);
+    }
+    return dialer;
+  }
+
+  /** Closes the dialers of contexts that nothing connects or exposes any more. */
+  private releaseDialers(): void {
+    const inUse = new Set([...this.connections.keys(), ...this.exposes.exposed().map((e) => e.context)]);
+    for (const [key, dialer] of this.dialers) {
+      if (inUse.has(key)) continue;
+      dialer.close();
+      this.dialers.delete(key);
+    }
+  }
+
+  /** How port-forwards reach pods in `context` now, once one has. */
+  private transportOf(context: KubeContext): PortForwardTransport | undefined {
+    return this.dialers.get(context.name)?.transport;
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {
@@ -297,7 +333,7 @@ export class LocalizerInstance extends EventEmitter<{
           sync: this.names.sync,
           relays: { enabled: options.relays, image: options.relayImage, owner: this.exposes.owner },
           ...(this.addresses ? { addresses: this.addresses } : {}),
-          ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
+          dialer: this.dialerFor(context),
           log: (message) => this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
         });
         engine.on('status', () => this.emit('change'));
@@ -389,6 +425,7 @@ export class LocalizerInstance extends EventEmitter<{
       this.addresses = undefined;
       this.ipRange = undefined;
     }
+    this.releaseDialers();
     this.emit('change');
     return failures;
   }
@@ -401,16 +438,21 @@ export class LocalizerInstance extends EventEmitter<{
     const context = this.contextFor(request.source, request.context);
     this.reportCleanup(context.name, await this.exposes.recover(context), progress);
     const image = request.image ?? this.options.defaults().sshImage;
-    return this.exposes.expose(
-      context,
-      {
-        namespace: request.namespace,
-        service: request.service,
-        mappings: request.mappings,
-        image,
-      },
-      progress,
-    );
+    try {
+      return await this.exposes.expose(
+        context,
+        {
+          namespace: request.namespace,
+          service: request.service,
+          mappings: request.mappings,
+          image,
+        },
+        progress,
+      );
+    } catch (error) {
+      this.releaseDialers();
+      throw error;
+    }
   }
 
   /** Stops the expose of `namespace/service`; resolves with a notice when its workloads were slow. */
@@ -433,6 +475,7 @@ export class LocalizerInstance extends EventEmitter<{
         `${target.namespace}/${target.service} is exposed in ${matches.map((m) => m.context).join(' and ')}: pick one with --context.`,
       );
     const stopped = await this.exposes.unexpose(match.context, match.namespace, match.service);
+    this.releaseDialers();
     return stopped?.notice ?? null;
   }
 
@@ -561,7 +604,7 @@ export class LocalizerInstance extends EventEmitter<{
   status(): InstanceStatus {
     const contexts = [...this.connections.entries()].flatMap(([name, c]) => {
       const status = this.connectionOf(name);
-      return status ? [contextStatus(c.context.server, status)] : [];
+      return status ? [contextStatus(c.context.server, status, this.transportOf(c.context))] : [];
     });
     return {
       instance: this.identity,
@@ -581,6 +624,7 @@ export class LocalizerInstance extends EventEmitter<{
       await this.control?.close();
       const failures = await this.disconnectNow([...this.connections.keys()]);
       const { failures: exposeFailures } = await this.exposes.stopAll();
+      this.releaseDialers();
       this.diagnostics?.stop();
       this.lock.release();
       this.emit('closed');

@@ -6,17 +6,15 @@
  */
 import type { RequestOptions } from 'node:https';
 import { DEFAULT_CIPHERS as tlsDefaultCiphers } from 'node:tls';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
-import WebSocket from 'ws';
-import { refusalMessage } from './api-errors';
-import { SpdySession, SpdyUnavailableError, type SessionTiming } from './spdy/spdy-session';
-import { sendWithBackpressure } from './spdy/websocket-carrier';
+import type WebSocket from 'ws';
+import { dialChannel, PortForwardError } from './channel-stream';
+import type { SessionEnd, SessionTiming, SpdySession } from './spdy/spdy-session';
+import { openSpdyOverWebSocket, openSpdyUpgrade, SpdyUnavailableError } from './spdy/spdy-upgrade';
+import { portForwardTransports, type PortForwardTransport } from '../../../shared/tunnel-status';
 
-/** A port-forward the API server or kubelet refused, with its own message. */
-export class PortForwardError extends Error {
-  override name = 'PortForwardError';
-}
+export { PortForwardError } from './channel-stream';
 
 /**
  * One pod, as the API server names it, and which incarnation: a StatefulSet pod replaced under
@@ -35,26 +33,37 @@ export interface PodDialer {
    * refused the port, or is gone) and a session that went quiet arrive as stream errors.
    */
   dial(target: PodTarget, port: number): Promise<Duplex>;
-  /**
-   * Takes no new connections on the sessions of pods not in `alive` (pods that left the ready
-   * endpoints, or were replaced under the same name); each closes once its last connection ends.
-   */
-  retainOnly(alive: Iterable<PodTarget>): void;
-  /** The session to `target` no longer takes new connections: the next dial opens a fresh one. */
+  /** The sessions to `target` take no new connections: the next dial opens a fresh one. They close once their last connection ends. */
   retire(target: PodTarget): void;
   /** Closes every open session. */
   close(): void;
   /** How connections reach pods on this API server now, once the first one has. */
   readonly transport: PortForwardTransport | undefined;
+  /** What a user should know about the sessions to one pod (any incarnation). */
+  health(target: Pick<PodTarget, 'namespace' | 'pod'>): PodSessionHealth;
 }
 
-/**
- * Port-forward transports, in the order they are tried: SPDY tunnelled in a WebSocket (kubectl
- * 1.31+, the one recent API servers keep), SPDY on a raw upgrade (older servers), and one
- * WebSocket per connection with the channel protocol (where SPDY is unavailable).
- */
-export const portForwardTransports = ['spdy-websocket', 'spdy', 'websocket'] as const;
-export type PortForwardTransport = (typeof portForwardTransports)[number];
+export interface PodSessionHealth {
+  /** Sessions to the pod given up since the dialer opened because they stopped answering. */
+  stalls: number;
+  /**
+   * Connections that wait because a reader on their session stopped reading (the kubelet's SPDY
+   * cannot slow one stream, so the whole session waits for that reader).
+   */
+  waitingOnSlowReader: number;
+}
+
+export interface PodDialerOptions extends SessionTiming {
+  handshakeTimeoutMs?: number;
+  /** Where the transport choice, each fallback and each stalled session are said. */
+  log?: (message: string) => void;
+  /** The first transport to try (`LOCALIZER_PORT_FORWARD`); SPDY over WebSocket by default. */
+  firstTransport?: PortForwardTransport;
+  /** A session stalled, or a slow reader began or stopped holding one up. */
+  onHealthChange?: () => void;
+}
+
+export { portForwardTransports, type PortForwardTransport } from '../../../shared/tunnel-status';
 
 const transportNames: Record<PortForwardTransport, string> = {
   'spdy-websocket': 'SPDY over WebSocket',
@@ -93,79 +102,15 @@ const bulkCiphers = [
   ...tlsDefaultCiphers.split(':').filter((c) => c !== 'TLS_AES_128_GCM_SHA256'),
 ].join(':');
 
-const dataChannel = 0;
-const errorChannel = 1;
-
-class PodStream extends Duplex {
-  private prefixLeft = { [dataChannel]: 2, [errorChannel]: 2 } as Record<number, number>;
-  private errorText = '';
-
-  constructor(private readonly ws: WebSocket) {
-    super({ allowHalfOpen: true });
-    ws.on('message', (data: Buffer) => this.onMessage(data));
-    ws.on('close', () => {
-      if (this.errorText) this.destroy(new PortForwardError(this.errorText.trim()));
-      else this.push(null);
-    });
-    ws.on('error', (error) => this.destroy(error));
-  }
-
-  private onMessage(data: Buffer): void {
-    const channel = data[0];
-    if (channel === undefined) return;
-    let payload = data.subarray(1);
-    const skip = Math.min(this.prefixLeft[channel] ?? 0, payload.length);
-    if (skip > 0) {
-      this.prefixLeft[channel] = (this.prefixLeft[channel] ?? 0) - skip;
-      payload = payload.subarray(skip);
-    }
-    if (payload.length === 0) return;
-    if (channel === errorChannel) {
-      this.errorText += payload.toString('utf8');
-      return;
-    }
-    if (channel === dataChannel && !this.push(payload)) this.ws.pause();
-  }
-
-  override _read(): void {
-    this.ws.resume();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    const frame = Buffer.allocUnsafe(chunk.length + 1);
-    frame[0] = dataChannel;
-    chunk.copy(frame, 1);
-    sendWithBackpressure(this.ws, frame, callback);
-  }
-
-  override _final(callback: () => void): void {
-    // The channel protocol has no half-close: the tunnel stays open until the pod side ends.
-    callback();
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
-      this.ws.terminate();
-    callback(error);
-  }
-}
-
 /**
  * Dials pods through SPDY sessions (one per pod, kept while in use), falling back to one
  * WebSocket per connection when the API server will not upgrade to SPDY.
  */
-export function createPodDialer(
-  kubeConfig: k8s.KubeConfig,
-  options: {
-    handshakeTimeoutMs?: number;
-    /** Where the transport choice and each fallback are said. */
-    log?: (message: string) => void;
-    /** The first transport to try (tests); SPDY over WebSocket by default. */
-    firstTransport?: PortForwardTransport;
-  } & SessionTiming = {},
-): PodDialer {
+export function createPodDialer(kubeConfig: k8s.KubeConfig, options: PodDialerOptions = {}): PodDialer {
   const server = (kubeConfig.getCurrentCluster()?.server ?? '').replace(/\/$/, '');
   const sessions = new Map<string, SessionSlot[]>();
+  /** Sessions given up for silence, by `namespace/pod`. */
+  const stalls = new Map<string, number>();
   /** The transport tried now; settled once a connection went through on it. */
   let transport: PortForwardTransport = options.firstTransport ?? 'spdy-websocket';
   let settled = false;
@@ -183,28 +128,12 @@ export function createPodDialer(
     options.log?.(`port-forward to ${server} uses ${transportNames[transport]}`);
   };
 
-  const dialWebSocket = async (namespace: string, pod: string, port: number): Promise<Duplex> => {
-    const wsOptions: WebSocket.ClientOptions = {
-      ciphers: bulkCiphers,
-      perMessageDeflate: false,
-      handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
-    };
-    await kubeConfig.applyToHTTPSOptions(wsOptions);
-    const url = `${server.replace(/^http/, 'ws')}${podPath(namespace, pod)}?ports=${port}`;
-    const ws = new WebSocket(url, ['v4.channel.k8s.io'], wsOptions);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_request, response) => {
-        void refusalMessage(
-          response,
-          (code) => `the API server answered ${String(code)} to the port-forward`,
-        ).then((message) => reject(new PortForwardError(message)));
-      });
-      ws.once('error', (error) =>
-        reject(new PortForwardError(`cannot reach the API server at ${server}: ${error.message}`)),
-      );
-    });
-    return new PodStream(ws);
+  const sessionEnded = (target: PodTarget, end: SessionEnd): void => {
+    if (!end.stalled) return;
+    const pod = `${target.namespace}/${target.pod}`;
+    stalls.set(pod, (stalls.get(pod) ?? 0) + 1);
+    options.log?.(`port-forward to pod ${pod}: ${end.message}`);
+    options.onHealthChange?.();
   };
 
   const openSession = (key: string, target: PodTarget): SessionSlot => {
@@ -215,7 +144,7 @@ export function createPodDialer(
         await kubeConfig.applyToHTTPSOptions(requestOptions);
         const url = `${server}${podPath(target.namespace, target.pod)}`;
         return transport === 'spdy-websocket'
-          ? SpdySession.openOverWebSocket(
+          ? openSpdyOverWebSocket(
               url,
               {
                 ...(requestOptions as WebSocket.ClientOptions),
@@ -223,7 +152,7 @@ export function createPodDialer(
               },
               options,
             )
-          : SpdySession.open(url, requestOptions, options);
+          : openSpdyUpgrade(url, requestOptions, options);
       })(),
     };
     const forget = (): void => {
@@ -233,7 +162,11 @@ export function createPodDialer(
     };
     slot.opening.then((opened) => {
       slot.session = opened;
-      opened.onClose = forget;
+      opened.onClose = (end) => {
+        forget();
+        sessionEnded(target, end);
+      };
+      opened.onHeld = () => options.onHealthChange?.();
     }, forget);
     sessions.set(key, [...(sessions.get(key) ?? []), slot]);
     return slot;
@@ -244,18 +177,19 @@ export function createPodDialer(
    * promised to sessions still opening. When every one already carries `streamsPerSession`,
    * another is opened for this connection (up to `maxSessionsPerPod`): a burst of connections
    * spreads over sessions instead of piling onto the first, where each new one's first byte
-   * would queue behind the bulk data of the others. A session stalled by a reader that stopped
-   * counts as full, so new connections go around it.
+   * would queue behind the bulk data of the others. A session held up by a reader that stopped,
+   * or one that went quiet (suspect), takes no new connection while another can be opened.
    */
   const session = (target: PodTarget): Promise<SpdySession> => {
     const key = sessionKey(target);
     const slots = (sessions.get(key) ?? []).filter((s) => !s.session || s.session.isOpen);
-    // A stalled session counts as full: a connection put on it would wait for its slow reader.
     const load = (slot: SessionSlot): number =>
       slot.session
         ? Math.max(slot.session.load, slot.session.stalled ? streamsPerSession : 0)
         : slot.promised;
-    const leastBusy = slots.sort((a, b) => load(a) - load(b))[0];
+    // A quiet session never takes a new connection: it would wait for what may never answer.
+    const usable = slots.filter((s) => !s.session?.suspect);
+    const leastBusy = usable.sort((a, b) => load(a) - load(b))[0];
     const chosen =
       !leastBusy || (load(leastBusy) >= streamsPerSession && slots.length < maxSessionsPerPod)
         ? openSession(key, target)
@@ -279,7 +213,15 @@ export function createPodDialer(
     async dial(target, port) {
       const tried = transport;
       if (tried === 'websocket') {
-        const stream = await dialWebSocket(target.namespace, target.pod, port);
+        const stream = await dialChannel({
+          kubeConfig,
+          server,
+          path: podPath(target.namespace, target.pod),
+          port,
+          ciphers: bulkCiphers,
+          handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+          ...(options.clock ? { clock: options.clock } : {}),
+        });
         settle();
         return stream;
       }
@@ -305,15 +247,21 @@ export function createPodDialer(
         return this.dial(target, port);
       }
     },
-    retainOnly(alive) {
-      const keep = new Set([...alive].map(sessionKey));
-      for (const key of [...sessions.keys()]) if (!keep.has(key)) retireKey(key);
-    },
     retire(target) {
       retireKey(sessionKey(target));
     },
     get transport() {
       return settled ? transport : undefined;
+    },
+    health(target) {
+      const prefix = `${target.namespace}/${target.pod}/`;
+      let waitingOnSlowReader = 0;
+      for (const [key, slots] of sessions) {
+        if (!key.startsWith(prefix)) continue;
+        for (const slot of slots)
+          if (slot.session?.stalled) waitingOnSlowReader += Math.max(0, slot.session.load - 1);
+      }
+      return { stalls: stalls.get(`${target.namespace}/${target.pod}`) ?? 0, waitingOnSlowReader };
     },
     close() {
       for (const slot of [...sessions.values()].flat())

@@ -1,15 +1,14 @@
 /**
- * A port-forward session to one pod over SPDY/3.1, as kubectl opens it: one upgraded connection,
- * and for each forwarded connection a pair of streams (`error`, then `data`) sharing a
- * `requestid`. New connections cost one round trip on a warm connection instead of a TLS
- * handshake and an HTTP upgrade each.
+ * A port-forward session to one pod over SPDY/3.1, as kubectl opens it: one upgraded connection
+ * (any duplex: a TLS socket, a WebSocket carrier, an in-memory pair in tests), and for each
+ * forwarded connection a pair of streams (`error`, then `data`) sharing a `requestid`. New
+ * connections cost one round trip on a warm connection instead of a TLS handshake and an HTTP
+ * upgrade each. `spdy-upgrade.ts` opens the connection; `session-liveness.ts` notices when it
+ * stops carrying anything.
  */
-import type { OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { Socket as NetSocket, type Socket } from 'node:net';
-import { Duplex } from 'node:stream';
-import WebSocket from 'ws';
-import { refusalMessage } from '../api-errors';
+import { Socket as NetSocket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { systemClock, type Clock } from '../../timing/clock';
 import {
   controlFrame,
   dataFrameHeader,
@@ -19,19 +18,11 @@ import {
   HeaderCodec,
   synStreamPayload,
 } from './spdy-framing';
-import { WebSocketCarrier } from './websocket-carrier';
-
-/** kubectl 1.31+'s subprotocol: SPDY/3.1 frames carried in a WebSocket's binary messages. */
-export const spdyOverWebSocketProtocol = 'SPDY/3.1+portforward.k8s.io';
-
-/** The server would not upgrade to SPDY; the caller may fall back to WebSockets. */
-export class SpdyUnavailableError extends Error {
-  override name = 'SpdyUnavailableError';
-}
+import { SessionLiveness, type LivenessTiming } from './session-liveness';
+import { SpdyStream, StreamNotTakenError, streamBufferBytes, type StreamCarrier } from './spdy-stream';
 
 const maxDataPayload = 0xffffff;
 const readBytesPerTurn = 256 * 1024;
-const streamBufferBytes = 1024 * 1024;
 /**
  * SPDY as the kubelet speaks it has no flow control per stream (spdystream ignores
  * WINDOW_UPDATE), so the only way to slow one stream is to stop reading the session, which
@@ -40,72 +31,39 @@ const streamBufferBytes = 1024 * 1024;
  */
 const behindStreamBytes = 8 * 1024 * 1024;
 const behindSessionBytes = 16 * 1024 * 1024;
+/** How long the end of a connection waits for the kubelet to say on the error stream whether it was clean. */
+const errorVerdictMs = 1_000;
 
-class SpdyStream extends Duplex {
-  errorText = '';
-  /** Streams of the pair the kubelet has not acknowledged yet, and the deadline for them. */
-  unacknowledged = 0;
-  acknowledgeTimer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly session: SpdySession,
-    readonly errorStreamId: number,
-    readonly dataStreamId: number,
-  ) {
-    // Frames carry up to 64 KiB; a 16 KiB default would pause the whole session on every frame.
-    super({
-      allowHalfOpen: true,
-      readableHighWaterMark: streamBufferBytes,
-      writableHighWaterMark: streamBufferBytes,
-    });
-    // Every caller listens for errors; this one only keeps an error that comes before the caller
-    // has the stream (a session shut down in the same turn) from crashing the process.
-    this.on('error', () => undefined);
-  }
-
-  acknowledged(): void {
-    if (--this.unacknowledged <= 0) clearTimeout(this.acknowledgeTimer);
-  }
-
-  override _read(): void {
-    this.session.resume();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.session.sendData(this.dataStreamId, chunk, false, callback);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.session.sendData(this.dataStreamId, Buffer.alloc(0), true, callback);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    clearTimeout(this.acknowledgeTimer);
-    this.session.forget(this, !this.readableEnded || !this.writableFinished);
-    callback(error);
-  }
-}
-
-export interface SessionTiming {
+export interface SessionTiming extends LivenessTiming {
   /** How long a session with no streams stays open (30 s). */
   idleMs?: number;
-  /** How long a new stream may wait for the kubelet's answer before the session is given up (10 s). */
-  streamOpenTimeoutMs?: number;
+  clock?: Clock;
+}
+
+/** Why a session ended, for whoever counts and shows it. */
+export interface SessionEnd {
+  /** It went silent and was given up (not closed by us or by the other end). */
+  stalled: boolean;
+  message: string;
 }
 
 /** RST_STREAM status CANCEL: we no longer want the stream. */
 const cancel = 5;
 
-export class SpdySession {
+export class SpdySession implements StreamCarrier {
   private readonly reader = new FrameReader();
   private readonly codec = new HeaderCodec();
+  private readonly clock: Clock;
+  private readonly liveness: SessionLiveness;
   private readonly streams = new Map<number, { stream: SpdyStream; role: 'data' | 'error' }>();
+  /** Streams the kubelet has not acknowledged yet, oldest first. */
+  private readonly waiting = new Set<SpdyStream>();
   private nextStreamId = 1;
   private nextRequestId = 0;
   private closed = false;
   /** Retired: no new streams; closes when its last stream ends. */
   private retired = false;
-  private idleTimer: NodeJS.Timeout | undefined;
+  private idleTimer: unknown;
   /** Reading is held until a stream that was full has room, or until the next loop turn. */
   private heldForStream = false;
   private heldForTurn = false;
@@ -113,98 +71,43 @@ export class SpdySession {
   private readonly behind = new Set<SpdyStream>();
   private bytesThisTurn = 0;
   private turnEnd: NodeJS.Immediate | undefined;
-  onClose: (() => void) | undefined;
+  onClose: ((end: SessionEnd) => void) | undefined;
+  /** The session was paused for a slow reader (true) or resumed (false). */
+  onHeld: ((held: boolean) => void) | undefined;
 
   private constructor(
     /** The upgraded connection, or a WebSocket carrying the frames. */
     private readonly socket: Duplex,
     private readonly timing: SessionTiming,
   ) {
+    this.clock = timing.clock ?? systemClock;
     // A raw upgrade hands us the TCP socket; a WebSocket carrier has set noDelay on its own.
     if (socket instanceof NetSocket) socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
-    socket.on('close', () => this.shutdown(new Error('the port-forward connection closed')));
-    socket.on('error', (error) => this.shutdown(error));
+    socket.on('close', () => this.shutdown(new Error('the port-forward connection closed'), 'lost'));
+    socket.on('error', (error) => this.shutdown(error, 'lost'));
+    this.liveness = new SessionLiveness(this.clock, timing, {
+      sendPing: (id) => {
+        const payload = Buffer.alloc(4);
+        payload.writeUInt32BE(id);
+        this.socket.write(controlFrame(frameTypes.ping, 0, payload));
+      },
+      suspect: () => this.moveUnacknowledged(),
+      stalled: (why) =>
+        this.shutdown(
+          new Error(`the port-forward session stopped answering (${why}); it was replaced`),
+          'stalled',
+        ),
+      oldestUnacknowledged: () => this.waiting.values().next().value?.openedAt,
+    });
     this.armIdle();
   }
 
-  /** Upgrades a POST to `…/portforward` to SPDY/3.1. Rejects with `SpdyUnavailableError` on any other answer. */
-  static open(url: string, options: RequestOptions, timing: SessionTiming = {}): Promise<SpdySession> {
-    // applyToHTTPSOptions writes headers as an object; the array form never comes from it.
-    // (Array.isArray does not narrow readonly arrays, hence the explicit type.)
-    const headers: OutgoingHttpHeaders =
-      options.headers && !Array.isArray(options.headers) ? (options.headers as OutgoingHttpHeaders) : {};
-    return new Promise((resolve, reject) => {
-      const request = httpsRequest(url, {
-        ...options,
-        method: 'POST',
-        headers: {
-          ...headers,
-          Connection: 'Upgrade',
-          Upgrade: 'SPDY/3.1',
-          'X-Stream-Protocol-Version': 'portforward.k8s.io',
-        },
-      });
-      request.on('upgrade', (response, socket: Socket, head: Buffer) => {
-        if (response.headers['x-stream-protocol-version'] !== 'portforward.k8s.io') {
-          socket.destroy();
-          reject(new SpdyUnavailableError('the API server did not agree on the port-forward protocol'));
-          return;
-        }
-        const session = new SpdySession(socket, timing);
-        if (head.length > 0) session.onBytes(head);
-        resolve(session);
-      });
-      request.on('response', (response) => {
-        void refusalMessage(
-          response,
-          (code) => `the API server answered ${String(code)} instead of upgrading the port-forward`,
-        ).then((message) => reject(new SpdyUnavailableError(message)));
-      });
-      request.on('error', reject);
-      request.end();
-    });
-  }
-
-  /**
-   * Opens a session as kubectl 1.31+ does: a WebSocket upgrade of `GET …/portforward` whose
-   * only subprotocol is `SPDY/3.1+portforward.k8s.io`, carrying SPDY frames. Rejects with
-   * `SpdyUnavailableError` when the server answers anything else.
-   */
-  static openOverWebSocket(
-    url: string,
-    options: WebSocket.ClientOptions,
-    timing: SessionTiming = {},
-  ): Promise<SpdySession> {
-    return new Promise((resolve, reject) => {
-      // ws allows only token characters in subprotocols, and '/' and '+' are not: offer it by
-      // header and check the server's answer ourselves, before ws looks for one it asked for.
-      const ws = new WebSocket(url.replace(/^http/, 'ws'), {
-        ...options,
-        perMessageDeflate: false,
-        headers: { ...options.headers, 'Sec-WebSocket-Protocol': spdyOverWebSocketProtocol },
-      });
-      ws.once('upgrade', (response) => {
-        const chosen = response.headers['sec-websocket-protocol'];
-        delete response.headers['sec-websocket-protocol'];
-        if (chosen !== spdyOverWebSocketProtocol) {
-          ws.terminate();
-          reject(
-            new SpdyUnavailableError(
-              `the API server did not agree on ${spdyOverWebSocketProtocol} (it chose ${chosen ?? 'none'})`,
-            ),
-          );
-        }
-      });
-      ws.once('open', () => resolve(new SpdySession(new WebSocketCarrier(ws), timing)));
-      ws.once('unexpected-response', (_request, response) => {
-        void refusalMessage(
-          response,
-          (code) => `the API server answered ${String(code)} instead of upgrading the port-forward`,
-        ).then((message) => reject(new SpdyUnavailableError(message)));
-      });
-      ws.once('error', (error) => reject(error));
-    });
+  /** A session over an upgraded connection whose first bytes (`head`) may already be read. */
+  static over(socket: Duplex, timing: SessionTiming = {}, head?: Buffer): SpdySession {
+    const session = new SpdySession(socket, timing);
+    if (head && head.length > 0) session.onBytes(head);
+    return session;
   }
 
   /** Connections this session carries now (each is a pair of streams). */
@@ -220,6 +123,11 @@ export class SpdySession {
     return this.heldForStream;
   }
 
+  /** Heard nothing since a stream opened: new connections go elsewhere until it answers a PING. */
+  get suspect(): boolean {
+    return this.liveness.suspect;
+  }
+
   get isOpen(): boolean {
     return !this.closed;
   }
@@ -228,30 +136,20 @@ export class SpdySession {
    * Opens the stream pair for one connection to `port`, and returns it at once. The kubelet
    * acknowledges a stream before it dials the pod, so the acknowledgement says nothing about the
    * pod, and waiting for it (kubectl waits once per stream) only holds the first byte back by one
-   * round trip or two. A refusal arrives as the stream's error; a session that acknowledges
-   * nothing within the timeout is given up, with its streams.
+   * round trip or two. A refusal arrives as the stream's error.
    */
   openStream(port: number): Duplex {
     if (this.closed || this.retired) throw new Error('the port-forward session is closed');
-    clearTimeout(this.idleTimer);
+    this.clock.clearTimeout(this.idleTimer);
     const requestId = String(this.nextRequestId++);
     const errorId = this.nextStreamId;
     const dataId = this.nextStreamId + 2;
     this.nextStreamId += 4;
-    const stream = new SpdyStream(this, errorId, dataId);
+    const stream = new SpdyStream(this, errorId, dataId, this.clock.now());
     this.streams.set(errorId, { stream, role: 'error' });
     this.streams.set(dataId, { stream, role: 'data' });
-    const timeoutMs = this.timing.streamOpenTimeoutMs ?? 10_000;
-    stream.unacknowledged = 2;
-    stream.acknowledgeTimer = setTimeout(() => {
-      // A connection that died quietly (sleep, a network change) takes streams and answers
-      // nothing: drop it, so the next connection opens a new one.
-      this.shutdown(
-        new Error(
-          `the API server did not answer a new port-forward within ${String(timeoutMs / 1000)} s, so its connection was dropped; the next connection opens a new one`,
-        ),
-      );
-    }, timeoutMs);
+    this.waiting.add(stream);
+    this.liveness.streamOpened();
     const headers = (type: string) =>
       this.codec.encode({ streamtype: type, port: String(port), requestid: requestId });
     // One write for both: one WebSocket message, one TLS record. The error stream carries
@@ -286,7 +184,11 @@ export class SpdySession {
 
   /** A stream has room again: read on, unless this turn's budget is spent. */
   resume(): void {
-    this.heldForStream = false;
+    if (this.heldForStream) {
+      this.heldForStream = false;
+      this.liveness.resume();
+      this.onHeld?.(false);
+    }
     if (!this.heldForTurn && !this.closed) this.socket.resume();
   }
 
@@ -296,6 +198,7 @@ export class SpdySession {
     // Both resets in one write: one WebSocket message, one TLS record.
     if (reset) this.socket.cork();
     this.behind.delete(stream);
+    this.waiting.delete(stream);
     for (const id of [stream.errorStreamId, stream.dataStreamId]) {
       if (this.streams.get(id)?.stream !== stream) continue;
       this.streams.delete(id);
@@ -324,30 +227,53 @@ export class SpdySession {
   }
 
   private armIdle(): void {
-    clearTimeout(this.idleTimer);
+    this.clock.clearTimeout(this.idleTimer);
     if (this.streams.size > 0 || this.closed) return;
     if (this.retired) {
       this.close();
       return;
     }
-    this.idleTimer = setTimeout(() => this.close(), this.timing.idleMs ?? 30_000);
-    this.idleTimer.unref();
+    this.idleTimer = this.clock.setTimeout(() => this.close(), this.timing.idleMs ?? 30_000);
+    // An idle session must not keep a process alive (the system clock's timers can be unref'd).
+    const handle = this.idleTimer as { unref?: () => void };
+    if (typeof handle.unref === 'function') handle.unref();
   }
 
   close(): void {
-    this.shutdown(new Error('the port-forward session was closed'));
+    this.shutdown(new Error('the port-forward session was closed'), 'ours');
   }
 
-  private shutdown(error: Error): void {
+  /**
+   * Streams the kubelet never acknowledged on a session gone quiet most likely never reached the
+   * pod: they fail as not taken, so their connections are opened again on another session.
+   */
+  private moveUnacknowledged(): void {
+    for (const stream of [...this.waiting])
+      stream.destroy(
+        new StreamNotTakenError(
+          'the port-forward session answered nothing for this connection, so it was moved to a new session',
+        ),
+      );
+  }
+
+  /**
+   * Ends the session: closed by us, lost (the connection closed or failed under it), or stalled
+   * (given up for silence). On the last two, a stream never acknowledged most likely never reached
+   * the pod, and fails as not taken so its connection may be opened on another session.
+   */
+  private shutdown(error: Error, how: 'ours' | 'lost' | 'stalled'): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.idleTimer);
+    this.liveness.close();
+    this.clock.clearTimeout(this.idleTimer);
     clearImmediate(this.turnEnd);
     this.socket.destroy();
-    for (const { stream } of this.streams.values()) stream.destroy(error);
+    for (const { stream } of this.streams.values())
+      stream.destroy(stream.acknowledged || how === 'ours' ? error : new StreamNotTakenError(error.message));
     this.streams.clear();
+    this.waiting.clear();
     this.behind.clear();
-    this.onClose?.();
+    this.onClose?.({ stalled: how === 'stalled', message: error.message });
   }
 
   /**
@@ -384,31 +310,42 @@ export class SpdySession {
       else held += other.readableLength;
     }
     if (this.load > 1 && stream.readableLength < behindStreamBytes && held < behindSessionBytes) return;
-    this.heldForStream = true;
+    if (!this.heldForStream) {
+      this.heldForStream = true;
+      this.liveness.pause();
+      this.onHeld?.(true);
+    }
     this.socket.pause();
   }
 
+  private holdEnd = (release: () => void): (() => void) => {
+    const timer = this.clock.setTimeout(release, errorVerdictMs);
+    return () => this.clock.clearTimeout(timer);
+  };
+
   private onBytes(chunk: Buffer): void {
+    this.liveness.heard();
     this.spendTurn(chunk.length);
     for (const frame of this.reader.push(chunk)) {
       if (!frame.control) {
         const entry = this.streams.get(frame.streamId);
         if (!entry) continue;
+        const { stream } = entry;
         if (entry.role === 'error') {
-          if (frame.payload.length > 0) entry.stream.errorText += frame.payload.toString('utf8');
-          if (frame.flags & flagFin && entry.stream.errorText)
-            entry.stream.destroy(new Error(entry.stream.errorText.trim()));
+          if (frame.payload.length > 0) stream.errorData(frame.payload);
+          if (frame.flags & flagFin) stream.errorFin();
           continue;
         }
-        if (frame.payload.length > 0 && !entry.stream.push(frame.payload)) this.holdFor(entry.stream);
-        if (frame.flags & flagFin) entry.stream.push(null);
+        if (frame.payload.length > 0 && !stream.deliver(frame.payload)) this.holdFor(stream);
+        if (frame.flags & flagFin) stream.dataFin(this.holdEnd);
         continue;
       }
       switch (frame.type) {
         case frameTypes.synReply: {
           const streamId = frame.payload.readUInt32BE(0) & 0x7fffffff;
           this.codec.decode(frame.payload.subarray(4));
-          this.streams.get(streamId)?.stream.acknowledged();
+          const stream = this.streams.get(streamId)?.stream;
+          if (stream && --stream.unacknowledged <= 0) this.waiting.delete(stream);
           break;
         }
         case frameTypes.headers:
@@ -419,11 +356,15 @@ export class SpdySession {
           entry?.stream.destroy(new Error('the kubelet reset the stream'));
           break;
         }
-        case frameTypes.ping:
-          this.socket.write(controlFrame(frameTypes.ping, 0, frame.payload));
+        case frameTypes.ping: {
+          const id = frame.payload.readUInt32BE(0);
+          // Odd ids are our own PINGs coming back; even ones are the server's, to be echoed.
+          if (id % 2 === 1) this.liveness.pong(id);
+          else this.socket.write(controlFrame(frameTypes.ping, 0, frame.payload));
           break;
+        }
         case frameTypes.goAway:
-          this.shutdown(new Error('the API server ended the port-forward session'));
+          this.shutdown(new Error('the API server ended the port-forward session'), 'lost');
           break;
       }
     }

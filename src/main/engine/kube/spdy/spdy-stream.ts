@@ -1,0 +1,124 @@
+/**
+ * One forwarded connection on a SPDY port-forward session: the pair of streams kubectl opens
+ * (`error`, then `data`), seen as one Duplex. Its data stream half-closes both ways (a FIN is a
+ * FIN, as in kubectl); a pod-side reset, which the kubelet reports on the error stream, is an
+ * error, so the caller can be reset rather than shown a clean end.
+ */
+import { Duplex } from 'node:stream';
+
+/** The buffer each stream reads into: frames carry up to 64 KiB, and a 16 KiB default would pause the session on every one. */
+export const streamBufferBytes = 1024 * 1024;
+
+/** What a stream needs of its session. */
+export interface StreamCarrier {
+  sendData(streamId: number, bytes: Buffer, fin: boolean, callback: (error?: Error | null) => void): void;
+  resume(): void;
+  forget(stream: SpdyStream, abandoned: boolean): void;
+}
+
+/**
+ * The session a stream was on stopped answering or went away before the kubelet acknowledged the
+ * stream, so the pod most likely never saw the connection: it may be opened again elsewhere.
+ */
+export class StreamNotTakenError extends Error {
+  override name = 'StreamNotTakenError';
+}
+
+/** The kubelet said why the connection failed (a refused dial, a reset by the pod). */
+export class PodStreamError extends Error {
+  override name = 'PodStreamError';
+}
+
+export class SpdyStream extends Duplex {
+  errorText = '';
+  /** Streams of the pair the kubelet has not acknowledged yet. */
+  unacknowledged = 2;
+  /** Bytes the pod sent on this connection. */
+  received = 0;
+  /** The data stream's FIN came; the end is held until the error stream says whether it was a reset. */
+  private dataFinished = false;
+  private errorFinished = false;
+  private heldEnd: (() => void) | undefined;
+
+  constructor(
+    private readonly carrier: StreamCarrier,
+    readonly errorStreamId: number,
+    readonly dataStreamId: number,
+    /** When it was opened, on the session's clock. */
+    readonly openedAt: number,
+  ) {
+    super({
+      allowHalfOpen: true,
+      readableHighWaterMark: streamBufferBytes,
+      writableHighWaterMark: streamBufferBytes,
+    });
+    // Every caller listens for errors; this one only keeps an error that comes before the caller
+    // has the stream (a session shut down in the same turn) from crashing the process.
+    this.on('error', () => undefined);
+  }
+
+  get acknowledged(): boolean {
+    return this.unacknowledged <= 0;
+  }
+
+  /** Bytes from the pod; false when the reader is behind. */
+  deliver(payload: Buffer): boolean {
+    this.received += payload.length;
+    return this.push(payload);
+  }
+
+  /**
+   * The pod's side ended. The kubelet ends the data stream first and then writes why on the
+   * error stream, if the copy failed (a reset), before ending that too: the caller gets the end
+   * only once the error stream has said it was clean, or after `holdMs` if it never says.
+   */
+  dataFin(hold: (release: () => void) => () => void): void {
+    if (this.dataFinished) return;
+    this.dataFinished = true;
+    if (this.errorFinished) {
+      this.push(null);
+      return;
+    }
+    const cancel = hold(() => this.releaseEnd());
+    this.heldEnd = cancel;
+  }
+
+  errorData(payload: Buffer): void {
+    this.errorText += payload.toString('utf8');
+  }
+
+  errorFin(): void {
+    this.errorFinished = true;
+    if (this.errorText) {
+      this.destroy(new PodStreamError(this.errorText.trim()));
+      return;
+    }
+    if (this.dataFinished) this.releaseEnd();
+  }
+
+  private releaseEnd(): void {
+    this.heldEnd?.();
+    this.heldEnd = undefined;
+    if (!this.destroyed && !this.readableEnded) this.push(null);
+  }
+
+  override _read(): void {
+    this.carrier.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.carrier.sendData(this.dataStreamId, chunk, false, callback);
+  }
+
+  /** The caller half-closed: a FIN on the data stream, as kubectl sends one; reading goes on. */
+  override _final(callback: (error?: Error | null) => void): void {
+    this.carrier.sendData(this.dataStreamId, Buffer.alloc(0), true, callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.heldEnd?.();
+    this.heldEnd = undefined;
+    this.carrier.forget(this, !this.readableEnded || !this.writableFinished);
+    callback(error);
+  }
+}
