@@ -20,7 +20,8 @@ import { takeLocalizerRange } from '../support/address-ranges';
 import { pollUntil } from '../support/poll';
 import { run } from '../support/processes';
 import { printFigures, type FaultFigures } from './fault-figures';
-import { startSteadyLoad, type SteadyLoad } from './steady-load';
+import { startSteadyLoad, type CallOutcome, type SteadyLoad } from './steady-load';
+import { portForwardTransports } from '../../src/shared/tunnel-status';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(projectRoot, 'src/cli/main.ts');
@@ -35,12 +36,21 @@ let connectOutput = '';
 const state = mkdtempSync(join(tmpdir(), 'faults-state-'));
 const range = takeLocalizerRange();
 const figures: FaultFigures[] = [];
+/** Every call of each case, by case name, for figures a case adds after the load. */
+const loadsOf = new Map<string, CallOutcome[]>();
 
 interface Listed {
   namespace: string;
   name: string;
   ip: string | null;
   status: string;
+  reason: string;
+  counters: { stalls?: number; failures?: number };
+}
+
+async function listed(): Promise<Listed[]> {
+  const result = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+  return JSON.parse(result.stdout || '[]') as Listed[];
 }
 
 async function addressOf(namespace: string, name: string): Promise<string> {
@@ -122,6 +132,10 @@ async function underLoad(
   // Keep calling for 4 s after the replacement is Ready: the window where the old bug showed.
   await pollUntil(() => Date.now() > readyAt + 4000, 10_000, 'the load to run on after the fault');
   await Promise.all(loads.map(([, load]) => load.stop()));
+  loadsOf.set(
+    caseName,
+    loads.flatMap(([, load]) => load.outcomes),
+  );
   for (const [target, load] of loads) {
     const late = load.failuresSince(readyAt + graceAfterReadyMs);
     // And the list says so: a forward that works again is 'running', with no caller needed.
@@ -327,6 +341,77 @@ describe('pod faults under steady load', () => {
         return Date.now();
       },
     );
+  });
+
+  it('port-forward sessions that stop carrying anything (a stall nobody sees) are replaced, and new calls never wait on them', async () => {
+    const api = await addressOf('web', 'api');
+    const stallsOf = async (): Promise<number> =>
+      (await listed()).find((t) => t.namespace === 'web' && t.name === 'api')?.counters.stalls ?? 0;
+    const stallsBefore = await stallsOf();
+    let stalledAt = 0;
+    let seenAt: Promise<number> = Promise.resolve(0);
+    await underLoad('port-forward sessions stalled', [{ label: 'api.web', ip: api, port: 8080 }], () => {
+      const stalled = cluster.faults.stallPortForwardSessions();
+      expect(stalled, 'open sessions to stall').toBeGreaterThan(0);
+      stalledAt = Date.now();
+      // Counted and visible: `localizer list` shows the replaced session, as a user would see it.
+      seenAt = (async () => {
+        while ((await stallsOf()) <= stallsBefore) {
+          if (Date.now() > stalledAt + 25_000) return Number.NaN;
+        }
+        return Date.now();
+      })();
+      return Promise.resolve(stalledAt);
+    });
+    const replacedAfterMs = (await seenAt) - stalledAt;
+    const row = figures.at(-1);
+    const load = loadsOf.get('port-forward sessions stalled');
+    if (row) {
+      row['stall → counted in list (ms)'] = replacedAfterMs;
+      row['slowest call after the stall (ms)'] = Math.max(
+        ...(load ?? []).filter((o) => o.at >= stalledAt).map((o) => o.ms),
+      );
+    }
+    expect(
+      replacedAfterMs,
+      `the stalled session should be replaced and counted within 20 s; connect said: ${connectOutput.slice(-800)}`,
+    ).toBeLessThan(20_000);
+    expect(connectOutput).toMatch(
+      /port-forward to pod web\/api-\S+: the port-forward session stopped answering \(.*\); it was replaced/,
+    );
+  });
+
+  it('port-forward sessions cut at a fixed age, as load balancers do: each cut costs at most the call in flight on it', async () => {
+    const api = await addressOf('web', 'api');
+    const load = startSteadyLoad(api, 8080);
+    const upgradesBefore = cluster.portForwardUpgrades();
+    cluster.faults.setPortForwardMaxAge(1500);
+    const startedAt = Date.now();
+    try {
+      await pollUntil(() => Date.now() > startedAt + 8000, 10_000, '8 s of load with sessions cut at 1.5 s');
+    } finally {
+      cluster.faults.setPortForwardMaxAge(undefined);
+      await load.stop();
+    }
+    const upgrades = cluster.portForwardUpgrades();
+    const sessions = portForwardTransports.reduce(
+      (sum, kind) => sum + upgrades[kind] - upgradesBefore[kind],
+      0,
+    );
+    const failed = load.failuresSince(startedAt);
+    figures.push({
+      case: 'sessions cut at 1.5 s for 8 s',
+      via: 'api.web',
+      calls: load.outcomes.filter((o) => o.at >= startedAt).length,
+      'failed, total': failed.length,
+      'sessions opened (each cut)': sessions,
+    });
+    expect(sessions, 'sessions should have been cut and reopened').toBeGreaterThan(2);
+    expect(
+      failed.length,
+      `calls that failed: ${failed.map((o) => o.error ?? '').join(', ')}`,
+    ).toBeLessThanOrEqual(sessions);
+    await expect.poll(async () => statusOf('api.web'), { timeout: 5000 }).toBe('running');
   });
 
   it('the API server restarted: forwards keep answering', async () => {

@@ -8,6 +8,8 @@ import { request } from 'node:http';
 export interface CallOutcome {
   /** When the call started (ms since epoch). */
   at: number;
+  /** How long it took to answer or fail. */
+  ms: number;
   ok: boolean;
   /** The pod that answered, from the test image's JSON. */
   pod?: string;
@@ -26,7 +28,8 @@ export interface SteadyLoad {
 function callOnce(host: string, port: number, timeoutMs: number): Promise<CallOutcome> {
   const at = Date.now();
   return new Promise((resolve) => {
-    const finish = (outcome: Omit<CallOutcome, 'at'>): void => resolve({ at, ...outcome });
+    const finish = (outcome: Omit<CallOutcome, 'at' | 'ms'>): void =>
+      resolve({ at, ms: Date.now() - at, ...outcome });
     const call = request({ host, port, path: '/', agent: false, timeout: timeoutMs }, (response) => {
       let body = '';
       response.setEncoding('utf8');

@@ -72,6 +72,11 @@ export class SessionLiveness {
     this.arm(this.heardAt + this.timing.pingAfterSilenceMs);
   }
 
+  /** How long nothing has come in. */
+  silentForMs(): number {
+    return this.clock.now() - this.heardAt;
+  }
+
   /** Bytes came in. Called per chunk, so it only notes the time. */
   heard(): void {
     this.heardAt = this.clock.now();

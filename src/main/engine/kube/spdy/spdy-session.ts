@@ -240,7 +240,16 @@ export class SpdySession implements StreamCarrier {
   }
 
   close(): void {
-    this.shutdown(new Error('the port-forward session was closed'), 'ours');
+    // Closed while it had gone quiet (retired after a connection was moved off it): it was
+    // given up for its silence, which is worth counting and saying.
+    if (this.liveness.suspect)
+      this.shutdown(
+        new Error(
+          `the port-forward session stopped answering (nothing for ${String(Math.round(this.liveness.silentForMs() / 100) / 10)} s after a new connection); it was replaced`,
+        ),
+        'stalled',
+      );
+    else this.shutdown(new Error('the port-forward session was closed'), 'ours');
   }
 
   /**
