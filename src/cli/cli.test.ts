@@ -14,7 +14,6 @@ import {
   canRunAsSandboxUser,
   createHostsSandbox,
   inHostsSandbox,
-  sandboxedPid,
   sandboxEnvironment,
 } from '../../e2e/support/hosts-sandbox';
 import { requireSystemTools } from '../../e2e/support/system-tools';
@@ -250,8 +249,11 @@ describe('localizer connect with names, in a sandbox', () => {
         mayElevate: [process.execPath, '--import', 'tsx', join(projectRoot, 'src/privileged-helper/main.ts')],
       },
     );
+    // A process group of its own, as a terminal gives the commands it runs: Ctrl-C below
+    // reaches all of them, connect, sudo and the helper, as it does in a terminal.
     const child: ChildProcess = spawn(launch.command, launch.args, {
       env: { ...process.env, HOME: state, ...sandboxEnvironment(sandbox) },
+      detached: true,
     });
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -336,11 +338,15 @@ describe('localizer connect with names, in a sandbox', () => {
       /web\s+api\s+running\s+-\s+api-\S+\s+127\.\d+\.\d+\.\d+\s+8080->8080\/tcp,9090->metrics\/tcp/,
     );
 
-    // Ctrl-C reaches `localizer` itself: the process unshare started (sh exec'd into it).
-    process.kill(await sandboxedPid(child.pid ?? 0), 'SIGINT');
+    // Ctrl-C in a terminal: SIGINT to the whole process group, the helper included. (unshare
+    // itself ignores it while its child runs, and exits with the child's status.)
+    if (child.pid === undefined) throw new Error('connect has no pid');
+    process.kill(-child.pid, 'SIGINT');
     expect(await exited).toBe(0);
     expect(output).toContain('Disconnected.');
-    expect(output).not.toContain('The privileged helper stopped');
+    expect(output, 'connect must not restart a helper while it stops').not.toContain(
+      'The privileged helper stopped',
+    );
     expect(readFileSync(hostsFile, 'utf8')).toBe(original);
   });
 });
@@ -362,6 +368,7 @@ describe('localizer connect with two contexts, in a sandbox', () => {
     ]);
     const child = spawn(launch.command, launch.args, {
       env: { ...process.env, ...sandboxEnvironment(sandbox) },
+      detached: true,
     });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -436,8 +443,11 @@ describe('localizer connect with two contexts, in a sandbox', () => {
     expect(new Set(left.map((t) => t.context))).toEqual(new Set([cluster.contexts.admin]));
     expect(readFileSync(hostsFile, 'utf8')).toContain('frontend.web.svc.cluster.local');
 
-    process.kill(await sandboxedPid(child.pid ?? 0), 'SIGINT');
+    // Ctrl-C to the whole process group, the helper (run directly, as root) included.
+    if (child.pid === undefined) throw new Error('connect has no pid');
+    process.kill(-child.pid, 'SIGINT');
     expect(await exited).toBe(0);
+    expect(output).not.toContain('The privileged helper stopped');
     expect(readFileSync(hostsFile, 'utf8')).toBe('127.0.0.1\tlocalhost\n');
   });
 });
