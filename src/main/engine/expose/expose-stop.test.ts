@@ -55,6 +55,26 @@ const timing = (clock: ManualClock) => ({
 });
 
 describe('stopping an expose', () => {
+  it('lets a call that enters the tunnel just after the service stopped routing finish before closing', async () => {
+    const clock = new ManualClock();
+    const { world, expose } = exposeWorld();
+    world.ready = 2;
+    world.routed = false;
+    world.active = 0;
+    let done = false;
+    const stopped = stopExpose(expose, timing(clock)).then(() => (done = true));
+    await clock.advance(250);
+    // sshd accepted it before the pod left the endpoints; its channel reaches us now.
+    world.active = 1;
+    await clock.advance(2_000);
+    expect(done).toBe(false);
+    expect(world.tunnel).toBe(true);
+    world.active = 0;
+    await clock.advance(1_000);
+    expect(done).toBe(true);
+    await stopped;
+  });
+
   it('keeps the tunnel serving until the restored pods are ready, and the calls in it finish', async () => {
     const clock = new ManualClock();
     const { world, expose } = exposeWorld();
@@ -75,6 +95,8 @@ describe('stopping an expose', () => {
     expect(world.tunnel).toBe(true);
     world.active = 0;
     await clock.advance(250);
+    expect(done, 'the tunnel stays a moment after it empties').toBe(false);
+    await clock.advance(500);
     expect(done).toBe(true);
     expect(await stopped).toBeNull();
     expect(world.events.filter((e) => !e.startsWith('say'))).toEqual([

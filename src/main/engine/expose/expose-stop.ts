@@ -37,6 +37,8 @@ export interface StopTiming {
   restoreTimeoutMs: number;
   /** How long the calls in the tunnel may take to finish. */
   drainTimeoutMs: number;
+  /** How long the tunnel must have been empty before it closes (500 ms). */
+  quietMs?: number;
   pollMs: number;
 }
 
@@ -92,7 +94,20 @@ export const stopSteps: readonly StopStep[] = [
       expose.say('letting the calls in the tunnel finish before it closes');
       const deadline = timing.clock.now() + timing.drainTimeoutMs;
       await waitUntil(async () => !(await expose.stillRouted()), deadline, timing);
-      await waitUntil(() => Promise.resolve(expose.activeConnections() === 0), deadline, timing);
+      // A call the pod took just before it left the endpoints may still be on its way into the
+      // tunnel (sshd accepted it, its channel has not reached us yet): the tunnel closes only
+      // once it has been empty for a moment, or that caller would be reset.
+      const quietMs = timing.quietMs ?? 500;
+      let emptySince: number | undefined;
+      await waitUntil(
+        () => {
+          if (expose.activeConnections() > 0) emptySince = undefined;
+          else emptySince ??= timing.clock.now();
+          return Promise.resolve(emptySince !== undefined && timing.clock.now() - emptySince >= quietMs);
+        },
+        deadline,
+        timing,
+      );
     },
   },
   { name: 'close the tunnel', run: (expose) => Promise.resolve(expose.closeTunnel()) },
