@@ -18,7 +18,7 @@ import { startHarness, type Harness } from '../harness/harness-server';
 import type { LocalizerApi } from '../../src/shared/api';
 import { takeLocalizerRange } from '../support/address-ranges';
 import { run } from '../support/processes';
-import { freePort } from '../support/sockets';
+import { echoRoundTrip, freePort } from '../support/sockets';
 import { requireSystemTools } from '../support/system-tools';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -343,6 +343,18 @@ for (const target of targets) {
       await expect
         .poll(() => p.getByRole('row', { name: 'tools/echo', exact: true }).getByText('running').count())
         .toBe(1);
+      // A call through it goes through the API server's port-forward; Tunnels says which one.
+      const state = await p.evaluate(() => (globalThis as unknown as PageGlobals).localizer.getState());
+      if (!state.ok) throw new Error(state.message);
+      const echoIp = state.value.tunnels.find((t) => t.kind === 'forward' && t.name === 'echo')?.ip ?? '';
+      expect((await echoRoundTrip(echoIp, 7007, Buffer.from('via?'))).toString()).toBe('via?');
+      await p.getByRole('tab', { name: /^Tunnels/ }).click();
+      await expect
+        .poll(() => p.getByRole('row', { name: 'forward tools/echo', exact: true }).textContent(), {
+          timeout: 10_000,
+          message: 'Tunnels should say which port-forward transport the echo forward uses',
+        })
+        .toContain('via SPDY over WebSocket');
     });
   });
 }

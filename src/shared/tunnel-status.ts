@@ -14,6 +14,13 @@ export type ForwardState = (typeof forwardStates)[number];
 export const portForwardTransports = ['spdy-websocket', 'spdy', 'websocket'] as const;
 export type PortForwardTransport = (typeof portForwardTransports)[number];
 
+/** How the window names a transport. */
+export const transportLabels: Record<PortForwardTransport, string> = {
+  'spdy-websocket': 'SPDY over WebSocket',
+  spdy: 'SPDY',
+  websocket: 'WebSocket per connection',
+};
+
 export const exposeStates = ['starting', 'running', 'reconnecting', 'failed', 'stopping'] as const;
 export type ExposeState = (typeof exposeStates)[number];
 

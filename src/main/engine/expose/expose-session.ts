@@ -385,6 +385,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       counters: { ...this.counters, reconnects: this.keeper.reconnects },
       lastError: this.lastError,
       lastChange: this.lastChange,
+      transport: this.options.dialer.transport ?? null,
     };
   }
 }

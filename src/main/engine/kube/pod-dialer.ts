@@ -259,7 +259,7 @@ export function createPodDialer(kubeConfig: k8s.KubeConfig, options: PodDialerOp
       for (const [key, slots] of sessions) {
         if (!key.startsWith(prefix)) continue;
         for (const slot of slots)
-          if (slot.session?.stalled) waitingOnSlowReader += Math.max(0, slot.session.load - 1);
+          if (slot.session?.heldUpBySlowReader) waitingOnSlowReader += Math.max(0, slot.session.load - 1);
       }
       return { stalls: stalls.get(`${target.namespace}/${target.pod}`) ?? 0, waitingOnSlowReader };
     },

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { TunnelTarget } from '../../../shared/api';
 import type { AppState } from '../../../shared/app-state';
+import { transportLabels } from '../../../shared/tunnel-status';
 import { formatBytes, Ports } from '../format';
 import { StatusBadge } from './status-badge';
 
@@ -82,7 +83,10 @@ export function TunnelsView(props: { state: AppState; focus: TunnelTarget | null
                     <StatusBadge status={tunnel.status} />
                     {tunnel.reason && <div className="reason">{tunnel.reason}</div>}
                   </td>
-                  <td className="endpoint">{tunnel.endpoint ?? '–'}</td>
+                  <td className="endpoint">
+                    {tunnel.endpoint ?? '–'}
+                    {tunnel.transport && <div className="kind">via {transportLabels[tunnel.transport]}</div>}
+                  </td>
                   <td>
                     <Ports tunnel={tunnel} />
                   </td>
@@ -101,7 +105,15 @@ export function TunnelsView(props: { state: AppState; focus: TunnelTarget | null
                       </>
                     )}
                   </td>
-                  <td>{tunnel.counters.reconnects}</td>
+                  <td>
+                    {tunnel.counters.reconnects}
+                    {(tunnel.counters.stalls ?? 0) > 0 && (
+                      <div className="reason">
+                        {tunnel.counters.stalls} stalled session{tunnel.counters.stalls === 1 ? '' : 's'}{' '}
+                        replaced
+                      </div>
+                    )}
+                  </td>
                   <td className="reason">{tunnel.lastError ?? ''}</td>
                 </tr>
               );

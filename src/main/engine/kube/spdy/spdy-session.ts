@@ -31,6 +31,8 @@ const readBytesPerTurn = 256 * 1024;
  */
 const behindStreamBytes = 8 * 1024 * 1024;
 const behindSessionBytes = 16 * 1024 * 1024;
+/** How long one reader must hold the whole session up before it is reported as a slow reader. */
+const slowReaderMs = 1_000;
 /** How long the end of a connection waits for the kubelet to say on the error stream whether it was clean. */
 const errorVerdictMs = 1_000;
 
@@ -72,8 +74,14 @@ export class SpdySession implements StreamCarrier {
   private bytesThisTurn = 0;
   private turnEnd: NodeJS.Immediate | undefined;
   onClose: ((end: SessionEnd) => void) | undefined;
-  /** The session was paused for a slow reader (true) or resumed (false). */
+  /**
+   * A reader has held the whole session up for `slowReaderMs` (true), or the session moves again
+   * after such a hold (false). Brief holds are ordinary flow control and are not reported.
+   */
   onHeld: ((held: boolean) => void) | undefined;
+  /** Reported as held up by a slow reader (see `onHeld`). */
+  private heldUp = false;
+  private heldTimer: unknown;
 
   private constructor(
     /** The upgraded connection, or a WebSocket carrying the frames. */
@@ -121,6 +129,11 @@ export class SpdySession implements StreamCarrier {
    */
   get stalled(): boolean {
     return this.heldForStream;
+  }
+
+  /** Held up by one slow reader for a while: what `list` says, with how many others wait. */
+  get heldUpBySlowReader(): boolean {
+    return this.heldUp;
   }
 
   /** Heard nothing since a stream opened: new connections go elsewhere until it answers a PING. */
@@ -187,7 +200,11 @@ export class SpdySession implements StreamCarrier {
     if (this.heldForStream) {
       this.heldForStream = false;
       this.liveness.resume();
-      this.onHeld?.(false);
+      this.clock.clearTimeout(this.heldTimer);
+      if (this.heldUp) {
+        this.heldUp = false;
+        this.onHeld?.(false);
+      }
     }
     if (!this.heldForTurn && !this.closed) this.socket.resume();
   }
@@ -275,6 +292,7 @@ export class SpdySession implements StreamCarrier {
     this.closed = true;
     this.liveness.close();
     this.clock.clearTimeout(this.idleTimer);
+    this.clock.clearTimeout(this.heldTimer);
     clearImmediate(this.turnEnd);
     this.socket.destroy();
     for (const { stream } of this.streams.values())
@@ -322,7 +340,11 @@ export class SpdySession implements StreamCarrier {
     if (!this.heldForStream) {
       this.heldForStream = true;
       this.liveness.pause();
-      this.onHeld?.(true);
+      this.heldTimer = this.clock.setTimeout(() => {
+        if (!this.heldForStream || this.closed) return;
+        this.heldUp = true;
+        this.onHeld?.(true);
+      }, slowReaderMs);
     }
     this.socket.pause();
   }
