@@ -75,7 +75,7 @@ export interface ClusterFaults {
    * a proxy or load balancer stopped forwarding. Returns how many were stalled.
    */
   stallPortForwardSessions(): number;
-  /** Cuts every SPDY port-forward session opened from now on at this age (undefined: never). */
+  /** Cuts every SPDY port-forward session at this age, open ones included (undefined: never). */
   setPortForwardMaxAge(ms: number | undefined): void;
   /** Makes a user's token fail with 401 from now on. */
   revokeToken(user: 'admin' | 'restricted'): void;
@@ -211,6 +211,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     stallPortForwardSessions: () => portForward.stallOpenSessions(),
     setPortForwardMaxAge: (ms) => {
       portForwardFaults.maxSessionAgeMs = ms;
+      portForward.applyMaxAge();
     },
     setPortForward: (mode, delayMs = 0) => {
       portForwardFaults.mode = mode;

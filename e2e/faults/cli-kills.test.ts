@@ -246,7 +246,11 @@ describe('SIGKILL of the privileged helper while connect runs', () => {
       expect(cli.length, 'the CLI processes').toBeGreaterThan(0);
       const interruptedAt = Date.now();
       for (const p of cli) process.kill(p.pid, 'SIGINT');
-      await pollUntil(() => output().includes('Disconnected.'), 30_000, 'connect to say Disconnected');
+      await pollUntil(() => output().includes('Disconnected.'), 30_000, 'connect to say Disconnected').catch(
+        (error: unknown) => {
+          throw new Error(`${String(error)}; connect said:\n${output()}`);
+        },
+      );
       const disconnectMs = Date.now() - interruptedAt;
       await exited;
       expect(readFileSync(sandbox.hostsFile, 'utf8')).toBe(original);

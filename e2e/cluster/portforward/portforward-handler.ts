@@ -35,7 +35,7 @@ export interface PortForwardFaults {
    * WebSocket before 1.30) or a newer one (no raw SPDY upgrade once KEP-4006 removes it) answers.
    */
   unsupported?: Set<'spdy-websocket' | 'spdy'>;
-  /** Cut each SPDY session at this age, as load balancers cut long-lived connections. */
+  /** Cut each SPDY session at this age, as load balancers cut long-lived connections (open ones too). */
   maxSessionAgeMs?: number;
 }
 
@@ -49,6 +49,8 @@ export interface PortForwardHandler {
   upgrades: PortForwardUpgradeCounts;
   /** The SPDY sessions open now stop answering (new ones work): a stall nobody sees. */
   stallOpenSessions(): number;
+  /** Applies a changed `maxSessionAgeMs` to the sessions open now. */
+  applyMaxAge(): void;
 }
 
 function offeredProtocols(request: IncomingMessage): string[] {
@@ -78,15 +80,24 @@ function goDialError(error: Error): string {
 export function createPortForwardHandler(store: ObjectStore, faults: PortForwardFaults): PortForwardHandler {
   const isFrozen = (): boolean => faults.mode === 'freeze';
   const upgrades: PortForwardUpgradeCounts = { 'spdy-websocket': 0, spdy: 0, websocket: 0 };
-  const openSessions = new Set<SpdySessionControl>();
-  /** Serves one SPDY session, cut at the fault's age if one is set. */
+  /** Open SPDY sessions, with when each began and the timer that cuts it at the fault's age. */
+  const openSessions = new Map<SpdySessionControl, { startedAt: number; cut?: NodeJS.Timeout }>();
+  const scheduleCut = (session: SpdySessionControl): void => {
+    const entry = openSessions.get(session);
+    if (!entry) return;
+    clearTimeout(entry.cut);
+    const age = faults.maxSessionAgeMs;
+    entry.cut =
+      age === undefined
+        ? undefined
+        : setTimeout(() => session.cut(), Math.max(0, entry.startedAt + age - Date.now()));
+  };
   const serveSpdy = (channel: ByteChannel, dial: Dial, describeFailure: DescribeFailure): void => {
     const session = serveSpdyPortForward(channel, dial, describeFailure, isFrozen);
-    openSessions.add(session);
-    const age = faults.maxSessionAgeMs;
-    const cutTimer = age === undefined ? undefined : setTimeout(() => session.cut(), age);
+    openSessions.set(session, { startedAt: Date.now() });
+    scheduleCut(session);
     channel.onClose(() => {
-      clearTimeout(cutTimer);
+      clearTimeout(openSessions.get(session)?.cut);
       openSessions.delete(session);
     });
   };
@@ -227,8 +238,12 @@ export function createPortForwardHandler(store: ObjectStore, faults: PortForward
     handle,
     upgrades,
     stallOpenSessions: () => {
-      for (const session of openSessions) session.stall();
+      for (const session of openSessions.keys()) session.stall();
       return openSessions.size;
+    },
+    // As a load balancer does: every connection older than the age is cut, open ones included.
+    applyMaxAge: () => {
+      for (const session of openSessions.keys()) scheduleCut(session);
     },
   };
 }
