@@ -3,7 +3,8 @@
  * The cluster, kubectl and Localizer each run as their own process; this process is only the
  * client. Figures go to stdout and bench/results/latest.json.
  *
- *   BENCH_MEGABYTES (512)  BENCH_CONNECTIONS (1000)  BENCH_SCALE_NAMESPACES (10)  BENCH_SCALE_SERVICES (100)
+ *   BENCH_MEGABYTES (512)  BENCH_DUPLEX_MEGABYTES (256)  BENCH_CONNECTIONS (1000)
+ *   BENCH_SCALE_NAMESPACES (10)  BENCH_SCALE_SERVICES (100)
  *   BENCH_ONLY=forward|relay|expose|scale runs one part.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { requestControl } from '../src/main/engine/control/control-client';
 import type { ListResult } from '../src/shared/control-protocol';
-import type { RuntimeDiagnosticsSnapshot } from '../src/main/engine/runtime-diagnostics';
+import { portForwardTransports, type PortForwardTransport } from '../src/shared/tunnel-status';
 import { planExpose } from '../src/main/engine/expose/expose-preflight';
 import { SshPodKeeper } from '../src/main/engine/expose/ssh-pod-keeper';
 import { systemClock } from '../src/main/engine/timing/clock';
@@ -32,6 +33,7 @@ import {
 import {
   concurrentDownloads,
   downloadMBps,
+  duplexMBps,
   interleavedDatagramRoundTrips,
   interleavedLatencies,
   percentile,
@@ -44,6 +46,7 @@ function listOf(state: string): Promise<ListResult> {
 }
 
 const megabytes = Number(process.env.BENCH_MEGABYTES ?? 512);
+const duplexMegabytes = Number(process.env.BENCH_DUPLEX_MEGABYTES ?? 256);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 1000);
 const scaleNamespaces = Number(process.env.BENCH_SCALE_NAMESPACES ?? 10);
 const scaleServices = Number(process.env.BENCH_SCALE_SERVICES ?? 100);
@@ -98,7 +101,18 @@ function rssMegabytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-async function stats(kubeconfigPath: string): Promise<{ requests: number }> {
+/** Throws unless every forward of the Localizer at `state` went over `transport`. */
+async function expectTransport(state: string, transport: PortForwardTransport): Promise<void> {
+  const used = new Set((await listOf(state)).tunnels.flatMap((t) => (t.transport ? [t.transport] : [])));
+  if (used.size !== 1 || !used.has(transport))
+    throw new Error(
+      `LOCALIZER_PORT_FORWARD=${transport} was asked for, but its forwards used ${[...used].join(', ') || 'none'}: that row would measure another transport`,
+    );
+}
+
+async function stats(
+  kubeconfigPath: string,
+): Promise<{ requests: number; portForwardUpgrades?: Record<PortForwardTransport, number> }> {
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);
   const options: { headers?: Record<string, string>; ca?: Buffer } = {};
@@ -109,7 +123,14 @@ async function stats(kubeconfigPath: string): Promise<{ requests: number }> {
     request(`${server}/localizer-test/v1/stats`, { ...options, method: 'GET' }, (response) => {
       let body = '';
       response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve(JSON.parse(body) as { requests: number }));
+      response.on('end', () =>
+        resolve(
+          JSON.parse(body) as {
+            requests: number;
+            portForwardUpgrades?: Record<PortForwardTransport, number>;
+          },
+        ),
+      );
     })
       .on('error', reject)
       .end();
@@ -121,14 +142,15 @@ interface PathFigures {
   throughputMBps: number;
   connectP50Ms: number;
   connectP99Ms: number;
-  /** The forwarder's event-loop delay p99 and longest GC pause while the 1000 connections ran. */
-  eventLoopP99Ms?: number;
-  gcMaxPauseMs?: number;
   /** 32 connections at once, 16 MiB each. */
   concurrentMBps: number;
   concurrentFirstByteP99Ms: number;
   /** CPU the forwarding process spent per GiB downloaded: what decides throughput on 2 shared cores. */
   forwarderCpuSecondsPerGiB: number | null;
+  /** One connection to the echo pod, written and read at once: MB/s each way. */
+  duplexMBps: number;
+  /** CPU the forwarding process spent per GiB each way, full duplex. */
+  duplexCpuSecondsPerGiB: number | null;
 }
 
 /** Voluntary and involuntary context switches of every thread of `pid`: how often it woke up. */
@@ -166,8 +188,6 @@ interface PathTarget {
   bulk: { host: string; port: number };
   echo: { host: string; port: number };
   forwarderPids?: number[];
-  /** Reads the forwarder's diagnostics (and starts a new period), where it reports them. */
-  diagnose?: () => Promise<RuntimeDiagnosticsSnapshot | undefined>;
 }
 
 /**
@@ -177,7 +197,13 @@ interface PathTarget {
  * at a bad moment. 32-at-once runs one path at a time (they would share the cores otherwise).
  */
 async function measurePaths(targets: readonly PathTarget[]): Promise<PathFigures[]> {
-  for (const target of targets) await downloadMBps(target.bulk.host, target.bulk.port, 8 * 1024 * 1024); // warm-up
+  // Warm-up, both ways, for every path alike: a long-running forwarder is measured as it runs
+  // once its code is compiled (the first large transfer through Node runs partly unoptimized;
+  // Go's kubectl gains nothing from this).
+  for (const target of targets) {
+    await downloadMBps(target.bulk.host, target.bulk.port, 64 * 1024 * 1024);
+    await duplexMBps(target.echo.host, target.echo.port, 32 * 1024 * 1024);
+  }
   const runs = targets.map(() => [] as number[]);
   const cpu = targets.map(() => 0);
   for (let round = 0; round < 3; round++) {
@@ -188,18 +214,28 @@ async function measurePaths(targets: readonly PathTarget[]): Promise<PathFigures
       cpu[index] = (cpu[index] ?? 0) + pids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0) - before;
     }
   }
-  for (const target of targets) await target.diagnose?.();
+  // Full duplex, round-robin too: one connection written and read at once, on the echo pod.
+  const duplexRuns = targets.map(() => [] as number[]);
+  const duplexCpu = targets.map(() => 0);
+  for (let round = 0; round < 3; round++) {
+    for (const [index, target] of targets.entries()) {
+      const pids = target.forwarderPids ?? [];
+      const before = pids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0);
+      duplexRuns[index]?.push(
+        await duplexMBps(target.echo.host, target.echo.port, duplexMegabytes * 1024 * 1024),
+      );
+      duplexCpu[index] =
+        (duplexCpu[index] ?? 0) + pids.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0) - before;
+    }
+  }
   const latencies = await interleavedLatencies(
     targets.map((t) => t.echo),
     connections,
   );
-  const during: (RuntimeDiagnosticsSnapshot | undefined)[] = [];
-  for (const target of targets) during.push(target.diagnose ? await target.diagnose() : undefined);
   const results: PathFigures[] = [];
   for (const [index, target] of targets.entries()) {
     const concurrent = await concurrentDownloads(target.bulk.host, target.bulk.port, 32, 16 * 1024 * 1024);
     const sorted = latencies[index] ?? [];
-    const diagnosed = during[index];
     const figures: PathFigures = {
       path: target.path,
       throughputMBps: Math.round([...(runs[index] ?? [])].sort((x, y) => x - y)[1] ?? Number.NaN),
@@ -209,12 +245,14 @@ async function measurePaths(targets: readonly PathTarget[]): Promise<PathFigures
       concurrentFirstByteP99Ms: round(percentile(concurrent.firstByteMs, 99)),
       forwarderCpuSecondsPerGiB:
         (target.forwarderPids ?? []).length > 0 ? round((cpu[index] ?? 0) / ((3 * megabytes) / 1024)) : null,
-      ...(diagnosed
-        ? { eventLoopP99Ms: diagnosed.eventLoopDelayMs.p99, gcMaxPauseMs: diagnosed.gc.maxMs }
-        : {}),
+      duplexMBps: Math.round([...(duplexRuns[index] ?? [])].sort((x, y) => x - y)[1] ?? Number.NaN),
+      duplexCpuSecondsPerGiB:
+        (target.forwarderPids ?? []).length > 0
+          ? round((duplexCpu[index] ?? 0) / ((3 * duplexMegabytes) / 1024))
+          : null,
     };
     process.stdout.write(
-      `  ${figures.path}: ${figures.throughputMBps} MB/s, p50 ${figures.connectP50Ms} ms, p99 ${figures.connectP99Ms} ms, 32 at once ${figures.concurrentMBps} MB/s (first byte p99 ${figures.concurrentFirstByteP99Ms} ms)\n`,
+      `  ${figures.path}: ${figures.throughputMBps} MB/s, p50 ${figures.connectP50Ms} ms, p99 ${figures.connectP99Ms} ms, 32 at once ${figures.concurrentMBps} MB/s (first byte p99 ${figures.concurrentFirstByteP99Ms} ms), full duplex ${figures.duplexMBps} MB/s, ${String(figures.forwarderCpuSecondsPerGiB ?? '-')} CPU s/GiB\n`,
     );
     results.push(figures);
   }
@@ -267,12 +305,14 @@ async function forwardPaths(): Promise<PathFigures[]> {
     path: 'kubectl port-forward',
     bulk: { host: '127.0.0.1', port: bulkForward.port },
     echo: { host: '127.0.0.1', port: echoForward.port },
-    forwarderPids: [bulkForward.pid],
+    // One kubectl per pod: both count, as one Localizer carries both.
+    forwarderPids: [bulkForward.pid, echoForward.pid],
   });
 
   // Localizer on each port-forward transport at once, each its own process and address range.
   let defaultForwards: { ip: (name: string) => string; pid: number } | undefined;
-  for (const [index, transport] of (['spdy-websocket', 'spdy', 'websocket'] as const).entries()) {
+  const transportChecks: (() => Promise<void>)[] = [];
+  for (const [index, transport] of portForwardTransports.entries()) {
     const state = mkdtempSync(join(tmpdir(), 'bench-state-'));
     await start(
       process.execPath,
@@ -281,23 +321,19 @@ async function forwardPaths(): Promise<PathFigures[]> {
         ...['--ip-range', `127.${String(90 + index * 2)}.0.0/16`],
       ],
       /Connected:/,
-      {
-        LOCALIZER_STATE_DIR: state,
-        LOCALIZER_PORT_FORWARD: transport,
-        // Diagnostics wake the process every few ms; only the default path pays for them.
-        ...(transport === 'spdy-websocket' ? { LOCALIZER_DIAGNOSTICS: '1' } : {}),
-      },
+      // No LOCALIZER_DIAGNOSTICS: every row is measured as a user runs it.
+      { LOCALIZER_STATE_DIR: state, LOCALIZER_PORT_FORWARD: transport },
     );
     const listed = await listOf(state);
     const ip = (name: string) =>
       listed.tunnels.find((t) => t.namespace === 'tools' && t.name === name)?.ip ?? '';
     if (transport === 'spdy-websocket') defaultForwards = { ip, pid: listed.pid };
+    transportChecks.push(() => expectTransport(state, transport));
     targets.push({
       path: `Localizer connect (${transport === 'spdy-websocket' ? 'SPDY over WebSocket, the default' : transport === 'spdy' ? 'raw SPDY' : 'WebSocket per connection'})`,
       bulk: { host: ip('bulk'), port: 9000 },
       echo: { host: ip('echo'), port: 7007 },
       forwarderPids: [listed.pid],
-      ...(transport === 'spdy-websocket' ? { diagnose: async () => (await listOf(state)).diagnostics } : {}),
     });
   }
 
@@ -333,6 +369,15 @@ async function forwardPaths(): Promise<PathFigures[]> {
     });
   }
   const results = await measurePaths(targets);
+  // A row is published only for the transport its label names: each Localizer says which one
+  // its connections took, and the API server must have served every one of them.
+  for (const check of transportChecks) await check();
+  const served = (await stats(cluster.kubeconfig)).portForwardUpgrades;
+  for (const transport of portForwardTransports)
+    if (!served || served[transport] === 0)
+      throw new Error(
+        `the API server served no ${transport} port-forward, so its row would measure another one`,
+      );
   if (helper) {
     helper.client.close();
     await stopChild(helper.process);
