@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pollUntil } from '../support/poll';
-import { adminRules, Authenticator, namespaceReaderRules } from './api/auth';
+import { accessReviewRoute } from './api/access-review';
+import { adminRules, Authenticator, namespaceReaderRules, type PolicyRule } from './api/auth';
 import { ApiServer, parseGoBool, sendJson, type ExtraRoute } from './api/http-server';
 import { errors } from './api/status-errors';
 import { field, isRecord } from './api/objects';
@@ -103,6 +104,11 @@ export interface TestCluster {
   requestCount(): number;
   /** Port-forward upgrades served so far, by the transport the client used. */
   portForwardUpgrades(): PortForwardUpgradeCounts;
+  /**
+   * A user allowed exactly `rules` (a Role's, bound in its namespace), and a kubeconfig of its
+   * own whose only context is that user's, in `namespace`.
+   */
+  addUser(name: string, rules: PolicyRule[], namespace: string): { kubeconfigPath: string; context: string };
   /** A container's output so far, as `kubectl logs` shows it. */
   logs(namespace: string, pod: string, container?: string): string;
   /** The directory a pod's volume was written to, as its containers see it. */
@@ -231,6 +237,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     tls: { key: pki.serverKey, cert: pki.serverCert },
     onUpgrade: portForward.handle,
     extraRoutes: [
+      accessReviewRoute(),
       logRoute(kubelet),
       adminRoute(faults, () => ({
         requests: server.requestCount,
@@ -280,6 +287,15 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     faults,
     requestCount: () => server.requestCount,
     portForwardUpgrades: () => ({ ...portForward.upgrades }),
+    addUser: (name, rules, namespace) => {
+      const user = auth.addUser(name, ['system:authenticated'], rules);
+      const path = join(workDirectory, `kubeconfig-${name}`);
+      writeKubeconfig(
+        path,
+        renderKubeconfig(server.url, pki.caCert, [{ name, user: name, token: user.token, namespace }]),
+      );
+      return { kubeconfigPath: path, context: name };
+    },
     logs: (namespace, pod, container) => kubelet.logs(namespace, pod, container)?.text ?? '',
     volumeDirectory: (namespace, pod, volume) => kubelet.volumeDirectory(namespace, pod, volume),
     processEnvironment: (namespace, pod, container) => {

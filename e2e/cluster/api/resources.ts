@@ -86,6 +86,11 @@ export const resourceTypes: readonly ResourceType[] = [
     subresources: scaleSubresource,
   }),
   define('discovery.k8s.io', 'v1', 'endpointslices', 'EndpointSlice'),
+  // Answered, not stored (`access-review.ts`): may the asking user do this?
+  define('authorization.k8s.io', 'v1', 'selfsubjectaccessreviews', 'SelfSubjectAccessReview', {
+    namespaced: false,
+    verbs: ['create'],
+  }),
   define('autoscaling', 'v2', 'horizontalpodautoscalers', 'HorizontalPodAutoscaler', {
     shortNames: ['hpa'],
     categories: ['all'],
@@ -96,6 +101,7 @@ export const resourceTypes: readonly ResourceType[] = [
 /** Groups in the order discovery lists them; autoscaling/v1 exists only to carry `Scale`. */
 export const apiGroups: readonly { name: string; versions: string[] }[] = [
   { name: 'apps', versions: ['v1'] },
+  { name: 'authorization.k8s.io', versions: ['v1'] },
   { name: 'autoscaling', versions: ['v2', 'v1'] },
   { name: 'discovery.k8s.io', versions: ['v1'] },
 ];

@@ -117,6 +117,18 @@ describe('kubectl get and describe', () => {
     );
   });
 
+  it('answers auth can-i as RBAC allows, for each user', async () => {
+    const can = async (args: string[], context?: string) =>
+      (await kubectl(['auth', 'can-i', ...args], context ? { context } : {})).stdout.trim();
+    expect(await can(['create', 'pods', '-n', 'web'])).toBe('yes');
+    const restricted = cluster.contexts.restricted;
+    expect(await can(['list', 'pods', '-n', 'web'], restricted)).toBe('yes');
+    expect(await can(['create', 'pods', '-n', 'web'], restricted)).toBe('no');
+    expect(await can(['create', 'pods', '--subresource=portforward', '-n', 'web'], restricted)).toBe('yes');
+    expect(await can(['list', 'pods', '-n', 'data'], restricted)).toBe('no');
+    expect(await can(['patch', 'deployments.apps', '-n', 'web'], restricted)).toBe('no');
+  });
+
   it('shows the endpoints of a selector-less service, which point outside the cluster', async () => {
     const result = await kubectl([
       'get',

@@ -264,6 +264,22 @@ export const kubeMessages: Record<string, MessageFields> = {
   // k8s.io/api/autoscaling/v1
   Scale: { metadata: '1 ObjectMeta', spec: '2 ScaleSpec' },
   ScaleSpec: { replicas: '1 int32?' },
+  // k8s.io/api/authorization/v1
+  SelfSubjectAccessReview: { metadata: '1 ObjectMeta', spec: '2 SelfSubjectAccessReviewSpec' },
+  SelfSubjectAccessReviewSpec: {
+    resourceAttributes: '1 ResourceAttributes',
+    nonResourceAttributes: '2 NonResourceAttributes',
+  },
+  ResourceAttributes: {
+    namespace: '1 string',
+    verb: '2 string',
+    group: '3 string',
+    version: '4 string',
+    resource: '5 string',
+    subresource: '6 string',
+    name: '7 string',
+  },
+  NonResourceAttributes: { path: '1 string', verb: '2 string' },
 };
 
 /** The message each kind's object is, for the kinds whose bodies are decoded. */
@@ -277,4 +293,5 @@ export const messageOfKind: Record<string, string> = {
   StatefulSet: 'StatefulSet',
   ReplicaSet: 'ReplicaSet',
   Scale: 'Scale',
+  SelfSubjectAccessReview: 'SelfSubjectAccessReview',
 };
