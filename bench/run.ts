@@ -668,6 +668,8 @@ async function exposePaths(): Promise<ExposeFigures[]> {
       workloads,
       pollMs: 100,
       isStopping: () => false,
+      // The OpenSSH comparison scales the workloads down itself, below.
+      mode: 'scale-down',
     });
     await pod.create();
     const running = await pod.waitFor(

@@ -1,9 +1,10 @@
 /**
- * `localizer expose` killed with SIGKILL at random moments: while it starts (before, during and
- * after the scale-down) and while it stops (replicas restored, SSH pod draining). Whatever the
- * moment, `localizer cleanup` leaves every workload at its original replicas and no SSH pod or
- * Secret behind. The moments are random on purpose; each kill prints its delay, so a failure
- * can be replayed with LOCALIZER_FAULT_DELAYS=ms,ms,…
+ * `localizer expose` killed with SIGKILL at random moments, in each mode: while it starts
+ * (before, during and after the selector switch or the scale-down) and while it stops (the
+ * selector or the replicas given back, the SSH pod draining). Whatever the moment,
+ * `localizer cleanup` leaves the Service with its own selector, every workload at its original
+ * replicas, and no SSH pod or Secret behind. The moments are random on purpose; each kill prints
+ * its delay, so a failure can be replayed with LOCALIZER_FAULT_DELAYS=ms,ms,…
  */
 import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -13,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labels } from '../../src/main/engine/expose/ssh-pod';
+import { localizerKeys } from '../../src/main/engine/kube/localizer-keys';
+import { exposeModes, type ExposeMode } from '../../src/shared/tunnel-status';
 import { startTestCluster, type TestCluster } from '../cluster/test-cluster';
 import { pollUntil } from '../support/poll';
 import { run, runInBackground } from '../support/processes';
@@ -33,12 +36,24 @@ let laptopPort = 0;
 const figures: FaultFigures[] = [];
 
 /** `localizer expose web/frontend` to the laptop's port, in the background, on its own state. */
-function startExpose(state: string) {
+function startExpose(state: string, mode: ExposeMode) {
   return runInBackground(
     process.execPath,
-    [...nodeArgs, 'expose', 'web/frontend', '--map', `${String(laptopPort)}:http`],
+    [
+      ...[...nodeArgs, 'expose', 'web/frontend', '--map', `${String(laptopPort)}:http`],
+      ...(mode === 'scale-down' ? ['--scale-down'] : []),
+    ],
     { env: environment(state) },
   );
+}
+
+/** The Service's selector, and whether a takeover's record is still on it. */
+async function serviceState(): Promise<{ selector: Record<string, string>; record: boolean }> {
+  const service = await core.readNamespacedService({ namespace: 'web', name: 'frontend' });
+  return {
+    selector: service.spec?.selector ?? {},
+    record: service.metadata?.annotations?.[localizerKeys.originalSelector] !== undefined,
+  };
 }
 
 function environment(state: string): NodeJS.ProcessEnv {
@@ -62,15 +77,23 @@ async function leftovers(): Promise<{ pods: number; secrets: number }> {
 }
 
 /** Cleans up with the CLI, then checks nothing of the killed expose is left, and notes the figures. */
-async function cleanUpAndCheck(state: string, moment: string, delayMs: number): Promise<void> {
+async function cleanUpAndCheck(
+  state: string,
+  mode: ExposeMode,
+  moment: string,
+  delayMs: number,
+): Promise<void> {
   const cleanup = await run(process.execPath, [...nodeArgs, 'cleanup'], { env: environment(state) });
   const context = `after a SIGKILL ${moment} (${String(delayMs)} ms; replay with LOCALIZER_FAULT_DELAYS) and localizer cleanup: ${cleanup.stdout}${cleanup.stderr}`;
   let left = { pods: -1, secrets: -1 };
   let current: number | undefined;
+  let service: { selector: Record<string, string>; record: boolean } | undefined;
   try {
     expect(cleanup.code, context).toBe(0);
     current = await replicas();
     expect(current, `replicas ${context}`).toBe(2);
+    service = await serviceState();
+    expect(service, `the Service ${context}`).toEqual({ selector: { app: 'frontend' }, record: false });
     // Deleted pods terminate gracefully first; the Secret goes with them.
     await expect
       .poll(
@@ -83,8 +106,10 @@ async function cleanUpAndCheck(state: string, moment: string, delayMs: number): 
       .toEqual({ pods: 0, secrets: 0 });
   } finally {
     figures.push({
+      mode,
       moment,
       'killed after (ms)': delayMs,
+      'selectors left taken over': service?.selector.app === 'frontend' && !service.record ? 0 : 1,
       'workloads left scaled down': current === 2 ? 0 : 1,
       'SSH pods left': left.pods,
       'Secrets left': left.secrets,
@@ -109,33 +134,37 @@ afterAll(async () => {
 });
 
 describe('SIGKILL of localizer expose at a random moment', () => {
-  it('while it starts: cleanup restores the replicas and removes the SSH pod and Secret', async () => {
-    // An expose reaches "Exposed:" in about 2–3 s here; kill anywhere in the first 3.5 s.
-    for (const delayMs of killDelays(4, 3500, 0)) {
-      const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
-      const expose = startExpose(state);
-      const startedAt = Date.now();
-      await untilKillMoment(startedAt, delayMs, () => expose.output().includes('Exposed:'));
-      expose.child.kill('SIGKILL');
-      await expose.stop();
-      await cleanUpAndCheck(
-        state,
-        expose.output().includes('Exposed:') ? 'once exposed' : 'during start',
-        Date.now() - startedAt,
-      );
-    }
-  });
+  for (const mode of exposeModes) {
+    it(`while it starts (${mode}): cleanup gives the Service back and removes the SSH pod and Secret`, async () => {
+      // An expose reaches "Exposed:" in about 2–3.5 s here (a takeover switches the selector
+      // last); kill anywhere in the first 4.5 s.
+      for (const delayMs of killDelays(3, 4500, 0)) {
+        const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
+        const expose = startExpose(state, mode);
+        const startedAt = Date.now();
+        await untilKillMoment(startedAt, delayMs, () => expose.output().includes('Exposed:'));
+        expose.child.kill('SIGKILL');
+        await expose.stop();
+        await cleanUpAndCheck(
+          state,
+          mode,
+          expose.output().includes('Exposed:') ? 'once exposed' : 'during start',
+          Date.now() - startedAt,
+        );
+      }
+    });
 
-  it('while it stops: cleanup finishes the stop', async () => {
-    for (const delayMs of killDelays(2, 800, 4)) {
-      const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
-      const expose = startExpose(state);
-      await pollUntil(() => expose.output().includes('Exposed:'), 30_000, 'the expose to run');
-      expose.child.kill('SIGINT');
-      await untilKillMoment(Date.now(), delayMs, () => expose.child.exitCode !== null);
-      expose.child.kill('SIGKILL');
-      await expose.stop();
-      await cleanUpAndCheck(state, 'during stop', delayMs);
-    }
-  });
+    it(`while it stops (${mode}): cleanup finishes the stop`, async () => {
+      for (const delayMs of killDelays(2, 800, 4)) {
+        const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
+        const expose = startExpose(state, mode);
+        await pollUntil(() => expose.output().includes('Exposed:'), 30_000, 'the expose to run');
+        expose.child.kill('SIGINT');
+        await untilKillMoment(Date.now(), delayMs, () => expose.child.exitCode !== null);
+        expose.child.kill('SIGKILL');
+        await expose.stop();
+        await cleanUpAndCheck(state, mode, 'during stop', delayMs);
+      }
+    });
+  }
 });

@@ -191,6 +191,9 @@ for (const target of targets) {
       await p.getByRole('row', { name: 'web/api', exact: true }).click({ button: 'right' });
       await p.getByRole('menuitem', { name: 'Expose to a local port…' }).click();
       const dialog = p.getByRole('dialog', { name: 'Expose web/api to this machine' });
+      // A takeover by default; scaling the workloads down is the other choice.
+      expect(await dialog.getByRole('radio', { name: /^Take over/ }).isChecked()).toBe(true);
+      expect(await dialog.getByRole('radio', { name: /^Scale down its workloads/ }).isChecked()).toBe(false);
       await dialog.getByLabel('Service port 8080 (to 8080): local port').fill('99999');
       await dialog.getByRole('button', { name: 'Expose' }).click();
       await expect.poll(() => dialog.getByText('Enter a port from 1 to 65535.').count()).toBe(1);
@@ -212,6 +215,8 @@ for (const target of targets) {
         })
         .toBe('laptop');
       expect(await row.textContent()).toContain(`8080 → 127.0.0.1:${String(laptopPort)}`);
+      // What a takeover does not move is said where the user looks.
+      expect(await row.textContent()).toContain('connections already open to its pods stay on them');
       await p.screenshot({
         path: join(artifacts, `tunnels-${target.name.split(' ')[0] ?? ''}.png`),
         fullPage: true,

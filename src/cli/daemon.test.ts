@@ -30,6 +30,11 @@ const nodeArgs = ['--import', 'tsx', cli];
 const isRoot = process.getuid?.() === 0;
 let cluster: TestCluster;
 let apps: k8s.AppsV1Api;
+let core: k8s.CoreV1Api;
+
+async function selectorOf(service: string): Promise<Record<string, string>> {
+  return (await core.readNamespacedService({ namespace: 'web', name: service })).spec?.selector ?? {};
+}
 let laptop: Server;
 let laptopPort: number;
 const started: Background[] = [];
@@ -38,7 +43,7 @@ const range = takeLocalizerRange();
 beforeAll(async () => {
   requireSystemTools('sshd', 'utilLinux');
   cluster = await startTestCluster({ scenario: 'demo' });
-  apps = kubeClients(cluster.kubeconfigPath).apps;
+  ({ apps, core } = kubeClients(cluster.kubeconfigPath));
   laptopPort = await freePort();
   laptop = createServer((socket) => socket.on('error', () => socket.destroy()).end('from the laptop\n'));
   await new Promise<void>((resolve) => laptop.listen(laptopPort, '127.0.0.1', resolve));
@@ -157,7 +162,9 @@ describe('localizer daemon and its clients', () => {
     const exposed = await localizer(['expose', 'web/api', '--map', `${String(laptopPort)}:8080`], terminal);
     expect(exposed.code, exposed.stdout + exposed.stderr).toBe(0);
     expect(exposed.stdout).toContain(`web/api:8080 -> 127.0.0.1:${String(laptopPort)}`);
-    expect((await apps.readNamespacedDeployment({ namespace: 'web', name: 'api' })).spec?.replicas).toBe(0);
+    // A takeover, the default: the Service points at the SSH pod, its pods keep running.
+    expect(Object.keys(await selectorOf('api'))).toEqual(['localizer.dev/intercept']);
+    expect((await apps.readNamespacedDeployment({ namespace: 'web', name: 'api' })).spec?.replicas).toBe(2);
     // The cluster's web/api, reached through the daemon's forward, is now the laptop.
     await expect
       .poll(() => read(api?.ip ?? '', 8080).catch((error: unknown) => String(error)), {
@@ -185,7 +192,7 @@ describe('localizer daemon and its clients', () => {
     // disconnect stops the connection and the expose in it, and removes the names.
     const disconnected = await localizer(['disconnect'], terminal);
     expect(disconnected.code, disconnected.stderr).toBe(0);
-    expect((await apps.readNamespacedDeployment({ namespace: 'web', name: 'api' })).spec?.replicas).toBe(2);
+    expect(await selectorOf('api')).toEqual({ app: 'api' });
     if (sandbox)
       await expect
         .poll(() => readFileSync(sandbox.hostsFile, 'utf8'), {
@@ -195,9 +202,9 @@ describe('localizer daemon and its clients', () => {
         .toBe(original);
     expect((await localizer(['list'], terminal)).stdout).toContain('No tunnels');
 
-    // A SIGKILL mid-expose: the next daemon restores the workload and says so.
+    // A SIGKILL mid-expose (a scale-down this time): the next daemon restores the workload and says so.
     const again = await localizer(
-      ['expose', 'web/frontend', '--kubeconfig', cluster.kubeconfigPath],
+      ['expose', 'web/frontend', '--scale-down', '--kubeconfig', cluster.kubeconfigPath],
       terminal,
     );
     expect(again.code, again.stderr).toBe(0);

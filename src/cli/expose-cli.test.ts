@@ -44,6 +44,10 @@ function exposeInBackground(args: string[], state: string): Background {
   return started;
 }
 
+async function selectorOf(name: string): Promise<Record<string, string>> {
+  return (await core.readNamespacedService({ namespace: 'web', name })).spec?.selector ?? {};
+}
+
 async function replicas(name: string): Promise<number | undefined> {
   return (await apps.readNamespacedDeployment({ namespace: 'web', name })).spec?.replicas;
 }
@@ -86,13 +90,14 @@ describe('localizer expose', () => {
     expect(await replicas('api')).toBe(2);
   });
 
-  it('runs in the foreground, shows in list, and --stop from another terminal restores the workloads', async () => {
+  it('runs in the foreground, shows in list, and --stop from another terminal gives the service back', async () => {
     const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
     const expose = exposeInBackground(['web/api', '--map', `${String(laptopPort)}:http`], state);
     await expect
       .poll(expose.output, { timeout: 30_000, message: 'expose should report it is running' })
       .toContain(`web/api:8080 -> 127.0.0.1:${String(laptopPort)}`);
-    expect(await replicas('api')).toBe(0);
+    expect(Object.keys(await selectorOf('api'))).toEqual(['localizer.dev/intercept']);
+    expect(await replicas('api')).toBe(2);
 
     const listed = await localizer(['list', '--json'], state);
     expect(JSON.parse(listed.stdout)).toEqual([
@@ -101,6 +106,8 @@ describe('localizer expose', () => {
         name: 'api',
         kind: 'expose',
         status: 'running',
+        mode: 'takeover',
+        reason: expect.stringContaining('connections already open to its pods stay on them') as unknown,
         ports: [{ port: 8080, targetPort: laptopPort, protocol: 'TCP' }],
       }),
     ]);
@@ -108,6 +115,24 @@ describe('localizer expose', () => {
     const stop = await localizer(['expose', 'web/api', '--stop'], state);
     expect(stop.stdout).toContain('Stopped: web/api is served by its own pods again.');
     expect(stop.code).toBe(0);
+    await expect.poll(() => expose.child.exitCode, { timeout: 15_000 }).toBe(0);
+    expect(await selectorOf('api')).toEqual({ app: 'api' });
+    await expectNoLeftovers();
+  });
+
+  it('with --scale-down, scales the workloads to zero while it runs, and restores them on --stop', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+    const expose = exposeInBackground(
+      ['web/api', '--scale-down', '--map', `${String(laptopPort)}:http`],
+      state,
+    );
+    await expect
+      .poll(expose.output, { timeout: 30_000, message: 'expose should report it is running' })
+      .toContain(`web/api:8080 -> 127.0.0.1:${String(laptopPort)}`);
+    expect(await replicas('api')).toBe(0);
+    expect(await selectorOf('api')).toEqual({ app: 'api' });
+    const stop = await localizer(['expose', 'web/api', '--stop'], state);
+    expect(stop.code, stop.stderr).toBe(0);
     await expect.poll(() => expose.child.exitCode, { timeout: 15_000 }).toBe(0);
     expect(await replicas('api')).toBe(2);
     await expectNoLeftovers();
@@ -121,23 +146,29 @@ describe('localizer expose', () => {
       .toContain('Exposed:');
     killed.child.kill('SIGKILL');
     await expect.poll(() => killed.child.signalCode, { timeout: 5_000 }).toBe('SIGKILL');
-    expect(await replicas('frontend')).toBe(0);
+    expect(Object.keys(await selectorOf('frontend'))).toEqual(['localizer.dev/intercept']);
 
     const restarted = exposeInBackground(['web/frontend', '--map', `${String(laptopPort)}:http`], state);
     await expect
       .poll(restarted.output, { timeout: 30_000, message: 'the restart should report it is running' })
       .toContain('Exposed:');
-    expect(restarted.output()).toContain('Cleanup: restored Deployment web/frontend to 2 replicas.');
+    expect(restarted.output()).toContain(
+      'Cleanup: gave Service web/frontend its own selector back (app=frontend).',
+    );
     expect(restarted.output()).toMatch(/Cleanup: deleted SSH pod web\/localizer-frontend-/);
     await restarted.stop();
     expect(restarted.output()).toContain('Stopped: the service is served by its own pods again.');
+    expect(await selectorOf('frontend')).toEqual({ app: 'frontend' });
     expect(await replicas('frontend')).toBe(2);
     await expectNoLeftovers();
   });
 
   it('cleanup undoes a killed expose on demand, and leaves another owner’s alone without --force', async () => {
     const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
-    const killed = exposeInBackground(['web/api', '--map', `${String(laptopPort)}:http`], state);
+    const killed = exposeInBackground(
+      ['web/api', '--scale-down', '--map', `${String(laptopPort)}:http`],
+      state,
+    );
     await expect.poll(killed.output, { timeout: 30_000 }).toContain('Exposed:');
     killed.child.kill('SIGKILL');
     await expect.poll(() => killed.child.signalCode, { timeout: 5_000 }).toBe('SIGKILL');
@@ -186,9 +217,9 @@ describe('localizer expose', () => {
       }[];
       expect(listed.filter((t) => t.kind === 'expose').map((t) => t.name)).toEqual(['api']);
       expect(listed.filter((t) => t.kind === 'forward').length).toBeGreaterThan(5);
-      expect(await replicas('api')).toBe(0);
+      expect(Object.keys(await selectorOf('api'))).toEqual(['localizer.dev/intercept']);
       await connect.stop();
-      expect(await replicas('api')).toBe(2);
+      expect(await selectorOf('api')).toEqual({ app: 'api' });
       await expectNoLeftovers();
     } finally {
       range.release();

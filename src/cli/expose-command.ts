@@ -12,7 +12,7 @@ import { defaultSshImage, type SshImage } from '../main/engine/expose/ssh-pod';
 import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
 import { LocalizerInstance, isRefusal } from '../main/engine/instance/localizer-instance';
 import { stateDirectory } from '../main/engine/state-directory';
-import { describeExposedPorts } from '../shared/tunnel-status';
+import { describeExposedPorts, type ExposeMode } from '../shared/tunnel-status';
 import type { CleanupReport } from '../main/engine/expose/leftovers';
 import { defaultSettings } from '../shared/settings';
 import { cliVersion, printCleanup, startCliInstance, whenIdle } from './cli-instance';
@@ -26,6 +26,7 @@ export interface ExposeArguments {
   target: string;
   maps: string[];
   stop: boolean;
+  mode: ExposeMode;
   sshImage?: string;
   /** `name:uid` of the image's non-root account. */
   sshUser?: string;
@@ -113,6 +114,7 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     service,
     mappings,
     ...(image ? { image } : {}),
+    mode: args.mode,
   };
   if (running) {
     const answer = await requestControl(directory, { op: 'expose', ...request }, { onProgress: print }).catch(
@@ -152,7 +154,12 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     throw error;
   }
   const wasExposed = opened.instance.hasWork;
-  if (wasExposed) print('Stopping: restoring the workloads and deleting the SSH pod…');
+  if (wasExposed)
+    print(
+      args.mode === 'takeover'
+        ? 'Stopping: giving the service its own selector back and deleting the SSH pod…'
+        : 'Stopping: restoring the workloads and deleting the SSH pod…',
+    );
   const failures = await opened.close();
   for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
   if (failures.length === 0) print('Stopped: the service is served by its own pods again.');

@@ -25,8 +25,8 @@ const usage = `Usage:
                     [--cluster-domain DOMAIN] [--ip-range CIDR] [--no-names]
                     [--no-relays] [--relay-image IMAGE]
   localizer disconnect [--context NAME]...
-  localizer expose NAMESPACE/SERVICE [--map LOCAL:REMOTE]... [--kubeconfig FILE] [--context NAME]
-                   [--ssh-image IMAGE --ssh-user NAME:UID]
+  localizer expose NAMESPACE/SERVICE [--map LOCAL:REMOTE]... [--scale-down] [--kubeconfig FILE]
+                   [--context NAME] [--ssh-image IMAGE --ssh-user NAME:UID]
   localizer expose NAMESPACE/SERVICE --stop [--context NAME]
   localizer cleanup [--kubeconfig FILE] [--context NAME] [--force]
   localizer list [--json] [--watch]
@@ -42,13 +42,16 @@ connect     makes every Service reachable from this machine by its in-cluster na
             in the foreground until Ctrl-C. Repeat --context to connect several clusters; a name
             two contexts share goes to the one given first
 disconnect  removes the names and forwards of these contexts (default: all), and their exposes
-expose      sends the service's traffic to ports on this machine: its workloads are scaled down and
-            an SSH pod tunnels calls to 127.0.0.1:LOCAL (default: each service port to the same
-            local port). REMOTE is a service port's name or number. Uses the running Localizer's
-            context (--context picks one of several); with none running, runs in the foreground
-            until Ctrl-C or --stop
-cleanup     restores workloads and deletes SSH pods left by an expose whose process was killed;
-            --force also undoes abandoned exposes of other users or machines
+expose      sends the service's traffic to ports on this machine: an SSH pod tunnels calls to
+            127.0.0.1:LOCAL (default: each service port to the same local port), and the service's
+            selector is pointed at it while its own pods keep running (a takeover: connections
+            already open to them stay there). --scale-down scales its workloads to zero instead,
+            which moves open connections, pod names and queue consumers too. REMOTE is a service
+            port's name or number. Uses the running Localizer's context (--context picks one of
+            several); with none running, runs in the foreground until Ctrl-C or --stop
+cleanup     gives taken-over services their selector back, restores workloads and deletes SSH pods
+            left by an expose whose process was killed; --force also undoes abandoned exposes of
+            other users or machines
 list        every tunnel of the running Localizer and its health; --watch follows changes
 env         a workload's container environment as its pods get it (WORKLOAD: deploy/NAME, sts/NAME,
             pod/NAME, or a service's name): values, ConfigMaps, Secrets, fields, resources and service
@@ -123,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
         context: { type: 'string' },
         map: { type: 'string', multiple: true, default: [] },
         stop: { type: 'boolean', default: false },
+        'scale-down': { type: 'boolean', default: false },
         'ssh-image': { type: 'string' },
         'ssh-user': { type: 'string' },
       },
@@ -136,6 +140,7 @@ async function main(argv: string[]): Promise<number> {
         target: positionals[0] ?? '',
         maps: values.map,
         stop: values.stop,
+        mode: values['scale-down'] ? 'scale-down' : 'takeover',
         ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
         ...(values.context ? { context: values.context } : {}),
         ...(values['ssh-image'] ? { sshImage: values['ssh-image'] } : {}),

@@ -50,5 +50,6 @@ export function listJson(tunnels: readonly TunnelStatus[]): unknown[] {
     lastError: t.lastError,
     lastChange: t.lastChange,
     transport: t.transport ?? null,
+    ...(t.mode ? { mode: t.mode } : {}),
   }));
 }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { AppState } from './app-state';
 import type { Result } from './result';
 import { settingsSchema, type Settings } from './settings';
-import type { TunnelStatus } from './tunnel-status';
+import { exposeModes, type ExposeMode, type TunnelStatus } from './tunnel-status';
 
 /** Every way a call can fail that the renderer is expected to handle. */
 export const ipcErrorCodes = ['invalid-input', 'not-allowed', 'refused', 'internal'] as const;
@@ -28,6 +28,8 @@ export interface ExposeRequestInput {
   service: string;
   /** Each service port (name or number) to a port on this machine; empty maps each to its own number. */
   mappings: { localPort: number; remote: string | number }[];
+  /** `takeover` (the default) or `scale-down`. */
+  mode?: ExposeMode;
 }
 
 export interface TunnelTarget {
@@ -100,6 +102,7 @@ export const exposeRequestSchema = z.object({
   namespace: kubeName,
   service: kubeName,
   mappings: z.array(z.object({ localPort: port, remote: z.union([kubeName, port]) })).max(64),
+  mode: z.enum(exposeModes).optional(),
 }) satisfies z.ZodType<ExposeRequestInput>;
 
 export const tunnelTargetSchema = z.object({ namespace: kubeName, name: kubeName });

@@ -8,7 +8,13 @@
  */
 import { z } from 'zod';
 import { apiArgumentSchemas, type ApiCallName } from './api';
-import { exposeStates, forwardStates, portForwardTransports, type TunnelStatus } from './tunnel-status';
+import {
+  exposeModes,
+  exposeStates,
+  forwardStates,
+  portForwardTransports,
+  type TunnelStatus,
+} from './tunnel-status';
 
 export const controlProtocolVersion = 1;
 /** A request line longer than this is refused unread: no real request comes near it. */
@@ -83,6 +89,7 @@ const requestSchemas = z.discriminatedUnion('op', [
     service: kubeName,
     mappings: z.array(z.strictObject({ localPort: port, remote: z.union([kubeName, port]) })).max(64),
     image: sshImageSchema.optional(),
+    mode: z.enum(exposeModes).optional(),
   }),
   z.strictObject({
     op: z.literal('unexpose'),
@@ -155,6 +162,7 @@ export const tunnelStatusSchema = z.looseObject({
   lastError: z.string().nullable(),
   lastChange: z.string(),
   transport: z.enum(portForwardTransports).nullable().optional(),
+  mode: z.enum(exposeModes).optional(),
 });
 /** A tunnel as read: loose in what it accepts, the shared model in what it gives. */
 const tunnel = tunnelStatusSchema.transform((value) => value as TunnelStatus);

@@ -21,6 +21,21 @@ export const transportLabels: Record<PortForwardTransport, string> = {
   websocket: 'WebSocket per connection',
 };
 
+/**
+ * How an expose takes a Service: `takeover` points the Service's selector at the expose's pod
+ * and leaves every workload running (the default); `scale-down` scales the workloads to zero,
+ * for what a takeover cannot move (open connections, pod names and IPs, queue consumers).
+ */
+export const exposeModes = ['takeover', 'scale-down'] as const;
+export type ExposeMode = (typeof exposeModes)[number];
+
+/**
+ * What a takeover does not move, said as a running takeover's reason: the Service's own pods
+ * keep running and keep what they already have.
+ */
+export const takeoverLimits =
+  'taken over: new connections to the service come here; connections already open to its pods stay on them until the client reconnects, pod names and IPs are not routed, and queue consumers keep consuming (expose with --scale-down to move those too)';
+
 export const exposeStates = ['starting', 'running', 'reconnecting', 'failed', 'stopping'] as const;
 export type ExposeState = (typeof exposeStates)[number];
 
@@ -64,6 +79,8 @@ export interface TunnelStatus {
   lastChange: string;
   /** How its connections reach pods, once one has (null before, and for relayed-only forwards). */
   transport?: PortForwardTransport | null;
+  /** An expose's mode. */
+  mode?: ExposeMode;
 }
 
 /** `80->8080/tcp`, as `localizer list` prints a port. */

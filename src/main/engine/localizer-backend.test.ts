@@ -53,7 +53,7 @@ describe('the app after a run of it was killed', () => {
     // One process (no tsx wrapper), so the SIGKILL reaches the one that holds the expose.
     const killed = runInBackground(
       process.execPath,
-      ['--import', 'tsx', cli, 'expose', 'web/frontend', '--map', `${String(port)}:http`],
+      ['--import', 'tsx', cli, 'expose', 'web/frontend', '--scale-down', '--map', `${String(port)}:http`],
       { env: { LOCALIZER_STATE_DIR: state, KUBECONFIG: cluster.kubeconfigPath } },
     );
     await expect

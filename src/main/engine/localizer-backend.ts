@@ -194,7 +194,12 @@ export class LocalizerBackend
     try {
       this.update({ exposing: { ...target, message: 'cleaning up after earlier exposes' } });
       const status = await this.instance.expose(
-        { context: name, ...target, mappings: request.mappings },
+        {
+          context: name,
+          ...target,
+          mappings: request.mappings,
+          ...(request.mode ? { mode: request.mode } : {}),
+        },
         (message) => this.update({ exposing: { ...target, message } }),
       );
       return ok(status);

@@ -1,7 +1,7 @@
 /** The tray's icon, tooltip and menu, drawn from the app state. */
 import { describe, expect, it } from 'vitest';
 import { disconnected, type AppState } from '../../shared/app-state';
-import type { TunnelStatus } from '../../shared/tunnel-status';
+import { takeoverLimits, type TunnelStatus } from '../../shared/tunnel-status';
 import { trayModel, type TrayMenuItem } from './tray-model';
 
 function tunnel(
@@ -82,6 +82,28 @@ describe('the tray', () => {
     const expose = model.menu.find((item) => item.type === 'submenu');
     expect(expose).toMatchObject({ label: 'web/billing: failed (host key mismatch)' });
     expect(expose?.type === 'submenu' ? labels(expose.items) : []).toEqual(['Show', 'Stop exposing']);
+  });
+
+  it("says each expose's mode while it runs, and its problem when it has one", () => {
+    const model = trayModel({
+      ...connected,
+      tunnels: [
+        ...connected.tunnels,
+        { ...tunnel('api', 'running', 'expose'), mode: 'takeover', reason: takeoverLimits },
+        { ...tunnel('kv', 'running', 'expose'), mode: 'scale-down' },
+        {
+          ...tunnel('orders', 'running', 'expose'),
+          mode: 'takeover',
+          reason: 'nothing is listening on 127.0.0.1:3000',
+        },
+      ],
+    });
+    const submenus = model.menu.filter((item) => item.type === 'submenu').map((item) => item.label);
+    expect(submenus).toEqual([
+      'web/api: running, taken over',
+      'web/kv: running, workloads scaled down',
+      'web/orders: running (nothing is listening on 127.0.0.1:3000)',
+    ]);
   });
 
   it('says why there are no contexts when the kubeconfig is unusable, and cannot connect', () => {

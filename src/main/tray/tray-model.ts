@@ -3,6 +3,7 @@
  * The Electron side (tray.ts) only applies it, so every rule here is unit-tested without Electron.
  */
 import type { AppState, ConnectionState } from '../../shared/app-state';
+import { takeoverLimits, type ExposeMode, type TunnelStatus } from '../../shared/tunnel-status';
 
 export type TrayAction =
   | { kind: 'toggle-connection' }
@@ -45,6 +46,22 @@ function headline(state: AppState): string {
   }
 }
 
+const modeLabels: Record<ExposeMode, string> = {
+  takeover: 'taken over',
+  'scale-down': 'workloads scaled down',
+};
+
+/**
+ * `web/api: running, taken over`; a problem's reason instead where there is one (a running
+ * takeover's reason only says what it does not move, which the window shows in full).
+ */
+function exposeLabel(expose: TunnelStatus): string {
+  const name = `${expose.namespace}/${expose.name}: ${expose.status}`;
+  const quiet = expose.reason === '' || expose.reason === takeoverLimits;
+  if (expose.status === 'running' && expose.mode && quiet) return `${name}, ${modeLabels[expose.mode]}`;
+  return expose.reason ? `${name} (${expose.reason})` : name;
+}
+
 export function trayModel(state: AppState): TrayModel {
   const connected = state.connection.state !== 'disconnected' && state.connection.state !== 'error';
   const busy = state.exposing !== null;
@@ -62,7 +79,7 @@ export function trayModel(state: AppState): TrayModel {
       : [{ type: 'label', label: state.kubeconfigProblem ?? 'No contexts in the kubeconfig' }];
   const exposeItems: TrayMenuItem[] = exposes.map((expose) => ({
     type: 'submenu',
-    label: `${expose.namespace}/${expose.name}: ${expose.status}${expose.reason ? ` (${expose.reason})` : ''}`,
+    label: exposeLabel(expose),
     items: [
       {
         type: 'action',

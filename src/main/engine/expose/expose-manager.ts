@@ -44,7 +44,11 @@ export interface StopReport {
   notices: string[];
 }
 
-export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
+export class ExposeManager extends EventEmitter<{
+  status: [TunnelStatus[]];
+  /** An expose ended by itself (its takeover was undone by someone else), and why. */
+  ended: [id: string, reason: string];
+}> {
   private readonly sessions = new Map<string, ExposeSession>();
   private readonly apis = new Map<string, SessionApis>();
   /** Dialers made here, where none is shared; each goes with its context's last expose. */
@@ -65,6 +69,7 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
         apps: kc.makeApiClient(k8s.AppsV1Api),
         autoscaling: kc.makeApiClient(k8s.AutoscalingV2Api),
         discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
+        authorization: kc.makeApiClient(k8s.AuthorizationV1Api),
       };
       this.apis.set(context.name, apis);
     }
@@ -126,6 +131,11 @@ export class ExposeManager extends EventEmitter<{ status: [TunnelStatus[]] }> {
       ...(this.options.restoreTimeoutMs ? { restoreTimeoutMs: this.options.restoreTimeoutMs } : {}),
     });
     this.sessions.set(key, session);
+    session.once('ended', (reason) => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+      this.emit('status', this.snapshot());
+      this.emit('ended', session.id, reason);
+    });
     let lastProgress = '';
     session.on('status', () => {
       const status = session.snapshot();

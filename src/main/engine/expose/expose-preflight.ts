@@ -1,9 +1,11 @@
 /**
  * What an expose checks before it changes anything, so that what cannot work is refused with a
- * reason and a fix: the service exists, the account may do what an expose does, nobody else
- * exposes it, no autoscaler would fight the scale-down, and each asked port maps to one.
+ * reason and a fix: the service exists and selects pods, the account may do what an expose does,
+ * nobody else exposes it, no autoscaler would fight a scale-down (a takeover scales nothing), and
+ * each asked port maps to one.
  */
 import type * as k8s from '@kubernetes/client-node';
+import type { ExposeMode } from '../../../shared/tunnel-status';
 import { describeError, errorStatus } from '../kube/api-errors';
 import { localizerKeys } from '../kube/localizer-keys';
 import type { KubeApis } from './leftovers';
@@ -16,8 +18,75 @@ import {
   type ServingWorkload,
 } from './workload-scaler';
 
-/** The API groups an expose reads and changes. */
-export type SessionApis = KubeApis & { autoscaling: k8s.AutoscalingV2Api; discovery: k8s.DiscoveryV1Api };
+/** The API groups an expose reads and changes; `authorization` asks what the account may do. */
+export type SessionApis = KubeApis & {
+  autoscaling: k8s.AutoscalingV2Api;
+  discovery: k8s.DiscoveryV1Api;
+  authorization?: k8s.AuthorizationV1Api;
+};
+
+/** `verb group resource[/subresource]`: one permission an expose needs in the service's namespace. */
+type Permission = readonly [verb: string, group: string, resource: string, subresource?: string];
+
+const commonNeeds: readonly Permission[] = [
+  ['get', '', 'services'],
+  ['list', '', 'pods'],
+  ['get', '', 'pods'],
+  ['create', '', 'pods'],
+  ['delete', '', 'pods'],
+  ['create', '', 'secrets'],
+  ['delete', '', 'secrets'],
+  ['create', '', 'pods', 'portforward'],
+];
+
+/** What each mode needs, beyond which it cannot start or cannot undo itself. */
+const needs: Record<ExposeMode, readonly Permission[]> = {
+  takeover: [...commonNeeds, ['patch', '', 'services'], ['list', 'discovery.k8s.io', 'endpointslices']],
+  'scale-down': [
+    ...commonNeeds,
+    ...(['deployments', 'statefulsets', 'replicasets'] as const).flatMap((resource) =>
+      (['get', 'list', 'patch'] as const).map((verb): Permission => [verb, 'apps', resource]),
+    ),
+  ],
+};
+
+/** `patch services`, `create pods/portforward`, `list endpointslices.discovery.k8s.io`. */
+function describePermission([verb, group, resource, subresource]: Permission): string {
+  return `${verb} ${resource}${group ? `.${group}` : ''}${subresource ? `/${subresource}` : ''}`;
+}
+
+/**
+ * Asks the API server (SelfSubjectAccessReview, which every account may) whether the account
+ * may do all an expose in this mode does, and refuses naming each missing verb and resource,
+ * before anything changes. Where the question cannot be asked, nothing is refused here: a
+ * refusal then comes from the first call that needs it.
+ */
+async function refuseMissingPermissions(
+  apis: SessionApis,
+  namespace: string,
+  mode: ExposeMode,
+): Promise<void> {
+  const authorization = apis.authorization;
+  if (!authorization) return;
+  const answers = await Promise.all(
+    needs[mode].map(async (permission) => {
+      const [verb, group, resource, subresource] = permission;
+      const review = await authorization.createSelfSubjectAccessReview({
+        body: {
+          spec: {
+            resourceAttributes: { namespace, verb, group, resource, ...(subresource ? { subresource } : {}) },
+          },
+        },
+      });
+      return { permission, allowed: review.status?.allowed === true };
+    }),
+  ).catch(() => undefined);
+  const missing = (answers ?? []).filter((a) => !a.allowed).map((a) => describePermission(a.permission));
+  if (missing.length === 0) return;
+  throw new ExposeRefusedError(
+    `Your account may not do all that ${mode === 'takeover' ? 'an expose' : 'an expose with --scale-down'} needs in namespace ${namespace}: it may not ${missing.join(', ')}. Nothing was changed. deploy/rbac.yaml has every permission an expose needs as a Role (\`kubectl apply -n ${namespace} -f deploy/rbac.yaml\`, bound to you with a RoleBinding); ask a cluster admin for it.`,
+  );
+}
 
 export interface ExposeTarget {
   context: string;
@@ -36,7 +105,7 @@ export function refusal(error: unknown, doing: string, namespace: string): Error
   if (error instanceof ExposeRefusedError) return error;
   if (errorStatus(error) === 403) {
     return new ExposeRefusedError(
-      `Your account may not ${doing}: ${describeError(error)}. Exposing needs get/list/patch on deployments, statefulsets and replicasets, create/delete/patch on pods and create/delete on secrets, in namespace ${namespace}; ask a cluster admin for them.`,
+      `Your account may not ${doing}: ${describeError(error)}. Exposing needs get/list/watch/patch on services, get/list/watch on endpointslices and pods, create/delete on pods and secrets and create on pods/portforward in namespace ${namespace} (with --scale-down also get/list/patch on deployments, statefulsets and replicasets); deploy/rbac.yaml has them as a Role. Ask a cluster admin for them.`,
     );
   }
   return new Error(`Could not ${doing}: ${describeError(error)}`);
@@ -55,7 +124,11 @@ async function readService(apis: SessionApis, target: ExposeTarget): Promise<k8s
   }
 }
 
-async function refuseIfExposed(apis: SessionApis, target: ExposeTarget): Promise<void> {
+async function refuseIfExposed(
+  apis: SessionApis,
+  target: ExposeTarget,
+  service: k8s.V1Service,
+): Promise<void> {
   const { namespace } = target;
   const name = `${namespace}/${target.service}`;
   const pods = await apis.core
@@ -73,6 +146,41 @@ async function refuseIfExposed(apis: SessionApis, target: ExposeTarget): Promise
       `${name} is already exposed by ${owner} (pod ${existing.metadata?.name ?? ''}). Stop that expose first (\`localizer expose ${name} --stop\`), or run \`localizer cleanup --force\` if it is abandoned.`,
     );
   }
+  // Taken over by an expose whose pod is gone (it crashed): its selector is not the Service's own.
+  const annotations = service.metadata?.annotations ?? {};
+  if (annotations[localizerKeys.originalSelector]) {
+    const owner = annotations[localizerKeys.owner] ?? 'someone';
+    throw new ExposeRefusedError(
+      `${name} is still taken over by ${owner}'s expose, whose process is gone (its selector points at that expose's pod). Run \`localizer cleanup\` (\`--force\` for another owner's) to give it its selector back, then expose again.`,
+    );
+  }
+}
+
+/**
+ * The pod specs that say what the Service's named target ports mean: a takeover reads the pods
+ * it selects now (it needs no access to workloads), a scale-down its workloads' templates.
+ */
+async function selectedPodSpecs(
+  apis: SessionApis,
+  service: k8s.V1Service,
+  target: ExposeTarget,
+): Promise<k8s.V1PodTemplateSpec[]> {
+  const selector = service.spec?.selector ?? {};
+  if (Object.keys(selector).length === 0)
+    throw new ExposeRefusedError(
+      `${target.namespace}/${target.service} has no selector, so no pod of Localizer's can take its traffic. Expose a service that selects pods.`,
+    );
+  const pods = await apis.core
+    .listNamespacedPod({
+      namespace: target.namespace,
+      labelSelector: Object.entries(selector)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(','),
+    })
+    .catch((error: unknown) => {
+      throw refusal(error, `list pods in namespace ${target.namespace}`, target.namespace);
+    });
+  return pods.items.flatMap((pod) => (pod.spec ? [{ metadata: pod.metadata, spec: pod.spec }] : []));
 }
 
 /** Every check, in order; rejects with the first refusal. Changes nothing in the cluster. */
@@ -80,12 +188,20 @@ export async function planExpose(
   apis: SessionApis,
   target: ExposeTarget,
   mappings: readonly PortMapping[],
+  mode: ExposeMode = 'takeover',
 ): Promise<ExposePlan> {
+  await refuseMissingPermissions(apis, target.namespace, mode);
   const service = await readService(apis, target);
+  if (mode === 'takeover') {
+    // A takeover changes no workload, so it neither reads nor needs access to them.
+    const specs = await selectedPodSpecs(apis, service, target);
+    await refuseIfExposed(apis, target, service);
+    return { service, workloads: [], ports: resolveExposedPorts(service, specs, mappings) };
+  }
   const workloads = await findServingWorkloads(apis.apps, service).catch((error: unknown) => {
     throw refusal(error, `list the workloads in namespace ${target.namespace}`, target.namespace);
   });
-  await refuseIfExposed(apis, target);
+  await refuseIfExposed(apis, target, service);
   await refuseAutoscaled(apis.autoscaling, workloads).catch((error: unknown) => {
     // Without read access to autoscalers there is nothing to check; a refusal is final.
     if (error instanceof ExposeRefusedError) throw error;

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ExposeMode } from '../../../shared/tunnel-status';
 import type { WorkloadKind } from './workload-scaler';
 
 export interface ExposeRecord {
@@ -17,6 +18,9 @@ export interface ExposeRecord {
   service: string;
   /** The SSH pod and its Secret share this name. */
   objectName: string;
+  /** How the Service was taken; records from before modes existed are scale-downs. */
+  mode?: ExposeMode;
+  /** The workloads a scale-down scaled (none for a takeover). */
   workloads: { kind: WorkloadKind; namespace: string; name: string }[];
 }
 

@@ -1,26 +1,32 @@
 /**
  * One expose, from start to stop. Starting is a fixed list of steps (check, record, create the
- * SSH pod, open the tunnel, wait for the cluster to route to the pod, scale the workloads down),
- * so callers never meet a gap; stopping is the no-gap sequence in `expose-stop.ts`. The parts:
- * `expose-preflight.ts` refuses what cannot work, `ssh-pod-keeper.ts` keeps the pod and its
- * Secret, `tunnel-keeper.ts` keeps the tunnel up. Every cluster change is recorded before it is
- * made, so a crash leaves nothing `cleanUpLeftovers` cannot find.
+ * SSH pod, open the tunnel, wait until the pod is ready, then take the Service: its selector
+ * pointed at the pod, or its workloads scaled down), so callers never meet a gap; stopping is the
+ * no-gap sequence in `expose-stop.ts`. The parts: `expose-preflight.ts` refuses what cannot
+ * work, `ssh-pod-keeper.ts` keeps the pod and its Secret, `tunnel-keeper.ts` keeps the tunnel
+ * up, `expose-modes.ts` takes the Service and gives it back. Every cluster change is recorded
+ * before it is made, so a crash leaves nothing `cleanUpLeftovers` cannot find.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { ExposeState, TunnelStatus } from '../../../shared/tunnel-status';
+import {
+  takeoverLimits,
+  type ExposeMode,
+  type ExposeState,
+  type TunnelStatus,
+} from '../../../shared/tunnel-status';
 import { describeError } from '../kube/api-errors';
 import type { PodDialer } from '../kube/pod-dialer';
 import { systemClock, type Clock } from '../timing/clock';
+import { modeActions, type ModeActions } from './expose-modes';
 import { removeRecord, writeRecord } from './expose-records';
-import { planExpose, refusal, type ExposePlan, type SessionApis } from './expose-preflight';
+import { planExpose, type ExposePlan, type SessionApis } from './expose-preflight';
 import { stopExpose, type StoppableExpose } from './expose-stop';
 import type { PortMapping } from './port-map';
 import { HostKeyMismatchError, ReverseTunnel, type TunnelCounters } from './reverse-tunnel';
 import { generateSshKeys, sshPort, type SshImage, type SshKeys } from './ssh-pod';
 import { isPodReady, SshPodKeeper } from './ssh-pod-keeper';
 import { TunnelKeeper } from './tunnel-keeper';
-import { readiness, restore, scaleDown } from './workload-scaler';
 
 export type { SessionApis } from './expose-preflight';
 
@@ -31,6 +37,8 @@ export interface ExposeRequest {
   mappings: PortMapping[];
   /** The SSH image for this expose, instead of the manager's. */
   image?: SshImage;
+  /** How the Service is taken: `takeover` (the default) or `scale-down`. */
+  mode?: ExposeMode;
 }
 
 export interface ExposeSessionOptions {
@@ -55,13 +63,18 @@ export interface ExposeSessionOptions {
 const pollMs = 250;
 /** How long a stop lets calls already in the tunnel finish. */
 const drainTimeoutMs = 10_000;
+/** How often a takeover checks that nobody else changed the Service's selector. */
+const driftCheckMs = 2_000;
 
 /** What the expose has made so far: each start step adds to it, and undo reads it. */
 interface Made {
   plan?: ExposePlan;
   keys?: SshKeys;
   pod?: SshPodKeeper;
-  scaledDown: boolean;
+  /** How the Service is taken and given back, once the plan is made. */
+  mode?: ModeActions;
+  /** The Service was taken (its selector switched, or its workloads scaled down). */
+  routed: boolean;
 }
 
 interface StartStep {
@@ -70,7 +83,11 @@ interface StartStep {
   run: (session: ExposeSession) => Promise<void>;
 }
 
-export class ExposeSession extends EventEmitter<{ status: [] }> {
+export class ExposeSession extends EventEmitter<{
+  status: [];
+  /** Ended by itself: someone else took the Service back (a takeover's selector changed). */
+  ended: [reason: string];
+}> {
   readonly session = randomBytes(8).toString('hex');
   private state: ExposeState = 'starting';
   private reason = '';
@@ -82,7 +99,8 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
     bytesIn: 0,
     bytesOut: 0,
   };
-  private readonly made: Made = { scaledDown: false };
+  private readonly made: Made = { routed: false };
+  private driftTimer: unknown;
   private readonly keeper: TunnelKeeper;
   private readonly clock: Clock;
   private localProblem: string | null = null;
@@ -97,12 +115,12 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       reopen: () => this.reopen(),
       onState: (state, reason) => {
         if (state !== 'running') this.lastError = reason;
-        this.set(state, state === 'running' ? (this.localProblem ?? '') : reason);
+        this.set(state, state === 'running' ? this.runningReason() : reason);
       },
       onLocalProblem: (problem) => {
         this.localProblem = problem;
         if (problem) this.lastError = problem;
-        if (this.state === 'running') this.set('running', problem ?? '');
+        if (this.state === 'running') this.set('running', this.runningReason());
       },
     });
   }
@@ -131,11 +149,42 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
     this.emit('status');
   }
 
-  private describeWorkloads(): string {
+  get mode(): ExposeMode {
+    return this.options.request.mode ?? 'takeover';
+  }
+
+  /** The reason a running expose shows: what a takeover does not move, or the local problem. */
+  private runningReason(): string {
+    return this.localProblem ?? (this.mode === 'takeover' ? takeoverLimits : '');
+  }
+
+  private describeGivingBack(): string {
+    if (this.mode === 'takeover') return `giving ${this.target} its own selector back`;
     const workloads = this.made.plan?.workloads ?? [];
-    return workloads.length === 0
-      ? 'no workloads (none serve the service)'
-      : workloads.map((w) => `${w.kind} ${w.namespace}/${w.name}`).join(', ');
+    return `restoring ${
+      workloads.length === 0
+        ? 'no workloads (none serve the service)'
+        : workloads.map((w) => `${w.kind} ${w.namespace}/${w.name}`).join(', ')
+    }`;
+  }
+
+  /** The mode's actions, made once the plan is. */
+  private modeActions(): ModeActions {
+    if (this.made.mode) return this.made.mode;
+    const { plan } = this.made;
+    if (!plan) throw new Error('the plan comes before the mode');
+    this.made.mode = modeActions(this.mode, {
+      apis: this.options.apis,
+      session: this.session,
+      owner: this.options.owner,
+      plan,
+      clock: this.clock,
+      pollMs,
+      podName: () => this.made.pod?.podName ?? null,
+      startTimeoutMs: this.startTimeoutMs,
+      isStopping: () => this.stopping,
+    });
+    return this.made.mode;
   }
 
   private static readonly startSteps: readonly StartStep[] = [
@@ -147,6 +196,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
           s.options.apis,
           { context, namespace: request.namespace, service: request.service },
           request.mappings,
+          s.mode,
         );
       },
     },
@@ -164,11 +214,16 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
           namespace: request.namespace,
           service: request.service,
           objectName: pod.objectName,
-          workloads: (s.made.plan?.workloads ?? []).map(({ kind, namespace, name }) => ({
-            kind,
-            namespace,
-            name,
-          })),
+          mode: s.mode,
+          // A takeover changes no workload; a scale-down names the ones it scales.
+          workloads:
+            s.mode === 'takeover'
+              ? []
+              : (s.made.plan?.workloads ?? []).map(({ kind, namespace, name }) => ({
+                  kind,
+                  namespace,
+                  name,
+                })),
         });
         return Promise.resolve();
       },
@@ -182,21 +237,17 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       },
     },
     {
-      says: (s) => `waiting for the cluster to route ${s.target} to the SSH pod`,
+      says: (s) => `waiting for the SSH pod of ${s.target} to be ready (its tunnel up)`,
       run: async (s) => {
         await s.podKeeper().waitFor(isPodReady, 'become ready', s.startTimeoutMs);
       },
     },
     {
-      says: (s) => `scaling down ${s.describeWorkloads()}`,
+      says: (s) => s.modeActions().routing,
       run: async (s) => {
-        const workloads = s.made.plan?.workloads ?? [];
-        await scaleDown(s.options.apis.apps, workloads, { owner: s.options.owner, session: s.session }).catch(
-          (error: unknown) => {
-            throw refusal(error, `scale ${s.describeWorkloads()}`, s.options.request.namespace);
-          },
-        );
-        s.made.scaledDown = true;
+        // Marked first: a takeover that fails midway is given back (nothing happens if unchanged).
+        s.made.routed = true;
+        await s.modeActions().route();
       },
     },
   ];
@@ -218,6 +269,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       workloads: plan.workloads,
       pollMs,
       isStopping: () => this.stopping,
+      mode: this.mode,
     });
     return this.made.pod;
   }
@@ -230,7 +282,8 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
         if (says) this.set('starting', says);
         await step.run(this);
       }
-      this.set('running', this.localProblem ?? '');
+      this.set('running', this.runningReason());
+      this.watchForDrift();
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.lastError = message;
@@ -240,6 +293,30 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       this.set('failed', message);
       throw error;
     }
+  }
+
+  /**
+   * A takeover's selector changed by someone else (a GitOps tool's self-heal, `kubectl apply`):
+   * not fought over. The expose ends, leaving their change as it is, and says who changed what.
+   */
+  private watchForDrift(): void {
+    if (this.mode !== 'takeover') return;
+    this.driftTimer = this.clock.setTimeout(() => {
+      void this.modeActions()
+        .drift()
+        .then(async (drift) => {
+          if (this.stopping) return;
+          if (!drift) {
+            this.watchForDrift();
+            return;
+          }
+          const reason = `Ended: ${drift}. Localizer left that change as it is.`;
+          this.lastError = reason;
+          await this.stop().catch(() => undefined);
+          this.set('failed', reason);
+          this.emit('ended', reason);
+        });
+    }, driftCheckMs);
   }
 
   /** Waits for the pod to run, then opens the tunnel; sshd may need a moment after the container starts. */
@@ -305,9 +382,10 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
   async stop(): Promise<string | null> {
     if (this.stopping) return null;
     this.stopping = true;
+    this.clock.clearTimeout(this.driftTimer);
     // A reconnect under way may be creating a pod: let it finish, so undo sees (and deletes) it.
     await this.keeper.stop();
-    if (this.state !== 'failed') this.set('stopping', `restoring ${this.describeWorkloads()}`);
+    if (this.state !== 'failed') this.set('stopping', this.describeGivingBack());
     try {
       return await this.undo();
     } finally {
@@ -317,25 +395,18 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
 
   /** The cluster side of this expose, as the stop sequence acts on it. */
   private stoppable(pod: SshPodKeeper): StoppableExpose {
-    const { apis, stateDirectory } = this.options;
-    const workloads = this.made.plan?.workloads ?? [];
+    const { stateDirectory } = this.options;
+    const mode = this.made.plan ? this.modeActions() : undefined;
     return {
-      restoreWorkloads: () => restore(apis.apps, workloads, this.session),
-      restoredReadiness: async () => {
-        const counts = await readiness(apis.apps, workloads).catch(() => undefined);
-        return counts?.map((c) => ({
-          what: `${c.workload.kind} ${c.workload.namespace}/${c.workload.name}`,
-          ready: c.ready,
-          wanted: c.wanted,
-        }));
-      },
+      restoreWorkloads: () => mode?.giveBack() ?? Promise.resolve(null),
+      restoredReadiness: () => mode?.readiness() ?? Promise.resolve(undefined),
       tunnelOpen: () => this.keeper.tunnel !== undefined,
-      scaledDown: () => this.made.scaledDown,
+      scaledDown: () => this.made.routed,
       leaveService: () => pod.leaveService(),
       stillRouted: () => pod.stillRouted(),
       activeConnections: () => this.counters.activeConnections,
       closeTunnel: () => {
-        this.made.scaledDown = false;
+        this.made.routed = false;
         this.keeper.close();
       },
       deleteObjects: () => pod.deleteAll(),
@@ -361,7 +432,9 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       pollMs,
     });
     if (!notice) return null;
-    return `${notice}. The SSH pod was removed anyway, so the service may have no ready pod for now; see why with \`kubectl -n ${this.options.request.namespace} get pods\`.`;
+    return notice.includes('still not ready')
+      ? `${notice}. The SSH pod was removed anyway, so the service may have no ready pod for now; see why with \`kubectl -n ${this.options.request.namespace} get pods\`.`
+      : `${notice}.`;
   }
 
   snapshot(): TunnelStatus {
@@ -386,6 +459,7 @@ export class ExposeSession extends EventEmitter<{ status: [] }> {
       lastError: this.lastError,
       lastChange: this.lastChange,
       transport: this.options.dialer.transport ?? null,
+      mode: this.mode,
     };
   }
 }

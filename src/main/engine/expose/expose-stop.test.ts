@@ -21,7 +21,7 @@ function exposeWorld() {
   const expose: StoppableExpose = {
     restoreWorkloads: () => {
       world.events.push('restore');
-      return Promise.resolve();
+      return Promise.resolve(null);
     },
     restoredReadiness: () =>
       Promise.resolve([{ what: 'Deployment web/api', ready: world.ready, wanted: world.wanted }]),

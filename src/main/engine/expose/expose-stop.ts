@@ -8,13 +8,16 @@ import type { Clock } from '../timing/clock';
 
 /** What a stop acts on: the cluster side of one expose. */
 export interface StoppableExpose {
-  /** Puts the original replicas back. */
-  restoreWorkloads(): Promise<void>;
+  /**
+   * Gives the Service back to its own pods (the original selector, or the original replicas);
+   * resolves with a notice when it could not be given back as it was left.
+   */
+  restoreWorkloads(): Promise<string | null>;
   /** Each restored workload's pods, ready of wanted; undefined when unreadable (RBAC, no cluster). */
   restoredReadiness(): Promise<{ what: string; ready: number; wanted: number }[] | undefined>;
   /** Whether the tunnel serves now (else there is nothing to keep up or drain). */
   tunnelOpen(): boolean;
-  /** Whether the workloads were scaled down (else there is nothing to wait for). */
+  /** Whether the Service was taken (else there is nothing to wait for). */
   scaledDown(): boolean;
   /** Removes the SSH pod from the service's endpoints; false when that cannot be done. */
   leaveService(): Promise<boolean>;
@@ -116,14 +119,15 @@ export const stopSteps: readonly StopStep[] = [
 ];
 
 /**
- * Runs the stop steps in order. Resolves with a notice when the restored workloads were not
- * ready in time (the stop went on regardless); a failing step ends the stop with its error.
+ * Runs the stop steps in order. Resolves with what went otherwise than planned (the restored
+ * pods not ready in time, a selector someone else had changed), the stop having gone on
+ * regardless; a failing step ends the stop with its error.
  */
 export async function stopExpose(expose: StoppableExpose, timing: StopTiming): Promise<string | null> {
-  let notice: string | null = null;
+  const notices: string[] = [];
   for (const step of stopSteps) {
     const said = await step.run(expose, timing);
-    if (typeof said === 'string') notice = said;
+    if (typeof said === 'string') notices.push(said);
   }
-  return notice;
+  return notices.length > 0 ? notices.join('; ') : null;
 }

@@ -97,19 +97,25 @@ afterAll(async () => {
 });
 
 describe('expose', () => {
-  it('sends calls to the service to this machine, and back to the cluster once stopped', async () => {
+  it('with scale-down, sends calls to the service to this machine, and back to the cluster once stopped', async () => {
     const ip = await clusterIp('web', 'api');
     expect(await callService(ip, 8080)).toContain('"namespace":"web"');
     const local = await laptopServer('from the laptop');
     const progress: string[] = [];
     const started = await manager.expose(
       context,
-      { namespace: 'web', service: 'api', mappings: [{ localPort: local, remote: 'http' }] },
+      {
+        namespace: 'web',
+        service: 'api',
+        mappings: [{ localPort: local, remote: 'http' }],
+        mode: 'scale-down',
+      },
       (message) => progress.push(message),
     );
     expect(started).toMatchObject({
       kind: 'expose',
       status: 'running',
+      mode: 'scale-down',
       ports: [{ port: 8080, targetPort: local }],
     });
     expect(progress).toEqual(
@@ -337,10 +343,18 @@ describe('expose', () => {
     const report = await other.recover(context);
     expect(report.done).toEqual([]);
     expect(report.skipped).toEqual(
-      expect.arrayContaining([expect.stringMatching(/Deployment web\/api belongs to dev@laptop's expose/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/Service web\/api belongs to dev@laptop's expose/),
+        expect.stringMatching(/SSH pod web\/localizer-api-\S+ belongs to dev@laptop's expose/),
+      ]),
     );
-    expect(await replicas('web', 'api')).toBe(0);
+    expect((await core.readNamespacedService({ namespace: 'web', name: 'api' })).spec?.selector).not.toEqual({
+      app: 'api',
+    });
     await manager.unexpose(context.name, 'web', 'api');
+    expect((await core.readNamespacedService({ namespace: 'web', name: 'api' })).spec?.selector).toEqual({
+      app: 'api',
+    });
     expect(await replicas('web', 'api')).toBe(2);
   });
 
@@ -366,7 +380,7 @@ describe('expose', () => {
     await expectNoLeftovers('tools');
   });
 
-  it('tells a user who may not create pods what permissions exposing needs', async () => {
+  it('tells a user who may not create pods what permissions exposing needs, in each mode', async () => {
     const restricted = loadKubeContext({
       kubeconfig: cluster.kubeconfigPath,
       context: cluster.contexts.restricted,
@@ -374,8 +388,17 @@ describe('expose', () => {
     await expect(
       manager.expose(restricted, { namespace: 'web', service: 'api', mappings: [] }),
     ).rejects.toThrow(
-      /Your account may not list the workloads in namespace web: .*forbidden.*ask a cluster admin/s,
+      /^Your account may not do all that an expose needs in namespace web: it may not create pods, delete pods, create secrets, delete secrets, patch services\. Nothing was changed\. deploy\/rbac\.yaml has every permission/,
+    );
+    await expect(
+      manager.expose(restricted, { namespace: 'web', service: 'api', mappings: [], mode: 'scale-down' }),
+    ).rejects.toThrow(
+      /an expose with --scale-down needs in namespace web: it may not create pods, delete pods, create secrets, delete secrets, get deployments\.apps, list deployments\.apps, patch deployments\.apps, .*patch replicasets\.apps\. Nothing was changed/,
     );
     expect(await replicas('web', 'api')).toBe(2);
+    expect((await core.readNamespacedService({ namespace: 'web', name: 'api' })).spec?.selector).toEqual({
+      app: 'api',
+    });
+    await expectNoLeftovers('web');
   });
 });

@@ -1,15 +1,16 @@
 /**
- * Finding and undoing what an expose left behind when its process died: workloads still scaled to
- * zero (restored to their recorded replicas), SSH pods and Secrets (deleted). Runs when an expose
- * starts and on `localizer cleanup`. Exposes that are still running (this process's, or another
- * live process's on this machine) are left alone, and so is anything another owner made, unless
- * forced.
+ * Finding and undoing what an expose left behind when its process died: Services still taken
+ * over (their own selector put back), workloads still scaled to zero (restored to their recorded
+ * replicas), SSH pods and Secrets (deleted). Runs when an expose starts and on
+ * `localizer cleanup`. Exposes that are still running (this process's, or another live process's
+ * on this machine) are left alone, and so is anything another owner made, unless forced.
  */
 import * as k8s from '@kubernetes/client-node';
 import { describeError, errorStatus } from '../kube/api-errors';
 import { isProcessAlive, readRecords, removeRecord } from './expose-records';
 import { labels, podAnnotations } from './ssh-pod';
 import { localizerKeys } from '../kube/localizer-keys';
+import { describeSelector, giveBack, originalSelectorOf } from './service-takeover';
 import { annotations, restore, type ServingWorkload, type WorkloadKind } from './workload-scaler';
 
 export interface KubeApis {
@@ -72,7 +73,12 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
   ];
   const selector = { labelSelector: labels.session };
 
-  const [pods, secrets, deployments, statefulSets, replicaSets] = await Promise.all([
+  const [services, pods, secrets, deployments, statefulSets, replicaSets] = await Promise.all([
+    listEverywhere(
+      () => apis.core.listServiceForAllNamespaces(),
+      (namespace) => apis.core.listNamespacedService({ namespace }),
+      namespaces,
+    ),
     listEverywhere(
       () => apis.core.listPodForAllNamespaces(selector),
       (namespace) => apis.core.listNamespacedPod({ namespace, ...selector }),
@@ -112,6 +118,34 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
     return true;
   };
 
+  const failedSessions = new Set<string>();
+  // Services first: a Service given back routes to its own pods before the SSH pod goes.
+  for (const service of services) {
+    const meta = service.metadata;
+    const original = originalSelectorOf(service);
+    const session = meta?.annotations?.[localizerKeys.session];
+    if (!meta?.name || !meta.namespace || !original || !session) continue;
+    const found = {
+      session,
+      owner: meta.annotations?.[localizerKeys.owner] ?? '',
+      namespace: meta.namespace,
+    };
+    const what = `Service ${meta.namespace}/${meta.name}`;
+    if (!mayUndo(found, what)) continue;
+    try {
+      const given = await giveBack(apis.core, { namespace: meta.namespace, name: meta.name }, session);
+      if (given.outcome === 'restored')
+        report.done.push(`gave ${what} its own selector back (${describeSelector(original)})`);
+      else if (given.outcome === 'changed')
+        report.done.push(
+          `removed the takeover's record from ${what}, whose selector someone else had changed (left as ${describeSelector(given.service.spec?.selector)})`,
+        );
+    } catch (error) {
+      failedSessions.add(session);
+      report.failed.push(`could not give ${what} its selector back: ${describeError(error)}`);
+    }
+  }
+
   const scaled: readonly (readonly [
     WorkloadKind,
     k8s.V1Deployment | k8s.V1StatefulSet | k8s.V1ReplicaSet,
@@ -120,7 +154,6 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
     ...statefulSets.map((s) => ['StatefulSet', s] as const),
     ...replicaSets.map((r) => ['ReplicaSet', r] as const),
   ];
-  const failedSessions = new Set<string>();
   for (const [kind, object] of scaled) {
     const meta = object.metadata;
     const session = meta?.annotations?.[annotations.session];
@@ -140,14 +173,50 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
     }
   }
 
-  const created: readonly (readonly ['Pod' | 'Secret', k8s.V1Pod | k8s.V1Secret])[] = [
-    ...pods.map((p) => ['Pod', p] as const),
-    ...secrets.map((s) => ['Secret', s] as const),
+  // An account that may not list Secrets (an expose needs only to create and delete them) still
+  // finds them: each SSH pod names its Secret as its owner, and each record names the Secret.
+  const listed = new Set(
+    secrets.map((secret) => `${secret.metadata?.namespace ?? ''}/${secret.metadata?.name ?? ''}`),
+  );
+  const unlisted = new Map<string, k8s.V1Secret>();
+  const addUnlisted = (namespace: string, name: string, session: string, owner: string): void => {
+    const key = `${namespace}/${name}`;
+    if (listed.has(key) || unlisted.has(key)) return;
+    unlisted.set(key, {
+      metadata: {
+        name,
+        namespace,
+        labels: { [labels.session]: session },
+        annotations: { [podAnnotations.owner]: owner },
+      },
+    });
+  };
+  for (const pod of pods) {
+    const meta = pod.metadata;
+    const secret = meta?.ownerReferences?.find((ref) => ref.kind === 'Secret' && ref.controller);
+    const session = meta?.labels?.[labels.session];
+    if (meta?.namespace && secret && session)
+      addUnlisted(meta.namespace, secret.name, session, meta.annotations?.[podAnnotations.owner] ?? '');
+  }
+  for (const record of records) {
+    if (record.objectName) addUnlisted(record.namespace, record.objectName, record.session, options.owner);
+  }
+  const created: readonly (readonly ['Pod' | 'Secret', k8s.V1Pod | k8s.V1Secret, boolean])[] = [
+    ...pods.map((p) => ['Pod', p, true] as const),
+    ...secrets.map((s) => ['Secret', s, true] as const),
+    // Not seen in a list: deleted by name, and quietly when it is already gone.
+    ...[...unlisted.values()].map((s) => ['Secret', s, false] as const),
   ];
-  for (const [kind, object] of created) {
+  for (const [kind, object, seen] of created) {
     const meta = object.metadata;
     const session = meta?.labels?.[labels.session];
     if (!meta?.name || !meta.namespace || !session) continue;
+    // A record's Secret of a live expose, or another owner's, is left without a word.
+    if (
+      !seen &&
+      (live.has(session) || (!options.force && meta.annotations?.[podAnnotations.owner] !== options.owner))
+    )
+      continue;
     const found = {
       session,
       owner: meta.annotations?.[podAnnotations.owner] ?? '',

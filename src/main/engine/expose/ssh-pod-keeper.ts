@@ -10,6 +10,7 @@ import { containerWaiting } from '../kube/pod-state';
 import type { Clock } from '../timing/clock';
 import { refusal } from './expose-preflight';
 import type { KubeApis } from './leftovers';
+import type { ExposeMode } from '../../../shared/tunnel-status';
 import type { ExposedPort } from './port-map';
 import {
   labels,
@@ -37,6 +38,7 @@ export interface SshPodKeeperOptions {
   pollMs: number;
   /** Whether the expose is stopping, so a wait gives up. */
   isStopping: () => boolean;
+  mode: ExposeMode;
 }
 
 export function isPodReady(pod: k8s.V1Pod): boolean {
@@ -60,8 +62,9 @@ export class SshPodKeeper {
   }
 
   private spec(): SshPodSpec {
-    const { session, owner, service, ports, keys, image, workloads } = this.options;
+    const { session, owner, service, ports, keys, image, workloads, mode } = this.options;
     return {
+      mode,
       name: this.objectName,
       namespace: this.namespace,
       session,
@@ -98,17 +101,20 @@ export class SshPodKeeper {
     this.podName = name;
   }
 
-  /** Creates the pod again (and its Secret, if that went too). */
+  /**
+   * Creates the pod again, and its Secret if that went too: the Secret is created again and, if
+   * it still exists (409), the one made at the start is kept. So an expose never reads Secrets
+   * (least privilege: create and delete are all it needs of them).
+   */
   async recreate(): Promise<void> {
     const namespace = this.namespace;
     try {
-      this.secret = await this.options.apis.core.readNamespacedSecret({ namespace, name: this.objectName });
-    } catch (error) {
-      if (errorStatus(error) !== 404) throw error;
       this.secret = await this.options.apis.core.createNamespacedSecret({
         namespace,
         body: sshSecret(this.spec()),
       });
+    } catch (error) {
+      if (errorStatus(error) !== 409 || !this.secret) throw error;
     }
     await this.createPod();
   }
@@ -171,8 +177,11 @@ export class SshPodKeeper {
   /**
    * Takes the pod out of the service: without the selector's labels the cluster routes no new
    * call to it. False where that cannot be done (no selector, or the account may not patch pods).
+   * A takeover's pod has left once the Service's own selector is back.
    */
   async leaveService(): Promise<boolean> {
+    // A takeover's pod is routed to by the Service's selector alone, which is given back first.
+    if (this.options.mode === 'takeover') return true;
     const selector = this.options.service.spec?.selector ?? {};
     if (!this.podName || Object.keys(selector).length === 0) return false;
     const ours: string[] = Object.values(labels);

@@ -6,6 +6,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import ssh2 from 'ssh2';
 import { localizerKeys } from '../kube/localizer-keys';
+import type { ExposeMode } from '../../../shared/tunnel-status';
 import type { ExposedPort } from './port-map';
 
 export const labels = {
@@ -117,8 +118,13 @@ export interface SshPodSpec {
   ports: readonly ExposedPort[];
   keys: SshKeys;
   image: SshImage;
-  /** e.g. `Deployment/api=2,StatefulSet/kv=3`, for whoever finds the pod. */
+  /** e.g. `Deployment/api=2,StatefulSet/kv=3`, for whoever finds the pod (scale-down only). */
   originalReplicas: string;
+  /**
+   * `takeover`: the pod carries its own intercept label, which the Service is pointed at;
+   * `scale-down`: it carries the Service's selector, and stands in for the scaled-down pods.
+   */
+  mode: ExposeMode;
 }
 
 function base64(text: string): string {
@@ -158,9 +164,19 @@ export function sshSecret(spec: SshPodSpec): k8s.V1Secret {
 }
 
 /**
- * The pod carries the service's selector (so the service routes to it) and is controlled by its
- * Secret: a ReplicaSet whose selector also matches never adopts (and deletes) it, and deleting
- * the Secret takes the pod with it.
+ * The labels the Service finds the pod by: for a takeover its own intercept label (never the
+ * Service's selector, so the workloads' pods and this one are never mixed), for a scale-down the
+ * Service's selector.
+ */
+function routingLabels(spec: SshPodSpec): Record<string, string> {
+  return spec.mode === 'takeover'
+    ? { [localizerKeys.intercept]: spec.session }
+    : (spec.service.spec?.selector ?? {});
+}
+
+/**
+ * The pod is controlled by its Secret: a ReplicaSet whose selector also matches never adopts
+ * (and deletes) it, and deleting the Secret takes the pod with it.
  */
 export function sshPod(spec: SshPodSpec, secret: k8s.V1Secret): k8s.V1Pod {
   const privilegedPort = spec.ports.some((p) => p.targetPort < 1024);
@@ -171,7 +187,7 @@ export function sshPod(spec: SshPodSpec, secret: k8s.V1Secret): k8s.V1Pod {
     metadata: {
       name: spec.name,
       namespace: spec.namespace,
-      labels: { ...objectLabels(spec), ...(spec.service.spec?.selector ?? {}) },
+      labels: { ...objectLabels(spec), ...routingLabels(spec) },
       annotations: objectAnnotations(spec),
       ownerReferences: [
         {

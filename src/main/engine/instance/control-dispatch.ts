@@ -97,7 +97,7 @@ export function controlHandler(instance: LocalizerInstance, api: ApiCalls): Cont
       }
       case 'unexpose': {
         channel.progress(
-          `Stopping the expose of ${request.namespace}/${request.service}: restoring its workloads…`,
+          `Stopping the expose of ${request.namespace}/${request.service}: giving the service back to its own pods…`,
         );
         const notice = await instance.unexpose(request);
         return {

@@ -16,7 +16,7 @@ import type {
   KubeSource,
   ListResult,
 } from '../../../shared/control-protocol';
-import type { TunnelStatus } from '../../../shared/tunnel-status';
+import type { ExposeMode, TunnelStatus } from '../../../shared/tunnel-status';
 import { AddressBook } from '../connect/address-book';
 import { ConnectEngine, ConnectError } from '../connect/connect-engine';
 import { ExposeManager, type ExposeManagerOptions } from '../expose/expose-manager';
@@ -106,6 +106,8 @@ export interface ExposeInstanceRequest {
   service: string;
   mappings: PortMapping[];
   image?: SshImage;
+  /** `takeover` by default. */
+  mode?: ExposeMode;
 }
 
 interface Connection {
@@ -186,6 +188,11 @@ export class LocalizerInstance extends EventEmitter<{
       dialerFor: (context) => this.dialerFor(context),
     });
     this.exposes.on('status', () => this.emit('change'));
+    this.exposes.on('ended', (id, reason) => {
+      this.log(`The expose of ${id} ended by itself. ${reason}`);
+      this.releaseDialers();
+      this.emit('change');
+    });
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
     this.names = new NamesKeeper({
       startHelper: options.startHelper,
@@ -446,6 +453,7 @@ export class LocalizerInstance extends EventEmitter<{
           service: request.service,
           mappings: request.mappings,
           image,
+          ...(request.mode ? { mode: request.mode } : {}),
         },
         progress,
       );

@@ -12,6 +12,13 @@ export const localizerKeys = {
   service: 'localizer.dev/service',
   /** The replicas to restore: a number on a workload, `Kind/name=N,...` on an SSH pod. */
   originalReplicas: 'localizer.dev/original-replicas',
+  /**
+   * On a takeover's SSH pod (label) and in the Service's selector while it is taken over: the
+   * expose's session, so the Service selects that one pod and nothing else.
+   */
+  intercept: 'localizer.dev/intercept',
+  /** On a Service taken over: its own selector, as JSON, to put back. */
+  originalSelector: 'localizer.dev/original-selector',
   /** What an object is for, on the pods connect makes: `relay`. */
   role: 'localizer.dev/role',
   /** The well-known label that says which tool manages an object. */

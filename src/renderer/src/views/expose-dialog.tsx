@@ -1,6 +1,22 @@
 import { useState, type SyntheticEvent } from 'react';
 import type { AppState } from '../../../shared/app-state';
-import type { TunnelStatus } from '../../../shared/tunnel-status';
+import type { ExposeMode, TunnelStatus } from '../../../shared/tunnel-status';
+
+/** The modes the dialog offers, each with what it does and does not move. */
+const modeChoices: { mode: ExposeMode; label: string; detail: string }[] = [
+  {
+    mode: 'takeover',
+    label: 'Take over',
+    detail:
+      'New connections to the service come here; its pods keep running for everyone else’s open connections, pod names and queues.',
+  },
+  {
+    mode: 'scale-down',
+    label: 'Scale down its workloads',
+    detail:
+      'Its workloads go to zero until you stop: open connections, pod names and queue consumers move here too.',
+  },
+];
 
 interface PortRow {
   remote: string | number;
@@ -41,6 +57,7 @@ export function ExposeDialog(props: {
   const [touched, setTouched] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [submitting, setSubmitting] = useState(false);
+  const [mode, setMode] = useState<ExposeMode>('takeover');
   const problems = localPortProblems(rows);
   const progress = props.state.exposing?.service === tunnel.name ? props.state.exposing.message : null;
 
@@ -55,6 +72,7 @@ export function ExposeDialog(props: {
         namespace: tunnel.namespace,
         service: tunnel.name,
         mappings: rows.map((row) => ({ localPort: Number(row.local), remote: row.remote })),
+        mode,
       })
       .then((result) => {
         setSubmitting(false);
@@ -69,11 +87,26 @@ export function ExposeDialog(props: {
         <h2 id="expose-title">
           Expose {tunnel.namespace}/{tunnel.name} to this machine
         </h2>
-        <p>
-          Calls to the service in the cluster will reach these ports on 127.0.0.1. Its workloads are scaled
-          down until you stop, then restored.
-        </p>
+        <p>Calls to the service in the cluster will reach these ports on 127.0.0.1 until you stop.</p>
         <form onSubmit={submit} noValidate>
+          <fieldset className="field" disabled={submitting}>
+            <legend>How</legend>
+            {modeChoices.map((choice) => (
+              <label key={choice.mode} className="choice">
+                <input
+                  type="radio"
+                  name="mode"
+                  value={choice.mode}
+                  checked={mode === choice.mode}
+                  onChange={() => setMode(choice.mode)}
+                />
+                <span>
+                  {choice.label}
+                  <span className="detail">{choice.detail}</span>
+                </span>
+              </label>
+            ))}
+          </fieldset>
           {rows.length === 0 && <p role="alert">This service has no TCP port to expose.</p>}
           {rows.map((row, index) => (
             <div key={String(row.remote)} className="field">
