@@ -50,6 +50,8 @@ export class ExposeManager extends EventEmitter<{
   ended: [id: string, reason: string];
 }> {
   private readonly sessions = new Map<string, ExposeSession>();
+  /** Each expose's API server, by the same key. */
+  private readonly servers = new Map<string, string>();
   private readonly apis = new Map<string, SessionApis>();
   /** Dialers made here, where none is shared; each goes with its context's last expose. */
   private readonly ownDialers = new Map<string, PodDialer>();
@@ -131,8 +133,12 @@ export class ExposeManager extends EventEmitter<{
       ...(this.options.restoreTimeoutMs ? { restoreTimeoutMs: this.options.restoreTimeoutMs } : {}),
     });
     this.sessions.set(key, session);
+    this.servers.set(key, context.server);
     session.once('ended', (reason) => {
-      if (this.sessions.get(key) === session) this.sessions.delete(key);
+      if (this.sessions.get(key) === session) {
+        this.sessions.delete(key);
+        this.servers.delete(key);
+      }
       this.emit('status', this.snapshot());
       this.emit('ended', session.id, reason);
     });
@@ -148,7 +154,10 @@ export class ExposeManager extends EventEmitter<{
     try {
       await session.start();
     } catch (error) {
-      this.sessions.delete(key);
+      {
+        this.sessions.delete(key);
+        this.servers.delete(key);
+      }
       this.emit('status', this.snapshot());
       throw error;
     }
@@ -170,16 +179,24 @@ export class ExposeManager extends EventEmitter<{
     try {
       return { notice: await session.stop() };
     } finally {
-      this.sessions.delete(key);
+      {
+        this.sessions.delete(key);
+        this.servers.delete(key);
+      }
       this.emit('status', this.snapshot());
     }
   }
 
-  /** The contexts and services exposed now, to find one by service alone. */
-  exposed(): { context: string; namespace: string; service: string }[] {
-    return [...this.sessions.values()].map((s) => {
+  /** The contexts (and their API servers) and services exposed now, to find one by service alone. */
+  exposed(): { context: string; server: string; namespace: string; service: string }[] {
+    return [...this.sessions.entries()].map(([key, s]) => {
       const status = s.snapshot();
-      return { context: status.context, namespace: status.namespace, service: status.name };
+      return {
+        context: status.context,
+        server: this.servers.get(key) ?? '',
+        namespace: status.namespace,
+        service: status.name,
+      };
     });
   }
 
@@ -196,7 +213,10 @@ export class ExposeManager extends EventEmitter<{
       chosen.map(([key, session]) =>
         session
           .stop()
-          .finally(() => this.sessions.delete(key))
+          .finally(() => {
+            this.sessions.delete(key);
+            this.servers.delete(key);
+          })
           .then(
             (notice) => {
               if (notice) report.notices.push(`${session.id}: ${notice}`);

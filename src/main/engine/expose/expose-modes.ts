@@ -70,15 +70,19 @@ function takeoverMode(context: ModeContext): ModeActions {
   let engaged = false;
   /** How many of the Service's own pods were ready when it was taken: what the stop waits for. */
   let readyBefore = 0;
+  /** Whether the stop gave the selector back: only then are the service's own pods waited for. */
+  let restored = false;
   return {
     routing: `pointing ${label} at the SSH pod (its pods keep running)`,
     async route() {
       readyBefore = (await readyEndpoints(context))?.others ?? 0;
       let service = context.plan.service;
+      // Engaged before the patch: one whose answer is lost may still have landed, and giving
+      // back what never landed changes nothing.
+      engaged = true;
       for (let attempt = 0; ; attempt++) {
         try {
           await takeOver(context.apis.core, service, { session: context.session, owner: context.owner });
-          engaged = true;
           break;
         } catch (error) {
           if (errorStatus(error) !== 409 || attempt >= 5)
@@ -109,13 +113,21 @@ function takeoverMode(context: ModeContext): ModeActions {
     engaged: () => engaged,
     async giveBack() {
       if (!engaged) return null;
-      const given = await giveBack(context.apis.core, target, context.session);
+      const given = await giveBack(
+        context.apis.core,
+        target,
+        context.session,
+        context.plan.service.spec?.selector,
+      );
       engaged = false;
+      restored = given.outcome === 'restored';
       if (given.outcome === 'changed')
         return `the selector of ${label} had been changed by someone else (now ${describeSelector(given.service.spec?.selector)}${lastSpecChange(given.service)}), and was left as they made it`;
       return null;
     },
     async readiness() {
+      // Deleted, or pointed elsewhere by someone else: nothing of ours to wait for.
+      if (!restored) return undefined;
       const seen = await readyEndpoints(context);
       return seen
         ? [{ what: `the pods of ${label}`, ready: Math.min(seen.others, readyBefore), wanted: readyBefore }]

@@ -105,6 +105,7 @@ export class ExposeSession extends EventEmitter<{
   private readonly clock: Clock;
   private localProblem: string | null = null;
   private stopping = false;
+  private stopped: Promise<string | null> | undefined;
 
   constructor(private readonly options: ExposeSessionOptions) {
     super();
@@ -379,8 +380,13 @@ export class ExposeSession extends EventEmitter<{
    * Restores the replicas, waits (bounded) for their pods to be ready, then deletes the pod and
    * Secret. Idempotent. Resolves with a notice when the workloads were not ready in time.
    */
-  async stop(): Promise<string | null> {
-    if (this.stopping) return null;
+  stop(): Promise<string | null> {
+    // One stop, whoever asks (a drift, `--stop`, Quit): each waits for it to finish.
+    this.stopped ??= this.stopOnce();
+    return this.stopped;
+  }
+
+  private async stopOnce(): Promise<string | null> {
     this.stopping = true;
     this.clock.clearTimeout(this.driftTimer);
     // A reconnect under way may be creating a pod: let it finish, so undo sees (and deletes) it.

@@ -16,6 +16,7 @@ import { loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { readRecords } from './expose-records';
 import { ExposeManager } from './expose-manager';
 import { generateEd25519KeyPair, labels } from './ssh-pod';
+import { expectNoExposeObjects } from '../../../../e2e/support/expose-leftovers';
 import { requireSystemTools } from '../../../../e2e/support/system-tools';
 
 let cluster: TestCluster;
@@ -65,17 +66,8 @@ async function replicas(namespace: string, name: string): Promise<number | undef
 }
 
 /** Polls until no SSH pod or Secret of ours is left: a deleted pod terminates gracefully first. */
-async function expectNoLeftovers(namespace: string): Promise<void> {
-  const count = async (): Promise<number> => {
-    const [pods, secrets] = await Promise.all([
-      core.listNamespacedPod({ namespace, labelSelector: labels.session }),
-      core.listNamespacedSecret({ namespace, labelSelector: labels.session }),
-    ]);
-    return pods.items.length + secrets.items.length;
-  };
-  await expect
-    .poll(count, { timeout: 15_000, message: `no SSH pod or Secret should be left in ${namespace}` })
-    .toBe(0);
+function expectNoLeftovers(namespace: string): Promise<void> {
+  return expectNoExposeObjects(core, namespace);
 }
 
 function status(namespace: string, name: string) {

@@ -15,10 +15,10 @@ import { parse } from 'yaml';
 import type { PolicyRule } from '../../../../e2e/cluster/api/auth';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
 import { freePort } from '../../../../e2e/support/sockets';
+import { exposeObjectsLeft } from '../../../../e2e/support/expose-leftovers';
 import { requireSystemTools } from '../../../../e2e/support/system-tools';
 import { loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { ExposeManager } from './expose-manager';
-import { labels } from './ssh-pod';
 
 const rbacFile = fileURLToPath(new URL('../../../../deploy/rbac.yaml', import.meta.url));
 let cluster: TestCluster;
@@ -81,11 +81,7 @@ async function untouched(): Promise<void> {
   expect(
     Object.keys(service.metadata?.annotations ?? {}).filter((k) => k.startsWith('localizer.dev/')),
   ).toEqual([]);
-  const [pods, secrets] = await Promise.all([
-    admin.listNamespacedPod({ namespace: 'web', labelSelector: labels.session }),
-    admin.listNamespacedSecret({ namespace: 'web', labelSelector: labels.session }),
-  ]);
-  expect(pods.items.filter((p) => !p.metadata?.deletionTimestamp).length + secrets.items.length).toBe(0);
+  expect(await exposeObjectsLeft(admin, 'web')).toBe(0);
 }
 
 beforeAll(async () => {

@@ -120,11 +120,33 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
 
   const failedSessions = new Set<string>();
   // Services first: a Service given back routes to its own pods before the SSH pod goes.
+  // A record's Service is read by name too: an account may get and patch a Service it may not
+  // list, and a Service left taken over must never be lost sight of.
+  const seenServices = new Set(
+    services.map((svc) => `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`),
+  );
+  for (const record of records) {
+    if (live.has(record.session) || record.mode !== 'takeover') continue;
+    if (seenServices.has(`${record.namespace}/${record.service}`)) continue;
+    try {
+      services.push(
+        await apis.core.readNamespacedService({ namespace: record.namespace, name: record.service }),
+      );
+    } catch (error) {
+      if (errorStatus(error) === 404) continue;
+      failedSessions.add(record.session);
+      report.failed.push(
+        `could not read Service ${record.namespace}/${record.service} to give it its selector back: ${describeError(error)}`,
+      );
+    }
+  }
   for (const service of services) {
     const meta = service.metadata;
     const original = originalSelectorOf(service);
-    const session = meta?.annotations?.[localizerKeys.session];
-    if (!meta?.name || !meta.namespace || !original || !session) continue;
+    // Ours by the annotation, or by the selector alone where the annotation was lost.
+    const session =
+      meta?.annotations?.[localizerKeys.session] ?? service.spec?.selector?.[localizerKeys.intercept];
+    if (!meta?.name || !meta.namespace || !session) continue;
     const found = {
       session,
       owner: meta.annotations?.[localizerKeys.owner] ?? '',
@@ -222,6 +244,8 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
       owner: meta.annotations?.[podAnnotations.owner] ?? '',
       namespace: meta.namespace,
     };
+    // Its Service could not be given back: its pod and record stay, for the next cleanup.
+    if (failedSessions.has(session)) continue;
     const relay = meta.labels?.[localizerKeys.role] === 'relay';
     const what = `${kind === 'Pod' ? (relay ? 'relay pod' : 'SSH pod') : 'Secret'} ${meta.namespace}/${meta.name}`;
     if (!mayUndo(found, what, relay ? 'connect' : 'expose')) continue;

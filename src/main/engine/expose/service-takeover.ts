@@ -102,8 +102,15 @@ export type GiveBackOutcome =
   | { outcome: 'restored'; service: k8s.V1Service }
   /** Someone else changed the selector while it was held: left as they made it. */
   | { outcome: 'changed'; service: k8s.V1Service }
+  /** Nothing of this session's is on the Service (the takeover never landed). */
+  | { outcome: 'untouched' }
   /** The Service is gone. */
   | { outcome: 'gone' };
+
+/** A held Service whose original selector is known to nobody: it must be set back by hand. */
+export class SelectorUnknownError extends Error {
+  override name = 'SelectorUnknownError';
+}
 
 /**
  * Puts the original selector back and removes Localizer's annotations, in one patch guarded by
@@ -115,6 +122,8 @@ export async function giveBack(
   core: k8s.CoreV1Api,
   target: { namespace: string; name: string },
   session: string,
+  /** The selector as the takeover read it, for a Service whose record of it was lost. */
+  knownSelector?: Record<string, string>,
 ): Promise<GiveBackOutcome> {
   for (let attempt = 0; ; attempt++) {
     let current: k8s.V1Service;
@@ -126,10 +135,15 @@ export async function giveBack(
     }
     const selector = current.spec?.selector ?? {};
     const held = isHeldBy(current, session);
-    const original = originalSelectorOf(current);
+    const original = originalSelectorOf(current) ?? knownSelector;
     const ours = current.metadata?.annotations?.[localizerKeys.session] === session;
     const keptOurKey = !held && selector[localizerKeys.intercept] === session;
-    if (!ours && !held && !keptOurKey) return { outcome: 'changed', service: current };
+    if (!ours && !held && !keptOurKey) return { outcome: 'untouched' };
+    // Held, and nobody knows what it selected before: keep every trace, so it can be mended.
+    if (held && !original)
+      throw new SelectorUnknownError(
+        `Service ${target.namespace}/${target.name} still selects the SSH pod of session ${session}, and its original selector is not recorded on it (its ${localizerKeys.originalSelector} annotation is missing or unreadable). Set its selector back by hand (\`kubectl edit service -n ${target.namespace} ${target.name}\`).`,
+      );
     const restoring = held && original !== undefined;
     const nextSelector = restoring
       ? { ...Object.fromEntries(Object.keys(selector).map((key) => [key, null])), ...original }

@@ -12,12 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
 import { freePort } from '../../../../e2e/support/sockets';
+import { expectNoExposeObjects } from '../../../../e2e/support/expose-leftovers';
 import { requireSystemTools } from '../../../../e2e/support/system-tools';
 import { takeoverLimits } from '../../../shared/tunnel-status';
 import { loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { localizerKeys } from '../kube/localizer-keys';
 import { ExposeManager } from './expose-manager';
-import { labels } from './ssh-pod';
 
 let cluster: TestCluster;
 let context: KubeContext;
@@ -86,17 +86,8 @@ function podsOf(namespace: string, app: string): { name: string; uid: string; re
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-async function expectNoLeftovers(namespace: string): Promise<void> {
-  const count = async (): Promise<number> => {
-    const [pods, secrets] = await Promise.all([
-      core.listNamespacedPod({ namespace, labelSelector: labels.session }),
-      core.listNamespacedSecret({ namespace, labelSelector: labels.session }),
-    ]);
-    return pods.items.length + secrets.items.length;
-  };
-  await expect
-    .poll(count, { timeout: 15_000, message: `no SSH pod or Secret should be left in ${namespace}` })
-    .toBe(0);
+function expectNoLeftovers(namespace: string): Promise<void> {
+  return expectNoExposeObjects(core, namespace);
 }
 
 function status(namespace: string, name: string) {
@@ -184,6 +175,27 @@ describe('a warm takeover', () => {
     expect(after.spec).toEqual(before.spec);
     expect(after.metadata?.annotations ?? {}).toEqual(before.metadata?.annotations ?? {});
     await expectNoLeftovers('web');
+  });
+
+  it('gives the selector back even when its record on the Service was lost', async () => {
+    const laptop = await laptopServer('kv on the laptop');
+    await manager.expose(context, {
+      namespace: 'tools',
+      service: 'bulk',
+      mappings: [{ localPort: laptop, remote: 9000 }],
+    });
+    // Someone tidies the Service's annotations while it is taken over.
+    await core.patchNamespacedService(
+      {
+        namespace: 'tools',
+        name: 'bulk',
+        body: { metadata: { annotations: { [localizerKeys.originalSelector]: null } } },
+      },
+      mergePatch,
+    );
+    await manager.unexpose(context.name, 'tools', 'bulk');
+    expect((await serviceOf('tools', 'bulk')).spec?.selector).toEqual({ app: 'bulk' });
+    await expectNoLeftovers('tools');
   });
 
   it('takes a workload an autoscaler scales, as it scales nothing', async () => {

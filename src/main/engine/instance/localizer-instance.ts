@@ -223,8 +223,13 @@ export class LocalizerInstance extends EventEmitter<{
     this.options.log?.(message);
   }
 
+  /** A context is the same one only on the same API server (another kubeconfig may reuse a name). */
+  private dialerKey(context: { name: string; server: string }): string {
+    return `${context.name}|${context.server}`;
+  }
+
   private dialerFor(context: KubeContext): PodDialer {
-    const key = context.name;
+    const key = this.dialerKey(context);
     let dialer = this.dialers.get(key);
     if (!dialer) {
       dialer = createPodDialer(context.kubeConfig, {
@@ -249,7 +254,7 @@ export class LocalizerInstance extends EventEmitter<{
 
   /** How port-forwards reach pods in `context` now, once one has. */
   private transportOf(context: KubeContext): PortForwardTransport | undefined {
-    return this.dialers.get(context.name)?.transport;
+    return this.dialers.get(this.dialerKey(context))?.transport;
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {

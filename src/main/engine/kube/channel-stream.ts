@@ -61,8 +61,13 @@ class ChannelStream extends Duplex {
       return;
     }
     if (channel !== dataChannel) return;
-    if (this.callerEnded) this.armGrace();
-    if (!this.push(payload)) this.ws.pause();
+    if (this.push(payload)) {
+      if (this.callerEnded) this.armGrace();
+      return;
+    }
+    // Our own reader is behind: silence while we do not read says nothing about the pod.
+    this.clock.clearTimeout(this.graceTimer);
+    this.ws.pause();
   }
 
   /** Ends the connection once the pod has been quiet for `halfCloseGraceMs`. */
@@ -74,6 +79,7 @@ class ChannelStream extends Duplex {
   }
 
   override _read(): void {
+    if (this.callerEnded) this.armGrace();
     this.ws.resume();
   }
 

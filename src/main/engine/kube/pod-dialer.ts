@@ -237,7 +237,14 @@ export function createPodDialer(kubeConfig: k8s.KubeConfig, options: PodDialerOp
           );
         }
         // A refusal of this pod (RBAC, gone, not running) is final; anything else means the
-        // server does not speak this transport: try the next one, and keep to it.
+        // server does not speak this transport: try the next one, and keep to it. A WebSocket
+        // upgrade is a GET, which before Kubernetes 1.35 needs \`get\` on pods/portforward where
+        // the POST of a raw SPDY upgrade needs \`create\`: as kubectl does, a refused upgrade
+        // falls back.
+        if (/forbidden/i.test(error.message) && tried === 'spdy-websocket') {
+          fallBack(tried, error.message);
+          return this.dial(target, port);
+        }
         if (/forbidden/i.test(error.message))
           throw new PortForwardError(
             `${error.message}. Port-forwarding needs RBAC \`create\` on \`pods/portforward\` in namespace ${target.namespace} (from Kubernetes 1.35 the WebSocket path checks \`create\`, not only \`get\`).`,

@@ -77,10 +77,15 @@ export class SessionLiveness {
     return this.clock.now() - this.heardAt;
   }
 
-  /** Bytes came in. Called per chunk, so it only notes the time. */
+  /**
+   * Bytes came in, or ours went out (the other end reads): the session is alive, whatever a PING
+   * says later. Called per chunk, so it only notes it.
+   */
   heard(): void {
     this.heardAt = this.clock.now();
     this.silentSince = undefined;
+    this.ping = undefined;
+    this.suspect = false;
   }
 
   /** A PING came back: the other end reads what we send. */

@@ -169,6 +169,42 @@ describe('a SPDY port-forward session, over an in-memory pair to the kubelet', (
     );
   });
 
+  it('never moves a connection whose bytes went out (the pod may have them), and holds them after a quiet moment', async () => {
+    const clock = new ManualClock(Date.now());
+    const { session, kubelet } = open({ clock });
+    const port = await startPod(redisLike);
+    const warm = session.openStream(port);
+    const answered = collect(warm);
+    warm.write('A\n');
+    await pollUntil(() => answered.text() === '+AED\r\n', 5_000, 'the first answer');
+
+    kubelet.stall();
+    // Right after traffic: the first bytes go out behind the stream's opening, as ever.
+    const sent = session.openStream(port);
+    const sentOutcome = collect(sent).ended.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    sent.write('B\n');
+    await clock.advance(300);
+    // After a quiet moment: held until the kubelet acknowledges the stream.
+    const held = session.openStream(port);
+    const heldOutcome = collect(held).ended.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    held.write('C\n');
+    await clock.advance(2_000);
+    expect(await heldOutcome, 'nothing of it went out: opened again elsewhere').toBeInstanceOf(
+      StreamNotTakenError,
+    );
+    expect(sent.destroyed, 'its bytes went out: it waits for the verdict').toBe(false);
+    await clock.advance(10_000);
+    const failed = await sentOutcome;
+    expect(failed).toBeInstanceOf(Error);
+    expect(failed).not.toBeInstanceOf(StreamNotTakenError);
+  });
+
   it('pings a silent session, and keeps it while the PINGs are answered', async () => {
     const clock = new ManualClock(Date.now());
     const { session, ends } = open({ clock });

@@ -35,6 +35,13 @@ const behindSessionBytes = 16 * 1024 * 1024;
 const slowReaderMs = 1_000;
 /** How long the end of a connection waits for the kubelet to say on the error stream whether it was clean. */
 const errorVerdictMs = 1_000;
+/**
+ * A stream opened on a session that heard nothing for this long holds the caller's bytes until
+ * the kubelet acknowledges it (one round trip more, after a quiet moment only): if the session
+ * turns out dead, nothing of the caller's went out, and the connection can be opened again on a
+ * fresh session without any risk of running a request twice.
+ */
+const quietGateMs = 250;
 
 export interface SessionTiming extends LivenessTiming {
   /** How long a session with no streams stays open (30 s). */
@@ -92,6 +99,8 @@ export class SpdySession implements StreamCarrier {
     // A raw upgrade hands us the TCP socket; a WebSocket carrier has set noDelay on its own.
     if (socket instanceof NetSocket) socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    // Our bytes leaving after a backlog: the other end reads, so the session is alive.
+    socket.on('drain', () => this.liveness.heard());
     socket.on('close', () => this.shutdown(new Error('the port-forward connection closed'), 'lost'));
     socket.on('error', (error) => this.shutdown(error, 'lost'));
     this.liveness = new SessionLiveness(this.clock, timing, {
@@ -106,7 +115,7 @@ export class SpdySession implements StreamCarrier {
           new Error(`the port-forward session stopped answering (${why}); it was replaced`),
           'stalled',
         ),
-      oldestUnacknowledged: () => this.waiting.values().next().value?.openedAt,
+      oldestUnacknowledged: () => this.waiting.values().next().value?.waitingSince,
     });
     this.armIdle();
   }
@@ -158,7 +167,13 @@ export class SpdySession implements StreamCarrier {
     const errorId = this.nextStreamId;
     const dataId = this.nextStreamId + 2;
     this.nextStreamId += 4;
-    const stream = new SpdyStream(this, errorId, dataId, this.clock.now());
+    const stream = new SpdyStream(
+      this,
+      errorId,
+      dataId,
+      this.clock.now(),
+      this.liveness.silentForMs() >= quietGateMs,
+    );
     this.streams.set(errorId, { stream, role: 'error' });
     this.streams.set(dataId, { stream, role: 'data' });
     this.waiting.add(stream);
@@ -200,6 +215,9 @@ export class SpdySession implements StreamCarrier {
     if (this.heldForStream) {
       this.heldForStream = false;
       this.liveness.resume();
+      // Their wait for the kubelet's answer restarts: nothing was read while we held.
+      const now = this.clock.now();
+      for (const stream of this.waiting) stream.waitingSince = now;
       this.clock.clearTimeout(this.heldTimer);
       if (this.heldUp) {
         this.heldUp = false;
@@ -270,16 +288,18 @@ export class SpdySession implements StreamCarrier {
   }
 
   /**
-   * Streams the kubelet never acknowledged on a session gone quiet most likely never reached the
-   * pod: they fail as not taken, so their connections are opened again on another session.
+   * Streams the kubelet never acknowledged, on a session gone quiet, that sent nothing of the
+   * caller's: they fail as not taken, so their connections are opened again on another session.
+   * One that did send may have reached the pod; it waits for the session's verdict.
    */
   private moveUnacknowledged(): void {
     for (const stream of [...this.waiting])
-      stream.destroy(
-        new StreamNotTakenError(
-          'the port-forward session answered nothing for this connection, so it was moved to a new session',
-        ),
-      );
+      if (!stream.dataSent)
+        stream.destroy(
+          new StreamNotTakenError(
+            'the port-forward session answered nothing for this connection, so it was moved to a new session',
+          ),
+        );
   }
 
   /**
@@ -296,7 +316,11 @@ export class SpdySession implements StreamCarrier {
     clearImmediate(this.turnEnd);
     this.socket.destroy();
     for (const { stream } of this.streams.values())
-      stream.destroy(stream.acknowledged || how === 'ours' ? error : new StreamNotTakenError(error.message));
+      stream.destroy(
+        stream.acknowledged || stream.dataSent || how === 'ours'
+          ? error
+          : new StreamNotTakenError(error.message),
+      );
     this.streams.clear();
     this.waiting.clear();
     this.behind.clear();
@@ -376,7 +400,10 @@ export class SpdySession implements StreamCarrier {
           const streamId = frame.payload.readUInt32BE(0) & 0x7fffffff;
           this.codec.decode(frame.payload.subarray(4));
           const stream = this.streams.get(streamId)?.stream;
-          if (stream && --stream.unacknowledged <= 0) this.waiting.delete(stream);
+          if (stream) {
+            stream.acknowledge();
+            if (stream.acknowledged) this.waiting.delete(stream);
+          }
           break;
         }
         case frameTypes.headers:

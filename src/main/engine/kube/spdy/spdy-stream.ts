@@ -35,6 +35,14 @@ export class SpdyStream extends Duplex {
   unacknowledged = 2;
   /** Bytes the pod sent on this connection. */
   received = 0;
+  /**
+   * Something of the caller's went out on the data stream (bytes or its FIN): from then on the
+   * pod may have it, so the connection must never be opened again elsewhere (a request could run
+   * twice).
+   */
+  dataSent = false;
+  /** Writes wait for the kubelet's acknowledgement (opened on a quiet session), in order. */
+  private gated: { chunk: Buffer; fin: boolean; callback: (error?: Error | null) => void }[] | undefined;
   /** The data stream's FIN came; the end is held until the error stream says whether it was a reset. */
   private dataFinished = false;
   private errorFinished = false;
@@ -44,8 +52,10 @@ export class SpdyStream extends Duplex {
     private readonly carrier: StreamCarrier,
     readonly errorStreamId: number,
     readonly dataStreamId: number,
-    /** When it was opened, on the session's clock. */
-    readonly openedAt: number,
+    /** Since when it waits for the kubelet's acknowledgement, on the session's clock. */
+    public waitingSince: number,
+    /** Hold the caller's bytes until the kubelet acknowledges the stream. */
+    gate: boolean,
   ) {
     super({
       allowHalfOpen: true,
@@ -55,10 +65,28 @@ export class SpdyStream extends Duplex {
     // Every caller listens for errors; this one only keeps an error that comes before the caller
     // has the stream (a session shut down in the same turn) from crashing the process.
     this.on('error', () => undefined);
+    if (gate) this.gated = [];
   }
 
   get acknowledged(): boolean {
     return this.unacknowledged <= 0;
+  }
+
+  /** One stream of the pair was acknowledged; once both are, held writes go out. */
+  acknowledge(): void {
+    if (--this.unacknowledged > 0) return;
+    const held = this.gated;
+    this.gated = undefined;
+    for (const write of held ?? []) this.send(write.chunk, write.fin, write.callback);
+  }
+
+  private send(chunk: Buffer, fin: boolean, callback: (error?: Error | null) => void): void {
+    if (this.gated) {
+      this.gated.push({ chunk, fin, callback });
+      return;
+    }
+    this.dataSent = true;
+    this.carrier.sendData(this.dataStreamId, chunk, fin, callback);
   }
 
   /** Bytes from the pod; false when the reader is behind. */
@@ -107,17 +135,18 @@ export class SpdyStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.carrier.sendData(this.dataStreamId, chunk, false, callback);
+    this.send(chunk, false, callback);
   }
 
   /** The caller half-closed: a FIN on the data stream, as kubectl sends one; reading goes on. */
   override _final(callback: (error?: Error | null) => void): void {
-    this.carrier.sendData(this.dataStreamId, Buffer.alloc(0), true, callback);
+    this.send(Buffer.alloc(0), true, callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.heldEnd?.();
     this.heldEnd = undefined;
+    this.gated = undefined;
     this.carrier.forget(this, !this.readableEnded || !this.writableFinished);
     callback(error);
   }
