@@ -106,7 +106,7 @@ const targets: { name: string; open: () => Promise<AppUnderTest>; skip: string |
 ];
 
 beforeAll(async () => {
-  requireSystemTools('chromium', 'sshd', 'utilLinux');
+  requireSystemTools('chromium', 'sshd', 'utilLinux', 'kubectl');
   mkdirSync(artifacts, { recursive: true });
   cluster = await startTestCluster({ scenario: 'demo' });
   laptopPort = await freePort();
@@ -267,6 +267,42 @@ for (const target of targets) {
       const stopped = await localizer(['expose', 'web/api', '--stop']);
       expect(stopped.code, stopped.stderr).toBe(0);
       await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
+    });
+
+    it('says why an expose ended when someone else put the service’s selector back (a GitOps self-heal)', async () => {
+      const p = page();
+      const terminal = { LOCALIZER_STATE_DIR: app?.stateDirectory ?? '', KUBECONFIG: '' };
+      const exposed = await run(
+        process.execPath,
+        ['--import', 'tsx', cli, 'expose', 'web/api', '--map', `${String(laptopPort)}:8080`],
+        { env: terminal, timeoutMs: 90_000 },
+      );
+      expect(exposed.code, exposed.stdout + exposed.stderr).toBe(0);
+      await p.getByRole('tab', { name: /^Tunnels/ }).click();
+      const row = p.getByRole('row', { name: 'expose web/api', exact: true });
+      await expect.poll(() => row.getByText('running').count(), { timeout: 10_000 }).toBe(1);
+      // What `kubectl apply` of the checked-in manifest does to a taken-over selector.
+      const selfHeal = await run('kubectl', [
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '-n',
+        'web',
+        'patch',
+        'service',
+        'api',
+        '--type',
+        'json',
+        '-p',
+        '[{"op":"replace","path":"/spec/selector","value":{"app":"api"}}]',
+      ]);
+      expect(selfHeal.code, selfHeal.stderr).toBe(0);
+      const banner = p.getByRole('status', { name: 'Expose ended' });
+      await expect
+        .poll(() => banner.textContent(), { timeout: 20_000, message: 'the window should say why it ended' })
+        .toMatch(/web\/api is no longer exposed\. Ended: the selector of web\/api was changed .*app=api/);
+      expect(await row.count(), 'the ended expose leaves the list').toBe(0);
+      await banner.getByRole('button', { name: 'Dismiss' }).click();
+      expect(await banner.count()).toBe(0);
     });
 
     it('copies a service’s workload environment as .env from its context menu, rewritten for this machine', async () => {

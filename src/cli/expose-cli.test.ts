@@ -3,7 +3,7 @@
  * the exposing process and the restart after it.
  */
 import { mkdtempSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect as connectTcp, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { freePort } from '../../e2e/support/sockets';
 import { labels } from '../main/engine/expose/ssh-pod';
 import { requireSystemTools } from '../../e2e/support/system-tools';
 import { kubeClients } from '../../e2e/support/kube-clients';
+import type { TunnelStatus } from '../shared/tunnel-status';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(projectRoot, 'src/cli/main.ts');
@@ -42,6 +43,39 @@ function exposeInBackground(args: string[], state: string): Background {
   });
   background.push(started);
   return started;
+}
+
+/** One TCP connection to an echo server, kept open across the steps of a test. */
+async function connectedEcho(host: string, port: number) {
+  const socket = connectTcp({ host, port });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let received = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+  return {
+    async say(line: string): Promise<string> {
+      received = '';
+      socket.write(line);
+      await expect
+        .poll(() => received, { timeout: 10_000, message: `the echo of ${line.trim()}` })
+        .toBe(line);
+      return received;
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+/** A foreground `localizer connect` (no names), once it says it is connected. */
+async function connected(state: string, cidr: string): Promise<Background> {
+  const connect = runInBackground(
+    process.execPath,
+    [...nodeArgs, 'connect', '--no-names', '--ip-range', cidr],
+    {
+      env: environment(state),
+    },
+  );
+  background.push(connect);
+  await expect.poll(connect.output, { timeout: 30_000 }).toContain('Connected:');
+  return connect;
 }
 
 async function selectorOf(name: string): Promise<Record<string, string>> {
@@ -200,14 +234,8 @@ describe('localizer expose', () => {
   it('joins a running connect, shows beside its forwards, and is undone when connect stops', async () => {
     const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
     const range = takeLocalizerRange();
-    const connect = runInBackground(
-      process.execPath,
-      [...nodeArgs, 'connect', '--no-names', '--ip-range', range.cidr],
-      { env: environment(state) },
-    );
-    background.push(connect);
     try {
-      await expect.poll(connect.output, { timeout: 30_000 }).toContain('Connected:');
+      const connect = await connected(state, range.cidr);
       const expose = await localizer(['expose', 'web/api', '--map', `${String(laptopPort)}:http`], state);
       expect(expose.code, `${expose.stdout}${expose.stderr}`).toBe(0);
       expect(expose.stdout).toContain('It runs in a foreground `localizer` command (pid');
@@ -220,6 +248,39 @@ describe('localizer expose', () => {
       expect(Object.keys(await selectorOf('api'))).toEqual(['localizer.dev/intercept']);
       await connect.stop();
       expect(await selectorOf('api')).toEqual({ app: 'api' });
+      await expectNoLeftovers();
+    } finally {
+      range.release();
+    }
+  });
+
+  it('an unexpose leaves the connections open through connect forwards alone', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+    const range = takeLocalizerRange();
+    try {
+      const connect = await connected(state, range.cidr);
+      const listed = JSON.parse((await localizer(['list', '--json'], state)).stdout) as TunnelStatus[];
+      const echo = listed.find((t) => t.kind === 'forward' && t.namespace === 'tools' && t.name === 'echo');
+      if (!echo?.ip)
+        throw new Error(`tools/echo has no address in localizer list: ${JSON.stringify(listed)}`);
+      const held = await connectedEcho(echo.ip, 7007);
+      expect(await held.say('before\n')).toBe('before\n');
+
+      const expose = await localizer(['expose', 'web/api', '--map', `${String(laptopPort)}:http`], state);
+      expect(expose.code, `${expose.stdout}${expose.stderr}`).toBe(0);
+      const stop = await localizer(['expose', 'web/api', '--stop'], state);
+      expect(stop.code, `${stop.stdout}${stop.stderr}`).toBe(0);
+
+      expect(await held.say('after the unexpose\n'), 'a held connection outlives an unexpose').toBe(
+        'after the unexpose\n',
+      );
+      held.close();
+      const after = JSON.parse((await localizer(['list', '--json'], state)).stdout) as TunnelStatus[];
+      expect(
+        after.find((t) => t.name === 'echo')?.transport,
+        'the dialer is still the one connect uses',
+      ).toBeTruthy();
+      await connect.stop();
       await expectNoLeftovers();
     } finally {
       range.release();

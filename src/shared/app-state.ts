@@ -50,6 +50,17 @@ export interface CleanupNotice {
   skipped: string[];
 }
 
+/** An expose that ended by itself (someone else undid its takeover): it leaves the list, so this says why. */
+export interface ExposeEndedNotice {
+  /** New for each one, so the same words twice are still two notices. */
+  id: number;
+  context: string;
+  namespace: string;
+  service: string;
+  /** What ended it, who changed what, and what was left as they made it. */
+  reason: string;
+}
+
 export interface AppState {
   contexts: ContextSummary[];
   selectedContext: string | null;
@@ -60,6 +71,8 @@ export interface AppState {
   exposing: ExposeProgress | null;
   /** The last cleanup after an earlier run, or null. */
   cleanup: CleanupNotice | null;
+  /** The last expose that ended by itself, or null. */
+  exposeEnded: ExposeEndedNotice | null;
 }
 
 export const disconnected: ConnectionStatus = {

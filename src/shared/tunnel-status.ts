@@ -18,7 +18,7 @@ export type PortForwardTransport = (typeof portForwardTransports)[number];
 export const transportLabels: Record<PortForwardTransport, string> = {
   'spdy-websocket': 'SPDY over WebSocket',
   spdy: 'SPDY',
-  websocket: 'WebSocket per connection',
+  websocket: 'one WebSocket per connection',
 };
 
 /**

@@ -47,6 +47,7 @@ export class LocalizerBackend
     tunnels: [],
     exposing: null,
     cleanup: null,
+    exposeEnded: null,
   };
   /** The window's own connect while it starts or after it failed; the instance's state otherwise. */
   private pending: ConnectionStatus | undefined;
@@ -60,6 +61,7 @@ export class LocalizerBackend
     this.instance = options.instance;
     this.instance.on('change', () => this.refresh());
     this.instance.on('cleanup', (cleanup) => this.update({ cleanup }));
+    this.instance.on('exposeEnded', (exposeEnded) => this.update({ exposeEnded }));
     this.loadContexts();
     this.refresh();
   }

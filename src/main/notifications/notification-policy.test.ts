@@ -37,6 +37,7 @@ function state(tunnels: TunnelStatus[], apiReachable = true): AppState {
     tunnels,
     exposing: null,
     cleanup: null,
+    exposeEnded: null,
   };
 }
 
@@ -164,5 +165,22 @@ describe('notifications', () => {
     ]);
     // Later states carry the same notice: it is not announced again.
     expect(run([before, cleaned, { ...cleaned, tunnels: [] }], [0, 0, 1]).titles).toHaveLength(1);
+  });
+
+  it('say once why an expose ended by itself, since it leaves the list without a word otherwise', () => {
+    const before = state([]);
+    const reason =
+      'Ended: the selector of web/api was changed while this expose held it (now app=api, by argocd at 10:02:11). Localizer left that change as it is.';
+    const notice = { id: 1, context: 'dev', namespace: 'web', service: 'api', reason };
+    const ended: AppState = { ...before, exposeEnded: notice };
+    expect(
+      notificationPolicy({ previous: before, next: ended, now: 0, memory: emptyMemory, enabled: true })
+        .intents,
+    ).toEqual([{ title: 'web/api is no longer exposed', body: reason, target: null }]);
+    expect(run([before, ended, { ...ended, tunnels: [] }], [0, 0, 1]).titles).toHaveLength(1);
+    const again = { ...ended, exposeEnded: { ...notice, id: 2 } };
+    expect(run([before, ended, again], [0, 0, 1]).titles, 'a second ending is a second notice').toHaveLength(
+      2,
+    );
   });
 });

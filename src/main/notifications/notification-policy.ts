@@ -143,5 +143,12 @@ export function notificationPolicy(input: PolicyInput): {
   intents.push(...coalesce(dropped, 'dropped'), ...coalesce(recovered, 'recovered'));
   const cleanup = next.cleanup;
   if (cleanup && cleanup.id !== previous.cleanup?.id) intents.push(cleanupIntent(cleanup));
+  const ended = next.exposeEnded;
+  if (ended && ended.id !== previous.exposeEnded?.id)
+    intents.push({
+      title: `${ended.namespace}/${ended.service} is no longer exposed`,
+      body: ended.reason,
+      target: null,
+    });
   return { intents: input.enabled ? intents : [], memory };
 }

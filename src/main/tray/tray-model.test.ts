@@ -37,6 +37,7 @@ const base: AppState = {
   tunnels: [],
   exposing: null,
   cleanup: null,
+  exposeEnded: null,
 };
 
 const connected: AppState = {

@@ -4,6 +4,7 @@ import type { AppState } from '../../shared/app-state';
 import type { TunnelStatus } from '../../shared/tunnel-status';
 import { CleanupBanner } from './views/cleanup-banner';
 import { ExposeDialog } from './views/expose-dialog';
+import { ExposeEndedBanner } from './views/expose-ended-banner';
 import { ServicesView } from './views/services-view';
 import { SettingsView } from './views/settings-view';
 import { Sidebar } from './views/sidebar';
@@ -95,6 +96,7 @@ export function App() {
           ))}
         </div>
         <CleanupBanner cleanup={state.cleanup} />
+        <ExposeEndedBanner ended={state.exposeEnded} />
         {error && (
           <p role="alert" className="error">
             {error}

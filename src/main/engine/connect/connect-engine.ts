@@ -13,6 +13,7 @@ import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
 import {
   createPodDialer,
+  sessionKey,
   type PodDialer,
   type PodTarget,
   type PortForwardTransport,
@@ -37,10 +38,6 @@ import { targetKey } from '../relay/relay-protocol';
 export function hostsEntriesFor(ip: string, names: readonly string[]): HostsEntry[] {
   const local = names.filter((name) => name.endsWith('.local'));
   return [{ ip, names }, ...(local.length > 0 ? [{ ip: ipv4Mapped(ip), names: local }] : [])];
-}
-
-function podKey(target: PodTarget): string {
-  return `${target.namespace}/${target.pod}/${target.uid ?? ''}`;
 }
 
 /** The cluster cannot be used as configured; the message says what to do. */
@@ -335,7 +332,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
             .map((e) => ({ namespace: plan.namespace, pod: e.pod, uid: e.uid })),
         ),
         ...(this.relays?.pods() ?? []),
-      ].map((target) => [podKey(target), target]),
+      ].map((target) => [sessionKey(target), target]),
     );
     for (const [key, target] of this.alivePods) if (!alive.has(key)) this.dialer.retire(target);
     this.alivePods = alive;
@@ -396,7 +393,6 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
         relaysAvailable: this.options.sync?.enabled ?? false,
         relay: this.relays,
         onChange: () => this.emitStatusSoon(),
-        ...(this.options.log ? { log: this.options.log } : {}),
       }),
     );
   }

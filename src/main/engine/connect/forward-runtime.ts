@@ -56,8 +56,6 @@ export interface ForwardRuntimeOptions {
   /** Carries the plan's relay routes; without it they are not served. */
   relay?: RelayOpener | undefined;
   onChange: () => void;
-  /** Where a client that stopped reading, and so holds up others, is said. */
-  log?: (message: string) => void;
   now?: () => Date;
 }
 
@@ -98,7 +96,6 @@ export class ForwardRuntime {
   };
   /** Stalled sessions the dialer counted per pod, as last seen (pods come and go; the sum does not). */
   private readonly stallsByPod = new Map<string, number>();
-  private lastSlowReaderNote = '';
   private lastError: string | null = null;
   private lastEndpoint: string | null = null;
   private failingSince: number | undefined;
@@ -475,14 +472,18 @@ export class ForwardRuntime {
   }
 
   /**
-   * Reads what the dialer knows of the sessions to this forward's pods: sessions replaced for
-   * stalling (into the counters), and a client that stopped reading and so holds up the other
-   * connections of its session (said once in the log, and returned for the reason).
+   * Reads what the dialer knows of the sessions to this forward's pods (the dialer logs the
+   * changes): sessions replaced for stalling (into the counters), and a client that stopped
+   * reading and so holds up the other connections of its session (for the reason).
    */
   private readSessionHealth(): string {
     const notes: string[] = [];
     for (const endpoint of this.plan.endpoints) {
-      const health = this.options.dialer.health({ namespace: this.plan.namespace, pod: endpoint.pod });
+      const health = this.options.dialer.health({
+        namespace: this.plan.namespace,
+        pod: endpoint.pod,
+        uid: endpoint.uid,
+      });
       if (health.stalls > 0) this.stallsByPod.set(endpoint.pod, health.stalls);
       if (health.waitingOnSlowReader > 0) {
         const others = health.waitingOnSlowReader;
@@ -492,13 +493,7 @@ export class ForwardRuntime {
       }
     }
     this.counters.stalls = [...this.stallsByPod.values()].reduce((sum, n) => sum + n, 0);
-    const note = notes.join('; ');
-    if (note !== this.lastSlowReaderNote) {
-      if (note) this.options.log?.(`${this.plan.namespace}/${this.plan.name}: ${note}`);
-      else this.options.log?.(`${this.plan.namespace}/${this.plan.name}: the slow client caught up`);
-      this.lastSlowReaderNote = note;
-    }
-    return note;
+    return notes.join('; ');
   }
 
   private relayPodNote(): string {

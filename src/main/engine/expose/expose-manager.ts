@@ -47,7 +47,7 @@ export interface StopReport {
 export class ExposeManager extends EventEmitter<{
   status: [TunnelStatus[]];
   /** An expose ended by itself (its takeover was undone by someone else), and why. */
-  ended: [id: string, reason: string];
+  ended: [expose: TunnelStatus, reason: string];
 }> {
   private readonly sessions = new Map<string, ExposeSession>();
   /** Each expose's API server, by the same key. */
@@ -140,7 +140,7 @@ export class ExposeManager extends EventEmitter<{
         this.servers.delete(key);
       }
       this.emit('status', this.snapshot());
-      this.emit('ended', session.id, reason);
+      this.emit('ended', session.snapshot(), reason);
     });
     let lastProgress = '';
     session.on('status', () => {

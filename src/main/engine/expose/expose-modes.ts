@@ -32,10 +32,10 @@ export interface ModeContext {
 export interface ModeActions {
   /** What the status says while `route` runs. */
   routing: string;
+  /** What the status says while `giveBack` runs. */
+  givingBack: string;
   /** Makes the Service reach the SSH pod; the SSH pod is ready (its tunnel is up). */
   route(): Promise<void>;
-  /** Whether `route` changed anything that `giveBack` must undo. */
-  engaged(): boolean;
   /** Undoes `route`; resolves with a notice when what it gives back is no longer as left. */
   giveBack(): Promise<string | null>;
   /** The Service's own pods, ready of wanted, after `giveBack`; undefined when unreadable. */
@@ -74,6 +74,7 @@ function takeoverMode(context: ModeContext): ModeActions {
   let restored = false;
   return {
     routing: `pointing ${label} at the SSH pod (its pods keep running)`,
+    givingBack: `giving ${label} its own selector back`,
     async route() {
       readyBefore = (await readyEndpoints(context))?.others ?? 0;
       let service = context.plan.service;
@@ -110,7 +111,6 @@ function takeoverMode(context: ModeContext): ModeActions {
         await context.clock.sleep(context.pollMs);
       }
     },
-    engaged: () => engaged,
     async giveBack() {
       if (!engaged) return null;
       const given = await giveBack(
@@ -160,18 +160,16 @@ function scaleDownMode(context: ModeContext): ModeActions {
     workloads.length === 0
       ? 'no workloads (none serve the service)'
       : workloads.map((w) => `${w.kind} ${w.namespace}/${w.name}`).join(', ');
-  let engaged = false;
   return {
     routing: `scaling down ${described}`,
+    givingBack: `restoring ${described}`,
     async route() {
       await scaleDown(context.apis.apps, workloads, { owner: context.owner, session: context.session }).catch(
         (error: unknown) => {
           throw refusal(error, `scale ${described}`, serviceName(context.plan).namespace);
         },
       );
-      engaged = true;
     },
-    engaged: () => engaged,
     async giveBack() {
       await restore(context.apis.apps, workloads, context.session);
       return null;

@@ -159,16 +159,6 @@ export class ExposeSession extends EventEmitter<{
     return this.localProblem ?? (this.mode === 'takeover' ? takeoverLimits : '');
   }
 
-  private describeGivingBack(): string {
-    if (this.mode === 'takeover') return `giving ${this.target} its own selector back`;
-    const workloads = this.made.plan?.workloads ?? [];
-    return `restoring ${
-      workloads.length === 0
-        ? 'no workloads (none serve the service)'
-        : workloads.map((w) => `${w.kind} ${w.namespace}/${w.name}`).join(', ')
-    }`;
-  }
-
   /** The mode's actions, made once the plan is. */
   private modeActions(): ModeActions {
     if (this.made.mode) return this.made.mode;
@@ -391,7 +381,12 @@ export class ExposeSession extends EventEmitter<{
     this.clock.clearTimeout(this.driftTimer);
     // A reconnect under way may be creating a pod: let it finish, so undo sees (and deletes) it.
     await this.keeper.stop();
-    if (this.state !== 'failed') this.set('stopping', this.describeGivingBack());
+    // Stopped before its plan was made, nothing was taken yet.
+    if (this.state !== 'failed')
+      this.set(
+        'stopping',
+        this.made.plan ? this.modeActions().givingBack : `stopping the expose of ${this.target}`,
+      );
     try {
       return await this.undo();
     } finally {

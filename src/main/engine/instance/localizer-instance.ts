@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { delimiter, join } from 'node:path';
-import type { CleanupNotice, ConnectionStatus } from '../../../shared/app-state';
+import type { CleanupNotice, ConnectionStatus, ExposeEndedNotice } from '../../../shared/app-state';
 import type {
   EnvironmentAnswer,
   InstanceIdentity,
@@ -146,6 +146,8 @@ export class LocalizerInstance extends EventEmitter<{
   change: [];
   /** What the instance undid after an earlier run of its own. */
   cleanup: [CleanupNotice];
+  /** An expose ended by itself (its takeover was undone by someone else). */
+  exposeEnded: [ExposeEndedNotice];
   /** Closed: the front end may exit. */
   closed: [];
 }> {
@@ -162,6 +164,7 @@ export class LocalizerInstance extends EventEmitter<{
   private addresses: AddressBook | undefined;
   private ipRange: string | undefined;
   private cleanups = 0;
+  private endedExposes = 0;
   private closing = false;
   private readonly diagnostics: RuntimeDiagnostics | undefined;
   private control: ControlServer | undefined;
@@ -188,9 +191,16 @@ export class LocalizerInstance extends EventEmitter<{
       dialerFor: (context) => this.dialerFor(context),
     });
     this.exposes.on('status', () => this.emit('change'));
-    this.exposes.on('ended', (id, reason) => {
-      this.log(`The expose of ${id} ended by itself. ${reason}`);
+    this.exposes.on('ended', (expose, reason) => {
+      this.log(`The expose of ${expose.namespace}/${expose.name} ended by itself. ${reason}`);
       this.releaseDialers();
+      this.emit('exposeEnded', {
+        id: ++this.endedExposes,
+        context: expose.context,
+        namespace: expose.namespace,
+        service: expose.name,
+        reason,
+      });
       this.emit('change');
     });
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
@@ -244,7 +254,10 @@ export class LocalizerInstance extends EventEmitter<{
 
   /** Closes the dialers of contexts that nothing connects or exposes any more. */
   private releaseDialers(): void {
-    const inUse = new Set([...this.connections.keys(), ...this.exposes.exposed().map((e) => e.context)]);
+    const inUse = new Set([
+      ...[...this.connections.values()].map((c) => this.dialerKey(c.context)),
+      ...this.exposes.exposed().map((e) => this.dialerKey({ name: e.context, server: e.server })),
+    ]);
     for (const [key, dialer] of this.dialers) {
       if (inUse.has(key)) continue;
       dialer.close();

@@ -12,7 +12,11 @@ import type WebSocket from 'ws';
 import { dialChannel, PortForwardError } from './channel-stream';
 import type { SessionEnd, SessionTiming, SpdySession } from './spdy/spdy-session';
 import { openSpdyOverWebSocket, openSpdyUpgrade, SpdyUnavailableError } from './spdy/spdy-upgrade';
-import { portForwardTransports, type PortForwardTransport } from '../../../shared/tunnel-status';
+import {
+  portForwardTransports,
+  transportLabels,
+  type PortForwardTransport,
+} from '../../../shared/tunnel-status';
 
 export { PortForwardError } from './channel-stream';
 
@@ -39,8 +43,11 @@ export interface PodDialer {
   close(): void;
   /** How connections reach pods on this API server now, once the first one has. */
   readonly transport: PortForwardTransport | undefined;
-  /** What a user should know about the sessions to one pod (any incarnation). */
-  health(target: Pick<PodTarget, 'namespace' | 'pod'>): PodSessionHealth;
+  /**
+   * What a user should know about the sessions to one pod: stalls of any incarnation (a user
+   * counts them per name), readers holding up this incarnation's sessions now.
+   */
+  health(target: PodTarget): PodSessionHealth;
 }
 
 export interface PodSessionHealth {
@@ -55,7 +62,7 @@ export interface PodSessionHealth {
 
 export interface PodDialerOptions extends SessionTiming {
   handshakeTimeoutMs?: number;
-  /** Where the transport choice, each fallback and each stalled session are said. */
+  /** Where the transport choice, each fallback, each stalled session and each slow reader are said. */
   log?: (message: string) => void;
   /** The first transport to try (`LOCALIZER_PORT_FORWARD`); SPDY over WebSocket by default. */
   firstTransport?: PortForwardTransport;
@@ -64,12 +71,6 @@ export interface PodDialerOptions extends SessionTiming {
 }
 
 export { portForwardTransports, type PortForwardTransport } from '../../../shared/tunnel-status';
-
-const transportNames: Record<PortForwardTransport, string> = {
-  'spdy-websocket': 'SPDY over WebSocket',
-  spdy: 'SPDY',
-  websocket: 'one WebSocket per connection',
-};
 
 /** A session to a pod, while it opens and once it is open. */
 interface SessionSlot {
@@ -88,7 +89,8 @@ interface SessionSlot {
 export const streamsPerSession = 32;
 export const maxSessionsPerPod = 4;
 
-function sessionKey(target: PodTarget): string {
+/** One pod incarnation's sessions; also how callers key what they keep per pod. */
+export function sessionKey(target: PodTarget): string {
   return `${target.namespace}/${target.pod}/${target.uid ?? ''}`;
 }
 
@@ -119,13 +121,13 @@ export function createPodDialer(kubeConfig: k8s.KubeConfig, options: PodDialerOp
     const next = portForwardTransports[portForwardTransports.indexOf(from) + 1] ?? 'websocket';
     transport = next;
     options.log?.(
-      `port-forward to ${server}: ${transportNames[from]} is not available (${reason}); using ${transportNames[next]} from now on`,
+      `port-forward to ${server}: ${transportLabels[from]} is not available (${reason}); using ${transportLabels[next]} from now on`,
     );
   };
   const settle = (): void => {
     if (settled) return;
     settled = true;
-    options.log?.(`port-forward to ${server} uses ${transportNames[transport]}`);
+    options.log?.(`port-forward to ${server} uses ${transportLabels[transport]}`);
   };
 
   const sessionEnded = (target: PodTarget, end: SessionEnd): void => {
@@ -166,7 +168,14 @@ export function createPodDialer(kubeConfig: k8s.KubeConfig, options: PodDialerOp
         forget();
         sessionEnded(target, end);
       };
-      opened.onHeld = () => options.onHealthChange?.();
+      opened.onHeld = (held) => {
+        options.log?.(
+          held
+            ? `port-forward to pod ${target.namespace}/${target.pod}: a client stopped reading, so the other connections on its session wait for it (the kubelet's port-forward cannot slow one connection alone)`
+            : `port-forward to pod ${target.namespace}/${target.pod}: the slow client caught up`,
+        );
+        options.onHealthChange?.();
+      };
     }, forget);
     sessions.set(key, [...(sessions.get(key) ?? []), slot]);
     return slot;
@@ -185,7 +194,7 @@ export function createPodDialer(kubeConfig: k8s.KubeConfig, options: PodDialerOp
     const slots = (sessions.get(key) ?? []).filter((s) => !s.session || s.session.isOpen);
     const load = (slot: SessionSlot): number =>
       slot.session
-        ? Math.max(slot.session.load, slot.session.stalled ? streamsPerSession : 0)
+        ? Math.max(slot.session.load, slot.session.pausedForReader ? streamsPerSession : 0)
         : slot.promised;
     // A quiet session never takes a new connection: it would wait for what may never answer.
     const usable = slots.filter((s) => !s.session?.suspect);
@@ -261,13 +270,9 @@ export function createPodDialer(kubeConfig: k8s.KubeConfig, options: PodDialerOp
       return settled ? transport : undefined;
     },
     health(target) {
-      const prefix = `${target.namespace}/${target.pod}/`;
       let waitingOnSlowReader = 0;
-      for (const [key, slots] of sessions) {
-        if (!key.startsWith(prefix)) continue;
-        for (const slot of slots)
-          if (slot.session?.heldUpBySlowReader) waitingOnSlowReader += Math.max(0, slot.session.load - 1);
-      }
+      for (const slot of sessions.get(sessionKey(target)) ?? [])
+        if (slot.session?.heldUpBySlowReader) waitingOnSlowReader += Math.max(0, slot.session.load - 1);
       return { stalls: stalls.get(`${target.namespace}/${target.pod}`) ?? 0, waitingOnSlowReader };
     },
     close() {

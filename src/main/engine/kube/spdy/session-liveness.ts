@@ -7,7 +7,7 @@
  *   answered within `pingTimeoutMs` is given up (stalled);
  * - a new stream that hears nothing at all from the session for `silentOpenMs` makes the
  *   session suspect: new connections go elsewhere, and the streams it never acknowledged are
- *   moved, until a PING reply clears it;
+ *   moved, until anything heard (a PING's reply included) clears it;
  * - a stream the kubelet does not acknowledge within `streamOpenTimeoutMs` gives the session up.
  *
  * Time spent paused because one of our own readers is behind does not count: nothing is read
@@ -27,6 +27,7 @@ export interface LivenessTiming {
 }
 
 export interface LivenessEvents {
+  /** Send a PING with this id (odd: the kubelet's spdystream answers only client ids). */
   sendPing(id: number): void;
   /** Nothing came since a stream opened: stop placing streams here, move unacknowledged ones. */
   suspect(): void;
@@ -52,14 +53,15 @@ export class SessionLiveness {
   private heardAt: number;
   /** A stream opened since anything was last heard: when. */
   private silentSince: number | undefined;
-  private ping: { id: number; sentAt: number } | undefined;
+  /** When the PING now unanswered went out. Anything heard answers it: its reply, or any byte. */
+  private pingSentAt: number | undefined;
   /** Client PINGs carry odd ids (the kubelet's spdystream answers only those). */
   private nextPingId = 1;
   private timer: unknown;
   private timerAt = Infinity;
   private paused = false;
   private closed = false;
-  /** Nothing came since a stream opened; cleared by a PING reply. */
+  /** Nothing came since a stream opened; cleared by anything heard. */
   suspect = false;
 
   constructor(
@@ -78,29 +80,21 @@ export class SessionLiveness {
   }
 
   /**
-   * Bytes came in, or ours went out (the other end reads): the session is alive, whatever a PING
-   * says later. Called per chunk, so it only notes it.
+   * Bytes came in (a PING's reply among them), or ours went out (the other end reads): the
+   * session is alive. Called per chunk, so it only notes it; the timer, when it fires, looks again.
    */
   heard(): void {
     this.heardAt = this.clock.now();
     this.silentSince = undefined;
-    this.ping = undefined;
+    this.pingSentAt = undefined;
     this.suspect = false;
-  }
-
-  /** A PING came back: the other end reads what we send. */
-  pong(id: number): void {
-    if (this.ping?.id !== id) return;
-    this.ping = undefined;
-    this.suspect = false;
-    this.heard();
-    this.arm(this.heardAt + this.timing.pingAfterSilenceMs);
   }
 
   streamOpened(): void {
     const now = this.clock.now();
     this.silentSince ??= now;
-    this.arm(Math.min(now + this.timing.silentOpenMs, now + this.timing.streamOpenTimeoutMs));
+    // The stream's own acknowledgement deadline is later (checked with the others then).
+    this.arm(now + Math.min(this.timing.silentOpenMs, this.timing.streamOpenTimeoutMs));
   }
 
   /** Our own reader is behind: nothing is read, so silence says nothing about the other end. */
@@ -116,7 +110,7 @@ export class SessionLiveness {
     const now = this.clock.now();
     this.heardAt = now;
     if (this.silentSince !== undefined) this.silentSince = now;
-    if (this.ping) this.ping.sentAt = now;
+    if (this.pingSentAt !== undefined) this.pingSentAt = now;
     this.check();
   }
 
@@ -128,7 +122,7 @@ export class SessionLiveness {
   private sendPing(now: number): void {
     const id = this.nextPingId;
     this.nextPingId = (this.nextPingId + 2) % 0x7fffffff;
-    this.ping = { id, sentAt: now };
+    this.pingSentAt = now;
     this.events.sendPing(id);
   }
 
@@ -136,7 +130,7 @@ export class SessionLiveness {
     if (this.paused || this.closed) return;
     const now = this.clock.now();
     const t = this.timing;
-    if (this.ping && now - this.ping.sentAt >= t.pingTimeoutMs) {
+    if (this.pingSentAt !== undefined && now - this.pingSentAt >= t.pingTimeoutMs) {
       this.events.stalled(
         `it answered nothing for ${seconds(now - this.heardAt)} and no reply to a PING within ${seconds(t.pingTimeoutMs)}`,
       );
@@ -151,12 +145,12 @@ export class SessionLiveness {
     }
     if (this.silentSince !== undefined && !this.suspect && now - this.silentSince >= t.silentOpenMs) {
       this.suspect = true;
-      if (!this.ping) this.sendPing(now);
+      if (this.pingSentAt === undefined) this.sendPing(now);
       this.events.suspect();
     }
-    if (!this.ping && now - this.heardAt >= t.pingAfterSilenceMs) this.sendPing(now);
+    if (this.pingSentAt === undefined && now - this.heardAt >= t.pingAfterSilenceMs) this.sendPing(now);
     const deadlines = [
-      this.ping ? this.ping.sentAt + t.pingTimeoutMs : this.heardAt + t.pingAfterSilenceMs,
+      this.pingSentAt !== undefined ? this.pingSentAt + t.pingTimeoutMs : this.heardAt + t.pingAfterSilenceMs,
       oldest !== undefined ? oldest + t.streamOpenTimeoutMs : Infinity,
       this.silentSince !== undefined && !this.suspect ? this.silentSince + t.silentOpenMs : Infinity,
     ];

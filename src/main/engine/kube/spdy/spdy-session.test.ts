@@ -224,7 +224,7 @@ describe('a SPDY port-forward session, over an in-memory pair to the kubelet', (
     const slow = session.openStream(port);
     slow.pause(); // a reader that stopped: the session stops reading for it
     slow.write('SEND\n');
-    await pollUntil(() => session.stalled, 5_000, 'the session to pause for its slow reader');
+    await pollUntil(() => session.pausedForReader, 5_000, 'the session to pause for its slow reader');
     await clock.advance(60_000);
     expect(session.isOpen, 'silence while we are not reading says nothing about the kubelet').toBe(true);
     expect(ends).toEqual([]);

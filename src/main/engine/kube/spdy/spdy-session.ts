@@ -33,8 +33,6 @@ const behindStreamBytes = 8 * 1024 * 1024;
 const behindSessionBytes = 16 * 1024 * 1024;
 /** How long one reader must hold the whole session up before it is reported as a slow reader. */
 const slowReaderMs = 1_000;
-/** How long the end of a connection waits for the kubelet to say on the error stream whether it was clean. */
-const errorVerdictMs = 1_000;
 /**
  * A stream opened on a session that heard nothing for this long holds the caller's bytes until
  * the kubelet acknowledges it (one round trip more, after a quiet moment only): if the session
@@ -136,7 +134,7 @@ export class SpdySession implements StreamCarrier {
    * Paused because a reader fell too far behind: every connection on it waits for that reader,
    * so a new connection had better go to another session.
    */
-  get stalled(): boolean {
+  get pausedForReader(): boolean {
     return this.heldForStream;
   }
 
@@ -265,7 +263,16 @@ export class SpdySession implements StreamCarrier {
     this.clock.clearTimeout(this.idleTimer);
     if (this.streams.size > 0 || this.closed) return;
     if (this.retired) {
-      this.close();
+      // Retired after going quiet (a connection was moved off it): it was given up for its
+      // silence, which is worth counting and saying.
+      if (this.liveness.suspect)
+        this.shutdown(
+          new Error(
+            `the port-forward session stopped answering (nothing for ${String(Math.round(this.liveness.silentForMs() / 100) / 10)} s after a new connection); it was replaced`,
+          ),
+          'stalled',
+        );
+      else this.close();
       return;
     }
     this.idleTimer = this.clock.setTimeout(() => this.close(), this.timing.idleMs ?? 30_000);
@@ -275,16 +282,7 @@ export class SpdySession implements StreamCarrier {
   }
 
   close(): void {
-    // Closed while it had gone quiet (retired after a connection was moved off it): it was
-    // given up for its silence, which is worth counting and saying.
-    if (this.liveness.suspect)
-      this.shutdown(
-        new Error(
-          `the port-forward session stopped answering (nothing for ${String(Math.round(this.liveness.silentForMs() / 100) / 10)} s after a new connection); it was replaced`,
-        ),
-        'stalled',
-      );
-    else this.shutdown(new Error('the port-forward session was closed'), 'ours');
+    this.shutdown(new Error('the port-forward session was closed'), 'ours');
   }
 
   /**
@@ -373,10 +371,10 @@ export class SpdySession implements StreamCarrier {
     this.socket.pause();
   }
 
-  private holdEnd = (release: () => void): (() => void) => {
-    const timer = this.clock.setTimeout(release, errorVerdictMs);
+  after(ms: number, work: () => void): () => void {
+    const timer = this.clock.setTimeout(work, ms);
     return () => this.clock.clearTimeout(timer);
-  };
+  }
 
   private onBytes(chunk: Buffer): void {
     this.liveness.heard();
@@ -392,7 +390,7 @@ export class SpdySession implements StreamCarrier {
           continue;
         }
         if (frame.payload.length > 0 && !stream.deliver(frame.payload)) this.holdFor(stream);
-        if (frame.flags & flagFin) stream.dataFin(this.holdEnd);
+        if (frame.flags & flagFin) stream.dataFin();
         continue;
       }
       switch (frame.type) {
@@ -415,10 +413,10 @@ export class SpdySession implements StreamCarrier {
           break;
         }
         case frameTypes.ping: {
-          const id = frame.payload.readUInt32BE(0);
-          // Odd ids are our own PINGs coming back; even ones are the server's, to be echoed.
-          if (id % 2 === 1) this.liveness.pong(id);
-          else this.socket.write(controlFrame(frameTypes.ping, 0, frame.payload));
+          // Odd ids are our own PINGs coming back (heard already, like any byte); even ones are
+          // the server's, to be echoed.
+          if (frame.payload.readUInt32BE(0) % 2 === 0)
+            this.socket.write(controlFrame(frameTypes.ping, 0, frame.payload));
           break;
         }
         case frameTypes.goAway:

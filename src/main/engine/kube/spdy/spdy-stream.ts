@@ -9,11 +9,19 @@ import { Duplex } from 'node:stream';
 /** The buffer each stream reads into: frames carry up to 64 KiB, and a 16 KiB default would pause the session on every one. */
 export const streamBufferBytes = 1024 * 1024;
 
+/**
+ * How long a pod-side end waits for the error stream's verdict (a reset says why there): the
+ * kubelet writes it right after ending the data stream, so one that never comes is not coming.
+ */
+export const errorVerdictMs = 1_000;
+
 /** What a stream needs of its session. */
 export interface StreamCarrier {
   sendData(streamId: number, bytes: Buffer, fin: boolean, callback: (error?: Error | null) => void): void;
   resume(): void;
   forget(stream: SpdyStream, abandoned: boolean): void;
+  /** Runs `work` after `ms` on the session's clock; returns what cancels it. */
+  after(ms: number, work: () => void): () => void;
 }
 
 /**
@@ -41,8 +49,13 @@ export class SpdyStream extends Duplex {
    * twice).
    */
   dataSent = false;
-  /** Writes wait for the kubelet's acknowledgement (opened on a quiet session), in order. */
-  private gated: { chunk: Buffer; fin: boolean; callback: (error?: Error | null) => void }[] | undefined;
+  /** Writes wait for the kubelet's acknowledgement (opened on a quiet session). */
+  private gated: boolean;
+  /**
+   * The write held by the gate. A Writable hands `_write`/`_final` one at a time, each after the
+   * last one's callback, so there is never more than one.
+   */
+  private heldWrite: (() => void) | undefined;
   /** The data stream's FIN came; the end is held until the error stream says whether it was a reset. */
   private dataFinished = false;
   private errorFinished = false;
@@ -65,7 +78,7 @@ export class SpdyStream extends Duplex {
     // Every caller listens for errors; this one only keeps an error that comes before the caller
     // has the stream (a session shut down in the same turn) from crashing the process.
     this.on('error', () => undefined);
-    if (gate) this.gated = [];
+    this.gated = gate;
   }
 
   get acknowledged(): boolean {
@@ -75,14 +88,15 @@ export class SpdyStream extends Duplex {
   /** One stream of the pair was acknowledged; once both are, held writes go out. */
   acknowledge(): void {
     if (--this.unacknowledged > 0) return;
-    const held = this.gated;
-    this.gated = undefined;
-    for (const write of held ?? []) this.send(write.chunk, write.fin, write.callback);
+    this.gated = false;
+    const held = this.heldWrite;
+    this.heldWrite = undefined;
+    held?.();
   }
 
   private send(chunk: Buffer, fin: boolean, callback: (error?: Error | null) => void): void {
     if (this.gated) {
-      this.gated.push({ chunk, fin, callback });
+      this.heldWrite = () => this.send(chunk, fin, callback);
       return;
     }
     this.dataSent = true;
@@ -98,17 +112,16 @@ export class SpdyStream extends Duplex {
   /**
    * The pod's side ended. The kubelet ends the data stream first and then writes why on the
    * error stream, if the copy failed (a reset), before ending that too: the caller gets the end
-   * only once the error stream has said it was clean, or after `holdMs` if it never says.
+   * only once the error stream has said it was clean, or after `errorVerdictMs` if it never says.
    */
-  dataFin(hold: (release: () => void) => () => void): void {
+  dataFin(): void {
     if (this.dataFinished) return;
     this.dataFinished = true;
     if (this.errorFinished) {
       this.push(null);
       return;
     }
-    const cancel = hold(() => this.releaseEnd());
-    this.heldEnd = cancel;
+    this.heldEnd = this.carrier.after(errorVerdictMs, () => this.releaseEnd());
   }
 
   errorData(payload: Buffer): void {
@@ -146,7 +159,7 @@ export class SpdyStream extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.heldEnd?.();
     this.heldEnd = undefined;
-    this.gated = undefined;
+    this.heldWrite = undefined;
     this.carrier.forget(this, !this.readableEnded || !this.writableFinished);
     callback(error);
   }
