@@ -17,6 +17,8 @@ import { runDaemon } from './daemon-command';
 import { runEnv, runWithEnvironment } from './env-command';
 import { runCleanup, runExpose } from './expose-command';
 import { runList, runStatus } from './list-command';
+import { runMcpInstall, runMcpServer } from './mcp-command';
+import { McpInstallError } from '../mcp/mcp-install';
 import { UsageError } from './usage-error';
 
 const usage = `Usage:
@@ -33,6 +35,8 @@ const usage = `Usage:
   localizer status [--json]
   localizer env NAMESPACE/WORKLOAD [--container NAME] [--format dotenv|json|shell] [--output FILE [--force]]
   localizer run NAMESPACE/WORKLOAD [--container NAME] [--files DIR] -- COMMAND [ARGS]...
+  localizer mcp [--allow-secret-values]
+  localizer mcp install claude|cursor|vscode [--print] [--allow-secret-values]
 
 daemon      runs Localizer headless in this terminal until Ctrl-C; the other commands drive it
             (the tray app is the same instance, with a window)
@@ -62,6 +66,10 @@ run         runs COMMAND with that environment; nothing is written to disk. --fi
             their mount paths, with their modes, while COMMAND runs (LOCALIZER_FILES names DIR)
 status      which Localizer runs (kind, pid), its contexts and their state, names, tunnel counts.
             Exit status 3 when none runs
+mcp         a Model Context Protocol server on stdin/stdout for coding agents: status, services and
+            their health, connect, expose, a workload's environment (Secret values only with
+            --allow-secret-values). It drives the running Localizer and never starts one.
+            mcp install adds it to Claude Code, Cursor or VS Code (--print shows the entry)
 `;
 
 // A reader that goes away (`localizer list --watch | head`) ends the command, quietly.
@@ -167,6 +175,24 @@ async function main(argv: string[]): Promise<number> {
       print,
     );
   }
+  if (command === 'mcp') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        'allow-secret-values': { type: 'boolean', default: false },
+        print: { type: 'boolean', default: false },
+      },
+    });
+    const allowSecretValues = values['allow-secret-values'];
+    if (positionals[0] === 'install')
+      return runMcpInstall({ client: positionals[1], print: values.print, allowSecretValues }, print);
+    if (positionals.length > 0)
+      throw new UsageError(
+        'mcp takes no arguments but `install CLIENT`, e.g. `localizer mcp install cursor`.',
+      );
+    return runMcpServer({ allowSecretValues });
+  }
   if (command === 'list') {
     const { values } = parseArgs({
       args: rest,
@@ -263,7 +289,12 @@ function describeFileSystemError(error: NodeJS.ErrnoException & { path: string }
 
 /** Exit 2 for what the user typed or configured; 1 for what the running Localizer or the cluster refused. */
 function exitCodeFor(error: Error): number {
-  if (error instanceof UsageError || error instanceof KubeconfigError || error instanceof ConnectError)
+  if (
+    error instanceof UsageError ||
+    error instanceof KubeconfigError ||
+    error instanceof ConnectError ||
+    error instanceof McpInstallError
+  )
     return 2;
   return 1;
 }
@@ -279,7 +310,8 @@ try {
     error instanceof ExposeRefusedError ||
     error instanceof InstanceRefusedError ||
     error instanceof InstanceRunningError ||
-    error instanceof EnvironmentError
+    error instanceof EnvironmentError ||
+    error instanceof McpInstallError
   ) {
     process.stderr.write(`localizer: ${error.message}\n`);
     process.exitCode = exitCodeFor(error);

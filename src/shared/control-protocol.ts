@@ -22,7 +22,7 @@ export const maxRequestBytes = 64 * 1024;
 /** An answer (1000 services listed is about 1 MB) longer than this is refused by the client. */
 export const maxAnswerBytes = 64 * 1024 * 1024;
 
-const kubeName = z
+export const kubeName = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'not a valid Kubernetes name')
   .max(253);
@@ -70,52 +70,63 @@ export const connectRequestSchema = z.strictObject({
   relayImage: z.string().min(1).max(512).optional(),
 });
 
+export const disconnectRequestSchema = z.strictObject({
+  op: z.literal('disconnect'),
+  /** Empty: every connected context. */
+  contexts: z.array(contextName).max(32),
+});
+
+export const exposeRequestSchema = z.strictObject({
+  op: z.literal('expose'),
+  source: kubeSourceSchema,
+  context: contextName.optional(),
+  namespace: kubeName,
+  service: kubeName,
+  /** Empty: each service port to the same local port. */
+  mappings: z.array(z.strictObject({ localPort: port, remote: z.union([kubeName, port]) })).max(64),
+  image: sshImageSchema.optional(),
+  mode: z.enum(exposeModes).optional(),
+});
+
+export const unexposeRequestSchema = z.strictObject({
+  op: z.literal('unexpose'),
+  context: contextName.optional(),
+  namespace: kubeName,
+  service: kubeName,
+});
+
+export const environmentRequestSchema = z.strictObject({
+  op: z.literal('environment'),
+  source: kubeSourceSchema,
+  context: contextName.optional(),
+  namespace: kubeName,
+  /** `deploy/NAME`, `sts/NAME`, `pod/NAME` or a service's name. */
+  workload: z
+    .string()
+    .regex(/^([a-z]+\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'not KIND/NAME or a name')
+    .max(300),
+  container: kubeName.optional(),
+  files: z.boolean().optional(),
+});
+
 const requestSchemas = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('status') }),
   z.strictObject({ op: z.literal('list') }),
+  /** Drops, recoveries and tunnels gone lately (`localizer mcp`'s event history). */
+  z.strictObject({ op: z.literal('history') }),
   /** Streams `tunnels` events on every change until the asking side hangs up. */
   z.strictObject({ op: z.literal('watch') }),
   connectRequestSchema,
-  z.strictObject({
-    op: z.literal('disconnect'),
-    /** Empty: every connected context. */
-    contexts: z.array(contextName).max(32),
-  }),
-  z.strictObject({
-    op: z.literal('expose'),
-    source: kubeSourceSchema,
-    context: contextName.optional(),
-    namespace: kubeName,
-    service: kubeName,
-    mappings: z.array(z.strictObject({ localPort: port, remote: z.union([kubeName, port]) })).max(64),
-    image: sshImageSchema.optional(),
-    mode: z.enum(exposeModes).optional(),
-  }),
-  z.strictObject({
-    op: z.literal('unexpose'),
-    context: contextName.optional(),
-    namespace: kubeName,
-    service: kubeName,
-  }),
+  disconnectRequestSchema,
+  exposeRequestSchema,
+  unexposeRequestSchema,
   z.strictObject({
     op: z.literal('cleanup'),
     source: kubeSourceSchema,
     context: contextName.optional(),
     force: z.boolean(),
   }),
-  z.strictObject({
-    op: z.literal('environment'),
-    source: kubeSourceSchema,
-    context: contextName.optional(),
-    namespace: kubeName,
-    /** `deploy/NAME`, `sts/NAME`, `pod/NAME` or a service's name. */
-    workload: z
-      .string()
-      .regex(/^([a-z]+\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'not KIND/NAME or a name')
-      .max(300),
-    container: kubeName.optional(),
-    files: z.boolean().optional(),
-  }),
+  environmentRequestSchema,
   /** Any call the window can make, with the window's own argument schemas. */
   z.strictObject({
     op: z.literal('api'),
@@ -128,6 +139,7 @@ export type ControlRequest = z.infer<typeof requestSchemas>;
 export type ControlOp = ControlRequest['op'];
 export type ConnectRequest = z.infer<typeof connectRequestSchema>;
 export type KubeSource = z.infer<typeof kubeSourceSchema>;
+export type TunnelEventRecord = z.infer<typeof resultSchemas.history>['events'][number];
 
 const counters = z.looseObject({
   connections: z.number(),
@@ -257,6 +269,20 @@ export const resultSchemas = {
   status: instanceStatusSchema,
   list: listResultSchema,
   watch: z.looseObject({ message: z.string() }),
+  history: z.object({
+    events: z.array(
+      z.looseObject({
+        at: z.string(),
+        context: z.string(),
+        kind: z.enum(['forward', 'expose']),
+        namespace: z.string(),
+        name: z.string(),
+        from: z.enum([...forwardStates, ...exposeStates]),
+        to: z.enum([...forwardStates, ...exposeStates, 'gone']),
+        reason: z.string(),
+      }),
+    ),
+  }),
   connect: z.looseObject({
     message: z.string(),
     /** `; 2 wait for a ready pod (…)`: what is left for the cluster, or empty. */

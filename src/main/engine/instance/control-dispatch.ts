@@ -63,6 +63,8 @@ export function controlHandler(instance: LocalizerInstance, api: ApiCalls): Cont
         return instance.status();
       case 'list':
         return instance.list();
+      case 'history':
+        return { events: instance.tunnelEvents() };
       case 'watch':
         return watch(instance, channel);
       case 'connect': {

@@ -5,6 +5,7 @@
  * names (helper, sync, address book), the exposes, the cleanup after earlier runs, the one status
  * computation, and the control socket every `localizer` command talks to.
  */
+import { TunnelHistory, type TunnelEvent } from './tunnel-history';
 import { EventEmitter } from 'node:events';
 import { delimiter, join } from 'node:path';
 import type { CleanupNotice, ConnectionStatus, ExposeEndedNotice } from '../../../shared/app-state';
@@ -140,6 +141,8 @@ export function describeSettled(settled: Settled): string {
   ].join('');
 }
 const silent: Progress = () => undefined;
+/** How soon after a change the tunnels are read for the history. */
+const historyReadDelayMs = 250;
 
 export class LocalizerInstance extends EventEmitter<{
   /** Tunnels or connections changed (not coalesced: listeners pace themselves). */
@@ -165,6 +168,9 @@ export class LocalizerInstance extends EventEmitter<{
   private ipRange: string | undefined;
   private cleanups = 0;
   private endedExposes = 0;
+  private readonly history = new TunnelHistory();
+  /** A read of the tunnels for the history is due (changes come in bursts; one read serves them). */
+  private historyTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly diagnostics: RuntimeDiagnostics | undefined;
   private control: ControlServer | undefined;
@@ -202,6 +208,12 @@ export class LocalizerInstance extends EventEmitter<{
         reason,
       });
       this.emit('change');
+    });
+    this.on('change', () => {
+      this.historyTimer ??= setTimeout(() => {
+        this.historyTimer = undefined;
+        this.history.record(this.tunnels(), new Date());
+      }, historyReadDelayMs).unref();
     });
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
     this.names = new NamesKeeper({
@@ -641,6 +653,11 @@ export class LocalizerInstance extends EventEmitter<{
     };
   }
 
+  /** Drops, recoveries and tunnels gone lately, oldest first (as of at most `historyReadDelayMs` ago). */
+  tunnelEvents(): TunnelEvent[] {
+    return this.history.events();
+  }
+
   /** Quit: restores every exposed workload, removes every name, frees the state directory. */
   close(): Promise<string[]> {
     if (this.closing) return this.queue.then(() => []);
@@ -651,6 +668,7 @@ export class LocalizerInstance extends EventEmitter<{
       const failures = await this.disconnectNow([...this.connections.keys()]);
       const { failures: exposeFailures } = await this.exposes.stopAll();
       this.releaseDialers();
+      clearTimeout(this.historyTimer);
       this.diagnostics?.stop();
       this.lock.release();
       this.emit('closed');
