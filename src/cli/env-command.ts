@@ -159,21 +159,22 @@ function writeFiles(directory: string, files: NonNullable<EnvironmentAnswer['fil
   }
 }
 
-export async function runWithEnvironment(
-  args: EnvArguments & { command: string[]; filesDirectory?: string },
+/**
+ * The environment a process runs with (this one's, then the workload's), and with `filesDirectory`
+ * the volume files written there; `removeFiles` takes them away again once the process ends.
+ */
+export async function prepareEnvironment(
+  args: EnvArguments & { filesDirectory?: string },
   warn: (line: string) => void,
-): Promise<number> {
-  const [command, ...commandArgs] = args.command;
-  if (!command)
-    throw new UsageError('run needs a command after `--`, e.g. `localizer run web/deploy/api -- npm start`.');
+): Promise<{ env: NodeJS.ProcessEnv; removeFiles: () => void }> {
   const directory = args.filesDirectory ? resolve(args.filesDirectory) : undefined;
-  const removeFiles = directory ? prepareFilesDirectory(directory) : undefined;
+  const removeFiles = directory ? prepareFilesDirectory(directory) : () => undefined;
   let answer: EnvironmentAnswer;
   try {
     answer = await fetchEnvironment({ ...args, files: directory !== undefined });
     if (directory) writeFiles(directory, answer.files ?? []);
   } catch (error) {
-    removeFiles?.();
+    removeFiles();
     throw error;
   }
   for (const line of environmentNotes(answer)) warn(line);
@@ -183,6 +184,17 @@ export async function runWithEnvironment(
     ...Object.fromEntries(answer.variables.map((v) => [v.name, v.value])),
     ...(directory ? { LOCALIZER_FILES: directory } : {}),
   };
+  return { env, removeFiles };
+}
+
+export async function runWithEnvironment(
+  args: EnvArguments & { command: string[]; filesDirectory?: string },
+  warn: (line: string) => void,
+): Promise<number> {
+  const [command, ...commandArgs] = args.command;
+  if (!command)
+    throw new UsageError('run needs a command after `--`, e.g. `localizer run web/deploy/api -- npm start`.');
+  const { env, removeFiles } = await prepareEnvironment(args, warn);
   const child = spawn(command, commandArgs, { env, stdio: 'inherit' });
   // Ctrl-C reaches the command from the terminal itself; a signal sent to this process only is
   // passed on, so the command is never left running without it.
@@ -190,12 +202,12 @@ export async function runWithEnvironment(
   for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
   return new Promise((resolveExit) => {
     child.once('error', (error) => {
-      removeFiles?.();
+      removeFiles();
       warn(`cannot run ${command}: ${error.message}`);
       resolveExit(127);
     });
     child.once('exit', (code, signal) => {
-      removeFiles?.();
+      removeFiles();
       resolveExit(code ?? 128 + (signal ? ((constants.signals[signal] as number | undefined) ?? 1) : 1));
     });
   });

@@ -18,6 +18,8 @@ import { runEnv, runWithEnvironment } from './env-command';
 import { runCleanup, runExpose } from './expose-command';
 import { runList, runStatus } from './list-command';
 import { runMcpInstall, runMcpServer } from './mcp-command';
+import { runDown, runUp } from './up-command';
+import { ProjectFileError } from '../main/engine/project/project-file-reader';
 import { McpInstallError } from '../mcp/mcp-install';
 import { UsageError } from './usage-error';
 
@@ -35,6 +37,8 @@ const usage = `Usage:
   localizer status [--json]
   localizer env NAMESPACE/WORKLOAD [--container NAME] [--format dotenv|json|shell] [--output FILE [--force]]
   localizer run NAMESPACE/WORKLOAD [--container NAME] [--files DIR] -- COMMAND [ARGS]...
+  localizer up [-f FILE] [--dry-run] [--ip-range CIDR]
+  localizer down [-f FILE]
   localizer mcp [--allow-secret-values]
   localizer mcp install claude|cursor|vscode [--print] [--allow-secret-values]
 
@@ -66,6 +70,13 @@ run         runs COMMAND with that environment; nothing is written to disk. --fi
             their mount paths, with their modes, while COMMAND runs (LOCALIZER_FILES names DIR)
 status      which Localizer runs (kind, pid), its contexts and their state, names, tunnel counts.
             Exit status 3 when none runs
+up          brings up a project file (default ./localizer.yaml): its context and namespaces connected,
+            its services exposed, its processes run with their workload's environment (output
+            prefixed by name). Prints the plan first; --dry-run prints only the plan (the drift
+            from what runs now). Run again, it changes only what the file changed. Uses the
+            running Localizer, or runs in the foreground when none runs
+down        undoes what up of that file did, and nothing else (also Ctrl-C of the up that runs
+            its processes)
 mcp         a Model Context Protocol server on stdin/stdout for coding agents: status, services and
             their health, connect, expose, a workload's environment (Secret values only with
             --allow-secret-values). It drives the running Localizer and never starts one.
@@ -174,6 +185,30 @@ async function main(argv: string[]): Promise<number> {
       },
       print,
     );
+  }
+  if (command === 'up' || command === 'down') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        file: { type: 'string', short: 'f' },
+        ...(command === 'up'
+          ? { 'dry-run': { type: 'boolean', default: false }, 'ip-range': { type: 'string' } }
+          : {}),
+      },
+    });
+    if (positionals.length > 0)
+      throw new UsageError(`${command} takes no arguments; name the project file with -f FILE.`);
+    return command === 'up'
+      ? runUp(
+          {
+            file: values.file,
+            dryRun: values['dry-run'] === true,
+            ipRange: typeof values['ip-range'] === 'string' ? values['ip-range'] : undefined,
+          },
+          print,
+        )
+      : runDown({ file: values.file }, print);
   }
   if (command === 'mcp') {
     const { values, positionals } = parseArgs({
@@ -293,7 +328,8 @@ function exitCodeFor(error: Error): number {
     error instanceof UsageError ||
     error instanceof KubeconfigError ||
     error instanceof ConnectError ||
-    error instanceof McpInstallError
+    error instanceof McpInstallError ||
+    error instanceof ProjectFileError
   )
     return 2;
   return 1;
@@ -311,7 +347,8 @@ try {
     error instanceof InstanceRefusedError ||
     error instanceof InstanceRunningError ||
     error instanceof EnvironmentError ||
-    error instanceof McpInstallError
+    error instanceof McpInstallError ||
+    error instanceof ProjectFileError
   ) {
     process.stderr.write(`localizer: ${error.message}\n`);
     process.exitCode = exitCodeFor(error);

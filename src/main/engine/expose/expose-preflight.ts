@@ -116,10 +116,22 @@ async function readService(apis: SessionApis, target: ExposeTarget): Promise<k8s
   try {
     return await apis.core.readNamespacedService({ namespace, name: service });
   } catch (error) {
-    if (errorStatus(error) === 404)
+    if (errorStatus(error) === 404) {
+      // Say which services there are: a typo is the usual cause, and the fix is one of these.
+      const others = await apis.core
+        .listNamespacedService({ namespace })
+        .then((list) => list.items.map((s) => s.metadata?.name ?? '').filter(Boolean))
+        .catch(() => undefined);
+      const there =
+        others === undefined
+          ? ` Check the name with \`localizer list\` or \`kubectl get services -n ${namespace}\`.`
+          : others.length === 0
+            ? ` Namespace ${namespace} has no services (is it the right namespace and context?).`
+            : ` Namespace ${namespace} has: ${others.sort().join(', ')}.`;
       throw new ExposeRefusedError(
-        `There is no service ${namespace}/${service} in context ${target.context}. Check the name with \`localizer list\` or \`kubectl get services -n ${namespace}\`.`,
+        `There is no service ${namespace}/${service} in context ${target.context}.${there}`,
       );
+    }
     throw refusal(error, `read service ${namespace}/${service}`, namespace);
   }
 }

@@ -3,7 +3,7 @@
  * and removed after the last undo. With the labels and annotations on the cluster objects, it is
  * how a restarted Localizer tells a crashed expose (its process is gone) from a live one.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExposeMode } from '../../../shared/tunnel-status';
 import type { WorkloadKind } from './workload-scaler';
@@ -38,6 +38,13 @@ export function writeRecord(stateDirectory: string, record: ExposeRecord): void 
 
 export function removeRecord(stateDirectory: string, session: string): void {
   rmSync(join(directory(stateDirectory), `${session}.json`), { force: true });
+  // The last one takes the folder with it: nothing exposed leaves nothing behind. (Sync calls,
+  // and one instance per state directory, so no write can come in between.)
+  try {
+    if (readdirSync(directory(stateDirectory)).length === 0) rmdirSync(directory(stateDirectory));
+  } catch {
+    // Already gone.
+  }
 }
 
 export function readRecords(stateDirectory: string): ExposeRecord[] {
