@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import type { LoadedProject } from '../main/engine/project/project-file-reader';
 import type { ProjectFile } from '../shared/project-file';
 import { prepareEnvironment } from './env-command';
+import { describeCommand } from '../main/engine/project/project-plan';
 
 type RunEntry = NonNullable<ProjectFile['run']>[number];
 
@@ -20,10 +21,6 @@ export interface RunningProcesses {
   allExited: Promise<void>;
   /** SIGTERM to each process group, SIGKILL after the grace; resolves once all have exited. */
   stop(): Promise<void>;
-}
-
-export function describeCommand(entry: RunEntry): string {
-  return typeof entry.command === 'string' ? entry.command : entry.command.join(' ');
 }
 
 /** Starts every entry; throws (after stopping the ones started) if one cannot get its environment. */

@@ -3,7 +3,7 @@
  * spawning the `localizer` command (bin/localizer.mjs), against `localizer daemon` on the demo
  * cluster. Nothing here calls the server's code directly.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +93,9 @@ describe('localizer mcp', () => {
       'disconnect',
       'expose',
       'list_services',
+      'project_down',
+      'project_plan',
+      'project_up',
       'service_details',
       'status',
       'unexpose',
@@ -196,6 +199,40 @@ describe('localizer mcp', () => {
     expect((JSON.parse((tunnels.contents[0] as { text: string }).text) as unknown[]).length).toBeGreaterThan(
       5,
     );
+
+    // A project file: planned, brought up (twice: the second changes nothing) and down.
+    const projectDirectory = mkdtempSync(join(tmpdir(), 'mcp-project-'));
+    const projectFile = join(projectDirectory, 'localizer.yaml');
+    writeFileSync(
+      projectFile,
+      `connect:\n  namespaces: [web]\n  names: false\nexposes:\n  - service: web/api\n    map: ["${String(laptopPort)}:http"]\nrun:\n  - name: api\n    workload: web/api\n    command: npm run dev\n`,
+    );
+    const planned = await call(client, 'project_plan', { file: projectFile });
+    expect(planned.isError, planned.text).toBeUndefined();
+    expect(planned.text).toMatch(/unchanged +\S+ is connected \(not by this project: down leaves it\)/);
+    expect(planned.text).toContain(`expose     web/api: http → 127.0.0.1:${String(laptopPort)} (takeover)`);
+    const up = await call(client, 'project_up', { file: projectFile });
+    expect(up.isError, up.text).toBeUndefined();
+    expect(up.text).toContain(
+      `Not started from here: api. Run \`localizer up -f ${projectFile}\` in a terminal`,
+    );
+    expect(Object.keys(await selectorOf('api'))).toEqual(['localizer.dev/intercept']);
+    const upAgain = await call(client, 'project_up', { file: projectFile });
+    expect(upAgain.text).toContain('unchanged  web/api is exposed');
+    expect(upAgain.structured?.changed).toBe(false);
+    const down = await call(client, 'project_down', { file: projectFile });
+    expect(down.isError, down.text).toBeUndefined();
+    expect(down.text).toContain(`Down: ${projectFile} is undone.`);
+    expect(await selectorOf('api')).toEqual({ app: 'api' });
+    expect(
+      (await call(client, 'list_services', { kind: 'forward' })).structured?.count,
+      'down left the connection it did not make',
+    ).toBeGreaterThan(0);
+    const badFile = join(projectDirectory, 'bad.yaml');
+    writeFileSync(badFile, 'exposes:\n  - service: web\n');
+    const bad = await call(client, 'project_plan', { file: badFile });
+    expect(bad.isError).toBe(true);
+    expect(bad.text).toContain(`${badFile}:2:14: exposes[0].service: NAMESPACE/SERVICE`);
 
     const disconnected = await call(client, 'disconnect');
     expect(disconnected.text).toContain('Disconnected');

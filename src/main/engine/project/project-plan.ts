@@ -230,6 +230,11 @@ export function describeStep(step: PlanStep): string {
   }
 }
 
+/** A `run:` entry's command as one line. */
+export function describeCommand(entry: NonNullable<ProjectFile['run']>[number]): string {
+  return typeof entry.command === 'string' ? entry.command : entry.command.join(' ');
+}
+
 /** What `down` (or Ctrl-C) will undo, once the plan is carried out. */
 export function describeUndo(record: Omit<ProjectRecord, 'processesIn'>): string[] {
   return [
