@@ -3,10 +3,10 @@
  * real test cluster), and against the Electron app itself wherever the Electron binary exists.
  * Screenshots of the main views go to test-results/ui/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { _electron, chromium, type Browser, type ElectronApplication, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -267,6 +267,60 @@ for (const target of targets) {
       const stopped = await localizer(['expose', 'web/api', '--stop']);
       expect(stopped.code, stopped.stderr).toBe(0);
       await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
+    });
+
+    it('opens a project file, shows its plan, brings it up and down, and remembers it', async () => {
+      const p = page();
+      const directory = mkdtempSync(join(tmpdir(), 'ui-project-'));
+      const file = join(directory, 'localizer.yaml');
+      writeFileSync(
+        file,
+        `exposes:\n  - service: web/api\n    map: ["${String(laptopPort)}:8080"]\nrun:\n  - name: api\n    workload: web/api\n    command: npm run dev\n`,
+      );
+      await p.getByRole('tab', { name: 'Projects' }).click();
+      const path = p.getByLabel('Project file');
+      await path.fill(join(directory, 'missing.yaml'));
+      await p.getByRole('button', { name: 'Open' }).click();
+      await expect
+        .poll(() => p.getByRole('alert').textContent(), { timeout: 10_000 })
+        .toContain(`No project file at ${join(directory, 'missing.yaml')}`);
+
+      await path.fill(file);
+      await p.getByRole('button', { name: 'Open' }).click();
+      const plan = p.getByLabel('Plan');
+      await expect
+        .poll(() => plan.textContent(), { timeout: 10_000 })
+        .toContain(`expose     web/api: 8080 → 127.0.0.1:${String(laptopPort)} (takeover)`);
+      expect(await p.getByText(`localizer up -f ${file}`).count(), 'its processes are for a terminal').toBe(
+        1,
+      );
+      await p.getByRole('button', { name: 'Bring up' }).click();
+      await expect
+        .poll(() => p.getByLabel('What happened').textContent(), { timeout: 60_000 })
+        .toContain('Exposed:');
+      const exposed = async (): Promise<string[]> => {
+        const state = await p.evaluate(() => (globalThis as unknown as PageGlobals).localizer.getState());
+        if (!state.ok) throw new Error(state.message);
+        return state.value.tunnels.filter((t) => t.kind === 'expose').map((t) => `${t.namespace}/${t.name}`);
+      };
+      expect(await exposed()).toEqual(['web/api']);
+      const recent = p.getByRole('list', { name: 'Recent projects' });
+      await expect
+        .poll(() => recent.textContent(), { timeout: 5_000 })
+        .toContain(`${basename(directory)} up`);
+      expect(await plan.textContent(), 'the plan now says it is up').toContain(
+        'unchanged  web/api is exposed',
+      );
+      await p.screenshot({ path: join(artifacts, `projects-${target.name.split(' ')[0] ?? ''}.png`) });
+
+      await p.getByRole('button', { name: 'Bring down' }).click();
+      await expect
+        .poll(() => p.getByLabel('What happened').textContent(), { timeout: 30_000 })
+        .toContain('served by its own pods again');
+      expect(await exposed()).toEqual([]);
+      await expect
+        .poll(() => recent.textContent(), { timeout: 5_000 })
+        .toContain(`${basename(directory)} down`);
     });
 
     it('says why an expose ended when someone else put the service’s selector back (a GitOps self-heal)', async () => {

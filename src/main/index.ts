@@ -183,6 +183,12 @@ else {
           showWindow(location);
           backend.focusTunnel({ namespace: action.namespace, name: action.name });
           break;
+        case 'project-up':
+          void backend.projectUp(action.path);
+          break;
+        case 'project-down':
+          void backend.projectDown(action.path);
+          break;
         case 'open-window':
           showWindow(location);
           break;

@@ -46,6 +46,20 @@ export interface EnvironmentText {
   missing: number;
 }
 
+/** A project file as the window shows it: its plan against what runs now. */
+export interface ProjectView {
+  path: string;
+  /** The plan, a line each, as `localizer up` prints it. */
+  plan: string[];
+  /** Whether bringing its cluster side up would change anything. */
+  changes: boolean;
+  up: boolean;
+  /** Its `run:` processes by name: the window does not run them (`localizer up` in a terminal does). */
+  processes: string[];
+  /** What the last up or down said, a line each (empty after a plan). */
+  log: string[];
+}
+
 type Call<T> = Promise<Result<T, IpcErrorCode>>;
 
 /** What the renderer can ask of the main process. One method per message. */
@@ -62,6 +76,12 @@ export interface LocalizerApi {
   getEnvironment(target: TunnelTarget): Call<EnvironmentText>;
   /** Opens a terminal whose shell has that environment, where the platform allows. */
   openTerminal(target: TunnelTarget): Call<null>;
+  /** Reads a project file and plans it (and remembers it among the recent ones). */
+  planProject(path: string): Call<ProjectView>;
+  /** Brings its context and exposes up in this Localizer. */
+  projectUp(path: string): Call<ProjectView>;
+  /** Undoes what an up of it did. */
+  projectDown(path: string): Call<ProjectView>;
   getSettings(): Call<Settings>;
   updateSettings(settings: Settings): Call<Settings>;
   /** Every change of state; returns an unsubscribe function. */
@@ -86,6 +106,9 @@ export const channels = {
   stopExpose: 'tunnel:stop-expose',
   getEnvironment: 'environment:get',
   openTerminal: 'environment:open-terminal',
+  planProject: 'project:plan',
+  projectUp: 'project:up',
+  projectDown: 'project:down',
   getSettings: 'settings:get',
   updateSettings: 'settings:update',
   onState: 'state:changed',
@@ -107,6 +130,13 @@ export const exposeRequestSchema = z.object({
 
 export const tunnelTargetSchema = z.object({ namespace: kubeName, name: kubeName });
 
+const projectPath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((path) => path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path), 'the full path of the project file')
+  .refine((path) => !path.includes('\u0000'), 'a path has no NUL');
+
 /** The arguments of every call, checked where they arrive (main's IPC, the harness socket). */
 export const apiArgumentSchemas = {
   getAppInfo: z.tuple([]),
@@ -118,6 +148,9 @@ export const apiArgumentSchemas = {
   stopExpose: z.tuple([tunnelTargetSchema]),
   getEnvironment: z.tuple([tunnelTargetSchema]),
   openTerminal: z.tuple([tunnelTargetSchema]),
+  planProject: z.tuple([projectPath]),
+  projectUp: z.tuple([projectPath]),
+  projectDown: z.tuple([projectPath]),
   getSettings: z.tuple([]),
   updateSettings: z.tuple([settingsSchema]),
 } satisfies { [K in ApiCallName]: z.ZodType<Parameters<LocalizerApi[K]>> };

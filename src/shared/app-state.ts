@@ -61,6 +61,15 @@ export interface ExposeEndedNotice {
   reason: string;
 }
 
+/** A project file the window opened lately, and whether an `up` of it stands now. */
+export interface ProjectSummary {
+  /** Absolute path of the file. */
+  path: string;
+  /** Its folder's name, as a project is usually called. */
+  name: string;
+  up: boolean;
+}
+
 export interface AppState {
   contexts: ContextSummary[];
   selectedContext: string | null;
@@ -73,6 +82,8 @@ export interface AppState {
   cleanup: CleanupNotice | null;
   /** The last expose that ended by itself, or null. */
   exposeEnded: ExposeEndedNotice | null;
+  /** Project files opened lately in the window, newest first. */
+  projects: ProjectSummary[];
 }
 
 export const disconnected: ConnectionStatus = {

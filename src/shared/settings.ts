@@ -31,6 +31,8 @@ export const settingsSchema = z.object({
   relayImage: z.string().min(1, 'must name an image'),
   notifications: z.boolean(),
   launchAtLogin: z.boolean(),
+  /** Project files opened in the window, newest first. */
+  recentProjects: z.array(z.string().min(1).max(4096)).max(10),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -47,6 +49,7 @@ export const defaultSettings: Settings = {
   relayImage: 'python:3.13-alpine',
   notifications: true,
   launchAtLogin: false,
+  recentProjects: [],
 };
 
 export const settingsVersion = 2;

@@ -6,7 +6,14 @@
  * under test runs on the real engine.
  */
 import { EventEmitter } from 'node:events';
-import type { ApiCalls, AppInfo, EnvironmentText, IpcErrorCode, TunnelTarget } from '../../shared/api';
+import type {
+  ApiCalls,
+  AppInfo,
+  EnvironmentText,
+  IpcErrorCode,
+  ProjectView,
+  TunnelTarget,
+} from '../../shared/api';
 import type { EnvironmentAnswer } from '../../shared/control-protocol';
 import { environmentNotes, formatEnvironment } from './environment/environment-format';
 import { disconnected, type AppState, type ConnectionStatus } from '../../shared/app-state';
@@ -15,6 +22,9 @@ import { settingsSchema, type Settings } from '../../shared/settings';
 import type { TunnelStatus } from '../../shared/tunnel-status';
 import { isRefusal, type LocalizerInstance } from './instance/localizer-instance';
 import { KubeconfigError, listKubeContexts } from './kube/kube-context';
+import { ControlError } from './control/control-client';
+import { ProjectFileError } from './project/project-file-reader';
+import { WindowProjects } from './project/window-projects';
 
 export interface SettingsStore {
   get(): Settings;
@@ -48,7 +58,9 @@ export class LocalizerBackend
     exposing: null,
     cleanup: null,
     exposeEnded: null,
+    projects: [],
   };
+  private readonly projects: WindowProjects;
   /** The window's own connect while it starts or after it failed; the instance's state otherwise. */
   private pending: ConnectionStatus | undefined;
   private emitTimer: NodeJS.Timeout | undefined;
@@ -59,6 +71,12 @@ export class LocalizerBackend
   constructor(private readonly options: LocalizerBackendOptions) {
     super();
     this.instance = options.instance;
+    this.projects = new WindowProjects({
+      stateDirectory: options.instance.identity.stateDirectory,
+      kubeconfig: options.kubeconfig,
+      settings: options.settings,
+      onChange: () => this.refresh(),
+    });
     this.instance.on('change', () => this.refresh());
     this.instance.on('cleanup', (cleanup) => this.update({ cleanup }));
     this.instance.on('exposeEnded', (exposeEnded) => this.update({ exposeEnded }));
@@ -120,6 +138,7 @@ export class LocalizerBackend
       ...this.state,
       tunnels: this.instance.tunnels(),
       connection: live ?? this.pending ?? disconnected,
+      projects: this.projects.summaries(),
     };
   }
 
@@ -267,6 +286,33 @@ export class LocalizerBackend
     }
   }
 
+  /** A project call's failure: the file's or the kubeconfig's is the user's to fix; a refusal is the cluster's. */
+  private async projectCall(work: () => Promise<ProjectView>): Promise<Result<ProjectView, IpcErrorCode>> {
+    try {
+      return ok(await work());
+    } catch (error) {
+      const code: IpcErrorCode =
+        error instanceof ProjectFileError || error instanceof KubeconfigError
+          ? 'invalid-input'
+          : error instanceof ControlError || isRefusal(error)
+            ? 'refused'
+            : 'internal';
+      return failure(code, messageOf(error));
+    }
+  }
+
+  planProject(path: string): Promise<Result<ProjectView, IpcErrorCode>> {
+    return this.projectCall(() => this.projects.plan(path));
+  }
+
+  projectUp(path: string): Promise<Result<ProjectView, IpcErrorCode>> {
+    return this.projectCall(() => this.projects.up(path));
+  }
+
+  projectDown(path: string): Promise<Result<ProjectView, IpcErrorCode>> {
+    return this.projectCall(() => this.projects.down(path));
+  }
+
   getSettings(): Promise<Result<Settings, IpcErrorCode>> {
     return Promise.resolve(ok(this.options.settings.get()));
   }
@@ -281,8 +327,10 @@ export class LocalizerBackend
         ),
       );
     }
-    this.options.settings.set(parsed.data);
-    return Promise.resolve(ok(parsed.data));
+    // The recent projects are the window's own list, kept as they are now (the form may be older).
+    const saved = { ...parsed.data, recentProjects: this.options.settings.get().recentProjects };
+    this.options.settings.set(saved);
+    return Promise.resolve(ok(saved));
   }
 
   /** A notification was clicked: the window shows that tunnel. */

@@ -38,6 +38,7 @@ function state(tunnels: TunnelStatus[], apiReachable = true): AppState {
     exposing: null,
     cleanup: null,
     exposeEnded: null,
+    projects: [],
   };
 }
 

@@ -38,6 +38,7 @@ const base: AppState = {
   exposing: null,
   cleanup: null,
   exposeEnded: null,
+  projects: [],
 };
 
 const connected: AppState = {
@@ -127,5 +128,29 @@ describe('the tray', () => {
     });
     expect(model.icon).toBe('error');
     expect(model.tooltip).toBe('Localizer: Error: the token expired');
+  });
+
+  it('lists the recent projects with their state, and offers to bring each up or down', () => {
+    const model = trayModel({
+      ...connected,
+      projects: [
+        { path: '/src/shop/localizer.yaml', name: 'shop', up: true },
+        { path: '/src/blog/localizer.yaml', name: 'blog', up: false },
+      ],
+    });
+    const projects = model.menu.slice(
+      model.menu.findIndex((i) => 'label' in i && i.label === 'Projects') + 1,
+    );
+    expect(labels(projects).slice(0, 2)).toEqual(['shop: up', 'blog: down']);
+    const [shop, blog] = projects as Extract<TrayMenuItem, { type: 'submenu' }>[];
+    expect(shop?.items[1]).toMatchObject({
+      label: 'Bring down',
+      action: { kind: 'project-down', path: '/src/shop/localizer.yaml' },
+    });
+    expect(blog?.items[1]).toMatchObject({
+      label: 'Bring up',
+      action: { kind: 'project-up', path: '/src/blog/localizer.yaml' },
+    });
+    expect(labels(trayModel(connected).menu), 'no projects, no section').not.toContain('Projects');
   });
 });

@@ -10,6 +10,8 @@ export type TrayAction =
   | { kind: 'select-context'; context: string }
   | { kind: 'stop-expose'; namespace: string; name: string }
   | { kind: 'show-tunnel'; namespace: string; name: string }
+  | { kind: 'project-up'; path: string }
+  | { kind: 'project-down'; path: string }
   | { kind: 'open-window' }
   | { kind: 'quit' };
 
@@ -95,6 +97,27 @@ export function trayModel(state: AppState): TrayModel {
       },
     ],
   }));
+  // The recent projects, each with its state and the one thing to do about it.
+  const projectItems: TrayMenuItem[] = state.projects.map((project) => ({
+    type: 'submenu',
+    label: `${project.name}: ${project.up ? 'up' : 'down'}`,
+    items: [
+      { type: 'label', label: project.path },
+      project.up
+        ? {
+            type: 'action',
+            label: 'Bring down',
+            action: { kind: 'project-down', path: project.path },
+            enabled: true,
+          }
+        : {
+            type: 'action',
+            label: 'Bring up',
+            action: { kind: 'project-up', path: project.path },
+            enabled: !busy,
+          },
+    ],
+  }));
   const menu: TrayMenuItem[] = [
     { type: 'label', label: headline(state) },
     { type: 'separator' },
@@ -115,6 +138,9 @@ export function trayModel(state: AppState): TrayModel {
           { type: 'label', label: 'Exposed services' } as const,
           ...exposeItems,
         ]
+      : []),
+    ...(projectItems.length > 0
+      ? [{ type: 'separator' } as const, { type: 'label', label: 'Projects' } as const, ...projectItems]
       : []),
     { type: 'separator' },
     { type: 'action', label: 'Open Localizer', action: { kind: 'open-window' }, enabled: true },

@@ -5,15 +5,17 @@ import type { TunnelStatus } from '../../shared/tunnel-status';
 import { CleanupBanner } from './views/cleanup-banner';
 import { ExposeDialog } from './views/expose-dialog';
 import { ExposeEndedBanner } from './views/expose-ended-banner';
+import { ProjectsView } from './views/projects-view';
 import { ServicesView } from './views/services-view';
 import { SettingsView } from './views/settings-view';
 import { Sidebar } from './views/sidebar';
 import { TunnelsView } from './views/tunnels-view';
 
-type View = 'services' | 'tunnels' | 'settings';
+type View = 'services' | 'tunnels' | 'projects' | 'settings';
 const views: { id: View; label: string }[] = [
   { id: 'services', label: 'Services' },
   { id: 'tunnels', label: 'Tunnels' },
+  { id: 'projects', label: 'Projects' },
   { id: 'settings', label: 'Settings' },
 ];
 
@@ -105,6 +107,7 @@ export function App() {
         <div role="tabpanel" id={`panel-${view}`} aria-labelledby={`tab-${view}`}>
           {view === 'services' && <ServicesView state={state} onExpose={setExposing} />}
           {view === 'tunnels' && <TunnelsView state={state} focus={focus} />}
+          {view === 'projects' && <ProjectsView state={state} />}
           {view === 'settings' && <SettingsView />}
         </div>
       </main>

@@ -1,0 +1,116 @@
+/**
+ * Project files as the window and the tray use them: opened by path (and remembered among the
+ * recent ones, in the settings), planned, brought up and down in this Localizer through its own
+ * control socket, so the window's up is the same as `localizer up`'s cluster side. The `run:`
+ * processes are named, not run: they belong in a terminal (`localizer up`), where their output
+ * can be read and Ctrl-C stops them.
+ */
+import { basename, dirname } from 'node:path';
+import type { ProjectView } from '../../../shared/api';
+import type { ProjectSummary } from '../../../shared/app-state';
+import type { KubeSource } from '../../../shared/control-protocol';
+import type { Settings } from '../../../shared/settings';
+import { applyPlan, bringDown, preparePlan } from './project-control';
+import { readProjectFile } from './project-file-reader';
+import { readProjectRecord } from './project-records';
+
+export interface WindowProjectsOptions {
+  stateDirectory: string;
+  /** The window's explicit kubeconfig, if any; else KUBECONFIG or ~/.kube/config. */
+  kubeconfig?: string | undefined;
+  settings: { get(): Settings; set(settings: Settings): void };
+  /** Something shown changed (the recent list, or a project's state). */
+  onChange: () => void;
+}
+
+const recentLimit = 10;
+
+export class WindowProjects {
+  constructor(private readonly options: WindowProjectsOptions) {}
+
+  private get source(): KubeSource {
+    return {
+      ...(this.options.kubeconfig ? { kubeconfig: this.options.kubeconfig } : {}),
+      ...(process.env.KUBECONFIG ? { kubeconfigEnv: process.env.KUBECONFIG } : {}),
+    };
+  }
+
+  private get env(): NodeJS.ProcessEnv {
+    return this.options.kubeconfig ? { ...process.env, KUBECONFIG: this.options.kubeconfig } : process.env;
+  }
+
+  /** The recent projects, newest first, each up or not. */
+  summaries(): ProjectSummary[] {
+    return this.options.settings.get().recentProjects.map((path) => ({
+      path,
+      name: basename(dirname(path)),
+      up: readProjectRecord(this.options.stateDirectory, path) !== undefined,
+    }));
+  }
+
+  private remember(path: string): void {
+    const settings = this.options.settings.get();
+    const recent = [path, ...settings.recentProjects.filter((p) => p !== path)].slice(0, recentLimit);
+    if (recent.join('\n') !== settings.recentProjects.join('\n'))
+      this.options.settings.set({ ...settings, recentProjects: recent });
+    this.options.onChange();
+  }
+
+  private async view(path: string, log: string[]): Promise<ProjectView> {
+    const project = readProjectFile(path, this.env);
+    const prepared = await preparePlan(this.options.stateDirectory, project, this.env);
+    return {
+      path: project.path,
+      plan: prepared.lines,
+      // The window runs no processes, so only the cluster side counts here.
+      changes: prepared.plan.changes,
+      up: readProjectRecord(this.options.stateDirectory, project.path) !== undefined,
+      processes: (project.file.run ?? []).map((r) => r.name),
+      log,
+    };
+  }
+
+  async plan(path: string): Promise<ProjectView> {
+    const shown = await this.view(path, []);
+    this.remember(shown.path);
+    return shown;
+  }
+
+  async up(path: string): Promise<ProjectView> {
+    const project = readProjectFile(path, this.env);
+    this.remember(project.path);
+    const prepared = await preparePlan(this.options.stateDirectory, project, this.env);
+    const log: string[] = [];
+    try {
+      await applyPlan(
+        this.options.stateDirectory,
+        prepared.plan,
+        prepared.record ?? {
+          file: project.path,
+          context: prepared.context,
+          connected: null,
+          exposes: [],
+          processesIn: null,
+        },
+        { source: this.source, print: (line) => log.push(line) },
+      );
+    } finally {
+      this.options.onChange();
+    }
+    if (!prepared.plan.changes) log.push('Everything was already up as the file says.');
+    return this.view(project.path, log);
+  }
+
+  async down(path: string): Promise<ProjectView> {
+    const log: string[] = [];
+    try {
+      const down = await bringDown(this.options.stateDirectory, path, (line) => log.push(line));
+      if (!down) log.push('Nothing to bring down: no up of it is recorded.');
+      for (const failure of down?.failures ?? [])
+        log.push(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
+    } finally {
+      this.options.onChange();
+    }
+    return this.view(path, log);
+  }
+}
