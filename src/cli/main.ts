@@ -37,7 +37,7 @@ const usage = `Usage:
   localizer status [--json]
   localizer env NAMESPACE/WORKLOAD [--container NAME] [--format dotenv|json|shell] [--output FILE [--force]]
   localizer run NAMESPACE/WORKLOAD [--container NAME] [--files DIR] -- COMMAND [ARGS]...
-  localizer up [-f FILE] [--dry-run] [--ip-range CIDR]
+  localizer up [-f FILE] [--dry-run] [--detach] [--ip-range CIDR]
   localizer down [-f FILE]
   localizer mcp [--allow-secret-values]
   localizer mcp install claude|cursor|vscode [--print] [--allow-secret-values]
@@ -193,7 +193,11 @@ async function main(argv: string[]): Promise<number> {
       options: {
         file: { type: 'string', short: 'f' },
         ...(command === 'up'
-          ? { 'dry-run': { type: 'boolean', default: false }, 'ip-range': { type: 'string' } }
+          ? {
+              'dry-run': { type: 'boolean', default: false },
+              detach: { type: 'boolean', short: 'd', default: false },
+              'ip-range': { type: 'string' },
+            }
           : {}),
       },
     });
@@ -204,6 +208,7 @@ async function main(argv: string[]): Promise<number> {
           {
             file: values.file,
             dryRun: values['dry-run'] === true,
+            detach: values.detach === true,
             ipRange: typeof values['ip-range'] === 'string' ? values['ip-range'] : undefined,
           },
           print,

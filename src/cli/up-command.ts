@@ -5,13 +5,15 @@
  * when none runs. Run twice, it changes nothing; with the file edited, only the difference.
  * `down`, or Ctrl-C of the `up` that runs the processes, undoes what `up` did and nothing else.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ControlError, runningInstance } from '../main/engine/control/control-client';
 import { isProcessAlive } from '../main/engine/expose/expose-records';
 import { defaultProjectFileName, readProjectFile } from '../main/engine/project/project-file-reader';
 import { describeCommand, describeUndo, type ProjectRecord } from '../main/engine/project/project-plan';
 import {
+  projectLogPath,
   projectRecordPath,
   removeProjectRecord,
   writeProjectRecord,
@@ -30,7 +32,7 @@ function projectPath(file: string | undefined): string {
 }
 
 export async function runUp(
-  args: { file?: string | undefined; dryRun: boolean; ipRange?: string | undefined },
+  args: { file?: string | undefined; dryRun: boolean; detach?: boolean; ipRange?: string | undefined },
   print: (line: string) => void,
 ): Promise<number> {
   const project = readProjectFile(projectPath(args.file));
@@ -42,6 +44,8 @@ export async function runUp(
     print(changes ? 'Dry run: nothing was changed.' : 'Dry run: everything is up as the file says.');
     return 0;
   }
+
+  if (args.detach) return detach(project.path, directory, args.ipRange, print);
 
   const running = runningInstance(directory);
   let own: CliInstance | undefined;
@@ -128,6 +132,56 @@ export async function runUp(
   } else print(`\`localizer down\` brought ${project.path} down.`);
   await own?.close();
   return 0;
+}
+
+/** How long a detached up may take to come up before this command stops waiting for it. */
+const detachWaitMs = 180_000;
+
+/**
+ * `up --detach`: the same up, in a process of its own session that outlives this terminal, its
+ * output in a log beside the project's record. Returns once it is up (or says why it is not);
+ * `localizer down` stops it.
+ */
+async function detach(
+  path: string,
+  directory: string,
+  ipRange: string | undefined,
+  print: (line: string) => void,
+): Promise<number> {
+  const log = projectLogPath(directory, path);
+  mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
+  const output = openSync(log, 'w', 0o600);
+  const script = process.argv[1] ?? '';
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, script, 'up', '-f', path, ...(ipRange ? ['--ip-range', ipRange] : [])],
+    { detached: true, stdio: ['ignore', output, output], env: process.env },
+  );
+  closeSync(output);
+  child.unref();
+  // Set from the exit handler (an object, so the loop below reads it fresh).
+  const ended: { code: number | null } = { code: null };
+  child.once('exit', (code) => (ended.code = code ?? 1));
+  const deadline = Date.now() + detachWaitMs;
+  for (;;) {
+    const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    if (/^Up[.:]/m.test(text)) {
+      print(
+        `Up in the background (pid ${String(child.pid)}); its output goes to ${log}. \`localizer down -f ${path}\` stops it.`,
+      );
+      return 0;
+    }
+    if (ended.code !== null || Date.now() > deadline) {
+      print(text.trimEnd());
+      print(
+        ended.code !== null
+          ? `The background up ended (exit ${String(ended.code)}) before it was up; its output is above.`
+          : `The background up (pid ${String(child.pid)}) is not up after ${String(detachWaitMs / 1000)} s; its output is above and in ${log}.`,
+      );
+      return 1;
+    }
+    await new Promise((resolveWait) => setTimeout(resolveWait, 200));
+  }
 }
 
 export async function runDown(

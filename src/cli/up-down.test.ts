@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
 import { takeLocalizerRange } from '../../e2e/support/address-ranges';
 import { kubeClients } from '../../e2e/support/kube-clients';
@@ -247,5 +247,47 @@ describe('localizer up and down', () => {
     expect(up.output()).toMatch(/laptop-api \| stopped \(SIGTERM\)/);
     expect(await selectorOf('api')).toEqual({ app: 'api' });
     expect(readdirSync(state).includes('projects'), 'no record is left').toBe(false);
+  });
+
+  it('up --detach comes back once the project is up, keeps it running without a terminal, and down stops it', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'up-state-'));
+    const directory = mkdtempSync(join(tmpdir(), 'up-project-'));
+    const file = join(directory, 'localizer.yaml');
+    writeFileSync(file, projectFile('takeover'));
+    const apiIp = (await core.readNamespacedService({ namespace: 'web', name: 'api' })).spec?.clusterIP ?? '';
+    const up = await localizer(['up', '-f', file, '--detach', '--ip-range', range.cidr], state, {
+      LAPTOP_PORT: String(await freePort()),
+    });
+    const pid = Number(/Up in the background \(pid (\d+)\)/.exec(up.stdout)?.[1] ?? 0);
+    // Whatever happens below, the background up must not outlive the test.
+    onTestFinished(() => {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    });
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/its output goes to .*\.log\. `localizer down -f .*` stops it\./);
+    await expect
+      .poll(() => get(apiIp, 8080).catch((error: unknown) => String(error)), { timeout: 15_000 })
+      .toMatch(/^from the laptop/);
+    const down = await localizer(['down', '-f', file], state);
+    expect(down.code, down.stdout + down.stderr).toBe(0);
+    await expect
+      .poll(
+        () => {
+          try {
+            process.kill(pid, 0);
+            return 'running';
+          } catch {
+            return 'gone';
+          }
+        },
+        { timeout: 20_000, message: 'down stops the background up' },
+      )
+      .toBe('gone');
+    expect(await selectorOf('api')).toEqual({ app: 'api' });
+    expect(readdirSync(state).includes('projects'), 'no record or log is left').toBe(false);
   });
 });

@@ -38,8 +38,14 @@ export function writeProjectRecord(stateDirectory: string, record: ProjectRecord
   renameSync(temporary, path);
 }
 
+/** Where a `localizer up --detach` of the project writes its output. */
+export function projectLogPath(stateDirectory: string, projectFile: string): string {
+  return projectRecordPath(stateDirectory, projectFile).replace(/\.json$/, '.log');
+}
+
 export function removeProjectRecord(stateDirectory: string, projectFile: string): void {
   rmSync(projectRecordPath(stateDirectory, projectFile), { force: true });
+  rmSync(projectLogPath(stateDirectory, projectFile), { force: true });
   try {
     if (readdirSync(folder(stateDirectory)).length === 0) rmdirSync(folder(stateDirectory));
   } catch {
