@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { buildRenderer } from '../e2e/harness/build-renderer';
 import { startHarness } from '../e2e/harness/harness-server';
-import { InstanceRunningError } from '../src/main/engine/instance/instance-lock';
+import { InstanceRunningError } from '../src/main/engine/control/instance-lock';
 import { stateDirectory } from '../src/main/engine/state-directory';
 
 const { values } = parseArgs({

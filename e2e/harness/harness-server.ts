@@ -13,7 +13,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { apiArgumentSchemas, type ApiCallName } from '../../src/shared/api';
 import { failure } from '../../src/shared/result';
 import { defaultSettings, migrateSettings, settingsVersion, type Settings } from '../../src/shared/settings';
-import { openLocalizer, type OpenedLocalizer } from '../../src/main/engine/instance/open-localizer';
+import { openLocalizer, type OpenedLocalizer } from '../../src/main/engine/open-localizer';
 import type { LocalizerBackend, SettingsStore } from '../../src/main/engine/localizer-backend';
 
 export interface HarnessOptions {

@@ -12,7 +12,7 @@ import type { InstanceKind } from '../shared/control-protocol';
 import { defaultSettings } from '../shared/settings';
 import type { HelperClient } from '../main/engine/helper/helper-client';
 import { launchHelper } from '../main/engine/helper/helper-launcher';
-import { memorySettings, openLocalizer, type OpenedLocalizer } from '../main/engine/instance/open-localizer';
+import { memorySettings, openLocalizer, type OpenedLocalizer } from '../main/engine/open-localizer';
 import { portForwardTransports, type PortForwardTransport } from '../main/engine/kube/pod-dialer';
 import { stateDirectory } from '../main/engine/state-directory';
 import { UsageError } from './usage-error';

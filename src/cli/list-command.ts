@@ -1,7 +1,7 @@
 /** `localizer list [--json] [--watch]` and `localizer status`: what the running instance holds. */
 import type { InstanceStatus, ListResult } from '../shared/control-protocol';
 import { notRunningMessage, requestControl, runningInstance } from '../main/engine/control/control-client';
-import { describeHolder } from '../main/engine/instance/instance-lock';
+import { describeHolder } from '../main/engine/control/instance-lock';
 import { stateDirectory } from '../main/engine/state-directory';
 import { untilStopped } from './cli-instance';
 import { listJson, listTable, renderTable } from './table';

@@ -9,7 +9,7 @@ import { ConnectError } from '../main/engine/connect/connect-engine';
 import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
 import { InstanceRefusedError } from '../main/engine/instance/localizer-instance';
 import { EnvironmentError } from '../main/engine/environment/container-environment';
-import { InstanceRunningError } from '../main/engine/instance/instance-lock';
+import { InstanceRunningError } from '../main/engine/control/instance-lock';
 import { KubeconfigError } from '../main/engine/kube/kube-context';
 import { stateDirectory } from '../main/engine/state-directory';
 import { runConnect, runDisconnect } from './connect-command';

@@ -19,8 +19,8 @@ import {
 import type { Result } from '../shared/result';
 import type { AppState } from '../shared/app-state';
 import type { Settings } from '../shared/settings';
-import { InstanceRunningError } from './engine/instance/instance-lock';
-import { openLocalizer, type OpenedLocalizer } from './engine/instance/open-localizer';
+import { InstanceRunningError } from './engine/control/instance-lock';
+import { openLocalizer, type OpenedLocalizer } from './engine/open-localizer';
 import type { LocalizerBackend, SettingsStore } from './engine/localizer-backend';
 import { stateDirectory } from './engine/state-directory';
 import { launchElevatedHelper } from './helper-elevation';

@@ -4,7 +4,7 @@
  * back to the client it is for from `ip:port`, as the client expects.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import type { Relay } from './relays';
+import type { Relay } from './relay';
 
 const idleClientMs = 120_000;
 /** Each client costs a socket: the engine's own limit on clients is far above real use. */

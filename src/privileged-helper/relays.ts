@@ -3,15 +3,11 @@
  * relays every connection (or, for UDP, every datagram) to the engine's own listener on
  * `ip:targetPort`. Both ends stay on the same loopback address inside the allowed range.
  */
+import type { Relay } from './relay';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { openDatagramRelay } from './datagram-relay';
 
-export interface Relay {
-  ip: string;
-  port: number;
-  targetPort: number;
-  protocol?: 'tcp' | 'udp' | undefined;
-}
+export type { Relay } from './relay';
 
 function keyOf(relay: Relay): string {
   return `${relay.ip}:${relay.port}/${relay.protocol ?? 'tcp'}`;

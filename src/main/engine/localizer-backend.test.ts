@@ -14,7 +14,7 @@ import { startTestCluster, type TestCluster } from '../../../e2e/cluster/test-cl
 import { runInBackground } from '../../../e2e/support/processes';
 import { freePort } from '../../../e2e/support/sockets';
 import { defaultSettings } from '../../shared/settings';
-import { memorySettings, openLocalizer, type OpenedLocalizer } from './instance/open-localizer';
+import { memorySettings, openLocalizer, type OpenedLocalizer } from './open-localizer';
 import { requireSystemTools } from '../../../e2e/support/system-tools';
 
 const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));

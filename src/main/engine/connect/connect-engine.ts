@@ -24,7 +24,7 @@ import { AddressBook } from './address-book';
 import { planForwards, type ForwardPlan } from './forward-plan';
 import { ForwardRuntime, type Relay } from './forward-runtime';
 import type { HelperSync } from './helper-sync';
-import { readiness } from '../instance/connection-status';
+import { readiness } from './readiness';
 import { RelayKeeper } from '../relay/relay-keeper';
 import { defaultRelayImage } from '../relay/relay-pod';
 import { targetKey } from '../relay/relay-protocol';

@@ -16,7 +16,7 @@ import {
   type ControlResult,
   type ListResult,
 } from '../../../shared/control-protocol';
-import { describeHolder, readHolder, type LockHolder } from '../instance/instance-lock';
+import { describeHolder, readHolder, type LockHolder } from './instance-lock';
 import { controlSocketPath } from './control-paths';
 
 /** No instance runs, it cannot be reached, or it said no; the message says which. */

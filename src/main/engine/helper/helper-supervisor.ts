@@ -4,13 +4,17 @@
  * the dead one's block, and the sync hands it every name and relay. At most 3 starts a minute:
  * past that, names stay off and the front end says why.
  */
-import type { HelperSync } from '../connect/helper-sync';
 import type { HelperClient } from './helper-client';
+
+/** What hands a new helper every name and relay (connect's `HelperSync`). */
+export interface HelperHandover {
+  replaceHelper(next: HelperClient): Promise<void>;
+}
 
 export interface HelperSupervisorOptions {
   /** The helper the front end started. */
   first: HelperClient;
-  sync: HelperSync;
+  sync: HelperHandover;
   /** Starts another helper as the front end starts its first (sudo, sudo-prompt, root). */
   start: () => Promise<HelperClient | undefined>;
   /** Whether a lost helper should be replaced now: not while the front end shuts down. */

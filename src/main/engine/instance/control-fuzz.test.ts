@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlProtocolVersion, maxRequestBytes } from '../../../shared/control-protocol';
 import { defaultSettings } from '../../../shared/settings';
 import { controlSocketPath } from '../control/control-paths';
-import { memorySettings, openLocalizer, type OpenedLocalizer } from './open-localizer';
+import { memorySettings, openLocalizer, type OpenedLocalizer } from '../open-localizer';
 
 let opened: OpenedLocalizer;
 let state: string;

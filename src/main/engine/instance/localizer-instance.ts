@@ -30,13 +30,16 @@ import { EnvironmentError } from '../environment/container-environment';
 import { answerEnvironment } from '../environment/environment-answer';
 import { KubeconfigError, loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { createPodDialer, type PodDialer, type PortForwardTransport } from '../kube/pod-dialer';
-import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../runtime-diagnostics';
+import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../timing/runtime-diagnostics';
 import { connectionStatus, contextStatus, countByStatus, readiness } from './connection-status';
 import { connectOptionsProblem, type ConnectOptions } from './connect-options';
-import type { ApiCalls } from '../../../shared/api';
-import { startControlServer, type ControlServer } from '../control/control-server';
-import { classifyFailure, controlHandler } from './control-dispatch';
-import { acquireInstanceLock, type InstanceLock } from './instance-lock';
+import {
+  startControlServer,
+  type ControlFailure,
+  type ControlHandler,
+  type ControlServer,
+} from '../control/control-server';
+import { acquireInstanceLock, type InstanceLock } from '../control/instance-lock';
 import { NamesKeeper, type StartHelper } from './names-keeper';
 
 /** A request the instance will not carry out as asked; the message says why and what to do. */
@@ -232,13 +235,12 @@ export class LocalizerInstance extends EventEmitter<{
     return new LocalizerInstance(options, lock);
   }
 
-  /** Opens the control socket: from now on `localizer` commands drive this instance (and `api` calls reach `api`). */
-  async serve(api: ApiCalls): Promise<void> {
-    this.control = await startControlServer(
-      this.options.stateDirectory,
-      controlHandler(this, api),
-      classifyFailure,
-    );
+  /**
+   * Opens the control socket: from now on `localizer` commands drive this instance through
+   * `handler` (built by the front end, `control-dispatch.ts`, so the instance does not know it).
+   */
+  async serve(handler: ControlHandler, classify: (error: unknown) => ControlFailure): Promise<void> {
+    this.control = await startControlServer(this.options.stateDirectory, handler, classify);
   }
 
   private log(message: string): void {

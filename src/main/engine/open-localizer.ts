@@ -3,11 +3,12 @@
  * window API over it, and open the control socket. The app, the browser harness, `localizer
  * daemon` and a foreground `connect`/`expose` all call this, and differ only in the options.
  */
-import type { AppInfo } from '../../../shared/api';
-import type { Settings } from '../../../shared/settings';
-import { defaultSshImage, type SshImage } from '../expose/ssh-pod';
-import { LocalizerBackend, type LocalizerBackendOptions, type SettingsStore } from '../localizer-backend';
-import { LocalizerInstance, type LocalizerInstanceOptions } from './localizer-instance';
+import { classifyFailure, controlHandler } from './instance/control-dispatch';
+import type { AppInfo } from '../../shared/api';
+import type { Settings } from '../../shared/settings';
+import { defaultSshImage, type SshImage } from './expose/ssh-pod';
+import { LocalizerBackend, type LocalizerBackendOptions, type SettingsStore } from './localizer-backend';
+import { LocalizerInstance, type LocalizerInstanceOptions } from './instance/localizer-instance';
 
 export interface OpenLocalizerOptions extends Omit<LocalizerInstanceOptions, 'defaults' | 'version'> {
   appInfo: AppInfo;
@@ -59,7 +60,7 @@ export async function openLocalizer(options: OpenLocalizerOptions): Promise<Open
     ...(openTerminal ? { openTerminal } : {}),
   });
   try {
-    await instance.serve(api);
+    await instance.serve(controlHandler(instance, api), classifyFailure);
   } catch (error) {
     await instance.close();
     throw error;
