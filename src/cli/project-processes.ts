@@ -95,8 +95,9 @@ export async function startProcesses(
   return { allExited: Promise.all(started.map((s) => s.exited)).then(() => undefined), stop: stopAll };
 }
 
+/** The whole group, even once its leader has ended: what a shell started in the background is in it. */
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, signal);
   } catch {

@@ -6,22 +6,40 @@
  * `down`, or Ctrl-C of the `up` that runs the processes, undoes what `up` did and nothing else.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ControlError, runningInstance } from '../main/engine/control/control-client';
 import { isProcessAlive } from '../main/engine/expose/expose-records';
-import { defaultProjectFileName, readProjectFile } from '../main/engine/project/project-file-reader';
-import { describeCommand, describeUndo, type ProjectRecord } from '../main/engine/project/project-plan';
+import {
+  defaultProjectFileName,
+  readProjectFile,
+  type LoadedProject,
+} from '../main/engine/project/project-file-reader';
+import {
+  describeCommand,
+  describeUndo,
+  liveRecord,
+  type ProjectRecord,
+} from '../main/engine/project/project-plan';
 import {
   projectLogPath,
   projectRecordPath,
+  readProjectRecord,
   removeProjectRecord,
   writeProjectRecord,
 } from '../main/engine/project/project-records';
-import { applyPlan, bringDown, preparePlan, undoProject } from '../main/engine/project/project-control';
+import {
+  applyPlan,
+  bringDown,
+  currentState,
+  preparePlan,
+  undoProject,
+  UpInterruptedError,
+} from '../main/engine/project/project-control';
 import { stateDirectory } from '../main/engine/state-directory';
 import { startCliInstance, untilStopped, type CliInstance } from './cli-instance';
 import { kubeSource } from './kube-source';
+import { UsageError } from './usage-error';
 import { startProcesses, type RunningProcesses } from './project-processes';
 
 /** How often a running `up` looks whether `down` took its project away. */
@@ -45,14 +63,36 @@ export async function runUp(
     return 0;
   }
 
-  if (args.detach) return detach(project.path, directory, args.ipRange, print);
+  if (args.detach) return detach(project, directory, args.ipRange, print);
 
+  // Ctrl-C, SIGTERM or a closed terminal from here on stop the up between steps and undo it.
+  const stop = { requested: false };
+  const stopped = untilStopped().then(() => {
+    stop.requested = true;
+    return 'interrupted' as const;
+  });
   const running = runningInstance(directory);
   let own: CliInstance | undefined;
   if (!running) {
     own = await startCliInstance('foreground', print);
     print(`No Localizer was running: this command is it, until Ctrl-C or \`localizer down\`.`);
   }
+  /** Undoes what this up made that still stands (as the record on disk says, when there is one). */
+  const undoMade = async (made: ProjectRecord): Promise<void> => {
+    const latest = readProjectRecord(directory, project.path) ?? made;
+    const live = liveRecord(
+      latest,
+      await currentState(directory).catch(() => ({ connectedContexts: [], exposes: [] })),
+    );
+    const failures = live
+      ? await undoProject(directory, live, print).catch((error: unknown) => {
+          if (error instanceof ControlError) return [error.message];
+          throw error;
+        })
+      : [];
+    removeProjectRecord(directory, project.path);
+    for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
+  };
   let processes: RunningProcesses | undefined;
   let state: ProjectRecord = {
     ...(record ?? { file: project.path, context, connected: null, exposes: [] }),
@@ -63,19 +103,33 @@ export async function runUp(
       source: kubeSource(undefined),
       ipRange: args.ipRange,
       print,
+      shouldStop: () => stop.requested,
     });
     if (
       !plan.steps.some((s) => s.action !== 'keep-connection' && s.action !== 'keep-expose') &&
       plan.steps.length > 0
     )
       print('The cluster side is up as the file says; nothing changed.');
-    if (runs.length > 0 && !processesElsewhere) {
+    if (runs.length > 0 && !processesElsewhere && !stop.requested) {
       processes = await startProcesses(project, runs, { context, print });
-      state = { ...state, processesIn: { pid: process.pid, commands: runs.map(describeCommand) } };
+      state = {
+        ...(readProjectRecord(directory, project.path) ?? state),
+        processesIn: { pid: process.pid, commands: runs.map(describeCommand) },
+      };
       writeProjectRecord(directory, state);
     }
   } catch (error) {
     await processes?.stop();
+    if (error instanceof UpInterruptedError) {
+      print(
+        error.why === 'down'
+          ? `\`localizer down\` brought ${project.path} down while it came up; undoing the rest…`
+          : 'Stopped; undoing what this up did…',
+      );
+      await undoMade(error.made);
+      await own?.close();
+      return 0;
+    }
     print(
       `Up stopped at an error; \`localizer down\` undoes what was done (${describeUndo(state).join('; ') || 'nothing yet'}).`,
     );
@@ -108,27 +162,19 @@ export async function runUp(
       ? 'Up. Ctrl-C stops the processes and undoes what this up did.'
       : 'Up. Ctrl-C (or `localizer down`) undoes what this up did.',
   );
-  const outcome = await Promise.race([
-    untilStopped().then(() => 'interrupted' as const),
-    downElsewhere,
-    ended,
-  ]);
+  const outcome = await Promise.race([stopped, downElsewhere, ended]);
   clearInterval(poll);
   await processes?.stop();
   if (outcome === 'processes' && !own) {
-    state = { ...state, processesIn: null };
-    writeProjectRecord(directory, state);
+    // Only that no process runs here any more: another up may have changed the rest since.
+    const latest = readProjectRecord(directory, project.path);
+    if (latest) writeProjectRecord(directory, { ...latest, processesIn: null });
     print('Every process ended. The connection and exposes stay; `localizer down` undoes them.');
     return 0;
   }
   if (outcome !== 'down') {
     print('Undoing what this up did…');
-    const failures = await undoProject(directory, state, print).catch((error: unknown) => {
-      if (error instanceof ControlError) return [error.message];
-      throw error;
-    });
-    removeProjectRecord(directory, project.path);
-    for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
+    await undoMade(state);
   } else print(`\`localizer down\` brought ${project.path} down.`);
   await own?.close();
   return 0;
@@ -143,11 +189,22 @@ const detachWaitMs = 180_000;
  * `localizer down` stops it.
  */
 async function detach(
-  path: string,
+  project: LoadedProject,
   directory: string,
   ipRange: string | undefined,
   print: (line: string) => void,
 ): Promise<number> {
+  const { path } = project;
+  // A background up that becomes the Localizer cannot ask for sudo's password for names.
+  if (
+    !runningInstance(directory) &&
+    project.file.connect &&
+    project.file.connect.names !== false &&
+    process.getuid?.() !== 0
+  )
+    throw new UsageError(
+      'up --detach cannot ask for the password that names in /etc/hosts need: start the app or `localizer daemon` first (it asks once), or set `names: false` under connect in the file.',
+    );
   const log = projectLogPath(directory, path);
   mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
   const output = openSync(log, 'w', 0o600);
@@ -173,6 +230,7 @@ async function detach(
     }
     if (ended.code !== null || Date.now() > deadline) {
       print(text.trimEnd());
+      if (ended.code !== null) rmSync(log, { force: true });
       print(
         ended.code !== null
           ? `The background up ended (exit ${String(ended.code)}) before it was up; its output is above.`

@@ -7,7 +7,7 @@
  * off instead of asking for a password.
  */
 import { join } from 'node:path';
-import { app, BrowserWindow, dialog, ipcMain } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Notification } from 'electron';
 import type { z } from 'zod';
 import {
   apiArgumentSchemas,
@@ -184,11 +184,17 @@ else {
           backend.focusTunnel({ namespace: action.namespace, name: action.name });
           break;
         case 'project-up':
-          void backend.projectUp(action.path);
+        case 'project-down': {
+          // From the tray nothing else would say why it did not work.
+          const doing = action.kind === 'project-up' ? 'bring up' : 'bring down';
+          void (
+            action.kind === 'project-up' ? backend.projectUp(action.path) : backend.projectDown(action.path)
+          ).then((result) => {
+            if (!result.ok)
+              new Notification({ title: `Could not ${doing} ${action.path}`, body: result.message }).show();
+          });
           break;
-        case 'project-down':
-          void backend.projectDown(action.path);
-          break;
+        }
         case 'open-window':
           showWindow(location);
           break;

@@ -175,6 +175,9 @@ describe('localizer mcp', () => {
     const secrets = variables.filter((v) => v.secret);
     expect(secrets.length, 'web/orders takes variables from a Secret').toBeGreaterThan(0);
     for (const secret of secrets) expect(secret.value).toMatch(/^\(withheld: from /);
+    // DATABASE_URL takes $(DB_PASSWORD) in: withheld as well, and the password is nowhere.
+    expect(variables.find((v) => v.name === 'DATABASE_URL')).toMatchObject({ secret: true });
+    expect(environment.text).not.toContain('s3cr3t');
     expect(variables.some((v) => !v.secret && v.value !== '')).toBe(true);
 
     const unexposed = await call(client, 'unexpose', { namespace: 'web', service: 'api' });

@@ -7,7 +7,15 @@
  * - Cursor: `~/.cursor/mcp.json`, `mcpServers`;
  * - VS Code: the user profile's `mcp.json`, `servers`, each with `type: "stdio"`.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -89,12 +97,14 @@ export function installMcpEntry(config: ClientConfig): 'added' | 'updated' | 'un
   const existing = (servers as Record<string, unknown>).localizer;
   if (JSON.stringify(existing) === JSON.stringify(config.entry)) return 'unchanged';
   document[config.key] = { ...servers, localizer: config.entry };
-  mkdirSync(dirname(config.path), { recursive: true });
-  const temporary = `${config.path}.localizer-${String(process.pid)}.tmp`;
+  // A file kept elsewhere and linked here (dotfiles) is written where it lives, and stays a link.
+  const target = existsSync(config.path) ? realpathSync(config.path) : config.path;
+  mkdirSync(dirname(target), { recursive: true });
+  const temporary = `${target}.localizer-${String(process.pid)}.tmp`;
   // Its mode as it was (a new file: the user's only, as the client's own state may go in it).
-  const mode = existsSync(config.path) ? statSync(config.path).mode & 0o777 : 0o600;
+  const mode = existsSync(target) ? statSync(target).mode & 0o777 : 0o600;
   writeFileSync(temporary, `${JSON.stringify(document, null, 2)}\n`, { mode });
-  renameSync(temporary, config.path);
+  renameSync(temporary, target);
   return existing === undefined ? 'added' : 'updated';
 }
 

@@ -13,12 +13,18 @@ const kubeName = z
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a Kubernetes name: lower-case letters, digits and -')
   .max(63);
 
+const isPort = (text: string): boolean => Number(text) >= 1 && Number(text) <= 65535;
+
 const portMapping = z
   .string()
   .regex(
     /^\d{1,5}:([a-z0-9]([-a-z0-9]*[a-z0-9])?|\d{1,5})$/,
     'LOCAL:REMOTE, the local port and the service port’s name or number, e.g. 3000:http',
-  );
+  )
+  .refine((mapping) => {
+    const [local = '', remote = ''] = mapping.split(':');
+    return isPort(local) && (!/^\d+$/.test(remote) || isPort(remote));
+  }, 'a port is 1-65535');
 
 export const projectFileSchema = z
   .strictObject({

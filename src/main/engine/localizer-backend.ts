@@ -76,6 +76,13 @@ export class LocalizerBackend
       kubeconfig: options.kubeconfig,
       settings: options.settings,
       onChange: () => this.refresh(),
+      current: () => ({
+        connectedContexts: this.instance.connectedContexts,
+        exposes: this.instance
+          .tunnels()
+          .filter((t) => t.kind === 'expose')
+          .map((t) => ({ context: t.context, namespace: t.namespace, service: t.name })),
+      }),
     });
     this.instance.on('change', () => this.refresh());
     this.instance.on('cleanup', (cleanup) => this.update({ cleanup }));

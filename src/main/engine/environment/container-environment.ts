@@ -198,12 +198,18 @@ export function resolveContainerEnvironment(
   for (const variable of container.env ?? []) {
     const source = variable.valueFrom;
     if (!source || (variable.value !== undefined && variable.value !== '')) {
+      // A value that takes in a Secret's ($(DB_PASSWORD) in a URL) holds the secret too.
+      const used = { secret: false };
+      const value = expandReferences(variable.value ?? '', (name) => {
+        if (defined.get(name)?.secret) used.secret = true;
+        return lookup(name);
+      });
       define({
         name: variable.name,
-        value: expandReferences(variable.value ?? '', lookup),
+        value,
         from: 'value',
-        secret: false,
-        origin: 'the pod spec',
+        secret: used.secret,
+        origin: used.secret ? 'the pod spec, with a Secret’s value in it' : 'the pod spec',
       });
       continue;
     }

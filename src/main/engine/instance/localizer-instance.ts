@@ -385,7 +385,7 @@ export class LocalizerInstance extends EventEmitter<{
         await engine.start();
       }
     } catch (error) {
-      await this.disconnectNow(started);
+      await this.disconnectNow(started, false);
       throw error;
     }
     this.emit('change');
@@ -443,12 +443,18 @@ export class LocalizerInstance extends EventEmitter<{
             ? `No context is connected, so ${unknown.join(', ')} cannot be disconnected.`
             : `${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not connected; connected: ${[...this.connections.keys()].join(', ')}.`,
         );
-      return this.disconnectNow(contexts.length > 0 ? contexts : [...this.connections.keys()]);
+      // Asked for by name, only those contexts' exposes end; asked for all, every expose does.
+      return contexts.length > 0
+        ? this.disconnectNow(contexts, false)
+        : this.disconnectNow([...this.connections.keys()], true);
     });
   }
 
-  private async disconnectNow(contexts: readonly string[]): Promise<string[]> {
-    const everything = contexts.length >= this.connections.size;
+  /**
+   * Stops these contexts' connections and their exposes; with `everything`, every expose, those
+   * of contexts that are not connected included (a disconnect of all, a quit).
+   */
+  private async disconnectNow(contexts: readonly string[], everything: boolean): Promise<string[]> {
     const { failures, notices } = await this.exposes.stopAll(
       everything ? undefined : (id) => contexts.includes(id.context),
     );
@@ -667,7 +673,7 @@ export class LocalizerInstance extends EventEmitter<{
     this.names.quieten();
     return this.serialized(async () => {
       await this.control?.close();
-      const failures = await this.disconnectNow([...this.connections.keys()]);
+      const failures = await this.disconnectNow([...this.connections.keys()], true);
       const { failures: exposeFailures } = await this.exposes.stopAll();
       this.releaseDialers();
       clearTimeout(this.historyTimer);

@@ -8,7 +8,13 @@ import { isProcessAlive } from '../expose/expose-records';
 import { loadKubeContext } from '../kube/kube-context';
 import type { LoadedProject } from './project-file-reader';
 import type { KubeSource } from '../../../shared/control-protocol';
-import { readProjectRecord, removeProjectRecord, writeProjectRecord } from './project-records';
+import { existsSync } from 'node:fs';
+import {
+  projectRecordPath,
+  readProjectRecord,
+  removeProjectRecord,
+  writeProjectRecord,
+} from './project-records';
 import {
   describeCommand,
   describeStep,
@@ -182,19 +188,57 @@ export async function preparePlan(
  * Carries out `plan`, writing the record after each step, so a failure halfway leaves `down`
  * knowing what was done. Resolves with the record; rejects with the step's error.
  */
+/** An up stopped between steps: Ctrl-C (`stopped`), or its record was taken by `down` (`down`). */
+export class UpInterruptedError extends Error {
+  override name = 'UpInterruptedError';
+  constructor(
+    readonly why: 'stopped' | 'down',
+    /** What this up had made when it stopped: its to undo. */
+    readonly made: ProjectRecord,
+  ) {
+    super(why === 'down' ? 'the project was brought down from elsewhere' : 'stopped');
+  }
+}
+
+const adds = new Set<PlanStep['action']>(['connect', 'reconnect', 'expose', 're-expose']);
+
+/**
+ * Carries out `plan`. The record follows each step, so a failure or a kill halfway leaves `down`
+ * knowing what was done: what a step makes is written before it is asked for (what then did not
+ * happen is filtered out by `liveRecord`), what it removes after. Between steps it stops on
+ * `shouldStop`, and when `down` took the record away since it was last written.
+ */
 export async function applyPlan(
   directory: string,
   plan: ProjectPlan,
   start: ProjectRecord,
-  options: { source: KubeSource; ipRange?: string | undefined; print: (line: string) => void },
+  options: {
+    source: KubeSource;
+    ipRange?: string | undefined;
+    print: (line: string) => void;
+    shouldStop?: () => boolean;
+  },
 ): Promise<ProjectRecord> {
   let state = start;
-  for (const step of plan.steps) {
-    await carryOut(directory, step, plan.context, options);
-    state = { ...recordAfter({ ...plan, steps: [step] }, state.file, state), processesIn: state.processesIn };
+  const path = projectRecordPath(directory, start.file);
+  let written = existsSync(path);
+  const note = (next: ProjectRecord): void => {
+    if (written && !existsSync(path)) throw new UpInterruptedError('down', next);
+    state = next;
     writeProjectRecord(directory, state);
+    written = true;
+  };
+  for (const step of plan.steps) {
+    if (options.shouldStop?.()) throw new UpInterruptedError('stopped', state);
+    const after = {
+      ...recordAfter({ ...plan, steps: [step] }, state.file, state),
+      processesIn: state.processesIn,
+    };
+    if (adds.has(step.action)) note(after);
+    await carryOut(directory, step, plan.context, options);
+    note(after);
   }
-  writeProjectRecord(directory, state);
+  note(state);
   return state;
 }
 
@@ -241,7 +285,7 @@ export async function bringDown(
   const record = readProjectRecord(directory, path);
   if (!record) return undefined;
   if (!runningInstance(directory)) {
-    removeProjectRecord(directory, path);
+    removeProjectRecord(directory, path, { log: true });
     print(
       `No Localizer runs, so nothing of ${path} is up any more (a Localizer undoes its work when it stops).`,
     );
@@ -253,6 +297,6 @@ export async function bringDown(
     `Bringing ${path} down: ${undoLines.length > 0 ? undoLines.join('; ') : 'nothing of the cluster to undo'}.`,
   );
   const failures = await undoProject(directory, live, print);
-  removeProjectRecord(directory, path);
+  removeProjectRecord(directory, path, { log: true });
   return { failures, processesIn: record.processesIn };
 }

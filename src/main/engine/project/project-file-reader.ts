@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { projectFileSchema, type ProjectFile } from '../../../shared/project-file';
 
@@ -31,10 +31,21 @@ interface Located {
 /** `${NAME}`, `${NAME:-default}` (also when NAME is empty) and `${NAME-default}`; `$$` is a `$`. */
 const variable = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g;
 
+/** Whether the scalar is (in) a `command:`: that goes to the shell or program as written. */
+function inCommand(path: readonly unknown[]): boolean {
+  return path.some(
+    (ancestor) => isPair(ancestor) && isScalar(ancestor.key) && ancestor.key.value === 'command',
+  );
+}
+
+/**
+ * `${VAR}` from this environment, in every value but a `command`: its `$PORT` is for the process,
+ * which gets the workload's environment (the shell expands it there).
+ */
 function expandVariables(document: Document, env: NodeJS.ProcessEnv, problems: Located[]): void {
   visit(document, {
-    Scalar(_key, node) {
-      if (typeof node.value !== 'string' || !node.value.includes('$')) return;
+    Scalar(_key, node, path) {
+      if (typeof node.value !== 'string' || !node.value.includes('$') || inCommand(path)) return;
       node.value = node.value.replace(
         variable,
         (whole, name: string | undefined, operator: string | undefined, fallback: string | undefined) => {
@@ -112,7 +123,13 @@ export function parseProjectFile(
   if (syntax.length > 0) throw new ProjectFileError(`${path} is not valid YAML:\n${syntax.join('\n')}`);
   const problems: Located[] = [];
   expandVariables(document, env, problems);
-  const value: unknown = document.toJS() ?? {};
+  let value: unknown;
+  try {
+    value = document.toJS() ?? {};
+  } catch (error) {
+    // Aliases past the library's limit (a "billion laughs" file), and the like.
+    throw new ProjectFileError(`${path} cannot be read as a project file: ${(error as Error).message}`);
+  }
   const parsed = projectFileSchema.safeParse(value);
   if (!parsed.success)
     problems.push(

@@ -93,6 +93,16 @@ describe('the plan of localizer up', () => {
       ],
     },
     {
+      case: 'a connect taken out of the file disconnects, and the exposes the disconnect ends are made again',
+      project: { exposes: file.exposes },
+      record: afterUp,
+      current: upNow,
+      plan: [
+        'disconnect dev (the file no longer connects it)',
+        'expose web/api: http → 127.0.0.1:3000 (takeover)',
+      ],
+    },
+    {
       case: 'a project moved to another context undoes what it made in the old one',
       project: file,
       record: afterUp,

@@ -130,11 +130,12 @@ export function planProject(
   }
 
   const connected = current.connectedContexts.includes(context);
-  let reconnecting = false;
+  /** A disconnect of the context ends its exposes too: they are made again after it. */
+  let endsExposes = false;
   if (wanted) {
     if (!connected) steps.push({ action: 'connect', context, spec: wanted });
     else if (previous?.connected && !sameConnect(previous.connected, wanted)) {
-      reconnecting = true;
+      endsExposes = true;
       steps.push({
         action: 'reconnect',
         context,
@@ -142,8 +143,10 @@ export function planProject(
         why: 'its namespaces or names changed in the file',
       });
     } else steps.push({ action: 'keep-connection', context, ours: previous?.connected != null });
-  } else if (previous?.connected && connected)
+  } else if (previous?.connected && connected) {
+    endsExposes = true;
     steps.push({ action: 'disconnect', context, why: 'the file no longer connects it' });
+  }
 
   const exposedNow = new Set(current.exposes.filter((e) => e.context === context).map(exposeKey));
   const madeBefore = new Map((previous?.exposes ?? []).map((e) => [exposeKey(e), e]));
@@ -151,13 +154,12 @@ export function planProject(
   const desiredKeys = new Set(desired.map(exposeKey));
   // Exposes this project made and no longer wants go first: their ports may be reused below.
   for (const [key, spec] of madeBefore)
-    if (!desiredKeys.has(key) && exposedNow.has(key))
+    if (!desiredKeys.has(key) && exposedNow.has(key) && !endsExposes)
       steps.push({ action: 'unexpose', spec, why: 'it is no longer in the file' });
   for (const spec of desired) {
     const key = exposeKey(spec);
     const before = madeBefore.get(key);
-    // A reconnect ends the context's exposes: they are made again.
-    if (!exposedNow.has(key) || (reconnecting && before)) steps.push({ action: 'expose', spec });
+    if (!exposedNow.has(key) || endsExposes) steps.push({ action: 'expose', spec });
     else if (before && !sameExpose(before, spec))
       steps.push({ action: 're-expose', spec, why: 'its port mappings or mode changed in the file' });
     else steps.push({ action: 'keep-expose', spec, ours: before !== undefined });
@@ -179,7 +181,12 @@ export function recordAfter(
   let connected = previous?.connected ?? null;
   const exposes = new Map((previous?.exposes ?? []).map((e) => [exposeKey(e), e]));
   for (const step of plan.steps) {
-    if (step.action === 'connect' || step.action === 'reconnect') connected = step.spec;
+    if (step.action === 'connect') connected = step.spec;
+    // Both end every expose of the context (the exposes wanted are made again after).
+    if (step.action === 'reconnect' && step.context === plan.context) {
+      connected = step.spec;
+      exposes.clear();
+    }
     if (step.action === 'disconnect' && step.context === plan.context) {
       connected = null;
       exposes.clear();

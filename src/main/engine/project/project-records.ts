@@ -43,9 +43,14 @@ export function projectLogPath(stateDirectory: string, projectFile: string): str
   return projectRecordPath(stateDirectory, projectFile).replace(/\.json$/, '.log');
 }
 
-export function removeProjectRecord(stateDirectory: string, projectFile: string): void {
+/** Removes the record (and, with `log`, a detached up's log: `down` does, a failed up does not). */
+export function removeProjectRecord(
+  stateDirectory: string,
+  projectFile: string,
+  options: { log?: boolean } = {},
+): void {
   rmSync(projectRecordPath(stateDirectory, projectFile), { force: true });
-  rmSync(projectLogPath(stateDirectory, projectFile), { force: true });
+  if (options.log) rmSync(projectLogPath(stateDirectory, projectFile), { force: true });
   try {
     if (readdirSync(folder(stateDirectory)).length === 0) rmdirSync(folder(stateDirectory));
   } catch {

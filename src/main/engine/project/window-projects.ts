@@ -10,7 +10,9 @@ import type { ProjectView } from '../../../shared/api';
 import type { ProjectSummary } from '../../../shared/app-state';
 import type { KubeSource } from '../../../shared/control-protocol';
 import type { Settings } from '../../../shared/settings';
+import { isProcessAlive } from '../expose/expose-records';
 import { applyPlan, bringDown, preparePlan } from './project-control';
+import { liveRecord, type CurrentState } from './project-plan';
 import { readProjectFile } from './project-file-reader';
 import { readProjectRecord } from './project-records';
 
@@ -21,6 +23,8 @@ export interface WindowProjectsOptions {
   settings: { get(): Settings; set(settings: Settings): void };
   /** Something shown changed (the recent list, or a project's state). */
   onChange: () => void;
+  /** What this Localizer holds now: a record of what it no longer holds is not "up". */
+  current: () => CurrentState;
 }
 
 const recentLimit = 10;
@@ -39,12 +43,20 @@ export class WindowProjects {
     return this.options.kubeconfig ? { ...process.env, KUBECONFIG: this.options.kubeconfig } : process.env;
   }
 
+  /** Whether anything an up of `path` made still stands (a quit undoes it all, the record stays). */
+  private isUp(path: string): boolean {
+    const live = liveRecord(readProjectRecord(this.options.stateDirectory, path), this.options.current());
+    if (!live) return false;
+    const processes = live.processesIn && isProcessAlive(live.processesIn.pid);
+    return live.connected !== null || live.exposes.length > 0 || Boolean(processes);
+  }
+
   /** The recent projects, newest first, each up or not. */
   summaries(): ProjectSummary[] {
     return this.options.settings.get().recentProjects.map((path) => ({
       path,
       name: basename(dirname(path)),
-      up: readProjectRecord(this.options.stateDirectory, path) !== undefined,
+      up: this.isUp(path),
     }));
   }
 
@@ -64,7 +76,7 @@ export class WindowProjects {
       plan: prepared.lines,
       // The window runs no processes, so only the cluster side counts here.
       changes: prepared.plan.changes,
-      up: readProjectRecord(this.options.stateDirectory, project.path) !== undefined,
+      up: this.isUp(project.path),
       processes: (project.file.run ?? []).map((r) => r.name),
       log,
     };
@@ -111,6 +123,14 @@ export class WindowProjects {
     } finally {
       this.options.onChange();
     }
-    return this.view(path, log);
+    // Brought down after its file was deleted or broken: nothing to plan, but it is down.
+    return this.view(path, log).catch(() => ({
+      path,
+      plan: [],
+      changes: false,
+      up: false,
+      processes: [],
+      log,
+    }));
   }
 }
