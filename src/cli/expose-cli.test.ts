@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRules } from '../../e2e/cluster/api/auth';
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
 import { takeLocalizerRange } from '../../e2e/support/address-ranges';
 import { run, runInBackground, type Background } from '../../e2e/support/processes';
@@ -281,6 +282,45 @@ describe('localizer expose', () => {
         'the dialer is still the one connect uses',
       ).toBeTruthy();
       await connect.stop();
+      await expectNoLeftovers();
+    } finally {
+      range.release();
+    }
+  });
+
+  it('a disconnect of one context leaves the exposes of another context running', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+    const range = takeLocalizerRange();
+    // A second context on the same cluster, as a teammate's kubeconfig beside one's own.
+    const second = cluster.addUser('second-context', adminRules, 'web');
+    const both = { KUBECONFIG: `${cluster.kubeconfigPath}:${second.kubeconfigPath}` };
+    try {
+      const connect = await connected(state, range.cidr);
+      const expose = await run(
+        process.execPath,
+        [
+          ...nodeArgs,
+          'expose',
+          'web/api',
+          '--context',
+          second.context,
+          '--map',
+          `${String(laptopPort)}:http`,
+        ],
+        { env: { ...environment(state), ...both } },
+      );
+      expect(expose.code, `${expose.stdout}${expose.stderr}`).toBe(0);
+      const disconnect = await localizer(['disconnect', '--context', 'localizer-test'], state);
+      expect(disconnect.code, `${disconnect.stdout}${disconnect.stderr}`).toBe(0);
+      const listed = JSON.parse((await localizer(['list', '--json'], state)).stdout) as TunnelStatus[];
+      expect(listed.map((t) => `${t.kind} ${t.context} ${t.namespace}/${t.name} ${t.status}`)).toEqual([
+        `expose ${second.context} web/api running`,
+      ]);
+      expect(Object.keys(await selectorOf('api'))).toEqual(['localizer.dev/intercept']);
+      const stop = await localizer(['expose', 'web/api', '--stop', '--context', second.context], state);
+      expect(stop.code, `${stop.stdout}${stop.stderr}`).toBe(0);
+      await connect.stop();
+      expect(await selectorOf('api')).toEqual({ app: 'api' });
       await expectNoLeftovers();
     } finally {
       range.release();

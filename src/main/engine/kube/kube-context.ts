@@ -54,7 +54,13 @@ export function loadKubeContext(
         `The kubeconfig ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}. Fix the file or choose another with --kubeconfig.`,
       );
     }
-    kubeConfig.mergeConfig(part, true);
+    // As kubectl merges KUBECONFIG: the first file to name a cluster, user or context wins, and
+    // a later one reusing the name (two kubeconfigs of one cluster, often) is no error.
+    for (const cluster of part.getClusters())
+      if (!kubeConfig.getCluster(cluster.name)) kubeConfig.addCluster(cluster);
+    for (const user of part.getUsers()) if (!kubeConfig.getUser(user.name)) kubeConfig.addUser(user);
+    for (const context of part.getContexts())
+      if (!kubeConfig.getContextObject(context.name)) kubeConfig.addContext(context);
     if (!kubeConfig.getCurrentContext() && part.getCurrentContext())
       kubeConfig.setCurrentContext(part.getCurrentContext());
   }
