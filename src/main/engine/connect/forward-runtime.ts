@@ -4,6 +4,7 @@
  * and the counters and status a user sees. Listeners are open only while a pod is ready, so a
  * caller gets "connection refused" rather than a silent hang when none is.
  */
+import { forwardStatus } from './forward-status';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { TunnelCounters, TunnelStatus } from '../../../shared/tunnel-status';
 import type { PodDialer } from '../kube/pod-dialer';
@@ -424,30 +425,19 @@ export class ForwardRuntime {
       plan.relayRoutes.length > 0
         ? `through the egress relay${this.relayPodNote()}: ${describeRoutes(plan.relayRoutes)}`
         : '';
-    let status: TunnelStatus['status'];
-    let reason: string;
-    if (plan.skipReason) {
-      status = 'skipped';
-      reason = plan.skipReason;
-    } else if (readyCount === 0 && !relayOnly) {
-      status = 'waiting';
-      reason =
-        plan.endpoints.length === 0
-          ? 'no pod matches the selector yet'
-          : `no ready pod (${plan.endpoints.length} not ready)`;
-    } else if (bindErrors.length > 0) {
-      status = 'failed';
-      reason = bindErrors.join('; ');
-    } else if (this.failingSince !== undefined) {
-      status = 'reconnecting';
-      reason = `the last connection failed: ${this.lastError ?? 'unknown error'}`;
-    } else if (this.relayFailing) {
-      status = 'failed';
-      reason = `${relayNote}; the last connection failed: ${this.lastError ?? 'unknown error'}; the next connection tries again`;
-    } else {
-      status = 'running';
-      reason = [relayNote, slowReaderNote, plan.note].filter(Boolean).join('; ');
-    }
+    const { status, reason } = forwardStatus({
+      skipReason: plan.skipReason,
+      endpoints: plan.endpoints.length,
+      ready: readyCount,
+      relayOnly,
+      bindErrors,
+      failing: this.failingSince !== undefined,
+      relayFailing: this.relayFailing,
+      lastError: this.lastError,
+      relayNote,
+      slowReaderNote,
+      planNote: plan.note,
+    });
     const state = `${status}|${reason}`;
     if (state !== this.lastState) {
       this.lastState = state;
