@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ControlError, runningInstance } from '../main/engine/control/control-client';
+import { runningInstance } from '../main/engine/control/control-client';
 import { isProcessAlive } from '../main/engine/expose/expose-records';
 import {
   defaultProjectFileName,
@@ -55,7 +55,7 @@ export async function runUp(
 ): Promise<number> {
   const project = readProjectFile(projectPath(args.file));
   const directory = stateDirectory();
-  const { context, plan, record, processesElsewhere, lines, changes } = await preparePlan(directory, project);
+  const { context, plan, start, processesElsewhere, lines, changes } = await preparePlan(directory, project);
   const runs = project.file.run ?? [];
   for (const line of lines) print(line);
   if (args.dryRun) {
@@ -84,20 +84,12 @@ export async function runUp(
       latest,
       await currentState(directory).catch(() => ({ connectedContexts: [], exposes: [] })),
     );
-    const failures = live
-      ? await undoProject(directory, live, print).catch((error: unknown) => {
-          if (error instanceof ControlError) return [error.message];
-          throw error;
-        })
-      : [];
+    // Each failure is said there (undoProject asks per step and never throws).
+    if (live) await undoProject(directory, live, print);
     removeProjectRecord(directory, project.path);
-    for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
   };
   let processes: RunningProcesses | undefined;
-  let state: ProjectRecord = {
-    ...(record ?? { file: project.path, context, connected: null, exposes: [] }),
-    processesIn: processesElsewhere,
-  };
+  let state: ProjectRecord = start;
   try {
     state = await applyPlan(directory, plan, state, {
       source: kubeSource(undefined),
@@ -259,7 +251,6 @@ export async function runDown(
     const deadline = Date.now() + 15_000;
     while (isProcessAlive(holder.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   }
-  for (const failure of down.failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
   print(down.failures.length > 0 ? 'Down, with the failures above.' : `Down: ${path} is undone.`);
   return down.failures.length > 0 ? 1 : 0;
 }

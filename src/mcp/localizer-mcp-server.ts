@@ -18,7 +18,7 @@ import {
   requestControl,
   runningInstance,
 } from '../main/engine/control/control-client';
-import { applyPlan, bringDown, preparePlan } from '../main/engine/project/project-control';
+import { bringDown, bringUp, preparePlan } from '../main/engine/project/project-control';
 import { defaultProjectFileName, readProjectFile } from '../main/engine/project/project-file-reader';
 import {
   connectRequestSchema,
@@ -60,7 +60,8 @@ async function attempt(work: () => Promise<CallToolResult>): Promise<CallToolRes
   try {
     return await work();
   } catch (error) {
-    if (error instanceof ControlError || error instanceof Error) return failure(error);
+    // Every refusal (not running, a bad file, the cluster's no) is the agent's to read.
+    if (error instanceof Error) return failure(error);
     throw error;
   }
 }
@@ -320,20 +321,12 @@ export function createLocalizerMcpServer(options: LocalizerMcpOptions): McpServe
         const loaded = project(input.file);
         if (!runningInstance(options.stateDirectory))
           return failure(new ControlError(notRunningMessage(options.stateDirectory), 'not-running'));
-        const prepared = await preparePlan(options.stateDirectory, loaded);
-        const said: string[] = [...prepared.lines];
-        await applyPlan(
-          options.stateDirectory,
-          prepared.plan,
-          prepared.record ?? {
-            file: loaded.path,
-            context: prepared.context,
-            connected: null,
-            exposes: [],
-            processesIn: null,
-          },
-          { source: options.source, print: (line) => said.push(line) },
-        );
+        const steps: string[] = [];
+        const prepared = await bringUp(options.stateDirectory, loaded, {
+          source: options.source,
+          print: (line) => steps.push(line),
+        });
+        const said = [...prepared.lines, ...steps];
         const runs = loaded.file.run ?? [];
         if (runs.length > 0 && !prepared.processesElsewhere)
           said.push(
@@ -363,8 +356,6 @@ export function createLocalizerMcpServer(options: LocalizerMcpOptions): McpServe
             { message: `Nothing to bring down: no up of ${path} is recorded.` },
             `Nothing to bring down: no up of ${path} is recorded.`,
           );
-        for (const failure of down.failures)
-          said.push(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
         if (down.failures.length > 0) return failure(new Error(said.join('\n')));
         said.push(`Down: ${path} is undone.`);
         return answer({ log: said }, said.join('\n'));

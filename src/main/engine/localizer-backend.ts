@@ -25,6 +25,7 @@ import { KubeconfigError, listKubeContexts } from './kube/kube-context';
 import { ControlError } from './control/control-client';
 import { ProjectFileError } from './project/project-file-reader';
 import { WindowProjects } from './project/window-projects';
+import { currentFrom } from './project/project-plan';
 
 export interface SettingsStore {
   get(): Settings;
@@ -76,13 +77,7 @@ export class LocalizerBackend
       kubeconfig: options.kubeconfig,
       settings: options.settings,
       onChange: () => this.refresh(),
-      current: () => ({
-        connectedContexts: this.instance.connectedContexts,
-        exposes: this.instance
-          .tunnels()
-          .filter((t) => t.kind === 'expose')
-          .map((t) => ({ context: t.context, namespace: t.namespace, service: t.name })),
-      }),
+      current: () => currentFrom(this.instance.connectedContexts, this.instance.tunnels()),
     });
     this.instance.on('change', () => this.refresh());
     this.instance.on('cleanup', (cleanup) => this.update({ cleanup }));
@@ -141,11 +136,13 @@ export class LocalizerBackend
         : connected[0];
     const live = shown ? this.instance.connectionOf(shown) : undefined;
     if (live) this.pending = undefined;
+    const tunnels = this.instance.tunnels();
     this.state = {
       ...this.state,
-      tunnels: this.instance.tunnels(),
+      tunnels,
       connection: live ?? this.pending ?? disconnected,
-      projects: this.projects.summaries(),
+      // From the tunnels just read: the projects' state costs no second read of every tunnel.
+      projects: this.projects.summaries(currentFrom(connected, tunnels)),
     };
   }
 

@@ -16,6 +16,7 @@ import {
   writeProjectRecord,
 } from './project-records';
 import {
+  currentFrom,
   describeCommand,
   describeStep,
   describeUndo,
@@ -36,12 +37,10 @@ export async function currentState(directory: string): Promise<CurrentState> {
     requestControl(directory, { op: 'status' }),
     requestControl(directory, { op: 'list' }),
   ]);
-  return {
-    connectedContexts: status.contexts.map((c) => c.name),
-    exposes: list.tunnels
-      .filter((t) => t.kind === 'expose')
-      .map((t) => ({ context: t.context, namespace: t.namespace, service: t.name })),
-  };
+  return currentFrom(
+    status.contexts.map((c) => c.name),
+    list.tunnels,
+  );
 }
 
 const exposeName = (spec: ExposeSpec): string => `${spec.namespace}/${spec.service}`;
@@ -124,6 +123,8 @@ export interface PreparedPlan {
   plan: ProjectPlan;
   /** What this project's last up made that still stands. */
   record: ProjectRecord | undefined;
+  /** The record carrying it out starts from: that one, or an empty one. */
+  start: ProjectRecord;
   /** The `localizer up` already running the project's processes, if one is. */
   processesElsewhere: ProjectRecord['processesIn'];
   /** The plan as `up` prints it: each step, each process, and what `down` will undo. */
@@ -178,6 +179,10 @@ export async function preparePlan(
     context,
     plan,
     record,
+    start: {
+      ...(record ?? { file: project.path, context, connected: null, exposes: [] }),
+      processesIn: processesElsewhere,
+    },
     processesElsewhere,
     lines,
     changes: plan.changes || (runs.length > 0 && !processesElsewhere),
@@ -269,7 +274,22 @@ export async function undoProject(
       failures.push(`${record.context}: ${(error as Error).message}`);
     }
   }
+  for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
   return failures;
+}
+
+/**
+ * The cluster side of `up` (what the window and an agent bring up; processes need a terminal):
+ * the plan for what runs now, carried out. Resolves with the plan it carried out.
+ */
+export async function bringUp(
+  directory: string,
+  project: LoadedProject,
+  options: { source: KubeSource; env?: NodeJS.ProcessEnv; print: (line: string) => void },
+): Promise<PreparedPlan> {
+  const prepared = await preparePlan(directory, project, options.env);
+  await applyPlan(directory, prepared.plan, prepared.start, options);
+  return prepared;
 }
 
 /**

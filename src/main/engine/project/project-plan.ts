@@ -38,6 +38,19 @@ export interface CurrentState {
   exposes: readonly { context: string; namespace: string; service: string }[];
 }
 
+/** What runs now, from the connected contexts and the tunnel list (its exposes). */
+export function currentFrom(
+  connectedContexts: readonly string[],
+  tunnels: readonly { kind: string; context: string; namespace: string; name: string }[],
+): CurrentState {
+  return {
+    connectedContexts,
+    exposes: tunnels
+      .filter((t) => t.kind === 'expose')
+      .map((t) => ({ context: t.context, namespace: t.namespace, service: t.name })),
+  };
+}
+
 export type PlanStep =
   | { action: 'connect'; context: string; spec: ConnectSpec }
   | { action: 'reconnect'; context: string; spec: ConnectSpec; why: string }

@@ -11,7 +11,7 @@ import type { ProjectSummary } from '../../../shared/app-state';
 import type { KubeSource } from '../../../shared/control-protocol';
 import type { Settings } from '../../../shared/settings';
 import { isProcessAlive } from '../expose/expose-records';
-import { applyPlan, bringDown, preparePlan } from './project-control';
+import { bringDown, bringUp, preparePlan } from './project-control';
 import { liveRecord, type CurrentState } from './project-plan';
 import { readProjectFile } from './project-file-reader';
 import { readProjectRecord } from './project-records';
@@ -44,19 +44,19 @@ export class WindowProjects {
   }
 
   /** Whether anything an up of `path` made still stands (a quit undoes it all, the record stays). */
-  private isUp(path: string): boolean {
-    const live = liveRecord(readProjectRecord(this.options.stateDirectory, path), this.options.current());
+  private isUp(path: string, current: CurrentState = this.options.current()): boolean {
+    const live = liveRecord(readProjectRecord(this.options.stateDirectory, path), current);
     if (!live) return false;
     const processes = live.processesIn && isProcessAlive(live.processesIn.pid);
     return live.connected !== null || live.exposes.length > 0 || Boolean(processes);
   }
 
-  /** The recent projects, newest first, each up or not. */
-  summaries(): ProjectSummary[] {
+  /** The recent projects, newest first, each up or not in `current`. */
+  summaries(current: CurrentState): ProjectSummary[] {
     return this.options.settings.get().recentProjects.map((path) => ({
       path,
       name: basename(dirname(path)),
-      up: this.isUp(path),
+      up: this.isUp(path, current),
     }));
   }
 
@@ -91,25 +91,17 @@ export class WindowProjects {
   async up(path: string): Promise<ProjectView> {
     const project = readProjectFile(path, this.env);
     this.remember(project.path);
-    const prepared = await preparePlan(this.options.stateDirectory, project, this.env);
     const log: string[] = [];
     try {
-      await applyPlan(
-        this.options.stateDirectory,
-        prepared.plan,
-        prepared.record ?? {
-          file: project.path,
-          context: prepared.context,
-          connected: null,
-          exposes: [],
-          processesIn: null,
-        },
-        { source: this.source, print: (line) => log.push(line) },
-      );
+      const prepared = await bringUp(this.options.stateDirectory, project, {
+        source: this.source,
+        env: this.env,
+        print: (line) => log.push(line),
+      });
+      if (!prepared.plan.changes) log.push('Everything was already up as the file says.');
     } finally {
       this.options.onChange();
     }
-    if (!prepared.plan.changes) log.push('Everything was already up as the file says.');
     return this.view(project.path, log);
   }
 
@@ -118,8 +110,6 @@ export class WindowProjects {
     try {
       const down = await bringDown(this.options.stateDirectory, path, (line) => log.push(line));
       if (!down) log.push('Nothing to bring down: no up of it is recorded.');
-      for (const failure of down?.failures ?? [])
-        log.push(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
     } finally {
       this.options.onChange();
     }
