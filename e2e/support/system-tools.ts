@@ -76,6 +76,12 @@ export const systemTools = {
     neededFor: "the test cluster's Redis image (the demo's cache/redis) and a real Redis client in the tests",
     present: () => executable('/usr/bin/redis-check-rdb') && onPath('redis-cli'),
   },
+  haproxy: {
+    name: 'HAProxy (/usr/sbin/haproxy)',
+    debianPackage: 'haproxy',
+    neededFor: "the test cluster's HAProxy image, which runs a personal intercept's router",
+    present: () => executable('/usr/sbin/haproxy'),
+  },
   netcat: {
     name: 'OpenBSD netcat (nc, with -N to shut down its sending side)',
     debianPackage: 'netcat-openbsd',

@@ -12,7 +12,12 @@ import { defaultSshImage, type SshImage } from '../main/engine/expose/ssh-pod';
 import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
 import { LocalizerInstance, isRefusal } from '../main/engine/instance/localizer-instance';
 import { stateDirectory } from '../main/engine/state-directory';
-import { describeExposedPorts, type ExposeMode } from '../shared/tunnel-status';
+import {
+  describeExposedPorts,
+  routeHeaderName,
+  routeHeaderValue,
+  type ExposeMode,
+} from '../shared/tunnel-status';
 import type { CleanupReport } from '../main/engine/expose/leftovers';
 import { defaultSettings } from '../shared/settings';
 import { cliVersion, printCleanup, startCliInstance, whenIdle } from './cli-instance';
@@ -27,6 +32,8 @@ export interface ExposeArguments {
   maps: string[];
   stop: boolean;
   mode: ExposeMode;
+  /** `NAME=VALUE` of a personal intercept. */
+  header?: string;
   sshImage?: string;
   /** `name:uid` of the image's non-root account. */
   sshUser?: string;
@@ -64,6 +71,17 @@ function parseImage(args: ExposeArguments): SshImage | undefined {
   return { image: args.sshImage ?? defaultSshImage.image, user, uid };
 }
 
+/** `x-dev=alice` → the header and value; the message says what one looks like. */
+export function parseHeader(text: string): { name: string; value: string } {
+  const [name = '', ...rest] = text.split('=');
+  const value = rest.join('=');
+  if (!routeHeaderName.test(name.toLowerCase()) || !routeHeaderValue.test(value))
+    throw new UsageError(
+      `--header ${JSON.stringify(text)} is not NAME=VALUE: NAME is an HTTP header (letters, digits, -) and VALUE 1-64 letters, digits or ._~-, e.g. --header x-dev=alice.`,
+    );
+  return { name: name.toLowerCase(), value };
+}
+
 function parseMappings(maps: readonly string[]): PortMapping[] {
   try {
     return maps.map(parsePortMapping);
@@ -89,6 +107,11 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
   const { namespace, service } = parseTarget(args.target);
   const mappings = parseMappings(args.maps);
   const image = parseImage(args);
+  if (args.header !== undefined && args.mode === 'scale-down')
+    throw new UsageError(
+      '--header and --scale-down do not go together: a personal intercept leaves the workloads running for everyone else.',
+    );
+  const header = args.header !== undefined ? parseHeader(args.header) : undefined;
   const directory = stateDirectory();
   const running = runningInstance(directory);
 
@@ -115,6 +138,7 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     mappings,
     ...(image ? { image } : {}),
     mode: args.mode,
+    ...(header ? { header } : {}),
   };
   if (running) {
     const answer = await requestControl(directory, { op: 'expose', ...request }, { onProgress: print }).catch(
@@ -156,9 +180,12 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
   const wasExposed = opened.instance.hasWork;
   if (wasExposed)
     print(
-      args.mode === 'takeover'
-        ? 'Stopping: giving the service its own selector back and deleting the SSH pod…'
-        : 'Stopping: restoring the workloads and deleting the SSH pod…',
+      {
+        takeover: 'Stopping: giving the service its own selector back and deleting the SSH pod…',
+        'scale-down': 'Stopping: restoring the workloads and deleting the SSH pod…',
+        personal:
+          'Stopping: taking the route off the router (the last one out removes it) and deleting the SSH pod…',
+      }[args.mode],
     );
   const failures = await opened.close();
   for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);

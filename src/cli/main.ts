@@ -29,7 +29,7 @@ const usage = `Usage:
                     [--cluster-domain DOMAIN] [--ip-range CIDR] [--no-names]
                     [--no-relays] [--relay-image IMAGE]
   localizer disconnect [--context NAME]...
-  localizer expose NAMESPACE/SERVICE [--map LOCAL:REMOTE]... [--scale-down] [--kubeconfig FILE]
+  localizer expose NAMESPACE/SERVICE [--map LOCAL:REMOTE]... [--scale-down | --header NAME=VALUE] [--kubeconfig FILE]
                    [--context NAME] [--ssh-image IMAGE --ssh-user NAME:UID]
   localizer expose NAMESPACE/SERVICE --stop [--context NAME]
   localizer cleanup [--kubeconfig FILE] [--context NAME] [--force]
@@ -54,7 +54,10 @@ expose      sends the service's traffic to ports on this machine: an SSH pod tun
             127.0.0.1:LOCAL (default: each service port to the same local port), and the service's
             selector is pointed at it while its own pods keep running (a takeover: connections
             already open to them stay there). --scale-down scales its workloads to zero instead,
-            which moves open connections, pod names and queue consumers too. REMOTE is a service
+            which moves open connections, pod names and queue consumers too. --header x-dev=alice
+            is a personal intercept: only HTTP requests with that header reach this machine, all
+            others the service's own pods, and teammates share the service with their own values
+            (a router pod in the cluster routes them; the last one out removes it). REMOTE is a service
             port's name or number. Uses the running Localizer's context (--context picks one of
             several); with none running, runs in the foreground until Ctrl-C or --stop
 cleanup     gives taken-over services their selector back, restores workloads and deletes SSH pods
@@ -146,6 +149,7 @@ async function main(argv: string[]): Promise<number> {
         map: { type: 'string', multiple: true, default: [] },
         stop: { type: 'boolean', default: false },
         'scale-down': { type: 'boolean', default: false },
+        header: { type: 'string' },
         'ssh-image': { type: 'string' },
         'ssh-user': { type: 'string' },
       },
@@ -159,7 +163,8 @@ async function main(argv: string[]): Promise<number> {
         target: positionals[0] ?? '',
         maps: values.map,
         stop: values.stop,
-        mode: values['scale-down'] ? 'scale-down' : 'takeover',
+        mode: values['scale-down'] ? 'scale-down' : values.header !== undefined ? 'personal' : 'takeover',
+        ...(values.header !== undefined ? { header: values.header } : {}),
         ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
         ...(values.context ? { context: values.context } : {}),
         ...(values['ssh-image'] ? { sshImage: values['ssh-image'] } : {}),

@@ -51,5 +51,6 @@ export function listJson(tunnels: readonly TunnelStatus[]): unknown[] {
     lastChange: t.lastChange,
     transport: t.transport ?? null,
     ...(t.mode ? { mode: t.mode } : {}),
+    ...(t.route ? { route: t.route } : {}),
   }));
 }

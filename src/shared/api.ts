@@ -8,7 +8,13 @@ import { z } from 'zod';
 import type { AppState } from './app-state';
 import type { Result } from './result';
 import { settingsSchema, type Settings } from './settings';
-import { exposeModes, type ExposeMode, type TunnelStatus } from './tunnel-status';
+import {
+  exposeModes,
+  routeHeaderName,
+  routeHeaderValue,
+  type ExposeMode,
+  type TunnelStatus,
+} from './tunnel-status';
 
 /** Every way a call can fail that the renderer is expected to handle. */
 export const ipcErrorCodes = ['invalid-input', 'not-allowed', 'refused', 'internal'] as const;
@@ -28,8 +34,10 @@ export interface ExposeRequestInput {
   service: string;
   /** Each service port (name or number) to a port on this machine; empty maps each to its own number. */
   mappings: { localPort: number; remote: string | number }[];
-  /** `takeover` (the default) or `scale-down`. */
+  /** `takeover` (the default), `scale-down` or `personal` (with `header`). */
   mode?: ExposeMode;
+  /** A personal intercept's header name and value. */
+  header?: { name: string; value: string };
 }
 
 export interface TunnelTarget {
@@ -126,6 +134,12 @@ export const exposeRequestSchema = z.object({
   service: kubeName,
   mappings: z.array(z.object({ localPort: port, remote: z.union([kubeName, port]) })).max(64),
   mode: z.enum(exposeModes).optional(),
+  header: z
+    .object({
+      name: z.string().regex(routeHeaderName, 'not an HTTP header name (lower-case letters, digits, -)'),
+      value: z.string().regex(routeHeaderValue, 'not 1-64 letters, digits or ._~-'),
+    })
+    .optional(),
 }) satisfies z.ZodType<ExposeRequestInput>;
 
 export const tunnelTargetSchema = z.object({ namespace: kubeName, name: kubeName });

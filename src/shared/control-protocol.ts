@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { apiArgumentSchemas, type ApiCallName } from './api';
 import {
   exposeModes,
+  routeHeaderName,
+  routeHeaderValue,
   exposeStates,
   forwardStates,
   portForwardTransports,
@@ -76,6 +78,11 @@ export const disconnectRequestSchema = z.strictObject({
   contexts: z.array(contextName).max(32),
 });
 
+export const routeHeaderSchema = z.strictObject({
+  name: z.string().toLowerCase().regex(routeHeaderName, 'not an HTTP header name (letters, digits, -)'),
+  value: z.string().regex(routeHeaderValue, 'not 1-64 letters, digits or ._~-'),
+});
+
 export const exposeRequestSchema = z.strictObject({
   op: z.literal('expose'),
   source: kubeSourceSchema,
@@ -86,6 +93,8 @@ export const exposeRequestSchema = z.strictObject({
   mappings: z.array(z.strictObject({ localPort: port, remote: z.union([kubeName, port]) })).max(64),
   image: sshImageSchema.optional(),
   mode: z.enum(exposeModes).optional(),
+  /** A personal intercept: only requests carrying this header value reach the laptop. */
+  header: routeHeaderSchema.optional(),
 });
 
 export const unexposeRequestSchema = z.strictObject({
@@ -175,6 +184,7 @@ export const tunnelStatusSchema = z.looseObject({
   lastChange: z.string(),
   transport: z.enum(portForwardTransports).nullable().optional(),
   mode: z.enum(exposeModes).optional(),
+  route: z.object({ header: z.string(), value: z.string(), sharedWith: z.array(z.string()) }).optional(),
 });
 /** A tunnel as read: loose in what it accepts, the shared model in what it gives. */
 const tunnel = tunnelStatusSchema.transform((value) => value as TunnelStatus);

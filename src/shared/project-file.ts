@@ -50,26 +50,45 @@ export const projectFileSchema = z
       ),
     exposes: z
       .array(
-        z.strictObject({
-          service: z
-            .string()
-            .regex(
-              /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
-              'NAMESPACE/SERVICE, e.g. web/api',
-            )
-            .describe('NAMESPACE/SERVICE whose cluster traffic comes to this machine'),
-          map: z
-            .array(portMapping)
-            .max(64)
-            .optional()
-            .describe('LOCAL:REMOTE port mappings; default: each service port to the same local port'),
-          mode: z
-            .enum(exposeModes)
-            .optional()
-            .describe(
-              'takeover (default: the Service points at a tunnel pod, its pods keep running) or scale-down',
-            ),
-        }),
+        z
+          .strictObject({
+            service: z
+              .string()
+              .regex(
+                /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+                'NAMESPACE/SERVICE, e.g. web/api',
+              )
+              .describe('NAMESPACE/SERVICE whose cluster traffic comes to this machine'),
+            map: z
+              .array(portMapping)
+              .max(64)
+              .optional()
+              .describe('LOCAL:REMOTE port mappings; default: each service port to the same local port'),
+            mode: z
+              .enum(exposeModes)
+              .optional()
+              .describe(
+                'takeover (default: the Service points at a tunnel pod, its pods keep running), scale-down, or personal (with header)',
+              ),
+            header: z
+              .string()
+              .regex(
+                /^[A-Za-z0-9][A-Za-z0-9-]{0,62}=[A-Za-z0-9._~-]{1,64}$/,
+                'NAME=VALUE, e.g. x-dev=${USER}',
+              )
+              .optional()
+              .describe(
+                'a personal intercept: only HTTP requests with this header value come here (NAME=VALUE, e.g. x-dev=${USER}); others keep going to the pods',
+              ),
+          })
+          .refine((expose) => !(expose.header && expose.mode && expose.mode !== 'personal'), {
+            message: 'header makes an expose personal; leave mode out, or set it to personal',
+            path: ['header'],
+          })
+          .refine((expose) => !(expose.mode === 'personal' && !expose.header), {
+            message: 'a personal expose needs a header (NAME=VALUE, e.g. x-dev=${USER})',
+            path: ['mode'],
+          }),
       )
       .max(64)
       .optional(),

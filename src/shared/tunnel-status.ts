@@ -24,9 +24,11 @@ export const transportLabels: Record<PortForwardTransport, string> = {
 /**
  * How an expose takes a Service: `takeover` points the Service's selector at the expose's pod
  * and leaves every workload running (the default); `scale-down` scales the workloads to zero,
- * for what a takeover cannot move (open connections, pod names and IPs, queue consumers).
+ * for what a takeover cannot move (open connections, pod names and IPs, queue consumers);
+ * `personal` routes only requests carrying the developer's header value to the laptop, through a
+ * router the Service's other developers share.
  */
-export const exposeModes = ['takeover', 'scale-down'] as const;
+export const exposeModes = ['takeover', 'scale-down', 'personal'] as const;
 export type ExposeMode = (typeof exposeModes)[number];
 
 /**
@@ -81,6 +83,28 @@ export interface TunnelStatus {
   transport?: PortForwardTransport | null;
   /** An expose's mode. */
   mode?: ExposeMode;
+  /** A personal intercept's route: the header and value it routes, and who else shares the router. */
+  route?: PersonalRoute;
+}
+
+export interface PersonalRoute {
+  header: string;
+  value: string;
+  /** The other developers on the same router, `owner (header=value)`. */
+  sharedWith: string[];
+}
+
+/**
+ * A personal intercept's header: an HTTP header name (a token) and a value of letters, digits
+ * and `._~-`, so it can be a routing key as written (HAProxy's map and runtime API split on
+ * spaces and `;`).
+ */
+export const routeHeaderName = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const routeHeaderValue = /^[A-Za-z0-9._~-]{1,64}$/;
+
+/** `x-dev=alice`, as the CLI takes and shows a personal intercept's header. */
+export function describeRoute(header: { name: string; value: string }): string {
+  return `${header.name}=${header.value}`;
 }
 
 /** `80->8080/tcp`, as `localizer list` prints a port. */

@@ -54,6 +54,8 @@ export interface Container {
   image: string;
   command?: string[];
   args?: string[];
+  /** The directory the process starts in; the image's WORKDIR when unset. */
+  workingDir?: string;
   env?: { name: string; value?: string }[];
   ports?: ContainerPort[];
   volumeMounts?: VolumeMount[];

@@ -65,6 +65,12 @@ function namespacedScript(launch: ContainerLaunch, command: string[]): string {
     if (mount.readOnly) lines.push(`mount -o remount,bind,ro ${shellQuote(mount.target)}`);
   }
   const argv = command.map(shellQuote).join(' ');
+  // As a container runtime does: the container's workingDir, else the image's WORKDIR (a
+  // process that changes directory and back, as HAProxy does, needs one it may enter).
+  const workingDirectory =
+    launch.container.workingDir ??
+    (launch.runtime.kind === 'host-command' ? launch.runtime.workingDirectory : undefined);
+  if (workingDirectory) lines.push(`cd ${shellQuote(workingDirectory)}`);
   const { uid, gid, groups } = launch.user;
   if (uid !== 0 && isRoot) {
     const extra = groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups';

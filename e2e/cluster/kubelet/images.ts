@@ -24,6 +24,8 @@ export type ImageRuntime =
       tool: SystemToolName;
       /** The image's command when the container names none (its Docker CMD). */
       defaultCommand?: string[];
+      /** The image's WORKDIR, where its process starts unless the container says otherwise. */
+      workingDirectory?: string;
       /**
        * Commands the image has under another name on this machine, put first on the container's
        * PATH: Debian's redis-tools has the Redis server as `redis-check-rdb`, which runs as the
@@ -102,6 +104,19 @@ knownImages.redis = {
   tool: 'redis',
   defaultCommand: ['redis-server'],
   aliases: { 'redis-server': '/usr/bin/redis-check-rdb' },
+};
+
+/**
+ * Docker's official HAProxy image (a personal intercept's router): this machine's HAProxy
+ * (Debian's `haproxy`, the same 2.6 LTS branch), run as the image's `haproxy` account, uid 99.
+ */
+knownImages.haproxy = {
+  kind: 'host-command',
+  user: 99,
+  program: '/usr/sbin/haproxy',
+  tool: 'haproxy',
+  defaultCommand: ['haproxy', '-f', '/usr/local/etc/haproxy/haproxy.cfg'],
+  workingDirectory: '/var/lib/haproxy',
 };
 
 /** The repository part of an image reference: `docker.io/library/x:1@sha256:…` → `x`. */

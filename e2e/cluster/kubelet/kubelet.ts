@@ -354,8 +354,9 @@ export class Kubelet {
         .map((p) => p.containerPort)
         .join(','),
       // Pods share this machine's network, so a program that would listen on the pod's own
-      // 127.0.0.1 (connect's relay) is told the pod's address instead, as sshd is (README).
-      ...(image.kind === 'host-command' ? { LOCALIZER_RELAY_LISTEN: runtime.ip } : {}),
+      // 127.0.0.1 (connect's relay, a router's runtime API) is told the pod's address instead,
+      // as sshd is (README); port-forward dials the pod's address.
+      ...(image.kind === 'host-command' ? { LOCALIZER_POD_LOOPBACK: runtime.ip } : {}),
     };
     try {
       // The pod as stored has its IPs already: the first status is written before any start.

@@ -224,6 +224,7 @@ export class LocalizerBackend
           ...target,
           mappings: request.mappings,
           ...(request.mode ? { mode: request.mode } : {}),
+          ...(request.header ? { header: request.header } : {}),
         },
         (message) => this.update({ exposing: { ...target, message } }),
       );

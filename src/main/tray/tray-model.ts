@@ -51,6 +51,7 @@ function headline(state: AppState): string {
 const modeLabels: Record<ExposeMode, string> = {
   takeover: 'taken over',
   'scale-down': 'workloads scaled down',
+  personal: 'personal',
 };
 
 /**

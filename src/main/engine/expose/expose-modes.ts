@@ -11,7 +11,9 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ExposeMode } from '../../../shared/tunnel-status';
 import { errorStatus } from '../kube/api-errors';
 import { localizerKeys } from '../kube/localizer-keys';
+import type { PodDialer } from '../kube/pod-dialer';
 import type { Clock } from '../timing/clock';
+import { PersonalRouter } from './router/personal-router';
 import { refusal, type ExposePlan, type SessionApis } from './expose-preflight';
 import { describeSelector, giveBack, isHeldBy, lastSpecChange, takeOver } from './service-takeover';
 import { ExposeRefusedError, readiness, restore, scaleDown } from './workload-scaler';
@@ -25,6 +27,13 @@ export interface ModeContext {
   pollMs: number;
   /** The SSH pod's current name. */
   podName: () => string | null;
+  /** The SSH pod's current address, where its tunnel listens. */
+  podAddress: () => string | null;
+  dialer: PodDialer;
+  /** A personal intercept's header and value. */
+  header?: { name: string; value: string };
+  /** How long a stop lets calls through the router finish. */
+  drainTimeoutMs: number;
   startTimeoutMs: number;
   isStopping: () => boolean;
 }
@@ -45,6 +54,10 @@ export interface ModeActions {
    * what, or null while the Service is still held. Scale-down: always null.
    */
   drift(): Promise<string | null>;
+  /** The SSH pod was made again under a new address: routes that name it follow (personal). */
+  moved?(): Promise<void>;
+  /** A personal intercept's companions on its router, as last read. */
+  sharedWith?(): string[];
 }
 
 function serviceName(plan: ExposePlan): { namespace: string; name: string } {
@@ -52,7 +65,11 @@ function serviceName(plan: ExposePlan): { namespace: string; name: string } {
 }
 
 /** Endpoints of the Service that are ready, by whether they are the SSH pod. */
-async function readyEndpoints(context: ModeContext): Promise<{ ssh: number; others: number } | undefined> {
+async function readyEndpoints(
+  context: ModeContext,
+  /** The pod counted apart: the SSH pod, or a personal intercept's router. */
+  ours: string | null = context.podName(),
+): Promise<{ ssh: number; others: number } | undefined> {
   const { namespace, name } = serviceName(context.plan);
   const slices = await context.apis.discovery
     .listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${name}` })
@@ -60,8 +77,17 @@ async function readyEndpoints(context: ModeContext): Promise<{ ssh: number; othe
   if (!slices) return undefined;
   const endpoints = slices.items.flatMap((slice: k8s.V1EndpointSlice) => slice.endpoints ?? []);
   const ready = endpoints.filter((e) => e.conditions?.ready !== false);
-  const ssh = ready.filter((e) => e.targetRef?.name === context.podName()).length;
+  const ssh = ready.filter((e) => e.targetRef?.name === ours).length;
   return { ssh, others: ready.length - ssh };
+}
+
+/** Someone else's selector, as it will be once the key of `session` (ours) is gone. */
+function theirSelector(service: k8s.V1Service, session: string): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(service.spec?.selector ?? {}).filter(
+      ([key, value]) => key !== localizerKeys.intercept || value !== session,
+    ),
+  );
 }
 
 function takeoverMode(context: ModeContext): ModeActions {
@@ -143,13 +169,7 @@ function takeoverMode(context: ModeContext): ModeActions {
         return null; // Unreadable for now (a network blip): not evidence of a change.
       }
       if (isHeldBy(service, context.session)) return null;
-      // Their selector, as it will be once this expose's own key is gone.
-      const theirs = Object.fromEntries(
-        Object.entries(service.spec?.selector ?? {}).filter(
-          ([key, value]) => key !== localizerKeys.intercept || value !== context.session,
-        ),
-      );
-      return `the selector of ${label} was changed while this expose held it (now ${describeSelector(theirs)}${lastSpecChange(service)})`;
+      return `the selector of ${label} was changed while this expose held it (now ${describeSelector(theirSelector(service, context.session))}${lastSpecChange(service)})`;
     },
   };
 }
@@ -186,6 +206,92 @@ function scaleDownMode(context: ModeContext): ModeActions {
   };
 }
 
+/**
+ * A personal intercept: requests with the developer's header value reach the laptop through the
+ * Service's router (made by the first developer, shared by the rest), every other request the
+ * Service's own pods. The last one to leave gives the Service back.
+ */
+function personalMode(context: ModeContext): ModeActions {
+  const target = serviceName(context.plan);
+  const label = `${target.namespace}/${target.name}`;
+  const header = context.header;
+  if (!header) throw new Error('a personal intercept needs a header');
+  const router = new PersonalRouter({
+    apis: context.apis,
+    dialer: context.dialer,
+    clock: context.clock,
+    pollMs: context.pollMs,
+    startTimeoutMs: context.startTimeoutMs,
+    owner: context.owner,
+    service: context.plan.service,
+    originalSelector: context.plan.originalSelector ?? context.plan.service.spec?.selector ?? {},
+    allPorts: context.plan.allPorts ?? context.plan.ports,
+    header,
+  });
+  const member = () => ({
+    session: context.session,
+    pod: context.podName() ?? '',
+    address: context.podAddress() ?? '',
+    ports: Object.fromEntries(context.plan.ports.map((p) => [String(p.servicePort), p.targetPort])),
+  });
+  let joined = false;
+  /** Waits (bounded) until the Service's EndpointSlices list its own pods and not the router. */
+  const ownPodsServe = async (): Promise<void> => {
+    const deadline = context.clock.now() + context.startTimeoutMs;
+    while (context.clock.now() < deadline) {
+      const seen = await readyEndpoints(context, router.podName);
+      if (seen && seen.ssh === 0 && seen.others > 0) return;
+      await context.clock.sleep(context.pollMs);
+    }
+  };
+  return {
+    routing: `routing ${header.name}=${header.value} on ${label} to this machine (every other request keeps going to its pods)`,
+    givingBack: `taking ${header.name}=${header.value} off the router of ${label}`,
+    async route() {
+      joined = true;
+      await router.join(member(), context.isStopping);
+    },
+    async giveBack() {
+      if (!joined) return null;
+      joined = false;
+      const { last } = await router.leave(member());
+      if (!last) return null;
+      // The last one out: the Service's own pods serve again before the router goes.
+      const given = await router.giveBackService();
+      if (given.outcome === 'restored') await ownPodsServe();
+      await router.remove(context.drainTimeoutMs);
+      if (given.outcome === 'changed')
+        return `the selector of ${label} had been changed by someone else (now ${describeSelector(given.service.spec?.selector)}${lastSpecChange(given.service)}), and was left as they made it`;
+      return null;
+    },
+    // Waited for in `giveBack`, before the router went.
+    readiness: () => Promise.resolve(undefined),
+    async moved() {
+      if (joined) await router.join(member(), context.isStopping);
+    },
+    sharedWith() {
+      return (router.state?.routes ?? [])
+        .filter((r) => r.session !== context.session)
+        .map((r) => `${r.owner} (${router.state?.header ?? ''}=${r.value})`);
+    },
+    async drift() {
+      if (!joined || !router.state) return null;
+      await router.refresh();
+      let service: k8s.V1Service;
+      try {
+        service = await context.apis.core.readNamespacedService(target);
+      } catch (error) {
+        if (errorStatus(error) === 404) return `${label} was deleted`;
+        return null;
+      }
+      const session = router.state.session;
+      if (isHeldBy(service, session)) return null;
+      return `the selector of ${label} was changed while its router held it (now ${describeSelector(theirSelector(service, session))}${lastSpecChange(service)})`;
+    },
+  };
+}
+
 export function modeActions(mode: ExposeMode, context: ModeContext): ModeActions {
+  if (mode === 'personal') return personalMode(context);
   return mode === 'takeover' ? takeoverMode(context) : scaleDownMode(context);
 }

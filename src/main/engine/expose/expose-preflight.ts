@@ -11,6 +11,9 @@ import { localizerKeys } from '../kube/localizer-keys';
 import type { KubeApis } from './leftovers';
 import { resolveExposedPorts, type ExposedPort, type PortMapping } from './port-map';
 import { labels } from './ssh-pod';
+import { originalSelectorOf } from './service-takeover';
+import { routerObjects } from './router/router-objects';
+import { parseRouterState, stateKey, withRoute } from './router/router-state';
 import {
   ExposeRefusedError,
   findServingWorkloads,
@@ -39,9 +42,22 @@ const commonNeeds: readonly Permission[] = [
   ['create', '', 'pods', 'portforward'],
 ];
 
+const takeoverNeeds: readonly Permission[] = [
+  ...commonNeeds,
+  ['patch', '', 'services'],
+  ['list', 'discovery.k8s.io', 'endpointslices'],
+];
+
 /** What each mode needs, beyond which it cannot start or cannot undo itself. */
 const needs: Record<ExposeMode, readonly Permission[]> = {
-  takeover: [...commonNeeds, ['patch', '', 'services'], ['list', 'discovery.k8s.io', 'endpointslices']],
+  takeover: takeoverNeeds,
+  // The router: its ConfigMap (the shared routes), its origin Service and its pod.
+  personal: [
+    ...takeoverNeeds,
+    ...(['get', 'create', 'update', 'delete'] as const).map((verb): Permission => [verb, '', 'configmaps']),
+    ['create', '', 'services'],
+    ['delete', '', 'services'],
+  ],
   'scale-down': [
     ...commonNeeds,
     ...(['deployments', 'statefulsets', 'replicasets'] as const).flatMap((resource) =>
@@ -84,7 +100,7 @@ async function refuseMissingPermissions(
   const missing = (answers ?? []).filter((a) => !a.allowed).map((a) => describePermission(a.permission));
   if (missing.length === 0) return;
   throw new ExposeRefusedError(
-    `Your account may not do all that ${mode === 'takeover' ? 'an expose' : 'an expose with --scale-down'} needs in namespace ${namespace}: it may not ${missing.join(', ')}. Nothing was changed. deploy/rbac.yaml has every permission an expose needs as a Role (\`kubectl apply -n ${namespace} -f deploy/rbac.yaml\`, bound to you with a RoleBinding); ask a cluster admin for it.`,
+    `Your account may not do all that ${{ takeover: 'an expose', 'scale-down': 'an expose with --scale-down', personal: 'a personal intercept (--header)' }[mode]} needs in namespace ${namespace}: it may not ${missing.join(', ')}. Nothing was changed. deploy/rbac.yaml has every permission an expose needs as a Role (\`kubectl apply -n ${namespace} -f deploy/rbac.yaml\`, bound to you with a RoleBinding); ask a cluster admin for it.`,
   );
 }
 
@@ -97,7 +113,12 @@ export interface ExposeTarget {
 export interface ExposePlan {
   service: k8s.V1Service;
   workloads: ServingWorkload[];
+  /** The ports this expose carries to the laptop. */
   ports: ExposedPort[];
+  /** A personal intercept: every TCP port of the Service (its router listens on each). */
+  allPorts?: ExposedPort[];
+  /** A personal intercept: the Service's own selector, also while a router holds it. */
+  originalSelector?: Record<string, string>;
 }
 
 /** A refused request as an ExposeRefusedError naming what was being done and what to do. */
@@ -140,6 +161,7 @@ async function refuseIfExposed(
   apis: SessionApis,
   target: ExposeTarget,
   service: k8s.V1Service,
+  personal = false,
 ): Promise<void> {
   const { namespace } = target;
   const name = `${namespace}/${target.service}`;
@@ -149,6 +171,14 @@ async function refuseIfExposed(
       throw refusal(error, `list pods in namespace ${namespace}`, namespace);
     });
   // A terminating pod is an expose that was stopped: it no longer takes calls.
+  const annotations = service.metadata?.annotations ?? {};
+  const routedBy = annotations[localizerKeys.router];
+  // Personal intercepts share the Service's router: theirs are no obstacle to another one.
+  if (personal && routedBy) return;
+  if (routedBy)
+    throw new ExposeRefusedError(
+      `${name} has personal intercepts (its router ${routedBy} routes it by header), and a takeover would take it from all of them. Expose with --header NAME=VALUE to add yours, or wait until they stop (\`localizer list\` on their machines).`,
+    );
   const existing = pods.items.find(
     (pod) => pod.metadata?.annotations?.[localizerKeys.service] === name && !pod.metadata.deletionTimestamp,
   );
@@ -159,13 +189,35 @@ async function refuseIfExposed(
     );
   }
   // Taken over by an expose whose pod is gone (it crashed): its selector is not the Service's own.
-  const annotations = service.metadata?.annotations ?? {};
   if (annotations[localizerKeys.originalSelector]) {
     const owner = annotations[localizerKeys.owner] ?? 'someone';
     throw new ExposeRefusedError(
       `${name} is still taken over by ${owner}'s expose, whose process is gone (its selector points at that expose's pod). Run \`localizer cleanup\` (\`--force\` for another owner's) to give it its selector back, then expose again.`,
     );
   }
+}
+
+/**
+ * A personal intercept's route checked against the router's before anything changes: another
+ * header than the router's, a value someone holds (named) and a full router are refused.
+ */
+async function refuseTakenRoute(
+  apis: SessionApis,
+  target: ExposeTarget,
+  header: { name: string; value: string },
+): Promise<void> {
+  const name = routerObjects(target.service).configMap;
+  const configMap = await apis.core
+    .readNamespacedConfigMap({ namespace: target.namespace, name })
+    .catch(() => undefined);
+  const state = parseRouterState(configMap?.data?.[stateKey]);
+  if (!state || state.phase === 'closing') return;
+  withRoute(
+    state,
+    { value: header.value, owner: '', session: '', pod: '', address: '', ports: {} },
+    header.name,
+    `${target.namespace}/${target.service}`,
+  );
 }
 
 /**
@@ -176,8 +228,8 @@ async function selectedPodSpecs(
   apis: SessionApis,
   service: k8s.V1Service,
   target: ExposeTarget,
+  selector: Record<string, string> = service.spec?.selector ?? {},
 ): Promise<k8s.V1PodTemplateSpec[]> {
-  const selector = service.spec?.selector ?? {};
   if (Object.keys(selector).length === 0)
     throw new ExposeRefusedError(
       `${target.namespace}/${target.service} has no selector, so no pod of Localizer's can take its traffic. Expose a service that selects pods.`,
@@ -201,9 +253,26 @@ export async function planExpose(
   target: ExposeTarget,
   mappings: readonly PortMapping[],
   mode: ExposeMode = 'takeover',
+  header?: { name: string; value: string },
 ): Promise<ExposePlan> {
   await refuseMissingPermissions(apis, target.namespace, mode);
   const service = await readService(apis, target);
+  if (mode === 'personal') {
+    // Its own selector, also while its router holds it (the router's pod is not what serves it).
+    const routed = Boolean(service.metadata?.annotations?.[localizerKeys.router]);
+    const originalSelector =
+      (routed ? originalSelectorOf(service) : undefined) ?? service.spec?.selector ?? {};
+    const specs = await selectedPodSpecs(apis, service, target, originalSelector);
+    await refuseIfExposed(apis, target, service, true);
+    if (header) await refuseTakenRoute(apis, target, header);
+    return {
+      service,
+      workloads: [],
+      ports: resolveExposedPorts(service, specs, mappings),
+      allPorts: resolveExposedPorts(service, specs, []),
+      originalSelector,
+    };
+  }
   if (mode === 'takeover') {
     // A takeover changes no workload, so it neither reads nor needs access to them.
     const specs = await selectedPodSpecs(apis, service, target);

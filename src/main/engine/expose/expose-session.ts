@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
+  describeRoute,
   takeoverLimits,
   type ExposeMode,
   type ExposeState,
@@ -37,8 +38,10 @@ export interface ExposeRequest {
   mappings: PortMapping[];
   /** The SSH image for this expose, instead of the manager's. */
   image?: SshImage;
-  /** How the Service is taken: `takeover` (the default) or `scale-down`. */
+  /** How the Service is taken: `takeover` (the default), `scale-down`, or `personal`. */
   mode?: ExposeMode;
+  /** A personal intercept's header (`x-dev`) and value (`alice`); implies `personal`. */
+  header?: { name: string; value: string };
 }
 
 export interface ExposeSessionOptions {
@@ -105,6 +108,8 @@ export class ExposeSession extends EventEmitter<{
   private readonly clock: Clock;
   private localProblem: string | null = null;
   private stopping = false;
+  /** The SSH pod's address, where its tunnel listens: a personal intercept's route goes there. */
+  private podAddress: string | null = null;
   private stopped: Promise<string | null> | undefined;
 
   constructor(private readonly options: ExposeSessionOptions) {
@@ -116,7 +121,13 @@ export class ExposeSession extends EventEmitter<{
       reopen: () => this.reopen(),
       onState: (state, reason) => {
         if (state !== 'running') this.lastError = reason;
-        this.set(state, state === 'running' ? this.runningReason() : reason);
+        // The router's health check sends a personal intercept's requests to the service's
+        // own pods while its tunnel is down: say so, as it is what its callers see.
+        const meanwhile =
+          this.mode === 'personal' && state === 'reconnecting'
+            ? `; meanwhile ${describeRoute(this.options.request.header ?? { name: '', value: '' })} requests go to the service's own pods`
+            : '';
+        this.set(state, state === 'running' ? this.runningReason() : `${reason}${meanwhile}`);
       },
       onLocalProblem: (problem) => {
         this.localProblem = problem;
@@ -151,12 +162,19 @@ export class ExposeSession extends EventEmitter<{
   }
 
   get mode(): ExposeMode {
-    return this.options.request.mode ?? 'takeover';
+    return this.options.request.header ? 'personal' : (this.options.request.mode ?? 'takeover');
   }
 
   /** The reason a running expose shows: what a takeover does not move, or the local problem. */
   private runningReason(): string {
-    return this.localProblem ?? (this.mode === 'takeover' ? takeoverLimits : '');
+    if (this.localProblem) return this.localProblem;
+    const header = this.options.request.header;
+    if (this.mode === 'personal' && header) {
+      const others = this.made.mode?.sharedWith?.() ?? [];
+      const shared = others.length > 0 ? `; its router is shared with ${others.join(', ')}` : '';
+      return `personal: requests with ${describeRoute(header)} come here; every other request goes to the service's own pods${shared}`;
+    }
+    return this.mode === 'takeover' ? takeoverLimits : '';
   }
 
   /** The mode's actions, made once the plan is. */
@@ -172,6 +190,10 @@ export class ExposeSession extends EventEmitter<{
       clock: this.clock,
       pollMs,
       podName: () => this.made.pod?.podName ?? null,
+      podAddress: () => this.podAddress,
+      dialer: this.options.dialer,
+      ...(this.options.request.header ? { header: this.options.request.header } : {}),
+      drainTimeoutMs,
       startTimeoutMs: this.startTimeoutMs,
       isStopping: () => this.stopping,
     });
@@ -188,6 +210,7 @@ export class ExposeSession extends EventEmitter<{
           { context, namespace: request.namespace, service: request.service },
           request.mappings,
           s.mode,
+          request.header,
         );
       },
     },
@@ -208,7 +231,7 @@ export class ExposeSession extends EventEmitter<{
           mode: s.mode,
           // A takeover changes no workload; a scale-down names the ones it scales.
           workloads:
-            s.mode === 'takeover'
+            s.mode !== 'scale-down'
               ? []
               : (s.made.plan?.workloads ?? []).map(({ kind, namespace, name }) => ({
                   kind,
@@ -291,7 +314,7 @@ export class ExposeSession extends EventEmitter<{
    * not fought over. The expose ends, leaving their change as it is, and says who changed what.
    */
   private watchForDrift(): void {
-    if (this.mode !== 'takeover') return;
+    if (this.mode === 'scale-down') return;
     this.driftTimer = this.clock.setTimeout(() => {
       void this.modeActions()
         .drift()
@@ -320,6 +343,7 @@ export class ExposeSession extends EventEmitter<{
       'start running',
       this.startTimeoutMs,
     );
+    this.podAddress = running.status?.podIP ?? null;
     // sshd may need a moment after the container starts, but not more than this.
     const answerMs = Math.min(30_000, this.startTimeoutMs);
     const deadline = this.clock.now() + answerMs;
@@ -362,6 +386,10 @@ export class ExposeSession extends EventEmitter<{
       this.set('reconnecting', 'the SSH pod is gone; creating a new one');
       await pod.recreate();
       this.emit('status');
+      const tunnel = await this.openTunnel();
+      // A new pod has a new address: the routes that led to the old one follow it.
+      if (this.made.routed) await this.modeActions().moved?.();
+      return tunnel;
     }
     return this.openTunnel();
   }
@@ -446,7 +474,8 @@ export class ExposeSession extends EventEmitter<{
       namespace,
       name: service,
       status: this.state,
-      reason: this.reason,
+      // Who shares a personal intercept's router changes while it runs: said as it is now.
+      reason: this.state === 'running' && this.mode === 'personal' ? this.runningReason() : this.reason,
       endpoint: this.made.pod?.podName ?? null,
       ip: null,
       hostnames: [],
@@ -461,6 +490,15 @@ export class ExposeSession extends EventEmitter<{
       lastChange: this.lastChange,
       transport: this.options.dialer.transport ?? null,
       mode: this.mode,
+      ...(this.options.request.header
+        ? {
+            route: {
+              header: this.options.request.header.name,
+              value: this.options.request.header.value,
+              sharedWith: this.made.mode?.sharedWith?.() ?? [],
+            },
+          }
+        : {}),
     };
   }
 }

@@ -12,6 +12,7 @@ import { labels, podAnnotations } from './ssh-pod';
 import { localizerKeys } from '../kube/localizer-keys';
 import { describeSelector, giveBack, originalSelectorOf } from './service-takeover';
 import { annotations, restore, type ServingWorkload, type WorkloadKind } from './workload-scaler';
+import { cleanUpRouters } from './router/router-leftovers';
 
 export interface KubeApis {
   core: k8s.CoreV1Api;
@@ -142,6 +143,8 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
   }
   for (const service of services) {
     const meta = service.metadata;
+    // A router's Service is shared by several developers' exposes: `cleanUpRouters` decides.
+    if (meta?.annotations?.[localizerKeys.router]) continue;
     const original = originalSelectorOf(service);
     // Ours by the annotation, or by the selector alone where the annotation was lost.
     const session =
@@ -260,6 +263,8 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
       report.failed.push(`could not delete ${what}: ${describeError(error)}`);
     }
   }
+
+  await cleanUpRouters(apis.core, namespaces, report);
 
   // A record stays while something it describes could not be undone, so the next run tries again.
   for (const record of records) {

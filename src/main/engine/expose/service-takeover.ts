@@ -69,6 +69,8 @@ export async function takeOver(
   core: k8s.CoreV1Api,
   service: k8s.V1Service,
   owner: { session: string; owner: string },
+  /** More to record on the Service (a router's name), removed again by `giveBack`. */
+  extraAnnotations: Record<string, string> = {},
 ): Promise<k8s.V1Service> {
   const selector = service.spec?.selector ?? {};
   return core.patchNamespacedService(
@@ -82,6 +84,7 @@ export async function takeOver(
             [localizerKeys.originalSelector]: JSON.stringify(selector),
             [localizerKeys.session]: owner.session,
             [localizerKeys.owner]: owner.owner,
+            ...extraAnnotations,
           },
         },
         spec: {
@@ -160,6 +163,7 @@ export async function giveBack(
                 [localizerKeys.originalSelector]: null,
                 [localizerKeys.session]: null,
                 [localizerKeys.owner]: null,
+                [localizerKeys.router]: null,
               },
             }
           : {}),

@@ -181,7 +181,7 @@ export class SshPodKeeper {
    */
   async leaveService(): Promise<boolean> {
     // A takeover's pod is routed to by the Service's selector alone, which is given back first.
-    if (this.options.mode === 'takeover') return true;
+    if (this.options.mode !== 'scale-down') return true;
     const selector = this.options.service.spec?.selector ?? {};
     if (!this.podName || Object.keys(selector).length === 0) return false;
     const ours: string[] = Object.values(labels);

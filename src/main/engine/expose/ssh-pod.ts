@@ -169,9 +169,9 @@ export function sshSecret(spec: SshPodSpec): k8s.V1Secret {
  * Service's selector.
  */
 function routingLabels(spec: SshPodSpec): Record<string, string> {
-  return spec.mode === 'takeover'
-    ? { [localizerKeys.intercept]: spec.session }
-    : (spec.service.spec?.selector ?? {});
+  return spec.mode === 'scale-down'
+    ? (spec.service.spec?.selector ?? {})
+    : { [localizerKeys.intercept]: spec.session };
 }
 
 /**

@@ -112,6 +112,8 @@ export interface ExposeInstanceRequest {
   image?: SshImage;
   /** `takeover` by default. */
   mode?: ExposeMode;
+  /** A personal intercept's header and value; implies `personal`. */
+  header?: { name: string; value: string };
 }
 
 interface Connection {
@@ -492,6 +494,7 @@ export class LocalizerInstance extends EventEmitter<{
           mappings: request.mappings,
           image,
           ...(request.mode ? { mode: request.mode } : {}),
+          ...(request.header ? { header: request.header } : {}),
         },
         progress,
       );

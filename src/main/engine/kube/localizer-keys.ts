@@ -19,7 +19,12 @@ export const localizerKeys = {
   intercept: 'localizer.dev/intercept',
   /** On a Service taken over: its own selector, as JSON, to put back. */
   originalSelector: 'localizer.dev/original-selector',
-  /** What an object is for, on the pods connect makes: `relay`. */
+  /**
+   * On a personal-intercept router's objects (label) and on the Service it routes (annotation):
+   * the router's name, so every developer's Localizer finds the one router of a Service.
+   */
+  router: 'localizer.dev/router',
+  /** What an object is for, on the pods connect makes: `relay`; on a router's objects: `router`. */
   role: 'localizer.dev/role',
   /** The well-known label that says which tool manages an object. */
   managedBy: 'app.kubernetes.io/managed-by',

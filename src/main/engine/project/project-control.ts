@@ -65,6 +65,7 @@ export async function carryOut(
         service: spec.service,
         mappings: spec.mappings,
         mode: spec.mode,
+        ...(spec.header ? { header: spec.header } : {}),
       },
       { onProgress },
     );

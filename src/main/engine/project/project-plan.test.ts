@@ -72,7 +72,7 @@ describe('the plan of localizer up', () => {
       current: upNow,
       plan: [
         'unchanged dev is connected',
-        're-expose web/api: http → 127.0.0.1:4000 (scale-down) (its port mappings or mode changed in the file)',
+        're-expose web/api: http → 127.0.0.1:4000 (scale-down) (its port mappings, mode or header changed in the file)',
       ],
     },
     {

@@ -12,6 +12,8 @@ export interface ExposeSpec {
   service: string;
   mappings: { localPort: number; remote: string | number }[];
   mode: ExposeMode;
+  /** A personal intercept's header and value. */
+  header?: { name: string; value: string };
 }
 
 export interface ConnectSpec {
@@ -78,6 +80,12 @@ export function connectSpec(file: ProjectFile): ConnectSpec | null {
   };
 }
 
+/** `x-dev=alice` → the header (lower case, as HTTP compares names) and value. */
+function headerOf(text: string): { name: string; value: string } {
+  const at = text.indexOf('=');
+  return { name: text.slice(0, at).toLowerCase(), value: text.slice(at + 1) };
+}
+
 export function exposeSpecs(file: ProjectFile): ExposeSpec[] {
   return (file.exposes ?? []).map((expose) => {
     const [namespace = '', service = ''] = expose.service.split('/');
@@ -88,14 +96,17 @@ export function exposeSpecs(file: ProjectFile): ExposeSpec[] {
         const [local = '', remote = ''] = mapping.split(':');
         return { localPort: Number(local), remote: /^\d+$/.test(remote) ? Number(remote) : remote };
       }),
-      mode: expose.mode ?? 'takeover',
+      mode: expose.header ? 'personal' : (expose.mode ?? 'takeover'),
+      ...(expose.header ? { header: headerOf(expose.header) } : {}),
     };
   });
 }
 
 const sameConnect = (a: ConnectSpec, b: ConnectSpec): boolean => JSON.stringify(a) === JSON.stringify(b);
 const sameExpose = (a: ExposeSpec, b: ExposeSpec): boolean =>
-  a.mode === b.mode && JSON.stringify(a.mappings) === JSON.stringify(b.mappings);
+  a.mode === b.mode &&
+  JSON.stringify(a.mappings) === JSON.stringify(b.mappings) &&
+  JSON.stringify(a.header ?? null) === JSON.stringify(b.header ?? null);
 const exposeKey = (e: { namespace: string; service: string }): string => `${e.namespace}/${e.service}`;
 
 /**
@@ -174,7 +185,7 @@ export function planProject(
     const before = madeBefore.get(key);
     if (!exposedNow.has(key) || endsExposes) steps.push({ action: 'expose', spec });
     else if (before && !sameExpose(before, spec))
-      steps.push({ action: 're-expose', spec, why: 'its port mappings or mode changed in the file' });
+      steps.push({ action: 're-expose', spec, why: 'its port mappings, mode or header changed in the file' });
     else steps.push({ action: 'keep-expose', spec, ours: before !== undefined });
   }
   return {
@@ -215,7 +226,7 @@ function describeMappings(spec: ExposeSpec): string {
     spec.mappings.length === 0
       ? 'each service port to the same local port'
       : spec.mappings.map((m) => `${String(m.remote)} → 127.0.0.1:${String(m.localPort)}`).join(', ');
-  return `${ports} (${spec.mode})`;
+  return `${ports} (${spec.header ? `personal, ${spec.header.name}=${spec.header.value}` : spec.mode})`;
 }
 
 function describeConnect(spec: ConnectSpec): string {

@@ -15,7 +15,7 @@ import asyncio, os, socket, struct, sys, time
 
 ALLOWED = set(sys.argv[2:])
 PORT = int(sys.argv[1])
-LISTEN = os.environ.get('LOCALIZER_RELAY_LISTEN', '127.0.0.1')
+LISTEN = os.environ.get('LOCALIZER_POD_LOOPBACK', '127.0.0.1')
 IDLE_CLIENT_SECONDS = 120
 MAX_CLIENTS = 4096
 MAX_QUEUED = 4 * 1024 * 1024
