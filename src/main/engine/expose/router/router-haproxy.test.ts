@@ -112,8 +112,13 @@ describe('a router run by HAProxy', () => {
     expect((await call('/a', { 'x-dev': 'alice' }, agent)).body, 'before alice joins').toBe('origin /a');
     await runRouterCommands(admin, joinCommands(alice(), [port]));
     const answers = [];
-    for (const headers of [{ 'x-dev': 'alice' }, {}, { 'x-dev': 'bob' }, { 'x-dev': 'alice' }])
-      answers.push((await call('/x', headers, agent)).body);
+    const asked: Record<string, string>[] = [
+      { 'x-dev': 'alice' },
+      {},
+      { 'x-dev': 'bob' },
+      { 'x-dev': 'alice' },
+    ];
+    for (const headers of asked) answers.push((await call('/x', headers, agent)).body);
     expect(answers).toEqual(['alice /x', 'origin /x', 'origin /x', 'alice /x']);
     await runRouterCommands(admin, [...unrouteCommands('alice'), ...releaseCommands(0, [port])]);
     expect((await call('/b', { 'x-dev': 'alice' }, agent)).body, 'after alice left').toBe('origin /b');
