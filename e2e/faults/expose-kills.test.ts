@@ -42,6 +42,7 @@ function startExpose(state: string, mode: ExposeMode) {
     [
       ...[...nodeArgs, 'expose', 'web/frontend', '--map', `${String(laptopPort)}:http`],
       ...(mode === 'scale-down' ? ['--scale-down'] : []),
+      ...(mode === 'personal' ? ['--header', 'x-dev=killed'] : []),
     ],
     { env: environment(state) },
   );
@@ -64,15 +65,22 @@ async function replicas(): Promise<number | undefined> {
   return (await apps.readNamespacedDeployment({ namespace: 'web', name: 'frontend' })).spec?.replicas;
 }
 
-async function leftovers(): Promise<{ pods: number; secrets: number }> {
-  const [pods, secrets] = await Promise.all([
+async function leftovers(): Promise<{ pods: number; secrets: number; routerObjects: number }> {
+  const router = { labelSelector: `${localizerKeys.role}=router` };
+  const [pods, secrets, routerPods, routerServices, routerConfigMaps] = await Promise.all([
     core.listPodForAllNamespaces({ labelSelector: labels.session }),
     core.listSecretForAllNamespaces({ labelSelector: labels.session }),
+    core.listPodForAllNamespaces(router),
+    core.listServiceForAllNamespaces(router),
+    core.listConfigMapForAllNamespaces(router),
   ]);
   // A deleted pod that is terminating is on its way out, as the API server shows it.
+  const running = (items: k8s.V1Pod[]): number => items.filter((p) => !p.metadata?.deletionTimestamp).length;
   return {
-    pods: pods.items.filter((p) => !p.metadata?.deletionTimestamp).length,
+    pods: running(pods.items),
     secrets: secrets.items.length,
+    // A personal intercept's router pod, origin Service and ConfigMap.
+    routerObjects: running(routerPods.items) + routerServices.items.length + routerConfigMaps.items.length,
   };
 }
 
@@ -85,7 +93,7 @@ async function cleanUpAndCheck(
 ): Promise<void> {
   const cleanup = await run(process.execPath, [...nodeArgs, 'cleanup'], { env: environment(state) });
   const context = `after a SIGKILL ${moment} (${String(delayMs)} ms; replay with LOCALIZER_FAULT_DELAYS) and localizer cleanup: ${cleanup.stdout}${cleanup.stderr}`;
-  let left = { pods: -1, secrets: -1 };
+  let left = { pods: -1, secrets: -1, routerObjects: -1 };
   let current: number | undefined;
   let service: { selector: Record<string, string>; record: boolean } | undefined;
   try {
@@ -101,9 +109,9 @@ async function cleanUpAndCheck(
           left = await leftovers();
           return left;
         },
-        { timeout: 15_000, message: `SSH pods and Secrets ${context}` },
+        { timeout: 15_000, message: `SSH pods, Secrets and router objects ${context}` },
       )
-      .toEqual({ pods: 0, secrets: 0 });
+      .toEqual({ pods: 0, secrets: 0, routerObjects: 0 });
   } finally {
     figures.push({
       mode,
@@ -113,13 +121,14 @@ async function cleanUpAndCheck(
       'workloads left scaled down': current === 2 ? 0 : 1,
       'SSH pods left': left.pods,
       'Secrets left': left.secrets,
+      'router objects left': left.routerObjects,
       'cleanup said': cleanup.stdout.trim().split('\n').at(-1) ?? '',
     });
   }
 }
 
 beforeAll(async () => {
-  requireSystemTools('sshd', 'utilLinux');
+  requireSystemTools('sshd', 'utilLinux', 'haproxy');
   cluster = await startTestCluster({ scenario: 'demo' });
   ({ apps, core } = kubeClients(cluster.kubeconfigPath));
   laptopPort = await freePort();
@@ -137,8 +146,9 @@ describe('SIGKILL of localizer expose at a random moment', () => {
   for (const mode of exposeModes) {
     it(`while it starts (${mode}): cleanup gives the Service back and removes the SSH pod and Secret`, async () => {
       // An expose reaches "Exposed:" in about 2–3.5 s here (a takeover switches the selector
-      // last); kill anywhere in the first 4.5 s.
-      for (const delayMs of killDelays(3, 4500, 0)) {
+      // last; a personal intercept's router pod starts after the SSH pod, about 1 s more); kill
+      // anywhere in the first 4.5 s (6 s for a personal intercept).
+      for (const delayMs of killDelays(3, mode === 'personal' ? 6000 : 4500, 0)) {
         const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
         const expose = startExpose(state, mode);
         const startedAt = Date.now();
@@ -153,6 +163,27 @@ describe('SIGKILL of localizer expose at a random moment', () => {
         );
       }
     });
+
+    if (mode === 'personal')
+      it('while it makes the router (personal): cleanup removes the router and gives the Service back', async () => {
+        // Timed from the moment the router step starts: its ConfigMap, origin Service, pod and
+        // the selector switch are all made within about 450 ms of it here.
+        for (const delayMs of killDelays(3, 500, 6)) {
+          const state = mkdtempSync(join(tmpdir(), 'expose-kill-'));
+          const expose = startExpose(state, mode);
+          await pollUntil(() => expose.output().includes('routing x-dev=killed'), 30_000, 'the router step');
+          const startedAt = Date.now();
+          await untilKillMoment(startedAt, delayMs, () => expose.output().includes('Exposed:'));
+          expose.child.kill('SIGKILL');
+          await expose.stop();
+          await cleanUpAndCheck(
+            state,
+            mode,
+            expose.output().includes('Exposed:') ? 'once exposed' : 'while making the router',
+            Date.now() - startedAt,
+          );
+        }
+      });
 
     it(`while it stops (${mode}): cleanup finishes the stop`, async () => {
       for (const delayMs of killDelays(2, 800, 4)) {
