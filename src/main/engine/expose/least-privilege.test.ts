@@ -65,9 +65,9 @@ function managerFor(): ExposeManager {
   });
 }
 
-function call(ip: string): Promise<string> {
+function call(ip: string, headers: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve) => {
-    get({ host: ip, port: 8080, path: '/', agent: false, timeout: 5_000 }, (response) => {
+    get({ host: ip, port: 8080, path: '/', agent: false, headers, timeout: 5_000 }, (response) => {
       let body = '';
       response.on('data', (chunk: Buffer) => (body += chunk.toString()));
       response.on('end', () => resolve(body));
@@ -85,7 +85,7 @@ async function untouched(): Promise<void> {
 }
 
 beforeAll(async () => {
-  requireSystemTools('sshd', 'utilLinux');
+  requireSystemTools('sshd', 'utilLinux', 'haproxy');
   cluster = await startTestCluster({ scenario: 'demo' });
   await cluster.waitForWorkloads();
   admin = loadKubeContext({ kubeconfig: cluster.kubeconfigPath }).kubeConfig.makeApiClient(k8s.CoreV1Api);
@@ -129,6 +129,54 @@ describe('expose as a user bound only to deploy/rbac.yaml', () => {
     ['delete', '', 'secrets', 'delete secrets'],
     ['create', '', 'pods/portforward', 'create pods/portforward'],
   ];
+  it('runs a personal intercept, router and all, start to stop', async () => {
+    const context = contextFor(shippedRules());
+    const manager = managerFor();
+    const before = await admin.readNamespacedService({ namespace: 'web', name: 'api' });
+    const started = await manager.expose(context, {
+      namespace: 'web',
+      service: 'api',
+      mappings: [{ localPort: laptopPort, remote: 'http' }],
+      header: { name: 'x-dev', value: 'least' },
+    });
+    expect(started).toMatchObject({ status: 'running', mode: 'personal' });
+    const ip = before.spec?.clusterIP ?? '';
+    expect(await call(ip, { 'x-dev': 'least' })).toBe('from the laptop');
+    expect(await call(ip)).toMatch(/"namespace":"web"/);
+    await manager.unexpose(context.name, 'web', 'api');
+    expect(await manager.recover(context)).toEqual({ done: [], skipped: [], failed: [] });
+    expect((await admin.readNamespacedService({ namespace: 'web', name: 'api' })).spec).toEqual(before.spec);
+    await untouched();
+  });
+
+  const personalNeeds: [verb: string, group: string, resource: string, named: string][] = [
+    ['get', '', 'configmaps', 'get configmaps'],
+    ['create', '', 'configmaps', 'create configmaps'],
+    ['update', '', 'configmaps', 'update configmaps'],
+    ['delete', '', 'configmaps', 'delete configmaps'],
+    ['create', '', 'services', 'create services'],
+    ['delete', '', 'services', 'delete services'],
+  ];
+  it('names each missing verb and resource of a personal intercept before anything changes', async () => {
+    for (const [verb, group, resource, named] of personalNeeds) {
+      const context = contextFor(without(shippedRules(), verb, group, resource));
+      await expect(
+        managerFor().expose(context, {
+          namespace: 'web',
+          service: 'api',
+          mappings: [{ localPort: laptopPort, remote: 'http' }],
+          header: { name: 'x-dev', value: 'least' },
+        }),
+        `without ${named}`,
+      ).rejects.toThrow(
+        new RegExp(
+          `a personal intercept \\(--header\\) needs in namespace web: it may not ${named}\\. Nothing was changed\\.`,
+        ),
+      );
+      await untouched();
+    }
+  });
+
   it('names each missing verb and resource before anything changes', async () => {
     for (const [verb, group, resource, named] of takeoverNeeds) {
       const context = contextFor(without(shippedRules(), verb, group, resource));
