@@ -106,7 +106,7 @@ const targets: { name: string; open: () => Promise<AppUnderTest>; skip: string |
 ];
 
 beforeAll(async () => {
-  requireSystemTools('chromium', 'sshd', 'utilLinux', 'kubectl');
+  requireSystemTools('chromium', 'sshd', 'utilLinux', 'kubectl', 'haproxy');
   mkdirSync(artifacts, { recursive: true });
   cluster = await startTestCluster({ scenario: 'demo' });
   laptopPort = await freePort();
@@ -221,6 +221,40 @@ for (const target of targets) {
         path: join(artifacts, `tunnels-${target.name.split(' ')[0] ?? ''}.png`),
         fullPage: true,
       });
+      await row.getByRole('button', { name: 'Stop exposing' }).click();
+      await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
+    });
+
+    it('exposes only requests with my header value, asking for the value first (personal)', async () => {
+      const p = page();
+      await p.getByRole('tab', { name: 'Services' }).click();
+      await p.getByRole('row', { name: 'web/api', exact: true }).click({ button: 'right' });
+      await p.getByRole('menuitem', { name: 'Expose to a local port…' }).click();
+      const dialog = p.getByRole('dialog', { name: 'Expose web/api to this machine' });
+      await dialog.getByRole('radio', { name: /^Only my requests/ }).check();
+      await dialog.getByLabel('Service port 8080 (to 8080): local port').fill(String(laptopPort));
+      await dialog.getByLabel(/Service port 9090/).fill(String(await freePort()));
+      await dialog.getByRole('button', { name: 'Expose' }).click();
+      await expect.poll(() => dialog.getByText('Enter your value').count()).toBe(1);
+      await dialog.getByLabel('Your value').fill('ui-dev');
+      await p.screenshot({ path: join(artifacts, `expose-personal-${target.name.split(' ')[0] ?? ''}.png`) });
+      await dialog.getByRole('button', { name: 'Expose' }).click();
+      const row = p.getByRole('row', { name: 'expose web/api', exact: true });
+      await expect
+        .poll(() => row.getByText('running').count(), { timeout: 60_000, message: 'the expose should run' })
+        .toBe(1);
+      const ip = String(
+        field(cluster.store.get(resourceTypeOfKind('Service'), 'web', 'api'), 'spec', 'clusterIP'),
+      );
+      expect(await (await fetch(`http://${ip}:8080/`, { headers: { 'x-dev': 'ui-dev' } })).text()).toBe(
+        'laptop',
+      );
+      expect(
+        await (await fetch(`http://${ip}:8080/`)).text(),
+        'everyone else still reaches the pods',
+      ).toContain('"namespace":"web"');
+      expect(await row.textContent()).toContain('x-dev=ui-dev');
+      expect(await row.textContent()).toContain('every other request goes to the service');
       await row.getByRole('button', { name: 'Stop exposing' }).click();
       await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
     });

@@ -61,6 +61,8 @@ const modeLabels: Record<ExposeMode, string> = {
 function exposeLabel(expose: TunnelStatus): string {
   const name = `${expose.namespace}/${expose.name}: ${expose.status}`;
   const quiet = expose.reason === '' || expose.reason === takeoverLimits;
+  if (expose.status === 'running' && expose.route)
+    return `${name}, ${modeLabels.personal} (${expose.route.header}=${expose.route.value})`;
   if (expose.status === 'running' && expose.mode && quiet) return `${name}, ${modeLabels[expose.mode]}`;
   return expose.reason ? `${name} (${expose.reason})` : name;
 }

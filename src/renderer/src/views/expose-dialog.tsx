@@ -1,6 +1,11 @@
 import { useState, type SyntheticEvent } from 'react';
 import type { AppState } from '../../../shared/app-state';
-import type { ExposeMode, TunnelStatus } from '../../../shared/tunnel-status';
+import {
+  routeHeaderName,
+  routeHeaderValue,
+  type ExposeMode,
+  type TunnelStatus,
+} from '../../../shared/tunnel-status';
 
 /** The modes the dialog offers, each with what it does and does not move. */
 const modeChoices: { mode: ExposeMode; label: string; detail: string }[] = [
@@ -9,6 +14,12 @@ const modeChoices: { mode: ExposeMode; label: string; detail: string }[] = [
     label: 'Take over',
     detail:
       'New connections to the service come here; its pods keep running for everyone else’s open connections, pod names and queues.',
+  },
+  {
+    mode: 'personal',
+    label: 'Only my requests (personal, by header)',
+    detail:
+      'Only HTTP requests carrying your header value come here; everyone else’s keep going to its pods, and teammates can do the same with their own values.',
   },
   {
     mode: 'scale-down',
@@ -58,13 +69,27 @@ export function ExposeDialog(props: {
   const [error, setError] = useState<string | null>(null);
   const [submitting, setSubmitting] = useState(false);
   const [mode, setMode] = useState<ExposeMode>('takeover');
+  const [headerName, setHeaderName] = useState('x-dev');
+  const [headerValue, setHeaderValue] = useState('');
   const problems = localPortProblems(rows);
+  const headerProblems =
+    mode !== 'personal'
+      ? {}
+      : {
+          ...(routeHeaderName.test(headerName.trim().toLowerCase())
+            ? {}
+            : { name: 'Enter an HTTP header name: letters, digits and -, e.g. x-dev.' }),
+          ...(routeHeaderValue.test(headerValue.trim())
+            ? {}
+            : { value: 'Enter your value: 1-64 letters, digits or ._~-, e.g. your name.' }),
+        };
   const progress = props.state.exposing?.service === tunnel.name ? props.state.exposing.message : null;
 
   const submit = (event: SyntheticEvent): void => {
     event.preventDefault();
     setTouched(true);
-    if (Object.keys(problems).length > 0 || rows.length === 0) return;
+    if (Object.keys(problems).length > 0 || Object.keys(headerProblems).length > 0 || rows.length === 0)
+      return;
     setSubmitting(true);
     setError(null);
     void window.localizer
@@ -73,6 +98,9 @@ export function ExposeDialog(props: {
         service: tunnel.name,
         mappings: rows.map((row) => ({ localPort: Number(row.local), remote: row.remote })),
         mode,
+        ...(mode === 'personal'
+          ? { header: { name: headerName.trim().toLowerCase(), value: headerValue.trim() } }
+          : {}),
       })
       .then((result) => {
         setSubmitting(false);
@@ -107,6 +135,42 @@ export function ExposeDialog(props: {
               </label>
             ))}
           </fieldset>
+          {mode === 'personal' && (
+            <div className="field">
+              <label htmlFor="header-name">Header</label>
+              <input
+                id="header-name"
+                value={headerName}
+                aria-invalid={touched && headerProblems.name !== undefined}
+                aria-describedby="header-name-problem"
+                disabled={submitting}
+                onChange={(event) => setHeaderName(event.target.value)}
+              />
+              <span id="header-name-problem" className="problem">
+                {touched ? headerProblems.name : ''}
+              </span>
+              <label htmlFor="header-value">Your value</label>
+              <input
+                id="header-value"
+                value={headerValue}
+                placeholder="alice"
+                aria-invalid={touched && headerProblems.value !== undefined}
+                aria-describedby="header-value-problem"
+                disabled={submitting}
+                onChange={(event) => setHeaderValue(event.target.value)}
+              />
+              <span id="header-value-problem" className="problem">
+                {touched ? headerProblems.value : ''}
+              </span>
+              <span className="detail">
+                Send it with your requests (e.g.{' '}
+                <code>
+                  curl -H &apos;{headerName || 'x-dev'}: {headerValue || 'alice'}&apos;
+                </code>
+                ); a service that calls this one must pass it on.
+              </span>
+            </div>
+          )}
           {rows.length === 0 && <p role="alert">This service has no TCP port to expose.</p>}
           {rows.map((row, index) => (
             <div key={String(row.remote)} className="field">

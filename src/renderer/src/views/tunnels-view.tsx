@@ -59,7 +59,10 @@ export function TunnelsView(props: { state: AppState; focus: TunnelTarget | null
                     <span className="nowrap">
                       {tunnel.namespace}/{tunnel.name}
                     </span>
-                    <span className="kind">{tunnel.kind}</span>
+                    <span className="kind">
+                      {tunnel.kind}
+                      {tunnel.route ? ` · ${tunnel.route.header}=${tunnel.route.value}` : ''}
+                    </span>
                     {tunnel.kind === 'expose' && (
                       <button
                         type="button"
