@@ -76,6 +76,12 @@ export const systemTools = {
     neededFor: "the test cluster's Redis image (the demo's cache/redis) and a real Redis client in the tests",
     present: () => executable('/usr/bin/redis-check-rdb') && onPath('redis-cli'),
   },
+  curl: {
+    name: 'curl (with HTTP/2)',
+    debianPackage: 'curl',
+    neededFor: 'a real HTTP/1.1 and h2c client in the personal intercept tests',
+    present: () => onPath('curl'),
+  },
   haproxy: {
     name: 'HAProxy (/usr/sbin/haproxy)',
     debianPackage: 'haproxy',

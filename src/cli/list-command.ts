@@ -80,6 +80,21 @@ export function statusText(status: InstanceStatus): string {
       ),
     );
   }
+  const exposes = status.exposes ?? [];
+  if (exposes.length > 0)
+    lines.push(
+      '',
+      renderTable(
+        ['EXPOSE', 'MODE', 'STATUS', 'ROUTE', 'SHARED WITH'],
+        exposes.map((e) => [
+          `${e.namespace}/${e.name}`,
+          e.mode ?? '-',
+          e.status,
+          e.route ? `${e.route.header}=${e.route.value}` : '-',
+          e.route?.sharedWith.join(', ') || '-',
+        ]),
+      ),
+    );
   return lines.join('\n');
 }
 

@@ -247,6 +247,21 @@ export const instanceStatusSchema = z.looseObject({
   /** Tunnels by status, e.g. `{ running: 12, skipped: 2 }`. */
   counts: z.record(z.string(), z.number()),
   ipRange: z.string().nullable(),
+  /** Each expose: how it takes its Service, and a personal intercept's route and companions. */
+  exposes: z
+    .array(
+      z.object({
+        context: z.string(),
+        namespace: z.string(),
+        name: z.string(),
+        status: z.string(),
+        mode: z.enum(exposeModes).optional(),
+        route: z
+          .object({ header: z.string(), value: z.string(), sharedWith: z.array(z.string()) })
+          .optional(),
+      }),
+    )
+    .optional(),
 });
 export type InstanceStatus = z.infer<typeof instanceStatusSchema>;
 

@@ -13,8 +13,14 @@ import { cleanUpLeftovers, type CleanupReport } from './leftovers';
 import { defaultSshImage, type SshImage } from './ssh-pod';
 import { ExposeRefusedError } from './workload-scaler';
 
-/** `user@host`: how an expose names its owner on what it changes. */
+/**
+ * `user@host`: how an expose names its owner on what it changes, and whose leftovers a cleanup
+ * may undo without `--force`. LOCALIZER_OWNER replaces it where the account is shared (a dev
+ * container whose user is the same for everyone, a CI runner).
+ */
 export function defaultOwner(): string {
+  const given = process.env.LOCALIZER_OWNER?.trim();
+  if (given && /^[\x21-\x7e]{1,128}$/.test(given)) return given;
   return `${userInfo().username}@${hostname()}`;
 }
 

@@ -661,6 +661,16 @@ export class LocalizerInstance extends EventEmitter<{
       helper: this.names.status(this.connections.size > 0),
       counts: countByStatus(this.tunnels()),
       ipRange: this.ipRange ?? null,
+      exposes: this.tunnels()
+        .filter((t) => t.kind === 'expose')
+        .map(({ context, namespace, name, status, mode, route }) => ({
+          context,
+          namespace,
+          name,
+          status,
+          ...(mode ? { mode } : {}),
+          ...(route ? { route } : {}),
+        })),
     };
   }
 
