@@ -78,6 +78,8 @@ function row(tunnel: TunnelStatus) {
     address: tunnel.ip,
     hostnames: tunnel.hostnames,
     ports: tunnel.ports.map((p) => `${String(p.port)}/${p.protocol}`),
+    ...(tunnel.mode ? { mode: tunnel.mode } : {}),
+    ...(tunnel.route ? { route: tunnel.route } : {}),
   };
 }
 
@@ -230,7 +232,7 @@ export function createLocalizerMcpServer(options: LocalizerMcpOptions): McpServe
     {
       title: 'Expose a service to this machine',
       description:
-        "Sends a Service's cluster traffic to ports on this machine. mode takeover (default) points the Service at a tunnel pod while its own pods keep running; scale-down scales its workloads to zero. mappings: localPort and the service port's name or number (default: each service port to the same local port). Other people's calls to the Service reach this machine while it runs: expose only what the user asked for.",
+        "Sends a Service's cluster traffic to ports on this machine. mode takeover (default) points the Service at a tunnel pod while its own pods keep running; scale-down scales its workloads to zero. header {name, value} makes it personal: only HTTP requests carrying that header value reach this machine, every other request keeps going to the Service's pods, and teammates can share the Service with their own values (prefer it on shared clusters). mappings: localPort and the service port's name or number (default: each service port to the same local port). Without a header, other people's calls to the Service reach this machine while it runs: expose only what the user asked for.",
       inputSchema: exposeRequestSchema.omit({ op: true, source: true, image: true }).extend({
         mappings: exposeRequestSchema.shape.mappings.optional(),
       }),
