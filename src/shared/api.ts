@@ -136,7 +136,7 @@ export const exposeRequestSchema = z.object({
   mode: z.enum(exposeModes).optional(),
   header: z
     .object({
-      name: z.string().regex(routeHeaderName, 'not an HTTP header name (lower-case letters, digits, -)'),
+      name: z.string().toLowerCase().regex(routeHeaderName, 'not an HTTP header name (letters, digits, -)'),
       value: z.string().regex(routeHeaderValue, 'not 1-64 letters, digits or ._~-'),
     })
     .optional(),

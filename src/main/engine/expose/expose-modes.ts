@@ -276,7 +276,9 @@ function personalMode(context: ModeContext): ModeActions {
     },
     async drift() {
       if (!joined || !router.state) return null;
-      await router.refresh();
+      // Keeps the shared router serving (a router pod gone, routes changed by someone else); a
+      // failure here is tried again at the next check.
+      await router.keepUp().catch(() => null);
       let service: k8s.V1Service;
       try {
         service = await context.apis.core.readNamespacedService(target);

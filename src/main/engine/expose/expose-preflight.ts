@@ -171,17 +171,24 @@ async function refuseIfExposed(
       throw refusal(error, `list pods in namespace ${namespace}`, namespace);
     });
   // A terminating pod is an expose that was stopped: it no longer takes calls.
-  const annotations = service.metadata?.annotations ?? {};
-  const routedBy = annotations[localizerKeys.router];
-  // Personal intercepts share the Service's router: theirs are no obstacle to another one.
-  if (personal && routedBy) return;
-  if (routedBy)
-    throw new ExposeRefusedError(
-      `${name} has personal intercepts (its router ${routedBy} routes it by header), and a takeover would take it from all of them. Expose with --header NAME=VALUE to add yours, or wait until they stop (\`localizer list\` on their machines).`,
-    );
-  const existing = pods.items.find(
+  const exposing = pods.items.filter(
     (pod) => pod.metadata?.annotations?.[localizerKeys.service] === name && !pod.metadata.deletionTimestamp,
   );
+  const isPersonal = (pod: k8s.V1Pod): boolean =>
+    pod.metadata?.annotations?.[localizerKeys.mode] === 'personal';
+  const annotations = service.metadata?.annotations ?? {};
+  const routedBy = annotations[localizerKeys.router];
+  const intercepts = exposing.filter(isPersonal);
+  const existing = exposing.find((pod) => !isPersonal(pod));
+  // Personal intercepts share the Service's router (or wait while its first developer makes
+  // it): theirs are no obstacle to another one.
+  if (personal && !existing && (routedBy || intercepts.length > 0)) return;
+  if (!personal && (routedBy || intercepts.length > 0)) {
+    const holders = intercepts.map((pod) => pod.metadata?.annotations?.[localizerKeys.owner] ?? 'someone');
+    throw new ExposeRefusedError(
+      `${name} has personal intercepts (${[...new Set(holders)].join(', ') || `its router ${routedBy ?? ''}`}), and a takeover would take it from all of them. Expose with --header NAME=VALUE to add yours, or wait until they stop.`,
+    );
+  }
   if (existing) {
     const owner = existing.metadata?.annotations?.[localizerKeys.owner] ?? 'someone';
     throw new ExposeRefusedError(

@@ -28,6 +28,7 @@ import { HostKeyMismatchError, ReverseTunnel, type TunnelCounters } from './reve
 import { generateSshKeys, sshPort, type SshImage, type SshKeys } from './ssh-pod';
 import { isPodReady, SshPodKeeper } from './ssh-pod-keeper';
 import { TunnelKeeper } from './tunnel-keeper';
+import { ExposeRefusedError } from './workload-scaler';
 
 export type { SessionApis } from './expose-preflight';
 
@@ -205,6 +206,15 @@ export class ExposeSession extends EventEmitter<{
       says: (s) => `reading service ${s.target}`,
       run: async (s) => {
         const { request, context } = s.options;
+        // Every front end comes through here: a header and its mode are checked once.
+        if (request.header && request.mode && request.mode !== 'personal')
+          throw new ExposeRefusedError(
+            `A header makes an expose personal (only requests carrying it come here); it does not go with mode ${request.mode}. Leave the mode out, or the header.`,
+          );
+        if (request.mode === 'personal' && !request.header)
+          throw new ExposeRefusedError(
+            'A personal intercept needs a header and your value, e.g. --header x-dev=alice: only requests carrying it come here.',
+          );
         s.made.plan = await planExpose(
           s.options.apis,
           { context, namespace: request.namespace, service: request.service },

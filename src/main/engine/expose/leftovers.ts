@@ -63,6 +63,16 @@ async function listEverywhere<T>(
   }
 }
 
+/** Whether the router a Service names is still there (unknown counts as there). */
+async function routerExists(core: k8s.CoreV1Api, namespace: string, name: string): Promise<boolean> {
+  try {
+    await core.readNamespacedConfigMap({ namespace, name });
+    return true;
+  } catch (error) {
+    return errorStatus(error) !== 404;
+  }
+}
+
 export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions): Promise<CleanupReport> {
   const report: CleanupReport = { done: [], skipped: [], failed: [] };
   const records = readRecords(options.stateDirectory);
@@ -143,8 +153,10 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
   }
   for (const service of services) {
     const meta = service.metadata;
-    // A router's Service is shared by several developers' exposes: `cleanUpRouters` decides.
-    if (meta?.annotations?.[localizerKeys.router]) continue;
+    // A router's Service is shared by several developers' exposes: `cleanUpRouters` decides,
+    // as long as the router's ConfigMap is there; without it, it is a takeover left behind.
+    const router = meta?.annotations?.[localizerKeys.router];
+    if (router && meta.namespace && (await routerExists(apis.core, meta.namespace, router))) continue;
     const original = originalSelectorOf(service);
     // Ours by the annotation, or by the selector alone where the annotation was lost.
     const session =
@@ -264,7 +276,7 @@ export async function cleanUpLeftovers(apis: KubeApis, options: CleanupOptions):
     }
   }
 
-  await cleanUpRouters(apis.core, namespaces, report);
+  await cleanUpRouters(apis.core, namespaces, report, options.force);
 
   // A record stays while something it describes could not be undone, so the next run tries again.
   for (const record of records) {

@@ -104,6 +104,54 @@ async function openSocket(ip: string, headers: Record<string, string>) {
 
 const fromPods = (answer: string): boolean => answer.includes('"namespace":"web"');
 
+/**
+ * A client in the cluster: a pod calling api.web by its cluster name over keep-alive
+ * connections (Python's http.client, which neither retries nor reopens a connection the server
+ * dropped), alternately without a header and as alice, opening a new connection every 20 rounds
+ * as a pool with a maximum connection age does. One line per call.
+ */
+const inClusterCaller = `
+import http.client, time
+connection = None
+rounds = 0
+while True:
+    rounds += 1
+    if rounds % 20 == 0 and connection is not None:
+        connection.close()
+        connection = None
+    for who, headers in (('none', {}), ('alice', {'x-dev': 'alice'})):
+        try:
+            if connection is None:
+                connection = http.client.HTTPConnection('api.web.svc.cluster.local', 8080, timeout=5)
+            connection.request('GET', '/from-a-pod', headers=headers)
+            body = connection.getresponse().read().decode()
+            print(who, 'pods' if '"namespace":"web"' in body else body.strip(), flush=True)
+        except Exception as error:
+            print(who, 'FAILED', repr(error), flush=True)
+            connection = None
+    time.sleep(0.05)
+`;
+
+async function startInClusterCaller(): Promise<string> {
+  const name = 'personal-caller';
+  await core.createNamespacedPod({
+    namespace: 'web',
+    body: {
+      metadata: { name },
+      spec: {
+        containers: [{ name: 'caller', image: 'python:3.12', command: ['python3', '-c', inClusterCaller] }],
+      },
+    },
+  });
+  await expect
+    .poll(() => cluster.logs('web', name).split('\n').length, {
+      timeout: 20_000,
+      message: 'the in-cluster caller should be calling',
+    })
+    .toBeGreaterThan(4);
+  return name;
+}
+
 /** A teammate who never sends the header, calling without pause: on new connections or one kept alive. */
 function bystander(ip: string, agent: Agent | false) {
   const answers: string[] = [];
@@ -167,6 +215,7 @@ describe('personal intercepts', () => {
     const ip = before.spec?.clusterIP ?? '';
     const pooledAgent = new Agent({ keepAlive: true, maxSockets: 1 });
     const bystanders = [bystander(ip, false), bystander(ip, pooledAgent)];
+    const caller = await startInClusterCaller();
     const expose = (manager: ExposeManager, value: string, localPort: number) =>
       manager.expose(context, {
         namespace: 'web',
@@ -232,6 +281,15 @@ describe('personal intercepts', () => {
     keepAlive.destroy();
 
     await alice.unexpose(context.name, 'web', 'api');
+    const callerSaw = cluster.logs('web', caller).trim().split('\n');
+    await core.deleteNamespacedPod({ namespace: 'web', name: caller });
+    expect(
+      callerSaw.filter((line) => !/^(none pods|alice pods|alice alice h1 \/from-a-pod)$/.test(line)),
+      `what the in-cluster caller saw that it should not have (of ${String(callerSaw.length)} calls)`,
+    ).toEqual([]);
+    expect(callerSaw, "the pod's calls as alice reached alice while she held her route").toContain(
+      'alice alice h1 /from-a-pod',
+    );
     for (const caller of bystanders) await caller.stop();
     pooledAgent.destroy();
     const answered = bystanders.flatMap((caller) => caller.answers);
@@ -360,5 +418,76 @@ describe('personal intercepts', () => {
       .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'the router should be gone' })
       .toEqual([]);
     await expectNoExposeObjects(core, 'web');
+  });
+
+  it('lets two developers start at once, and one leave while another joins, each keeping their own route', async () => {
+    const before = await core.readNamespacedService({ namespace: 'web', name: 'api' });
+    const ip = before.spec?.clusterIP ?? '';
+    const carol = new ExposeManager({
+      stateDirectory: mkdtempSync(join(tmpdir(), 'personal-state-')),
+      owner: 'carol@laptop',
+      keepaliveIntervalMs: 1_000,
+    });
+    const expose = async (manager: ExposeManager, value: string) =>
+      manager.expose(context, {
+        namespace: 'web',
+        service: 'api',
+        mappings: [{ localPort: await laptopServer(value), remote: 'http' }],
+        header: { name: 'x-dev', value },
+      });
+    try {
+      // Both find no router: one makes it, the other waits for it and joins.
+      await Promise.all([expose(alice, 'alice'), expose(bob, 'bob')]);
+      expect(await call(ip, '/', { 'x-dev': 'alice' }, false)).toBe('alice h1 /');
+      expect(await call(ip, '/', { 'x-dev': 'bob' }, false)).toBe('bob h1 /');
+      // Bob leaves as carol joins: carol may get bob's slot, and keeps it.
+      await Promise.all([bob.unexpose(context.name, 'web', 'api'), expose(carol, 'carol')]);
+      expect(await call(ip, '/', { 'x-dev': 'carol' }, false)).toBe('carol h1 /');
+      expect(await call(ip, '/', { 'x-dev': 'alice' }, false)).toBe('alice h1 /');
+      expect(await call(ip, '/', { 'x-dev': 'bob' }, false)).toSatisfy(fromPods);
+    } finally {
+      await carol.stopAll();
+    }
+    await alice.unexpose(context.name, 'web', 'api');
+    expect((await core.readNamespacedService({ namespace: 'web', name: 'api' })).spec).toEqual(before.spec);
+    await expect
+      .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'the router should be gone' })
+      .toEqual([]);
+  });
+
+  it('makes the router pod again when it goes (evicted, a node drained), with the routes it had', async () => {
+    const before = await core.readNamespacedService({ namespace: 'web', name: 'api' });
+    const ip = before.spec?.clusterIP ?? '';
+    await alice.expose(context, {
+      namespace: 'web',
+      service: 'api',
+      mappings: [{ localPort: await laptopServer('alice'), remote: 'http' }],
+      header: { name: 'x-dev', value: 'alice' },
+    });
+    const [router] = (
+      await core.listNamespacedPod({ namespace: 'web', labelSelector: `${localizerKeys.role}=router` })
+    ).items;
+    await core.deleteNamespacedPod({ namespace: 'web', name: router?.metadata?.name ?? '' });
+    await expect
+      .poll(
+        async () =>
+          (
+            await core.listNamespacedPod({ namespace: 'web', labelSelector: `${localizerKeys.role}=router` })
+          ).items.filter((pod) => pod.metadata?.name !== router?.metadata?.name).length,
+        { timeout: 20_000, message: 'a new router pod should be made' },
+      )
+      .toBe(1);
+    await expect
+      .poll(() => call(ip, '/', { 'x-dev': 'alice' }, false), {
+        timeout: 30_000,
+        message: "alice's requests reach her again through the new router",
+      })
+      .toBe('alice h1 /');
+    expect(await call(ip, '/', {}, false)).toSatisfy(fromPods);
+    await alice.unexpose(context.name, 'web', 'api');
+    expect((await core.readNamespacedService({ namespace: 'web', name: 'api' })).spec).toEqual(before.spec);
+    await expect
+      .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'the router should be gone' })
+      .toEqual([]);
   });
 });

@@ -71,6 +71,8 @@ export async function takeOver(
   owner: { session: string; owner: string },
   /** More to record on the Service (a router's name), removed again by `giveBack`. */
   extraAnnotations: Record<string, string> = {},
+  /** The selector to record as the Service's own, when it is not the one it has now. */
+  ownSelector?: Record<string, string>,
 ): Promise<k8s.V1Service> {
   const selector = service.spec?.selector ?? {};
   return core.patchNamespacedService(
@@ -81,7 +83,7 @@ export async function takeOver(
         metadata: {
           resourceVersion: service.metadata?.resourceVersion,
           annotations: {
-            [localizerKeys.originalSelector]: JSON.stringify(selector),
+            [localizerKeys.originalSelector]: JSON.stringify(ownSelector ?? selector),
             [localizerKeys.session]: owner.session,
             [localizerKeys.owner]: owner.owner,
             ...extraAnnotations,

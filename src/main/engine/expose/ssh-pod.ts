@@ -140,6 +140,7 @@ function objectAnnotations(spec: SshPodSpec): Record<string, string> {
     [podAnnotations.owner]: spec.owner,
     [podAnnotations.service]: `${spec.namespace}/${spec.service.metadata?.name ?? ''}`,
     [podAnnotations.originalReplicas]: spec.originalReplicas,
+    [localizerKeys.mode]: spec.mode,
   };
 }
 

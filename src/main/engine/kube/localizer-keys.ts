@@ -10,6 +10,8 @@ export const localizerKeys = {
   owner: 'localizer.dev/owner',
   /** `namespace/service` an SSH pod stands in for. */
   service: 'localizer.dev/service',
+  /** On an SSH pod: its expose's mode (`takeover`, `scale-down`, `personal`). */
+  mode: 'localizer.dev/mode',
   /** The replicas to restore: a number on a workload, `Kind/name=N,...` on an SSH pod. */
   originalReplicas: 'localizer.dev/original-replicas',
   /**

@@ -78,7 +78,7 @@ describe('Pod Security "restricted"', () => {
       {
         header: 'x-dev',
         session: 'router-1',
-        pod: names.podName('router-1'),
+        pod: names.podName(),
         phase: 'starting',
         createdBy: 'dev@laptop',
         originalSelector: { app: 'api' },

@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  joinCommands,
+  mapCommands,
   portKind,
-  releaseCommands,
   renderRouterConfig,
   renderRoutesMap,
+  serverCommands,
   type RouterPort,
 } from './router-config';
 import { routerSlots, withoutRoute, withRoute, type RouterState } from './router-state';
@@ -103,24 +103,29 @@ describe('renderRouterConfig', () => {
 });
 
 describe('the runtime API commands', () => {
-  it("join: the slot's servers first, then the map, so no request meets a placeholder", () => {
-    expect(joinCommands(alice, ports)).toEqual([
+  it("point each held slot at its developer's tunnel, for the ports they mapped, and rest the others", () => {
+    expect(serverCommands([alice], ports, 2)).toEqual([
       'set server s0_p80_h1/laptop addr 10.0.0.7 port 8080',
       'set server s0_p80_h1/laptop state ready',
       'set server s0_p80_h2/laptop addr 10.0.0.7 port 8080',
       'set server s0_p80_h2/laptop state ready',
-      'del map routes.map alice',
-      'add map routes.map alice s0',
+      // Alice did not map 9000: her requests there go to the origin, the slot's backup.
+      'set server s0_p9000_h1/laptop state maint',
+      'set server s0_p9000_h2/laptop state maint',
+      'set server s1_p80_h1/laptop state maint',
+      'set server s1_p80_h2/laptop state maint',
+      'set server s1_p9000_h1/laptop state maint',
+      'set server s1_p9000_h2/laptop state maint',
     ]);
   });
 
-  it('release: every routed port of the slot back to maintenance', () => {
-    expect(releaseCommands(2, ports)).toEqual([
-      'set server s2_p80_h1/laptop state maint',
-      'set server s2_p80_h2/laptop state maint',
-      'set server s2_p9000_h1/laptop state maint',
-      'set server s2_p9000_h2/laptop state maint',
+  it('replace the routes map as one version', () => {
+    expect(mapCommands([alice, { ...alice, slot: 1, value: 'bob' }], 7)).toEqual([
+      'add map @7 routes.map alice s0',
+      'add map @7 routes.map bob s1',
+      'commit map @7 routes.map',
     ]);
+    expect(mapCommands([], 8), 'no route: an empty map').toEqual(['commit map @8 routes.map']);
   });
 });
 

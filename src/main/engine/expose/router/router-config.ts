@@ -176,7 +176,10 @@ function slotBackends(
     return [
       `backend ${backendName(slotName(slot), port.servicePort, protocol)}`,
       '  mode http',
-      // A request that may have been carried out is never sent twice.
+      // A tunnel that just dropped may accept a connection and close it unanswered: such a GET
+      // is tried again (on the origin, once the laptop is down); a request that may have been
+      // carried out is never sent twice.
+      '  retry-on conn-failure empty-response',
       '  http-request disable-l7-retry if !METH_GET !METH_HEAD !METH_OPTIONS',
       // A TCP check, not an HTTP one, so the developer's server sees no stream of health-check
       // requests: the tunnel's listener goes when the tunnel does, and a refused connection
@@ -201,12 +204,10 @@ export function renderRouterConfig(input: RouterConfigInput): string {
     '  timeout server 1h',
     '  timeout tunnel 1h',
     '  timeout check 2s',
-    // A connection the laptop refuses (or closes unanswered, as a tunnel that just dropped does)
-    // is tried again, and once the laptop is marked down the retry goes to the slot's backup:
-    // the origin.
+    // A connection that fails is tried again; in a slot, once its laptop is marked down, on the
+    // slot's backup, the origin.
     '  option redispatch 1',
     '  retries 3',
-    '  retry-on conn-failure empty-response',
   ];
   for (const port of input.ports) {
     lines.push(...frontend(port, header), ...originBackends(port, input.originAddress));
@@ -229,45 +230,54 @@ export function renderRoutesMap(routes: readonly RouteSlot[]): string {
   return routes.map((route) => `${route.value} ${slotName(route.slot)}\n`).join('');
 }
 
-/** The runtime API commands that point a slot at a developer's tunnel and route their value to it. */
-export function joinCommands(route: RouteSlot, ports: readonly RouterPort[]): string[] {
+/**
+ * The runtime API commands that make a running router hold exactly `routes`: each held slot's
+ * servers at its developer's tunnel (ready for the ports they mapped, in maintenance for the
+ * rest), every other slot in maintenance. Idempotent, so whoever changes the routes (a join, a
+ * leave, a cleanup) and whoever notices a change sends the same commands for the same state.
+ * Maintenance keeps the calls a server carries; it only takes no new ones.
+ */
+export function serverCommands(
+  routes: readonly RouteSlot[],
+  ports: readonly RouterPort[],
+  slots: number,
+): string[] {
   const commands: string[] = [];
-  for (const port of ports) {
-    const target = route.ports[String(port.servicePort)];
-    if (port.kind === 'tcp' || target === undefined) continue;
-    for (const protocol of ['h1', 'h2'] as const) {
-      const server = laptopServer(route.slot, port.servicePort, protocol);
-      commands.push(
-        `set server ${server} addr ${route.address} port ${String(target)}`,
-        `set server ${server} state ready`,
-      );
+  for (let slot = 0; slot < slots; slot++) {
+    const route = routes.find((r) => r.slot === slot);
+    for (const port of ports) {
+      if (port.kind === 'tcp') continue;
+      const target = route?.ports[String(port.servicePort)];
+      for (const protocol of ['h1', 'h2'] as const) {
+        const server = laptopServer(slot, port.servicePort, protocol);
+        if (route && target !== undefined)
+          commands.push(
+            `set server ${server} addr ${route.address} port ${String(target)}`,
+            `set server ${server} state ready`,
+          );
+        else commands.push(`set server ${server} state maint`);
+      }
     }
   }
-  // The map last: by the time a request is routed to the slot, its servers point at the tunnel.
-  commands.push(
-    `del map ${routesMapPath} ${route.value}`,
-    `add map ${routesMapPath} ${route.value} ${slotName(route.slot)}`,
-  );
   return commands;
 }
+
+/**
+ * The commands that replace the routes map with `routes` as one version (`prepare map` gave
+ * `version`): a request sees the old map or the new one, never a mix, and a version prepared
+ * earlier can no longer be committed over a later one (HAProxy refuses it).
+ */
+export function mapCommands(routes: readonly RouteSlot[], version: number): string[] {
+  const at = `@${String(version)}`;
+  return [
+    ...routes.map((route) => `add map ${at} ${routesMapPath} ${route.value} ${slotName(route.slot)}`),
+    `commit map ${at} ${routesMapPath}`,
+  ];
+}
+
+export const prepareMapCommand = `prepare map ${routesMapPath}`;
 
 /** The command that makes every HTTP/1.1 answer close its connection (see `flagsMapPath`). */
 export function closingCommands(): string[] {
   return [`add map ${flagsMapPath} closing 1`];
-}
-
-/** The commands that stop routing a value: its requests go to the origin from the next one on. */
-export function unrouteCommands(value: string): string[] {
-  return [`del map ${routesMapPath} ${value}`];
-}
-
-/** The commands that put a slot's servers back in maintenance, once its calls have drained. */
-export function releaseCommands(slot: number, ports: readonly RouterPort[]): string[] {
-  return ports
-    .filter((port) => port.kind !== 'tcp')
-    .flatMap((port) =>
-      (['h1', 'h2'] as const).map(
-        (protocol) => `set server ${laptopServer(slot, port.servicePort, protocol)} state maint`,
-      ),
-    );
 }

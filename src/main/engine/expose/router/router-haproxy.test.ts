@@ -13,16 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../../../../../e2e/support/poll';
 import { requireSystemTools } from '../../../../../e2e/support/system-tools';
-import { routerConnections, runRouterCommands, type AdminDialer } from './router-admin';
-import {
-  closingCommands,
-  joinCommands,
-  releaseCommands,
-  renderRouterConfig,
-  routerAdminPort,
-  unrouteCommands,
-  type RouterPort,
-} from './router-config';
+import { applyRoutes, routerConnections, runRouterCommands, type AdminDialer } from './router-admin';
+import { closingCommands, renderRouterConfig, routerAdminPort, type RouterPort } from './router-config';
 
 /** The router's own loopback, as the pod's would be: an address no other test uses. */
 const podAddress = '127.0.0.61';
@@ -107,10 +99,29 @@ afterAll(() => {
 });
 
 describe('a router run by HAProxy', () => {
+  it('refuses, in words, a change that names no such server', async () => {
+    await expect(applyRoutes(admin, [{ ...alice(), slot: 5 }], [port], 8)).rejects.toThrow(
+      /the router refused a change \(No such (server|backend)/,
+    );
+  });
+
+  it('keeps the later of two routes maps prepared at once', async () => {
+    const first = /New version created: (\d+)/.exec(
+      await runRouterCommands(admin, ['prepare map routes.map']),
+    );
+    expect(await applyRoutes(admin, [], [port], 2)).toBe(true);
+    const stale = await runRouterCommands(admin, [
+      `add map @${first?.[1] ?? ''} routes.map alice s0`,
+      `commit map @${first?.[1] ?? ''} routes.map`,
+    ]);
+    expect(stale).toMatch(/out of range/);
+    expect(await runRouterCommands(admin, ['show map routes.map'])).not.toContain('alice');
+  });
+
   it('routes a joined value to its laptop and every other request to the origin, on one keep-alive connection', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     expect((await call('/a', { 'x-dev': 'alice' }, agent)).body, 'before alice joins').toBe('origin /a');
-    await runRouterCommands(admin, joinCommands(alice(), [port]));
+    expect(await applyRoutes(admin, [alice()], [port], 2)).toBe(true);
     const answers = [];
     const asked: Record<string, string>[] = [
       { 'x-dev': 'alice' },
@@ -120,13 +131,13 @@ describe('a router run by HAProxy', () => {
     ];
     for (const headers of asked) answers.push((await call('/x', headers, agent)).body);
     expect(answers).toEqual(['alice /x', 'origin /x', 'origin /x', 'alice /x']);
-    await runRouterCommands(admin, [...unrouteCommands('alice'), ...releaseCommands(0, [port])]);
+    expect(await applyRoutes(admin, [], [port], 2)).toBe(true);
     expect((await call('/b', { 'x-dev': 'alice' }, agent)).body, 'after alice left').toBe('origin /b');
     agent.destroy();
   });
 
   it("sends a developer's requests to the origin, none failing, once their laptop is gone", async () => {
-    await runRouterCommands(admin, joinCommands(alice(), [port]));
+    await applyRoutes(admin, [alice()], [port], 2);
     expect((await call('/', { 'x-dev': 'alice' }, false)).body).toBe('alice /');
     await new Promise<void>((resolve) => laptop.close(() => resolve()));
     laptop.closeAllConnections();

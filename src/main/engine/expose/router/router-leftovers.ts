@@ -10,7 +10,7 @@ import { describeError, errorStatus } from '../../kube/api-errors';
 import { localizerKeys } from '../../kube/localizer-keys';
 import { describeSelector, giveBack } from '../service-takeover';
 import { removeRouterObjects, routerConfigData, routerObjects } from './router-objects';
-import { parseRouterState, stateKey, withoutRoute } from './router-state';
+import { parseRouterState, stateKey, withoutRoute, type RouterState } from './router-state';
 
 const routerLabel = `${localizerKeys.role}=router`;
 
@@ -38,11 +38,63 @@ async function podExists(core: k8s.CoreV1Api, namespace: string, name: string): 
   }
 }
 
+/** Writes `next` over the router's ConfigMap as read; false when someone wrote in between. */
+async function guardedWrite(
+  core: k8s.CoreV1Api,
+  configMap: k8s.V1ConfigMap,
+  next: RouterState,
+): Promise<boolean> {
+  try {
+    await core.replaceNamespacedConfigMap({
+      namespace: configMap.metadata?.namespace ?? '',
+      name: configMap.metadata?.name ?? '',
+      body: { metadata: configMap.metadata, data: routerConfigData(next) },
+    });
+    return true;
+  } catch (error) {
+    if (errorStatus(error) === 409) return false;
+    throw error;
+  }
+}
+
+/**
+ * A router whose ConfigMap holds nothing readable (edited by hand, or from a version of
+ * Localizer that wrote another shape): removed only when forced, giving its Service back by the
+ * record on the Service itself.
+ */
+async function removeUnreadable(
+  core: k8s.CoreV1Api,
+  configMap: k8s.V1ConfigMap,
+  service: string,
+): Promise<string> {
+  const namespace = configMap.metadata?.namespace ?? '';
+  const names = routerObjects(service);
+  const held = await core.readNamespacedService({ namespace, name: service }).catch(() => undefined);
+  const session = held?.metadata?.annotations?.[localizerKeys.session];
+  const given =
+    session && held.metadata?.annotations?.[localizerKeys.router] === names.configMap
+      ? await giveBack(core, { namespace, name: service }, session)
+      : undefined;
+  const pods = await core.listNamespacedPod({
+    namespace,
+    labelSelector: `${localizerKeys.router}=${names.configMap}`,
+  });
+  for (const pod of pods.items)
+    await core.deleteNamespacedPod({ namespace, name: pod.metadata?.name ?? '' }).catch(() => undefined);
+  await removeRouterObjects(core, namespace, names, {
+    pod: undefined,
+    configMapUid: configMap.metadata?.uid,
+  });
+  return `removed the router of ${namespace}/${service}, whose state was unreadable${given?.outcome === 'restored' ? `, and gave ${namespace}/${service} its own selector back` : ''}`;
+}
+
 export async function cleanUpRouters(
   core: k8s.CoreV1Api,
   namespaces: readonly string[],
-  /** What was done and what failed, one line each (the cleanup report's). */
-  report: { done: string[]; failed: string[] },
+  /** What was done, left alone and failed, one line each (the cleanup report's). */
+  report: { done: string[]; skipped: string[]; failed: string[] },
+  /** Also remove routers whose state cannot be read. */
+  force = false,
 ): Promise<void> {
   const routers = await listRouters(core, namespaces).catch((error: unknown) => {
     report.failed.push(`could not list the personal-intercept routers: ${describeError(error)}`);
@@ -52,41 +104,37 @@ export async function cleanUpRouters(
     const namespace = configMap.metadata?.namespace ?? '';
     const service = configMap.metadata?.annotations?.[localizerKeys.service] ?? '';
     const state = parseRouterState(configMap.data?.[stateKey]);
-    if (!namespace || !service || !state) continue;
+    if (!namespace || !service) continue;
     const what = `the router of ${namespace}/${service}`;
     try {
+      if (!state) {
+        if (force) report.done.push(await removeUnreadable(core, configMap, service));
+        else
+          report.skipped.push(
+            `${what} holds a state Localizer cannot read; run \`localizer cleanup --force\` to remove it`,
+          );
+        continue;
+      }
       let next = state;
       for (const route of state.routes)
         if (!(await podExists(core, namespace, route.pod))) next = withoutRoute(next, route.session);
-      // A router still being made by a live expose has no route yet in `starting` only briefly;
-      // one whose maker is gone has no SSH pod behind any route.
+      // A router is made with its maker's route in it, so one being made has a live route.
       if (next.routes.length > 0) {
-        if (next.routes.length < state.routes.length) {
-          await core.replaceNamespacedConfigMap({
-            namespace,
-            name: configMap.metadata?.name ?? '',
-            body: { metadata: configMap.metadata, data: routerConfigData(next) },
-          });
+        // Changed meanwhile (someone joined or left): the next cleanup looks again.
+        if (next.routes.length < state.routes.length && (await guardedWrite(core, configMap, next)))
           report.done.push(
             `took ${String(state.routes.length - next.routes.length)} abandoned route(s) off ${what}`,
           );
-        }
         continue;
       }
       // Marked closing first, guarded by the version read: a developer who joined meanwhile
       // makes this write fail, and the router stays for them.
-      try {
-        await core.replaceNamespacedConfigMap({
-          namespace,
-          name: configMap.metadata?.name ?? '',
-          body: { metadata: configMap.metadata, data: routerConfigData(next) },
-        });
-      } catch (error) {
-        if (errorStatus(error) === 409) continue;
-        throw error;
-      }
+      if (!(await guardedWrite(core, configMap, next))) continue;
       const given = await giveBack(core, { namespace, name: service }, state.session, state.originalSelector);
-      await removeRouterObjects(core, namespace, routerObjects(service), state.pod);
+      await removeRouterObjects(core, namespace, routerObjects(service), {
+        pod: state.pod,
+        configMapUid: configMap.metadata?.uid,
+      });
       report.done.push(
         given.outcome === 'restored'
           ? `removed ${what}, whose developers are gone, and gave ${namespace}/${service} its own selector back (${describeSelector(state.originalSelector)})`

@@ -5,7 +5,7 @@
  * "restricted" as the SSH pod does.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { localizerKeys } from '../../kube/localizer-keys';
 import { interceptSelector } from '../service-takeover';
 import { errorStatus } from '../../kube/api-errors';
@@ -49,9 +49,12 @@ export function routerObjects(service: string) {
   return {
     configMap,
     origin,
-    /** A router pod's name: `localizer-router-<service>-<session suffix>`. */
-    podName(session: string): string {
-      return `${fitted('localizer-router-', service).slice(0, 50).replace(/-+$/, '')}-${session.slice(-6)}`;
+    /**
+     * A new router pod's name, `localizer-router-<service>-<random>`: fresh each time, as an
+     * earlier router pod may still be terminating under its name.
+     */
+    podName(): string {
+      return `${fitted('localizer-router-', service).slice(0, 50).replace(/-+$/, '')}-${randomBytes(3).toString('hex')}`;
     },
     configMapObject(data: Record<string, string>): k8s.V1ConfigMap {
       return {
@@ -161,17 +164,43 @@ export function routerConfigData(state: RouterState): Record<string, string> {
 }
 
 /** Deletes a router's pod, origin Service and ConfigMap; each may already be gone. */
+/**
+ * Deletes a router's pod, origin Service and ConfigMap; each may already be gone. Only this
+ * router's: the ConfigMap by its UID, the origin Service only while it is owned by that
+ * ConfigMap, so a newer router of the same Service (made meanwhile) is never touched.
+ */
 export async function removeRouterObjects(
   core: k8s.CoreV1Api,
   namespace: string,
   names: RouterObjects,
-  /** The router pod, when known (a router whose maker died early has none). */
-  pod: string | undefined,
+  router: {
+    /** The router pod, when known (a router whose maker died early has none). */
+    pod: string | undefined;
+    configMapUid: string | undefined;
+  },
 ): Promise<void> {
   const quietly = (error: unknown): void => {
-    if (errorStatus(error) !== 404) throw error;
+    // Gone already, or (a UID precondition failed) no longer this router's.
+    if (errorStatus(error) !== 404 && errorStatus(error) !== 409) throw error;
   };
+  const { pod, configMapUid } = router;
   if (pod) await core.deleteNamespacedPod({ namespace, name: pod }).catch(quietly);
-  await core.deleteNamespacedService({ namespace, name: names.origin }).catch(quietly);
-  await core.deleteNamespacedConfigMap({ namespace, name: names.configMap }).catch(quietly);
+  const origin = await core.readNamespacedService({ namespace, name: names.origin }).catch(() => undefined);
+  const ownedHere =
+    configMapUid === undefined || origin?.metadata?.ownerReferences?.some((ref) => ref.uid === configMapUid);
+  if (origin && ownedHere)
+    await core
+      .deleteNamespacedService({
+        namespace,
+        name: names.origin,
+        body: { preconditions: { uid: origin.metadata?.uid ?? '' } },
+      })
+      .catch(quietly);
+  await core
+    .deleteNamespacedConfigMap({
+      namespace,
+      name: names.configMap,
+      ...(configMapUid ? { body: { preconditions: { uid: configMapUid } } } : {}),
+    })
+    .catch(quietly);
 }

@@ -72,7 +72,7 @@ export function withRoute(
   const same = state.routes.find((r) => r.value === route.value);
   if (same && same.session !== route.session)
     throw new ExposeRefusedError(
-      `${state.header}=${route.value} on ${service} is already held by ${same.owner} (pod ${same.pod}). Pick another value, or ask them to stop (\`localizer expose ${service} --stop\`).`,
+      `${state.header}=${route.value} on ${service} is already held by ${same.owner} (pod ${same.pod}). Pick another value, or ask them to stop (\`localizer expose ${service} --stop\`); if it is yours from a run that was killed, \`localizer cleanup\` frees it.`,
     );
   const others = state.routes.filter((r) => r.session !== route.session);
   const used = new Set(others.map((r) => r.slot));
