@@ -367,6 +367,12 @@ describe('personal intercepts', () => {
       const pod = alice.snapshot()[0]?.endpoint ?? '';
       await core.deleteNamespacedPod({ namespace: 'web', name: pod });
       await expect
+        .poll(() => alice.snapshot()[0]?.reason ?? '', {
+          timeout: 15_000,
+          message: 'the list should say where her requests go meanwhile',
+        })
+        .toMatch(/meanwhile x-dev=alice requests go to the service's own pods/);
+      await expect
         .poll(() => calls.at(-1) ?? '', {
           timeout: 20_000,
           message: "alice's requests reach the pods meanwhile",
