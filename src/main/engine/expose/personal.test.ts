@@ -496,4 +496,30 @@ describe('personal intercepts', () => {
       .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'the router should be gone' })
       .toEqual([]);
   });
+
+  it('fails fast, saying how to fix it, when the router image cannot be pulled, and leaves nothing changed', async () => {
+    const before = await core.readNamespacedService({ namespace: 'web', name: 'api' });
+    process.env.LOCALIZER_ROUTER_IMAGE = 'registry.invalid/haproxy:2.6';
+    try {
+      await expect(
+        alice.expose(context, {
+          namespace: 'web',
+          service: 'api',
+          mappings: [{ localPort: await laptopServer('alice'), remote: 'http' }],
+          header: { name: 'x-dev', value: 'alice' },
+        }),
+      ).rejects.toThrow(
+        /The router pod web\/localizer-router-api-\w+ cannot start \(ErrImagePull.*set LOCALIZER_ROUTER_IMAGE/,
+      );
+    } finally {
+      delete process.env.LOCALIZER_ROUTER_IMAGE;
+    }
+    const after = await core.readNamespacedService({ namespace: 'web', name: 'api' });
+    expect(after.spec).toEqual(before.spec);
+    expect(after.metadata?.annotations ?? {}).toEqual(before.metadata?.annotations ?? {});
+    await expect
+      .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'no router object should be left' })
+      .toEqual([]);
+    await expectNoExposeObjects(core, 'web');
+  });
 });

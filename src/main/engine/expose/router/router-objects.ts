@@ -18,6 +18,14 @@ import { routerSlots, stateKey, type RouterState } from './router-state';
  */
 export const routerImage = { image: 'haproxy:2.6', uid: 99 } as const;
 
+/**
+ * The router's image reference: Docker's by default, or a mirror of it where the cluster
+ * pulls only from its own registry (LOCALIZER_ROUTER_IMAGE).
+ */
+export function routerImageReference(): string {
+  return process.env.LOCALIZER_ROUTER_IMAGE?.trim() || routerImage.image;
+}
+
 /** `<prefix><service>`, cut and hashed to fit a DNS-1035 name of 63 characters. */
 function fitted(prefix: string, service: string): string {
   const name = `${prefix}${service}`;
@@ -118,7 +126,7 @@ export function routerObjects(service: string) {
           containers: [
             {
               name: 'haproxy',
-              image: routerImage.image,
+              image: routerImageReference(),
               command: ['haproxy', '-db', '-f', `${routerConfigDirectory}/haproxy.cfg`],
               env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
               ports: state.ports.map((p) => ({

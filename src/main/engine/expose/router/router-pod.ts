@@ -3,11 +3,10 @@
  * (an image that cannot be pulled, a configuration HAProxy rejects, with its last log lines).
  */
 import type * as k8s from '@kubernetes/client-node';
+import { containerWaiting } from '../../kube/pod-state';
 import type { Clock } from '../../timing/clock';
 import { isPodReady } from '../ssh-pod-keeper';
-
-/** States a pod does not leave by waiting. */
-const hopeless = /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError|CrashLoopBackOff/;
+import { routerImage } from './router-objects';
 
 export async function waitForRouterPod(
   context: { apis: { core: k8s.CoreV1Api }; clock: Clock; pollMs: number; startTimeoutMs: number },
@@ -19,14 +18,17 @@ export async function waitForRouterPod(
   for (;;) {
     const pod = await core.readNamespacedPod({ namespace, name }).catch(() => undefined);
     if (pod && isPodReady(pod)) return;
-    const waiting = pod?.status?.containerStatuses?.[0]?.state?.waiting;
-    if (waiting?.reason && hopeless.test(waiting.reason)) {
-      const crashed = waiting.reason === 'CrashLoopBackOff';
+    const waiting = pod ? containerWaiting(pod) : undefined;
+    if (waiting?.hopeless) {
+      const crashed = waiting.said.startsWith('CrashLoopBackOff');
       const said = await core
         .readNamespacedPodLog({ namespace, name, tailLines: 5, previous: crashed })
         .catch(() => '');
+      const pull = /ImagePull|InvalidImageName/.test(waiting.said)
+        ? ` If the cluster pulls only from its own registry, mirror ${routerImage.image} there and set LOCALIZER_ROUTER_IMAGE to it.`
+        : '';
       throw new Error(
-        `The router pod ${namespace}/${name} cannot start: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}.${said.trim() ? ` Its last words: ${said.trim()}` : ''}`,
+        `The router pod ${namespace}/${name} cannot start (${waiting.said}).${said.trim() ? ` Its last words: ${said.trim()}` : ''}${pull}`,
       );
     }
     if (context.clock.now() > deadline)
