@@ -75,6 +75,13 @@ export const routerAdminPort = 8405;
  */
 const sniffMs = 1000;
 
+/**
+ * What a request routed to a developer's machine gets when nothing answers there. One line
+ * with no double quote, as it sits in a quoted string of haproxy.cfg (where `\n` is a newline).
+ */
+export const notAnswering =
+  "Localizer personal intercept: this request carries a header value that routes it to a developer's machine, and nothing answered there (is their local server running?). Requests without that header go to the service's own pods.\\n";
+
 /** The HTTP/2 connection preface's start, `PRI * HTTP/2.0`, as hex: an h2c (or gRPC) client. */
 const h2Preface = '505249202a20485454502f322e30';
 
@@ -181,6 +188,12 @@ function slotBackends(
       // carried out is never sent twice.
       '  retry-on conn-failure empty-response',
       '  http-request disable-l7-retry if !METH_GET !METH_HEAD !METH_OPTIONS',
+      // The tunnel is up but nothing answers behind it (the developer's server is stopped):
+      // said in words, to whoever sent the header, instead of HAProxy's bare error page.
+      ...([502, 503, 504] as const).map(
+        (status) =>
+          `  http-error status ${String(status)} content-type "text/plain; charset=utf-8" string "${notAnswering}"`,
+      ),
       // A TCP check, not an HTTP one, so the developer's server sees no stream of health-check
       // requests: the tunnel's listener goes when the tunnel does, and a refused connection
       // marks the laptop down at once (the retry then goes to the backup, the origin).

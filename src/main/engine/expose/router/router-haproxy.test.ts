@@ -7,14 +7,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../../../../../e2e/support/poll';
 import { requireSystemTools } from '../../../../../e2e/support/system-tools';
 import { applyRoutes, routerConnections, runRouterCommands, type AdminDialer } from './router-admin';
-import { closingCommands, renderRouterConfig, routerAdminPort, type RouterPort } from './router-config';
+import {
+  closingCommands,
+  notAnswering,
+  renderRouterConfig,
+  routerAdminPort,
+  type RouterPort,
+} from './router-config';
 
 /** The router's own loopback, as the pod's would be: an address no other test uses. */
 const podAddress = '127.0.0.61';
@@ -134,6 +140,19 @@ describe('a router run by HAProxy', () => {
     expect(await applyRoutes(admin, [], [port], 2)).toBe(true);
     expect((await call('/b', { 'x-dev': 'alice' }, agent)).body, 'after alice left').toBe('origin /b');
     agent.destroy();
+  });
+
+  it("says in words, to whoever sent the header, that nothing answers on the developer's machine", async () => {
+    // A tunnel that is up with nothing behind it: sshd accepts, the laptop refuses, the channel closes.
+    const silent = createNetServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentPort = (silent.address() as AddressInfo).port;
+    await applyRoutes(admin, [{ ...alice(), ports: { [String(port.servicePort)]: silentPort } }], [port], 2);
+    const answer = await call('/', { 'x-dev': 'alice' }, false);
+    expect(answer.body).toBe(`${notAnswering.replace('\\n', '')}\n`);
+    expect((await call('/', {}, false)).body, 'everyone else: the origin').toBe('origin /');
+    await applyRoutes(admin, [], [port], 2);
+    silent.close();
   });
 
   it("sends a developer's requests to the origin, none failing, once their laptop is gone", async () => {
