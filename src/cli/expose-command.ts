@@ -189,7 +189,12 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     );
   const failures = await opened.close();
   for (const failure of failures) print(`Could not undo ${failure}. Run \`localizer cleanup\`.`);
-  if (failures.length === 0) print('Stopped: the service is served by its own pods again.');
+  if (failures.length === 0)
+    print(
+      header
+        ? `Stopped: requests with ${header.name}=${header.value} go to the service's own pods again (the router stays while teammates hold routes; the last one out removes it).`
+        : 'Stopped: the service is served by its own pods again.',
+    );
   return failures.length === 0 ? 0 : 1;
 }
 

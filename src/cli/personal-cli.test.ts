@@ -197,6 +197,9 @@ describe('localizer expose --header, two developers at once', () => {
 
     bob.expose.child.kill('SIGINT');
     expect(await exitCode(bob.expose)).toBe(0);
+    expect(bob.expose.output()).toContain(
+      "Stopped: requests with x-dev=bob go to the service's own pods again",
+    );
     expect(await curl(['-H', 'x-dev: alice', `${url}/still`]), 'alice keeps her route').toBe(
       'alice h1 /still',
     );
@@ -206,7 +209,9 @@ describe('localizer expose --header, two developers at once', () => {
 
     alice.expose.child.kill('SIGINT');
     expect(await exitCode(alice.expose)).toBe(0);
-    expect(alice.expose.output()).toContain('Stopped: the service is served by its own pods again.');
+    expect(alice.expose.output()).toContain(
+      "Stopped: requests with x-dev=alice go to the service's own pods again",
+    );
     const after = await core.readNamespacedService({ namespace: 'web', name: 'api' });
     expect(after.spec).toEqual(before.spec);
     expect(after.metadata?.annotations ?? {}).toEqual(before.metadata?.annotations ?? {});

@@ -98,14 +98,29 @@ export function controlHandler(instance: LocalizerInstance, api: ApiCalls): Cont
         return { message: `Exposed:\n${describeExposedPorts(tunnel)}`, tunnel };
       }
       case 'unexpose': {
+        const target = `${request.namespace}/${request.service}`;
+        const route = instance
+          .tunnels()
+          .find(
+            (t) =>
+              t.kind === 'expose' &&
+              t.namespace === request.namespace &&
+              t.name === request.service &&
+              (request.context === undefined || t.context === request.context),
+          )?.route;
+        const routed = route ? `requests with ${route.header}=${route.value}` : undefined;
         channel.progress(
-          `Stopping the expose of ${request.namespace}/${request.service}: giving the service back to its own pods…`,
+          routed
+            ? `Stopping the personal intercept of ${target}: ${routed} go to its own pods from now on…`
+            : `Stopping the expose of ${target}: giving the service back to its own pods…`,
         );
         const notice = await instance.unexpose(request);
         return {
           message: notice
             ? `Stopped, but ${notice}`
-            : `Stopped: ${request.namespace}/${request.service} is served by its own pods again.`,
+            : routed
+              ? `Stopped: ${routed} go to the own pods of ${target} again.`
+              : `Stopped: ${target} is served by its own pods again.`,
         };
       }
       case 'cleanup':
