@@ -219,4 +219,47 @@ describe('localizer expose --header, two developers at once', () => {
       .poll(routerObjectsLeft, { timeout: 15_000, message: 'no router pod, origin Service or ConfigMap' })
       .toBe(0);
   });
+
+  it("survives one developer's Localizer killed: the other keeps their route, the dead one's requests reach the pods, and cleanup ends it", async () => {
+    const before = await core.readNamespacedService({ namespace: 'web', name: 'api' });
+    const ip = before.spec?.clusterIP ?? '';
+    const url = `http://${ip}:8080`;
+    const alice = exposeAs('alice', await devServer('alice'));
+    await expect
+      .poll(alice.expose.output, { timeout: 60_000, message: "alice's expose" })
+      .toContain('Exposed:');
+    const bob = exposeAs('bob', await devServer('bob'));
+    await expect.poll(bob.expose.output, { timeout: 60_000, message: "bob's expose" }).toContain('Exposed:');
+
+    alice.expose.child.kill('SIGKILL');
+    await exitCode(alice.expose);
+    // Her tunnel is gone with her process: her requests reach the pods, never an error page.
+    await expect
+      .poll(() => curl(['-H', 'x-dev: alice', `${url}/`]), {
+        timeout: 20_000,
+        message: "alice's requests should reach the pods",
+      })
+      .toContain('"namespace":"web"');
+    expect(await curl(['-H', 'x-dev: bob', `${url}/b`]), 'bob keeps his route').toBe('bob h1 /b');
+
+    // Bob leaves: alice's route (her Localizer may come back) keeps the router for her.
+    bob.expose.child.kill('SIGINT');
+    expect(await exitCode(bob.expose)).toBe(0);
+    expect(await curl([`${url}/`]), 'everyone else still reaches the pods').toContain('"namespace":"web"');
+
+    // Alice's next run (here `localizer cleanup`) ends what her killed one left.
+    const cleanup = await run(process.execPath, [...nodeArgs, 'cleanup'], {
+      env: environment(alice.state, 'alice@laptop'),
+    });
+    expect(cleanup.code, cleanup.stdout + cleanup.stderr).toBe(0);
+    expect(cleanup.stdout).toMatch(
+      /removed the router of web\/api, whose developers are gone, and gave web\/api its own selector back \(app=api\)/,
+    );
+    const after = await core.readNamespacedService({ namespace: 'web', name: 'api' });
+    expect(after.spec).toEqual(before.spec);
+    expect(after.metadata?.annotations ?? {}).toEqual(before.metadata?.annotations ?? {});
+    await expect
+      .poll(routerObjectsLeft, { timeout: 15_000, message: 'no router pod, origin Service or ConfigMap' })
+      .toBe(0);
+  });
 });
