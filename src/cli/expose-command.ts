@@ -12,12 +12,7 @@ import { defaultSshImage, type SshImage } from '../main/engine/expose/ssh-pod';
 import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
 import { LocalizerInstance, isRefusal } from '../main/engine/instance/localizer-instance';
 import { stateDirectory } from '../main/engine/state-directory';
-import {
-  describeExposedPorts,
-  routeHeaderName,
-  routeHeaderValue,
-  type ExposeMode,
-} from '../shared/tunnel-status';
+import { describeExposedPorts, parseRouteHeader, type ExposeMode } from '../shared/tunnel-status';
 import type { CleanupReport } from '../main/engine/expose/leftovers';
 import { defaultSettings } from '../shared/settings';
 import { cliVersion, printCleanup, startCliInstance, whenIdle } from './cli-instance';
@@ -73,13 +68,12 @@ function parseImage(args: ExposeArguments): SshImage | undefined {
 
 /** `x-dev=alice` → the header and value; the message says what one looks like. */
 export function parseHeader(text: string): { name: string; value: string } {
-  const [name = '', ...rest] = text.split('=');
-  const value = rest.join('=');
-  if (!routeHeaderName.test(name.toLowerCase()) || !routeHeaderValue.test(value))
+  const header = parseRouteHeader(text);
+  if (!header)
     throw new UsageError(
       `--header ${JSON.stringify(text)} is not NAME=VALUE: NAME is an HTTP header (letters, digits, -) and VALUE 1-64 letters, digits or ._~-, e.g. --header x-dev=alice.`,
     );
-  return { name: name.toLowerCase(), value };
+  return header;
 }
 
 function parseMappings(maps: readonly string[]): PortMapping[] {

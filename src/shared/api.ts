@@ -129,17 +129,18 @@ const kubeName = z
   .max(253);
 const port = z.number().int().min(1, 'a port is 1-65535').max(65535, 'a port is 1-65535');
 
+/** A personal intercept's header, as every front end's request carries it. */
+export const routeHeaderSchema = z.strictObject({
+  name: z.string().toLowerCase().regex(routeHeaderName, 'not an HTTP header name (letters, digits, -)'),
+  value: z.string().regex(routeHeaderValue, 'not 1-64 letters, digits or ._~-'),
+});
+
 export const exposeRequestSchema = z.object({
   namespace: kubeName,
   service: kubeName,
   mappings: z.array(z.object({ localPort: port, remote: z.union([kubeName, port]) })).max(64),
   mode: z.enum(exposeModes).optional(),
-  header: z
-    .object({
-      name: z.string().toLowerCase().regex(routeHeaderName, 'not an HTTP header name (letters, digits, -)'),
-      value: z.string().regex(routeHeaderValue, 'not 1-64 letters, digits or ._~-'),
-    })
-    .optional(),
+  header: routeHeaderSchema.optional(),
 }) satisfies z.ZodType<ExposeRequestInput>;
 
 export const tunnelTargetSchema = z.object({ namespace: kubeName, name: kubeName });

@@ -7,11 +7,9 @@
  * socket is the user's, but a request is still untrusted input.
  */
 import { z } from 'zod';
-import { apiArgumentSchemas, type ApiCallName } from './api';
+import { apiArgumentSchemas, routeHeaderSchema, type ApiCallName } from './api';
 import {
   exposeModes,
-  routeHeaderName,
-  routeHeaderValue,
   exposeStates,
   forwardStates,
   portForwardTransports,
@@ -76,11 +74,6 @@ export const disconnectRequestSchema = z.strictObject({
   op: z.literal('disconnect'),
   /** Empty: every connected context. */
   contexts: z.array(contextName).max(32),
-});
-
-export const routeHeaderSchema = z.strictObject({
-  name: z.string().toLowerCase().regex(routeHeaderName, 'not an HTTP header name (letters, digits, -)'),
-  value: z.string().regex(routeHeaderValue, 'not 1-64 letters, digits or ._~-'),
 });
 
 export const exposeRequestSchema = z.strictObject({

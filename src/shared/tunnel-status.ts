@@ -102,6 +102,17 @@ export interface PersonalRoute {
 export const routeHeaderName = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const routeHeaderValue = /^[A-Za-z0-9._~-]{1,64}$/;
 
+/**
+ * `x-dev=alice` (as `--header` and the project file take it) → the header, its name lower-cased
+ * as HTTP compares names, and value; undefined when it is not NAME=VALUE of those.
+ */
+export function parseRouteHeader(text: string): { name: string; value: string } | undefined {
+  const at = text.indexOf('=');
+  const name = text.slice(0, at).toLowerCase();
+  const value = text.slice(at + 1);
+  return at > 0 && routeHeaderName.test(name) && routeHeaderValue.test(value) ? { name, value } : undefined;
+}
+
 /** `x-dev=alice`, as the CLI takes and shows a personal intercept's header. */
 export function describeRoute(header: { name: string; value: string }): string {
   return `${header.name}=${header.value}`;

@@ -126,7 +126,7 @@ export function refusal(error: unknown, doing: string, namespace: string): Error
   if (error instanceof ExposeRefusedError) return error;
   if (errorStatus(error) === 403) {
     return new ExposeRefusedError(
-      `Your account may not ${doing}: ${describeError(error)}. Exposing needs get/list/watch/patch on services, get/list/watch on endpointslices and pods, create/delete on pods and secrets and create on pods/portforward in namespace ${namespace} (with --scale-down also get/list/patch on deployments, statefulsets and replicasets); deploy/rbac.yaml has them as a Role. Ask a cluster admin for them.`,
+      `Your account may not ${doing}: ${describeError(error)}. Exposing needs get/list/watch/patch on services, get/list/watch on endpointslices and pods, create/delete on pods and secrets and create on pods/portforward in namespace ${namespace} (with --scale-down also get/list/patch on deployments, statefulsets and replicasets; with --header also get/list/create/update/delete on configmaps and create/delete on services); deploy/rbac.yaml has them as a Role. Ask a cluster admin for them.`,
     );
   }
   return new Error(`Could not ${doing}: ${describeError(error)}`);

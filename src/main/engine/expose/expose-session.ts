@@ -26,7 +26,8 @@ import { stopExpose, type StoppableExpose } from './expose-stop';
 import type { PortMapping } from './port-map';
 import { HostKeyMismatchError, ReverseTunnel, type TunnelCounters } from './reverse-tunnel';
 import { generateSshKeys, sshPort, type SshImage, type SshKeys } from './ssh-pod';
-import { isPodReady, SshPodKeeper } from './ssh-pod-keeper';
+import { isPodReady } from '../kube/pod-state';
+import { SshPodKeeper } from './ssh-pod-keeper';
 import { TunnelKeeper } from './tunnel-keeper';
 import { ExposeRefusedError } from './workload-scaler';
 

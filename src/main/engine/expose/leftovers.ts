@@ -7,6 +7,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { describeError, errorStatus } from '../kube/api-errors';
+import { listEverywhere } from '../kube/list-everywhere';
 import { isProcessAlive, readRecords, removeRecord } from './expose-records';
 import { labels, podAnnotations } from './ssh-pod';
 import { localizerKeys } from '../kube/localizer-keys';
@@ -44,23 +45,6 @@ interface Found {
   session: string;
   owner: string;
   namespace: string;
-}
-
-/** Lists cluster-wide, or per namespace when RBAC forbids that. */
-async function listEverywhere<T>(
-  all: () => Promise<{ items: T[] }>,
-  perNamespace: (namespace: string) => Promise<{ items: T[] }>,
-  namespaces: readonly string[],
-): Promise<T[]> {
-  try {
-    return (await all()).items;
-  } catch (error) {
-    if (errorStatus(error) !== 403) throw error;
-    const lists = await Promise.all(
-      namespaces.map((namespace) => perNamespace(namespace).catch(() => ({ items: [] as T[] }))),
-    );
-    return lists.flatMap((list) => list.items);
-  }
 }
 
 /** Whether the router a Service names is still there (unknown counts as there). */

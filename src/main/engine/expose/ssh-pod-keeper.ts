@@ -41,10 +41,6 @@ export interface SshPodKeeperOptions {
   mode: ExposeMode;
 }
 
-export function isPodReady(pod: k8s.V1Pod): boolean {
-  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
-
 export class SshPodKeeper {
   private secret: k8s.V1Secret | undefined;
   /** The current pod's name; a replacement gets a fresh one. */

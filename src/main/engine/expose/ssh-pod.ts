@@ -6,6 +6,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import ssh2 from 'ssh2';
 import { localizerKeys } from '../kube/localizer-keys';
+import { restrictedContainerSecurity, restrictedPodSecurity } from '../kube/restricted-pod';
 import type { ExposeMode } from '../../../shared/tunnel-status';
 import type { ExposedPort } from './port-map';
 
@@ -205,15 +206,7 @@ export function sshPod(spec: SshPodSpec, secret: k8s.V1Secret): k8s.V1Pod {
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       terminationGracePeriodSeconds: 2,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: spec.image.uid,
-        runAsGroup: spec.image.uid,
-        fsGroup: spec.image.uid,
-        seccompProfile: { type: 'RuntimeDefault' },
-        // Lets the non-root sshd listen on a service's port 80 (a namespaced, "safe" sysctl).
-        ...(privilegedPort ? { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] } : {}),
-      },
+      securityContext: restrictedPodSecurity(spec.image.uid, { lowPorts: privilegedPort, fsGroup: true }),
       containers: [
         {
           name: 'sshd',
@@ -231,11 +224,7 @@ export function sshPod(spec: SshPodSpec, secret: k8s.V1Secret): k8s.V1Pod {
           // that would refuse the call.
           readinessProbe: { tcpSocket: { port: firstTarget }, periodSeconds: 2, failureThreshold: 3 },
           resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            capabilities: { drop: ['ALL'] },
-          },
+          securityContext: restrictedContainerSecurity,
           volumeMounts: [{ name: 'ssh', mountPath: configDirectory, readOnly: true }],
         },
       ],

@@ -25,6 +25,11 @@ export function containerWaiting(pod: k8s.V1Pod): ContainerWaiting | undefined {
   };
 }
 
+/** Whether the pod is Ready (its readiness probe passes): what a Service routes to. */
+export function isPodReady(pod: k8s.V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
 /** Whether the pod's first container runs, and the pod is not being deleted. */
 export function containerRunning(pod: k8s.V1Pod): boolean {
   return !pod.metadata?.deletionTimestamp && pod.status?.containerStatuses?.[0]?.state?.running !== undefined;

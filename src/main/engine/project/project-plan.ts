@@ -4,7 +4,7 @@
  * printed alone by `--dry-run` (then it is the drift), and carried out step by step. Only what
  * an `up` of this file made is ever undone: a context or an expose that was there before stays.
  */
-import type { ExposeMode } from '../../../shared/tunnel-status';
+import { parseRouteHeader, type ExposeMode } from '../../../shared/tunnel-status';
 import type { ProjectFile } from '../../../shared/project-file';
 
 export interface ExposeSpec {
@@ -80,12 +80,6 @@ export function connectSpec(file: ProjectFile): ConnectSpec | null {
   };
 }
 
-/** `x-dev=alice` → the header (lower case, as HTTP compares names) and value. */
-function headerOf(text: string): { name: string; value: string } {
-  const at = text.indexOf('=');
-  return { name: text.slice(0, at).toLowerCase(), value: text.slice(at + 1) };
-}
-
 export function exposeSpecs(file: ProjectFile): ExposeSpec[] {
   return (file.exposes ?? []).map((expose) => {
     const [namespace = '', service = ''] = expose.service.split('/');
@@ -97,7 +91,8 @@ export function exposeSpecs(file: ProjectFile): ExposeSpec[] {
         return { localPort: Number(local), remote: /^\d+$/.test(remote) ? Number(remote) : remote };
       }),
       mode: expose.header ? 'personal' : (expose.mode ?? 'takeover'),
-      ...(expose.header ? { header: headerOf(expose.header) } : {}),
+      // The file's reader checked it: NAME=VALUE.
+      ...(expose.header ? { header: parseRouteHeader(expose.header) } : {}),
     };
   });
 }

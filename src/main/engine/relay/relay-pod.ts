@@ -4,6 +4,7 @@
  * token, nothing writable and no capabilities, and may reach only the targets in its arguments.
  * It carries no selector labels, so no Service ever routes to it.
  */
+import { restrictedContainerSecurity, restrictedPodSecurity } from '../kube/restricted-pod';
 import type * as k8s from '@kubernetes/client-node';
 import { defaultSettings } from '../../../shared/settings';
 import { localizerKeys } from '../kube/localizer-keys';
@@ -53,12 +54,7 @@ export function relayPod(spec: RelayPodSpec): k8s.V1Pod {
       enableServiceLinks: false,
       terminationGracePeriodSeconds: 1,
       restartPolicy: 'Always',
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 65534,
-        runAsGroup: 65534,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
+      securityContext: restrictedPodSecurity(65534),
       containers: [
         {
           name: 'relay',
@@ -67,11 +63,7 @@ export function relayPod(spec: RelayPodSpec): k8s.V1Pod {
           env: [{ name: 'PYTHONDONTWRITEBYTECODE', value: '1' }],
           ports: [{ name: 'relay', containerPort: relayPort, protocol: 'TCP' }],
           resources: { requests: { cpu: '10m', memory: '24Mi' }, limits: { memory: '96Mi' } },
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            capabilities: { drop: ['ALL'] },
-          },
+          securityContext: restrictedContainerSecurity,
         },
       ],
     },

@@ -7,6 +7,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { describeError, errorStatus } from '../../kube/api-errors';
+import { listEverywhere } from '../../kube/list-everywhere';
 import { localizerKeys } from '../../kube/localizer-keys';
 import { describeSelector, giveBack } from '../service-takeover';
 import { removeRouterObjects, routerConfigData, routerObjects } from './router-objects';
@@ -14,18 +15,12 @@ import { parseRouterState, stateKey, withoutRoute, type RouterState } from './ro
 
 const routerLabel = `${localizerKeys.role}=router`;
 
-async function listRouters(core: k8s.CoreV1Api, namespaces: readonly string[]): Promise<k8s.V1ConfigMap[]> {
-  try {
-    return (await core.listConfigMapForAllNamespaces({ labelSelector: routerLabel })).items;
-  } catch (error) {
-    if (errorStatus(error) !== 403) throw error;
-    const lists = await Promise.all(
-      namespaces.map((namespace) =>
-        core.listNamespacedConfigMap({ namespace, labelSelector: routerLabel }).catch(() => ({ items: [] })),
-      ),
-    );
-    return lists.flatMap((list) => list.items);
-  }
+function listRouters(core: k8s.CoreV1Api, namespaces: readonly string[]): Promise<k8s.V1ConfigMap[]> {
+  return listEverywhere(
+    () => core.listConfigMapForAllNamespaces({ labelSelector: routerLabel }),
+    (namespace) => core.listNamespacedConfigMap({ namespace, labelSelector: routerLabel }),
+    namespaces,
+  );
 }
 
 async function podExists(core: k8s.CoreV1Api, namespace: string, name: string): Promise<boolean> {

@@ -7,6 +7,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { createHash, randomBytes } from 'node:crypto';
 import { localizerKeys } from '../../kube/localizer-keys';
+import { restrictedContainerSecurity, restrictedPodSecurity } from '../../kube/restricted-pod';
 import { interceptSelector } from '../service-takeover';
 import { errorStatus } from '../../kube/api-errors';
 import { renderRouterConfig, renderRoutesMap, routerAdminPort, routerConfigDirectory } from './router-config';
@@ -113,16 +114,7 @@ export function routerObjects(service: string) {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           terminationGracePeriodSeconds: 5,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: routerImage.uid,
-            runAsGroup: routerImage.uid,
-            seccompProfile: { type: 'RuntimeDefault' },
-            // Lets the non-root HAProxy listen on a service's port 80 (a namespaced, "safe" sysctl).
-            ...(privilegedPort
-              ? { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] }
-              : {}),
-          },
+          securityContext: restrictedPodSecurity(routerImage.uid, { lowPorts: privilegedPort }),
           containers: [
             {
               name: 'haproxy',
@@ -140,11 +132,7 @@ export function routerObjects(service: string) {
                 failureThreshold: 3,
               },
               resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                capabilities: { drop: ['ALL'] },
-              },
+              securityContext: restrictedContainerSecurity,
               volumeMounts: [{ name: 'config', mountPath: routerConfigDirectory, readOnly: true }],
             },
           ],

@@ -3,9 +3,8 @@
  * (an image that cannot be pulled, a configuration HAProxy rejects, with its last log lines).
  */
 import type * as k8s from '@kubernetes/client-node';
-import { containerWaiting } from '../../kube/pod-state';
+import { containerWaiting, isPodReady } from '../../kube/pod-state';
 import type { Clock } from '../../timing/clock';
-import { isPodReady } from '../ssh-pod-keeper';
 import { routerImage } from './router-objects';
 
 export async function waitForRouterPod(
