@@ -137,6 +137,13 @@ for (const target of targets) {
       return app.page;
     }
 
+    /** Right-click web/api in Services, choose Expose: the dialog. */
+    async function openExposeDialog(p: Page) {
+      await p.getByRole('row', { name: 'web/api', exact: true }).click({ button: 'right' });
+      await p.getByRole('menuitem', { name: 'Expose to a local port…' }).click();
+      return p.getByRole('dialog', { name: 'Expose web/api to this machine' });
+    }
+
     it('connects from the sidebar and shows every demo service with its state', async () => {
       const p = page();
       await p.getByRole('button', { name: 'Connect' }).click();
@@ -188,9 +195,7 @@ for (const target of targets) {
 
     it('exposes a service through the right-click dialog, refusing a bad port first', async () => {
       const p = page();
-      await p.getByRole('row', { name: 'web/api', exact: true }).click({ button: 'right' });
-      await p.getByRole('menuitem', { name: 'Expose to a local port…' }).click();
-      const dialog = p.getByRole('dialog', { name: 'Expose web/api to this machine' });
+      const dialog = await openExposeDialog(p);
       // A takeover by default; scaling the workloads down is the other choice.
       expect(await dialog.getByRole('radio', { name: /^Take over/ }).isChecked()).toBe(true);
       expect(await dialog.getByRole('radio', { name: /^Scale down its workloads/ }).isChecked()).toBe(false);
@@ -228,9 +233,7 @@ for (const target of targets) {
     it('exposes only requests with my header value, asking for the value first (personal)', async () => {
       const p = page();
       await p.getByRole('tab', { name: 'Services' }).click();
-      await p.getByRole('row', { name: 'web/api', exact: true }).click({ button: 'right' });
-      await p.getByRole('menuitem', { name: 'Expose to a local port…' }).click();
-      const dialog = p.getByRole('dialog', { name: 'Expose web/api to this machine' });
+      const dialog = await openExposeDialog(p);
       await dialog.getByRole('radio', { name: /^Only my requests/ }).check();
       await dialog.getByLabel('Service port 8080 (to 8080): local port').fill(String(laptopPort));
       await dialog.getByLabel(/Service port 9090/).fill(String(await freePort()));

@@ -48,6 +48,15 @@ function exposeAs(
   return { expose, state };
 }
 
+/** `exposeAs`, once it says it is exposed. */
+async function exposed(value: string, localPort: number) {
+  const started = exposeAs(value, localPort);
+  await expect
+    .poll(started.expose.output, { timeout: 60_000, message: `${value}'s expose` })
+    .toContain('Exposed:');
+  return started;
+}
+
 /** Alice's dev server: HTTP/1.1 and h2c on one port, told apart by the first bytes. */
 async function devServer(name: string): Promise<number> {
   const answer = (version: string, path: string | undefined): string => `${name} ${version} ${path ?? ''}`;
@@ -163,12 +172,8 @@ describe('localizer expose --header, two developers at once', () => {
     const ip = before.spec?.clusterIP ?? '';
     const url = `http://${ip}:8080`;
 
-    const alice = exposeAs('alice', await devServer('alice'));
-    await expect
-      .poll(alice.expose.output, { timeout: 60_000, message: "alice's expose" })
-      .toContain('Exposed:');
-    const bob = exposeAs('bob', await grpcServer('bob'));
-    await expect.poll(bob.expose.output, { timeout: 60_000, message: "bob's expose" }).toContain('Exposed:');
+    const alice = await exposed('alice', await devServer('alice'));
+    const bob = await exposed('bob', await grpcServer('bob'));
 
     expect(await curl(['-H', 'x-dev: alice', `${url}/h1`])).toBe('alice h1 /h1');
     expect(await curl(['--http2-prior-knowledge', '-H', 'x-dev: alice', `${url}/h2c`])).toBe('alice h2 /h2c');
@@ -224,12 +229,8 @@ describe('localizer expose --header, two developers at once', () => {
     const before = await core.readNamespacedService({ namespace: 'web', name: 'api' });
     const ip = before.spec?.clusterIP ?? '';
     const url = `http://${ip}:8080`;
-    const alice = exposeAs('alice', await devServer('alice'));
-    await expect
-      .poll(alice.expose.output, { timeout: 60_000, message: "alice's expose" })
-      .toContain('Exposed:');
-    const bob = exposeAs('bob', await devServer('bob'));
-    await expect.poll(bob.expose.output, { timeout: 60_000, message: "bob's expose" }).toContain('Exposed:');
+    const alice = await exposed('alice', await devServer('alice'));
+    const bob = await exposed('bob', await devServer('bob'));
 
     alice.expose.child.kill('SIGKILL');
     await exitCode(alice.expose);

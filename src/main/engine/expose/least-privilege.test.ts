@@ -65,6 +65,32 @@ function managerFor(): ExposeManager {
   });
 }
 
+/**
+ * For each permission taken away in turn: the expose is refused naming it (after `before`, a
+ * regular expression), and nothing in the cluster changed.
+ */
+async function expectEachNamed(
+  needs: readonly (readonly [verb: string, group: string, resource: string, named: string])[],
+  before: string,
+  request: { header?: { name: string; value: string } } = {},
+): Promise<void> {
+  for (const [verb, group, resource, named] of needs) {
+    const context = contextFor(without(shippedRules(), verb, group, resource));
+    await expect(
+      managerFor().expose(context, {
+        namespace: 'web',
+        service: 'api',
+        mappings: [{ localPort: laptopPort, remote: 'http' }],
+        ...request,
+      }),
+      `without ${named}`,
+    ).rejects.toThrow(
+      new RegExp(`${before}it may not ${named.replace(/[./]/g, '\\$&')}\\. Nothing was changed\\.`),
+    );
+    await untouched();
+  }
+}
+
 function call(ip: string, headers: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve) => {
     get({ host: ip, port: 8080, path: '/', agent: false, headers, timeout: 5_000 }, (response) => {
@@ -158,37 +184,12 @@ describe('expose as a user bound only to deploy/rbac.yaml', () => {
     ['delete', '', 'services', 'delete services'],
   ];
   it('names each missing verb and resource of a personal intercept before anything changes', async () => {
-    for (const [verb, group, resource, named] of personalNeeds) {
-      const context = contextFor(without(shippedRules(), verb, group, resource));
-      await expect(
-        managerFor().expose(context, {
-          namespace: 'web',
-          service: 'api',
-          mappings: [{ localPort: laptopPort, remote: 'http' }],
-          header: { name: 'x-dev', value: 'least' },
-        }),
-        `without ${named}`,
-      ).rejects.toThrow(
-        new RegExp(
-          `a personal intercept \\(--header\\) needs in namespace web: it may not ${named}\\. Nothing was changed\\.`,
-        ),
-      );
-      await untouched();
-    }
+    await expectEachNamed(personalNeeds, 'a personal intercept \\(--header\\) needs in namespace web: ', {
+      header: { name: 'x-dev', value: 'least' },
+    });
   });
 
   it('names each missing verb and resource before anything changes', async () => {
-    for (const [verb, group, resource, named] of takeoverNeeds) {
-      const context = contextFor(without(shippedRules(), verb, group, resource));
-      await expect(
-        managerFor().expose(context, {
-          namespace: 'web',
-          service: 'api',
-          mappings: [{ localPort: laptopPort, remote: 'http' }],
-        }),
-        `without ${named}`,
-      ).rejects.toThrow(new RegExp(`it may not ${named.replace(/[./]/g, '\\$&')}\\. Nothing was changed\\.`));
-      await untouched();
-    }
+    await expectEachNamed(takeoverNeeds, '');
   });
 });

@@ -182,6 +182,20 @@ async function routerObjectsLeft(namespace: string): Promise<string[]> {
   ];
 }
 
+/** A personal intercept of web/api's `http` port as `x-dev=VALUE`, to a new laptop server answering as VALUE (or to `localPort`). */
+async function intercept(manager: ExposeManager, value: string, localPort?: number) {
+  return manager.expose(context, {
+    namespace: 'web',
+    service: 'api',
+    mappings: [{ localPort: localPort ?? (await laptopServer(value)), remote: 'http' }],
+    header: { name: 'x-dev', value },
+  });
+}
+
+async function expectRouterGone(message = 'the router should be gone'): Promise<void> {
+  await expect.poll(() => routerObjectsLeft('web'), { timeout: 15_000, message }).toEqual([]);
+}
+
 beforeAll(async () => {
   requireSystemTools('sshd', 'utilLinux', 'haproxy');
   cluster = await startTestCluster({ scenario: 'demo' });
@@ -216,17 +230,10 @@ describe('personal intercepts', () => {
     const pooledAgent = new Agent({ keepAlive: true, maxSockets: 1 });
     const bystanders = [bystander(ip, false), bystander(ip, pooledAgent)];
     const caller = await startInClusterCaller();
-    const expose = (manager: ExposeManager, value: string, localPort: number) =>
-      manager.expose(context, {
-        namespace: 'web',
-        service: 'api',
-        mappings: [{ localPort, remote: 'http' }],
-        header: { name: 'x-dev', value },
-      });
-    const aliceStatus = await expose(alice, 'alice', await laptopServer('alice'));
+    const aliceStatus = await intercept(alice, 'alice');
     expect(aliceStatus).toMatchObject({ status: 'running', mode: 'personal' });
     expect(aliceStatus.reason).toMatch(/requests with x-dev=alice come here/);
-    await expose(bob, 'bob', await laptopServer('bob'));
+    await intercept(bob, 'bob');
     expect(alice.snapshot()[0]?.reason, "alice's list names who shares the router").toMatch(
       /x-dev=alice come here.*(shared with bob@desk \(x-dev=bob\))?/,
     );
@@ -301,28 +308,16 @@ describe('personal intercepts', () => {
     expect(after.spec).toEqual(before.spec);
     expect(after.metadata?.annotations ?? {}).toEqual(before.metadata?.annotations ?? {});
     expect(await call(ip, '/', {}, false)).toSatisfy(fromPods);
-    await expect
-      .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'the router should be gone' })
-      .toEqual([]);
+    await expectRouterGone();
     await expectNoExposeObjects(core, 'web');
   });
 
   it('refuses a value someone holds (naming them), and a takeover while personal intercepts run', async () => {
     const laptop = await laptopServer('alice');
-    await alice.expose(context, {
-      namespace: 'web',
-      service: 'api',
-      mappings: [{ localPort: laptop, remote: 'http' }],
-      header: { name: 'x-dev', value: 'alice' },
-    });
-    await expect(
-      bob.expose(context, {
-        namespace: 'web',
-        service: 'api',
-        mappings: [{ localPort: laptop, remote: 'http' }],
-        header: { name: 'x-dev', value: 'alice' },
-      }),
-    ).rejects.toThrow(/x-dev=alice on web\/api is already held by alice@laptop/);
+    await intercept(alice, 'alice', laptop);
+    await expect(intercept(bob, 'alice', laptop)).rejects.toThrow(
+      /x-dev=alice on web\/api is already held by alice@laptop/,
+    );
     await expect(
       bob.expose(context, {
         namespace: 'web',
@@ -340,20 +335,13 @@ describe('personal intercepts', () => {
     ).rejects.toThrow(/already routed by header x-dev/);
     expect(bob.snapshot()).toEqual([]);
     await alice.unexpose(context.name, 'web', 'api');
-    await expect
-      .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'the router should be gone' })
-      .toEqual([]);
+    await expectRouterGone();
   });
 
   it("sends a developer's requests to the pods while their tunnel is down, and to them again once it is back", async () => {
     const before = await core.readNamespacedService({ namespace: 'web', name: 'api' });
     const ip = before.spec?.clusterIP ?? '';
-    await alice.expose(context, {
-      namespace: 'web',
-      service: 'api',
-      mappings: [{ localPort: await laptopServer('alice'), remote: 'http' }],
-      header: { name: 'x-dev', value: 'alice' },
-    });
+    await intercept(alice, 'alice');
     const calls: string[] = [];
     const calling = new AbortController();
     const loop = (async () => {
@@ -399,12 +387,7 @@ describe('personal intercepts', () => {
       [alice, 'alice'],
       [bob, 'bob'],
     ] as const)
-      await manager.expose(context, {
-        namespace: 'web',
-        service: 'api',
-        mappings: [{ localPort: await laptopServer(value), remote: 'http' }],
-        header: { name: 'x-dev', value },
-      });
+      await intercept(manager, value);
     // A GitOps tool's self-heal puts the selector of the manifest back.
     await core.patchNamespacedService(
       { namespace: 'web', name: 'api', body: { spec: { selector: { app: 'api' } } } },
@@ -420,9 +403,7 @@ describe('personal intercepts', () => {
     const service = await core.readNamespacedService({ namespace: 'web', name: 'api' });
     expect(service.spec?.selector).toEqual({ app: 'api' });
     expect(service.metadata?.annotations?.[localizerKeys.originalSelector]).toBeUndefined();
-    await expect
-      .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'the router should be gone' })
-      .toEqual([]);
+    await expectRouterGone();
     await expectNoExposeObjects(core, 'web');
   });
 
@@ -434,20 +415,13 @@ describe('personal intercepts', () => {
       owner: 'carol@laptop',
       keepaliveIntervalMs: 1_000,
     });
-    const expose = async (manager: ExposeManager, value: string) =>
-      manager.expose(context, {
-        namespace: 'web',
-        service: 'api',
-        mappings: [{ localPort: await laptopServer(value), remote: 'http' }],
-        header: { name: 'x-dev', value },
-      });
     try {
       // Both find no router: one makes it, the other waits for it and joins.
-      await Promise.all([expose(alice, 'alice'), expose(bob, 'bob')]);
+      await Promise.all([intercept(alice, 'alice'), intercept(bob, 'bob')]);
       expect(await call(ip, '/', { 'x-dev': 'alice' }, false)).toBe('alice h1 /');
       expect(await call(ip, '/', { 'x-dev': 'bob' }, false)).toBe('bob h1 /');
       // Bob leaves as carol joins: carol may get bob's slot, and keeps it.
-      await Promise.all([bob.unexpose(context.name, 'web', 'api'), expose(carol, 'carol')]);
+      await Promise.all([bob.unexpose(context.name, 'web', 'api'), intercept(carol, 'carol')]);
       expect(await call(ip, '/', { 'x-dev': 'carol' }, false)).toBe('carol h1 /');
       expect(await call(ip, '/', { 'x-dev': 'alice' }, false)).toBe('alice h1 /');
       expect(await call(ip, '/', { 'x-dev': 'bob' }, false)).toSatisfy(fromPods);
@@ -456,20 +430,13 @@ describe('personal intercepts', () => {
     }
     await alice.unexpose(context.name, 'web', 'api');
     expect((await core.readNamespacedService({ namespace: 'web', name: 'api' })).spec).toEqual(before.spec);
-    await expect
-      .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'the router should be gone' })
-      .toEqual([]);
+    await expectRouterGone();
   });
 
   it('makes the router pod again when it goes (evicted, a node drained), with the routes it had', async () => {
     const before = await core.readNamespacedService({ namespace: 'web', name: 'api' });
     const ip = before.spec?.clusterIP ?? '';
-    await alice.expose(context, {
-      namespace: 'web',
-      service: 'api',
-      mappings: [{ localPort: await laptopServer('alice'), remote: 'http' }],
-      header: { name: 'x-dev', value: 'alice' },
-    });
+    await intercept(alice, 'alice');
     const [router] = (
       await core.listNamespacedPod({ namespace: 'web', labelSelector: `${localizerKeys.role}=router` })
     ).items;
@@ -492,23 +459,14 @@ describe('personal intercepts', () => {
     expect(await call(ip, '/', {}, false)).toSatisfy(fromPods);
     await alice.unexpose(context.name, 'web', 'api');
     expect((await core.readNamespacedService({ namespace: 'web', name: 'api' })).spec).toEqual(before.spec);
-    await expect
-      .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'the router should be gone' })
-      .toEqual([]);
+    await expectRouterGone();
   });
 
   it('fails fast, saying how to fix it, when the router image cannot be pulled, and leaves nothing changed', async () => {
     const before = await core.readNamespacedService({ namespace: 'web', name: 'api' });
     process.env.LOCALIZER_ROUTER_IMAGE = 'registry.invalid/haproxy:2.6';
     try {
-      await expect(
-        alice.expose(context, {
-          namespace: 'web',
-          service: 'api',
-          mappings: [{ localPort: await laptopServer('alice'), remote: 'http' }],
-          header: { name: 'x-dev', value: 'alice' },
-        }),
-      ).rejects.toThrow(
+      await expect(intercept(alice, 'alice')).rejects.toThrow(
         /The router pod web\/localizer-router-api-\w+ cannot start \(ErrImagePull.*set LOCALIZER_ROUTER_IMAGE/,
       );
     } finally {
@@ -517,9 +475,7 @@ describe('personal intercepts', () => {
     const after = await core.readNamespacedService({ namespace: 'web', name: 'api' });
     expect(after.spec).toEqual(before.spec);
     expect(after.metadata?.annotations ?? {}).toEqual(before.metadata?.annotations ?? {});
-    await expect
-      .poll(() => routerObjectsLeft('web'), { timeout: 15_000, message: 'no router object should be left' })
-      .toEqual([]);
+    await expectRouterGone('no router object should be left');
     await expectNoExposeObjects(core, 'web');
   });
 });

@@ -48,6 +48,37 @@ export function localPortProblems(rows: readonly PortRow[]): Record<number, stri
   return problems;
 }
 
+/** A labelled input with its problem below it, announced to screen readers with the input. */
+function CheckedInput(props: {
+  id: string;
+  label: string;
+  value: string;
+  problem: string | undefined;
+  disabled: boolean;
+  onChange: (value: string) => void;
+  placeholder?: string;
+  inputMode?: 'numeric';
+}) {
+  return (
+    <>
+      <label htmlFor={props.id}>{props.label}</label>
+      <input
+        id={props.id}
+        value={props.value}
+        placeholder={props.placeholder}
+        inputMode={props.inputMode}
+        aria-invalid={props.problem !== undefined}
+        aria-describedby={`${props.id}-problem`}
+        disabled={props.disabled}
+        onChange={(event) => props.onChange(event.target.value)}
+      />
+      <span id={`${props.id}-problem`} className="problem">
+        {props.problem ?? ''}
+      </span>
+    </>
+  );
+}
+
 /** Maps each TCP port of a service to a port on this machine, then exposes it, showing progress. */
 export function ExposeDialog(props: {
   tunnel: TunnelStatus;
@@ -137,31 +168,23 @@ export function ExposeDialog(props: {
           </fieldset>
           {mode === 'personal' && (
             <div className="field">
-              <label htmlFor="header-name">Header</label>
-              <input
+              <CheckedInput
                 id="header-name"
+                label="Header"
                 value={headerName}
-                aria-invalid={touched && headerProblems.name !== undefined}
-                aria-describedby="header-name-problem"
+                problem={touched ? headerProblems.name : undefined}
                 disabled={submitting}
-                onChange={(event) => setHeaderName(event.target.value)}
+                onChange={setHeaderName}
               />
-              <span id="header-name-problem" className="problem">
-                {touched ? headerProblems.name : ''}
-              </span>
-              <label htmlFor="header-value">Your value</label>
-              <input
+              <CheckedInput
                 id="header-value"
+                label="Your value"
                 value={headerValue}
                 placeholder="alice"
-                aria-invalid={touched && headerProblems.value !== undefined}
-                aria-describedby="header-value-problem"
+                problem={touched ? headerProblems.value : undefined}
                 disabled={submitting}
-                onChange={(event) => setHeaderValue(event.target.value)}
+                onChange={setHeaderValue}
               />
-              <span id="header-value-problem" className="problem">
-                {touched ? headerProblems.value : ''}
-              </span>
               <span className="detail">
                 Send it with your requests (e.g.{' '}
                 <code>
@@ -174,21 +197,15 @@ export function ExposeDialog(props: {
           {rows.length === 0 && <p role="alert">This service has no TCP port to expose.</p>}
           {rows.map((row, index) => (
             <div key={String(row.remote)} className="field">
-              <label htmlFor={`local-${String(index)}`}>{row.label}: local port</label>
-              <input
+              <CheckedInput
                 id={`local-${String(index)}`}
-                inputMode="numeric"
+                label={`${row.label}: local port`}
                 value={row.local}
-                aria-invalid={touched && problems[index] !== undefined}
-                aria-describedby={`local-${String(index)}-problem`}
+                inputMode="numeric"
+                problem={touched ? problems[index] : undefined}
                 disabled={submitting}
-                onChange={(event) =>
-                  setRows(rows.map((r, i) => (i === index ? { ...r, local: event.target.value } : r)))
-                }
+                onChange={(local) => setRows(rows.map((r, i) => (i === index ? { ...r, local } : r)))}
               />
-              <span id={`local-${String(index)}-problem`} className="problem">
-                {touched ? problems[index] : ''}
-              </span>
             </div>
           ))}
           {submitting && (
