@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
 import { freePort, randomPayload } from '../../../../e2e/support/sockets';
 import { loadKubeContext, type KubeContext } from '../kube/kube-context';
+import { takeoverLimits } from '../../../shared/tunnel-status';
 import { readRecords } from './expose-records';
 import { ExposeManager } from './expose-manager';
 import { generateEd25519KeyPair, labels } from './ssh-pod';
@@ -214,6 +215,55 @@ describe('expose', () => {
       .toBe(`nothing is listening on 127.0.0.1:${String(closedPort)}`);
     expect(status('tools', 'statsd')?.status).toBe('running');
     await manager.unexpose(context.name, 'tools', 'statsd');
+  });
+
+  it('names each local port that refuses until it answers, and no port whose server resets a call', async () => {
+    // 8080 goes to a server that reads the request and resets the connection; 9090 to nothing.
+    const resetting = await freePort();
+    const resetter = createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+    await new Promise<void>((resolve) => resetter.listen(resetting, '127.0.0.1', resolve));
+    servers.push(resetter);
+    const closedPort = await freePort();
+    await manager.expose(context, {
+      namespace: 'web',
+      service: 'api',
+      mappings: [
+        { localPort: resetting, remote: 'http' },
+        { localPort: closedPort, remote: 'metrics' },
+      ],
+    });
+    const ip = await clusterIp('web', 'api');
+    const refused = `nothing is listening on 127.0.0.1:${String(closedPort)}`;
+    await expect
+      .poll(async () => callService(ip, 8080), {
+        timeout: 20_000,
+        message: 'calls to 8080 should reach the resetting laptop server',
+      })
+      .toBe('ECONNRESET');
+    expect(status('web', 'api')?.reason, 'a reset call is not an unreachable laptop').toBe(takeoverLimits);
+    await expect
+      .poll(
+        async () => {
+          await callService(ip, 9090);
+          return status('web', 'api')?.reason;
+        },
+        { timeout: 15_000, message: 'the status should name the port nothing listens on' },
+      )
+      .toBe(refused);
+    // A call another port takes does not clear it: 9090 still refuses.
+    expect(await callService(ip, 8080)).toBe('ECONNRESET');
+    expect(status('web', 'api')?.reason).toBe(refused);
+    const late = createServer((socket) => socket.end('HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n'));
+    await new Promise<void>((resolve) => late.listen(closedPort, '127.0.0.1', resolve));
+    servers.push(late);
+    await callService(ip, 9090);
+    await expect
+      .poll(() => status('web', 'api')?.reason, {
+        timeout: 5_000,
+        message: 'the problem should clear once 9090 answers',
+      })
+      .toBe(takeoverLimits);
+    await manager.unexpose(context.name, 'web', 'api');
   });
 
   it('recreates a deleted SSH pod and carries calls again', async () => {

@@ -46,13 +46,18 @@ function publicKeyBlob(openSshPublicKey: string): Buffer {
 }
 
 export class ReverseTunnel extends EventEmitter<{
-  /** A call from the cluster could not reach the laptop (`null` once one succeeds again). */
+  /**
+   * A call from the cluster could not reach the laptop: what every local port that refused its
+   * last call says, or `null` once each has taken one again.
+   */
   localProblem: [string | null];
   closed: [Error | undefined];
 }> {
   private readonly client = new ssh2.Client();
   private readonly sockets = new Set<Socket>();
   private closedWith: Error | undefined;
+  /** Per local port, why its last call could not be connected; a port is cleared by its next. */
+  private readonly localProblems = new Map<number, string>();
 
   private constructor(private readonly options: ReverseTunnelOptions) {
     super();
@@ -152,17 +157,21 @@ export class ReverseTunnel extends EventEmitter<{
     // of the caller's request; Node would otherwise end our side at once.
     const local = connect({ host: '127.0.0.1', port: port.localPort, noDelay: true, allowHalfOpen: true });
     const counters = this.options.counters;
-    local.once('error', (error: NodeJS.ErrnoException) => {
+    // Only a connection that could not be made is the laptop's problem; a reset of one that was
+    // (a server that hangs up on a request) is that call's business.
+    const unreachable = (error: NodeJS.ErrnoException): void => {
       rejectConnection();
-      this.emit(
-        'localProblem',
+      this.noteLocalProblem(
+        port.localPort,
         error.code === 'ECONNREFUSED'
           ? `nothing is listening on 127.0.0.1:${String(port.localPort)}`
           : `cannot reach 127.0.0.1:${String(port.localPort)}: ${error.message}`,
       );
-    });
+    };
+    local.once('error', unreachable);
     local.once('connect', () => {
-      this.emit('localProblem', null);
+      local.off('error', unreachable);
+      this.noteLocalProblem(port.localPort, null);
       const channel = accept();
       counters.connections++;
       counters.activeConnections++;
@@ -190,6 +199,14 @@ export class ReverseTunnel extends EventEmitter<{
         }
       });
     });
+  }
+
+  private noteLocalProblem(localPort: number, problem: string | null): void {
+    const before = [...this.localProblems.values()].join('; ');
+    if (problem) this.localProblems.set(localPort, problem);
+    else this.localProblems.delete(localPort);
+    const after = [...this.localProblems.values()].join('; ');
+    if (after !== before) this.emit('localProblem', after || null);
   }
 
   close(): void {
