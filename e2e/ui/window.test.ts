@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { _electron, chromium, type Browser, type ElectronApplication, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { field } from '../cluster/api/objects';
 import { resourceTypeOfKind } from '../cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../cluster/test-cluster';
@@ -131,6 +131,27 @@ for (const target of targets) {
       app = await target.open();
     });
     afterAll(async () => app?.close());
+    // A spec that fails midway leaves neither a dialog over the window nor an expose behind it,
+    // so the next spec fails (or passes) on its own account.
+    afterEach(async () => {
+      if (!app) return;
+      const p = app.page;
+      if ((await p.getByRole('dialog').count()) > 0) await p.keyboard.press('Escape');
+      const left = await p.evaluate(async () => {
+        const { localizer } = globalThis as unknown as PageGlobals;
+        const state = await localizer.getState();
+        if (!state.ok) return [state.message];
+        const exposes = state.value.tunnels.filter((t) => t.kind === 'expose');
+        const stopped = await Promise.all(
+          exposes.map((t) => localizer.stopExpose({ namespace: t.namespace, name: t.name })),
+        );
+        return stopped.flatMap((result) => (result.ok ? [] : [result.message]));
+      });
+      expect(left, 'exposes left by the spec should stop').toEqual([]);
+      await expect
+        .poll(() => p.getByRole('dialog').count(), { message: 'no dialog should stay open' })
+        .toBe(0);
+    });
 
     function page(): Page {
       if (!app) throw new Error(`the ${target.name} did not start`);
@@ -199,6 +220,11 @@ for (const target of targets) {
       // A takeover by default; scaling the workloads down is the other choice.
       expect(await dialog.getByRole('radio', { name: /^Take over/ }).isChecked()).toBe(true);
       expect(await dialog.getByRole('radio', { name: /^Scale down its workloads/ }).isChecked()).toBe(false);
+      // Escape closes it without exposing anything, as Cancel does.
+      await p.keyboard.press('Escape');
+      await expect.poll(() => dialog.count(), { message: 'Escape should close the dialog' }).toBe(0);
+      expect(await p.getByRole('row', { name: 'expose web/api', exact: true }).count()).toBe(0);
+      await openExposeDialog(p);
       await dialog.getByLabel('Service port 8080 (to 8080): local port').fill('99999');
       await dialog.getByRole('button', { name: 'Expose' }).click();
       await expect.poll(() => dialog.getByText('Enter a port from 1 to 65535.').count()).toBe(1);

@@ -1,4 +1,4 @@
-import { useState, type SyntheticEvent } from 'react';
+import { useEffect, useState, type SyntheticEvent } from 'react';
 import type { AppState } from '../../../shared/app-state';
 import {
   routeHeaderName,
@@ -140,6 +140,17 @@ export function ExposeDialog(props: {
       });
   };
 
+  // Escape closes a modal dialog, as Cancel does (not while an expose is under way), wherever
+  // the focus is.
+  const { onClose } = props;
+  useEffect(() => {
+    const closeOnEscape = (event: globalThis.KeyboardEvent): void => {
+      if (event.key === 'Escape' && !submitting) onClose();
+    };
+    window.addEventListener('keydown', closeOnEscape);
+    return () => window.removeEventListener('keydown', closeOnEscape);
+  }, [onClose, submitting]);
+
   return (
     <div className="backdrop">
       <div role="dialog" aria-modal="true" aria-labelledby="expose-title" className="dialog">
@@ -158,6 +169,8 @@ export function ExposeDialog(props: {
                   value={choice.mode}
                   checked={mode === choice.mode}
                   onChange={() => setMode(choice.mode)}
+                  // The dialog is modal: focus starts in it, on the mode chosen at first.
+                  autoFocus={choice.mode === 'takeover'}
                 />
                 <span>
                   {choice.label}
