@@ -28,7 +28,12 @@ import { killDelays, untilKillMoment } from './kill-moments';
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cliPath = join(projectRoot, 'src/cli/main.ts');
 const helperScript = join(projectRoot, 'src/privileged-helper/main.ts');
-const tsx = join(projectRoot, 'node_modules/.bin/tsx');
+/**
+ * The CLI in one node process, as the built `localizer` runs. Not tsx's own binary: it runs the
+ * script in a child and, on a relayed Ctrl-C, SIGKILLs that child unless it says within 30 ms
+ * that it got the signal, which a loaded machine misses: the CLI would die mid-disconnect.
+ */
+const cliCommand = [process.execPath, '--import', 'tsx', cliPath] as const;
 const isRoot = process.getuid?.() === 0;
 /** The helper's default grace period after its last client goes. */
 const helperGraceMs = 3000;
@@ -62,10 +67,11 @@ async function connectWithNames(user: SandboxUser | undefined, waitForConnected 
     for (const path of [dirname(kubeconfig), kubeconfig, sandbox.stateDirectory])
       chownSync(path, user.uid, user.gid);
   }
+  const [node, ...cli] = cliCommand;
   const launch = inHostsSandbox(
     sandbox,
-    tsx,
-    [cliPath, 'connect', '--kubeconfig', kubeconfig, '--ip-range', range.cidr],
+    node,
+    [...cli, 'connect', '--kubeconfig', kubeconfig, '--ip-range', range.cidr],
     user,
   );
   const child = spawn(launch.command, launch.args, {
@@ -114,7 +120,7 @@ describe('SIGKILL of localizer connect', () => {
       }
       const { child, sandbox, original } = await connectWithNames(testCase.user());
       const root = dirname(sandbox.hostsFile);
-      // The CLI itself: the node processes running main.ts (tsx runs one inside another).
+      // The CLI itself: the node process running main.ts.
       // (Not the sandbox's unshare, which stands for the terminal and lives on.)
       const cliProcesses = processesMarked(root).filter(
         (p) => p.args.includes(`${cliPath} connect`) && /^\S*node\S* /.test(p.args),
@@ -284,7 +290,9 @@ describe("SIGKILL of the app's main process", () => {
     ranges.push(range);
     const ip = range.cidr.replace('.0.0/16', '.0.9');
     const launcher = fileURLToPath(new URL('./fixtures/app-helper-launcher.ts', import.meta.url));
-    const launch = inHostsSandbox(sandbox, tsx, [
+    const launch = inHostsSandbox(sandbox, process.execPath, [
+      '--import',
+      'tsx',
       launcher,
       sandbox.socketDirectory,
       range.cidr,

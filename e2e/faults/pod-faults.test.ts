@@ -25,7 +25,11 @@ import { portForwardTransports } from '../../src/shared/tunnel-status';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(projectRoot, 'src/cli/main.ts');
-const tsx = join(projectRoot, 'node_modules/.bin/tsx');
+/** The CLI in one node process, as the built one runs (tsx's binary may SIGKILL it on Ctrl-C). */
+const localizer = (args: string[]): [string, string[]] => [
+  process.execPath,
+  ['--import', 'tsx', cli, ...args],
+];
 const pods = resourceTypeOfKind('Pod');
 /** A call may fail while the replacement is not yet reachable, but not later than this after it is Ready. */
 const graceAfterReadyMs = 1000;
@@ -49,7 +53,7 @@ interface Listed {
 }
 
 async function listed(): Promise<Listed[]> {
-  const result = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+  const result = await run(...localizer(['list', '--json']), { env: { LOCALIZER_STATE_DIR: state } });
   return JSON.parse(result.stdout || '[]') as Listed[];
 }
 
@@ -58,7 +62,7 @@ async function addressOf(namespace: string, name: string): Promise<string> {
   await expect
     .poll(
       async () => {
-        const listed = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+        const listed = await run(...localizer(['list', '--json']), { env: { LOCALIZER_STATE_DIR: state } });
         const tunnels = JSON.parse(listed.stdout || '[]') as Listed[];
         const tunnel = tunnels.find((t) => t.namespace === namespace && t.name === name);
         ip = tunnel?.ip;
@@ -76,7 +80,7 @@ async function statusOf(label: string): Promise<string | undefined> {
   const [name = '', ...rest] = label.split('.');
   const namespace = rest.at(-1) ?? '';
   const forward = rest.length > 1 ? `${name}.${rest[0] ?? ''}` : name;
-  const listed = await run(tsx, [cli, 'list', '--json'], { env: { LOCALIZER_STATE_DIR: state } });
+  const listed = await run(...localizer(['list', '--json']), { env: { LOCALIZER_STATE_DIR: state } });
   const tunnels = JSON.parse(listed.stdout || '[]') as Listed[];
   return tunnels.find((t) => t.namespace === namespace && t.name === forward)?.status;
 }
@@ -185,8 +189,7 @@ beforeAll(async () => {
   });
   await cluster.waitForWorkloads();
   connect = spawn(
-    tsx,
-    [cli, 'connect', '--kubeconfig', cluster.kubeconfigPath, '--no-names', '--ip-range', range.cidr],
+    ...localizer(['connect', '--kubeconfig', cluster.kubeconfigPath, '--no-names', '--ip-range', range.cidr]),
     {
       env: { ...process.env, LOCALIZER_STATE_DIR: state },
     },
