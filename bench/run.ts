@@ -5,7 +5,7 @@
  *
  *   BENCH_MEGABYTES (512)  BENCH_DUPLEX_MEGABYTES (256)  BENCH_CONNECTIONS (1000)
  *   BENCH_SCALE_NAMESPACES (10)  BENCH_SCALE_SERVICES (100)
- *   BENCH_ONLY=forward|relay|expose|scale runs one part.
+ *   BENCH_ONLY=forward|relay|expose|router|scale runs one part.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { requestControl } from '../src/main/engine/control/control-client';
 import type { ListResult } from '../src/shared/control-protocol';
 import { portForwardTransports, type PortForwardTransport } from '../src/shared/tunnel-status';
 import { planExpose } from '../src/main/engine/expose/expose-preflight';
+import { routerObjects } from '../src/main/engine/expose/router/router-objects';
 import { SshPodKeeper } from '../src/main/engine/expose/ssh-pod-keeper';
 import { systemClock } from '../src/main/engine/timing/clock';
 import { sshNativeCryptoAvailable } from '../src/main/engine/expose/ssh-crypto';
@@ -39,6 +40,7 @@ import {
   percentile,
   round,
 } from './measure';
+import { httpDownloadMBps, interleavedHttpLatencies } from './measure-http';
 
 /** `localizer list --json` as the instance answers it. */
 function listOf(state: string): Promise<ListResult> {
@@ -565,10 +567,15 @@ async function scale(): Promise<Record<string, number>> {
   return figures;
 }
 
-/** A test-image program (bulk or echo server) run on the laptop side, on 127.0.0.1:`port`. */
-async function laptopServer(image: 'bulk-server' | 'echo-server', port: number): Promise<void> {
+/** A test-image program run on the laptop side, on 127.0.0.1:`port`, naming itself `laptop`. */
+async function laptopServer(
+  image: 'bulk-server' | 'echo-server' | 'http-server',
+  port: number,
+): Promise<void> {
   await start(process.execPath, [`e2e/cluster/images/${image}.mjs`], /listening/, {
     POD_IP: '127.0.0.1',
+    POD_NAME: 'laptop',
+    POD_NAMESPACE: 'laptop',
     LOCALIZER_CONTAINER_PORTS: String(port),
   });
 }
@@ -744,8 +751,118 @@ async function exposePaths(): Promise<ExposeFigures[]> {
   return results;
 }
 
+interface RouterFigures {
+  path: string;
+  newConnectionP50Ms: number;
+  newConnectionP99Ms: number;
+  keepAliveP50Ms: number;
+  keepAliveP99Ms: number;
+  downloadMBps: number;
+}
+
+/** Until every endpoint of web/api is a router pod: calls to its cluster IP go through HAProxy. */
+async function waitForRouterOnly(discovery: k8s.DiscoveryV1Api): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const slices = await discovery.listNamespacedEndpointSlice({
+      namespace: 'web',
+      labelSelector: 'kubernetes.io/service-name=api',
+    });
+    const endpoints = slices.items.flatMap((slice) => slice.endpoints ?? []);
+    if (
+      endpoints.length > 0 &&
+      endpoints.every((e) => e.conditions?.ready && e.targetRef?.name?.startsWith('localizer-router-'))
+    )
+      return;
+    if (Date.now() > deadline) throw new Error('web/api never routed through its router pod alone');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * What a personal intercept's router (HAProxy, behind web/api) costs everyone else: requests
+ * without the developer's header through the router to the Service's own pods, side by side
+ * with the same requests to those pods through the origin Service (the Service's own selector,
+ * as web/api was before), interleaved; and the developer's own requests, through the router and
+ * their tunnel to the laptop.
+ */
+async function routerPaths(): Promise<RouterFigures[]> {
+  process.stdout.write(
+    `Router paths, side by side: ${connections} HTTP requests each on new and on kept-alive connections, interleaved; ${megabytes} MiB downloads round-robin\n`,
+  );
+  const cluster = await startCluster('demo');
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(cluster.kubeconfig);
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const discovery = kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
+  const laptopPort = await freePort();
+  await laptopServer('http-server', laptopPort);
+  const state = mkdtempSync(join(tmpdir(), 'bench-router-'));
+  const expose = await start(
+    process.execPath,
+    [
+      ...['out/main/cli.js', 'expose', 'web/api', '--map', `${laptopPort}:http`, '--header', 'x-dev=bench'],
+      ...['--kubeconfig', cluster.kubeconfig],
+    ],
+    /Exposed:/,
+    { LOCALIZER_STATE_DIR: state },
+  );
+  await waitForRouterOnly(discovery);
+  const clusterIp = async (name: string): Promise<string> =>
+    (await core.readNamespacedService({ namespace: 'web', name })).spec?.clusterIP ?? '';
+  const fromPods = (body: string): boolean => body.includes('"namespace":"web"');
+  const targets = [
+    {
+      path: 'to the pods through their Service (no router)',
+      host: await clusterIp(routerObjects('api').origin),
+      port: 8080,
+      answeredBy: fromPods,
+    },
+    {
+      path: 'to the pods through the router (requests without the header)',
+      host: await clusterIp('api'),
+      port: 8080,
+      answeredBy: fromPods,
+    },
+    {
+      path: "to the laptop through the router and the developer's tunnel (x-dev: bench)",
+      host: await clusterIp('api'),
+      port: 8080,
+      headers: { 'x-dev': 'bench' },
+      answeredBy: (body: string) => body.includes('"namespace":"laptop"'),
+    },
+  ];
+  // Warm-up for every path alike: HAProxy's and Node's first connections, and the JIT.
+  await interleavedHttpLatencies(targets, 50, false);
+  const fresh = await interleavedHttpLatencies(targets, connections, false);
+  const kept = await interleavedHttpLatencies(targets, connections, true);
+  const downloads = targets.map(() => [] as number[]);
+  for (let round = 0; round < 3; round++)
+    for (const [index, target] of targets.entries())
+      downloads[index]?.push(await httpDownloadMBps(target, megabytes * 1024 * 1024));
+  const results = targets.map((target, index): RouterFigures => {
+    const figures = {
+      path: target.path,
+      newConnectionP50Ms: round(percentile(fresh[index] ?? [], 50)),
+      newConnectionP99Ms: round(percentile(fresh[index] ?? [], 99)),
+      keepAliveP50Ms: round(percentile(kept[index] ?? [], 50)),
+      keepAliveP99Ms: round(percentile(kept[index] ?? [], 99)),
+      downloadMBps: Math.round([...(downloads[index] ?? [])].sort((x, y) => x - y)[1] ?? Number.NaN),
+    };
+    process.stdout.write(
+      `  ${figures.path}: new connection p50 ${figures.newConnectionP50Ms} ms, p99 ${figures.newConnectionP99Ms} ms; kept alive p50 ${figures.keepAliveP50Ms} ms, p99 ${figures.keepAliveP99Ms} ms; ${figures.downloadMBps} MB/s\n`,
+    );
+    return figures;
+  });
+  // Ctrl-C gives web/api back; the bench fails rather than leave the router behind.
+  await stopChild(expose.child, 'SIGINT');
+  if (expose.child.exitCode !== 0) throw new Error(`the expose did not stop cleanly:\n${expose.output()}`);
+  for (const child of children.splice(0)) await stopChild(child);
+  return results;
+}
+
 // Fail now, naming what to install, rather than minutes in with a timeout.
-const missing = missingTools(['kubectl', 'sshd', 'ssh', 'utilLinux']);
+const missing = missingTools(['kubectl', 'sshd', 'ssh', 'utilLinux', 'haproxy']);
 if (missing.length > 0) {
   process.stderr.write(
     `${missingToolsMessage(missing).replace('these tests need', 'the benchmark needs')}\n`,
@@ -763,12 +880,14 @@ try {
   if (relay.paths.length > 0) console.table([...relay.paths, ...relay.datagrams]);
   const expose = only === undefined || only === 'expose' ? await exposePaths() : [];
   if (expose.length > 0) console.table(expose);
+  const router = only === undefined || only === 'router' ? await routerPaths() : [];
+  if (router.length > 0) console.table(router);
   const scaleFigures = only === undefined || only === 'scale' ? await scale() : {};
   const directory = join(root, 'bench/results');
   mkdirSync(directory, { recursive: true });
   writeFileSync(
     join(directory, 'latest.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), megabytes, connections, forward, relay, expose, scale: scaleFigures }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), megabytes, connections, forward, relay, expose, router, scale: scaleFigures }, null, 2)}\n`,
   );
 } finally {
   for (const child of children) await stopChild(child);
