@@ -21,13 +21,35 @@ export function serveChannelPortForward(
   const sockets: (Socket | undefined)[] = ports.map(() => undefined);
   const pending: Buffer[][] = ports.map(() => []);
   let open = ports.length;
+  // One message at a time, the next once the last is written: the API server (Go) writes each
+  // WebSocket message with a Write of its own, so no TLS record holds the end of one message
+  // and the start of the next. Node would join queued messages into one record, and the Python
+  // client, which waits in select() with a whole message decrypted and unread
+  // (kubernetes-client/python#2414), would then hang until another byte came.
+  const queue: Buffer[] = [];
+  let writing = false;
+  /** Every port's forward has closed: the WebSocket closes once what is queued is written. */
+  let closeWhenWritten = false;
+  const writeNext = (): void => {
+    const message = queue.shift();
+    if (!message || ws.readyState !== ws.OPEN) {
+      writing = false;
+      if (closeWhenWritten && ws.readyState === ws.OPEN) ws.close(1000);
+      return;
+    }
+    writing = true;
+    ws.send(message, { binary: true }, writeNext);
+  };
   const sendOn = (channel: number, payload: Buffer): void => {
-    if (ws.readyState === ws.OPEN)
-      ws.send(Buffer.concat([Buffer.from([channel]), payload]), { binary: true });
+    if (ws.readyState !== ws.OPEN) return;
+    queue.push(Buffer.concat([Buffer.from([channel]), payload]));
+    if (!writing) writeNext();
   };
   const portClosed = (): void => {
     open--;
-    if (open <= 0) ws.close(1000);
+    if (open > 0) return;
+    closeWhenWritten = true;
+    if (!writing) writeNext();
   };
 
   ports.forEach((port, index) => {
