@@ -102,6 +102,8 @@ async function selectorOf(name: string): Promise<Record<string, string>> {
 }
 
 describe('localizer up and down', () => {
+  // Each step polls with its own deadline and message, up to 135 s in all on a loaded machine;
+  // the default 60 s would end the test first, with no word of which step was slow.
   it('brings a project up, changes nothing the second time, applies an edit, and down undoes exactly it', async () => {
     const state = mkdtempSync(join(tmpdir(), 'up-state-'));
     const projectDirectory = mkdtempSync(join(tmpdir(), 'up-project-'));
@@ -193,7 +195,7 @@ describe('localizer up and down', () => {
       ...stateBefore,
       'addresses.json',
     ]);
-  });
+  }, 180_000);
 
   it('names the line and column of a bad file, and the services there are for an unknown one', async () => {
     const state = mkdtempSync(join(tmpdir(), 'up-state-'));
@@ -247,7 +249,7 @@ describe('localizer up and down', () => {
     expect(up.output()).toMatch(/laptop-api \| stopped \(SIGTERM\)/);
     expect(await selectorOf('api')).toEqual({ app: 'api' });
     expect(readdirSync(state).includes('projects'), 'no record is left').toBe(false);
-  });
+  }, 180_000);
 
   it('up --detach comes back once the project is up, keeps it running without a terminal, and down stops it', async () => {
     const state = mkdtempSync(join(tmpdir(), 'up-state-'));
