@@ -7,12 +7,12 @@
  */
 import type { ConnectRequest, InstanceStatus } from '../shared/control-protocol';
 import { ControlError, requestControl, runningInstance } from '../main/engine/control/control-client';
-import { connectOptionsProblem } from '../main/engine/instance/connect-options';
+import { connectOptionsProblem, withConnectDefaults } from '../main/engine/instance/connect-options';
+import { InstanceRefusedError } from '../main/engine/instance/instance-refusal';
 import {
   describeSettled,
-  InstanceRefusedError,
   type ConnectRequest as InstanceConnectRequest,
-} from '../main/engine/instance/localizer-instance';
+} from '../main/engine/instance/instance-requests';
 import { ConnectError } from '../main/engine/connect/connect-engine';
 import { defaultSettings } from '../shared/settings';
 import { stateDirectory } from '../main/engine/state-directory';
@@ -25,14 +25,7 @@ import { UsageError } from './usage-error';
 export type ConnectArguments = Omit<InstanceConnectRequest, 'source'> & { kubeconfig?: string };
 
 export function checkConnectArguments(args: ConnectArguments): void {
-  const problem = connectOptionsProblem({
-    ipRange: args.ipRange ?? defaultSettings.ipRange,
-    clusterDomain: args.clusterDomain ?? defaultSettings.clusterDomain,
-    namespaces: args.namespaces ?? [],
-    excludeNamespaces: args.excludeNamespaces ?? [],
-    relays: args.relays ?? true,
-    relayImage: args.relayImage ?? defaultSettings.relayImage,
-  });
+  const problem = connectOptionsProblem(withConnectDefaults(args, defaultSettings));
   if (problem) throw new UsageError(problem);
 }
 

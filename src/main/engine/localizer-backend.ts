@@ -20,11 +20,10 @@ import { disconnected, type AppState, type ConnectionStatus } from '../../shared
 import { failure, ok, type Result } from '../../shared/result';
 import { settingsSchema, type Settings } from '../../shared/settings';
 import type { TunnelStatus } from '../../shared/tunnel-status';
-import { isRefusal, type LocalizerInstance } from './instance/localizer-instance';
+import { toFailure } from './instance/instance-refusal';
+import type { LocalizerInstance } from './instance/localizer-instance';
 import { KubeconfigError, listKubeContexts } from './kube/kube-context';
-import { ControlError } from './control/control-client';
-import { ProjectFileError } from './project/project-file-reader';
-import { WindowProjects } from './project/window-projects';
+import { projectFailureCode, WindowProjects } from './project/window-projects';
 import { currentFrom } from './project/project-plan';
 
 export interface SettingsStore {
@@ -42,8 +41,10 @@ export interface LocalizerBackendOptions {
   openTerminal?: (env: Record<string, string>, title: string) => Promise<void>;
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** A refusal or an internal error, as the window shows it. */
+function failureOf(error: unknown): Result<never, 'refused' | 'internal'> {
+  const { code, message } = toFailure(error);
+  return failure(code, message);
 }
 
 export class LocalizerBackend
@@ -191,9 +192,9 @@ export class LocalizerBackend
         ...(this.options.kubeconfig ? { source: { kubeconfig: this.options.kubeconfig } } : {}),
       });
     } catch (error) {
-      this.pending = { ...disconnected, state: 'error', context: name, reason: messageOf(error) };
+      this.pending = { ...disconnected, state: 'error', context: name, reason: toFailure(error).message };
       this.refresh();
-      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
+      return failureOf(error);
     }
     this.refresh();
     return ok(this.snapshot());
@@ -230,7 +231,7 @@ export class LocalizerBackend
       );
       return ok(status);
     } catch (error) {
-      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
+      return failureOf(error);
     } finally {
       this.update({ exposing: null });
       this.refresh();
@@ -241,7 +242,7 @@ export class LocalizerBackend
     try {
       await this.instance.unexpose({ namespace: target.namespace, service: target.name });
     } catch (error) {
-      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
+      return failureOf(error);
     }
     this.refresh();
     return ok(this.snapshot());
@@ -268,7 +269,7 @@ export class LocalizerBackend
         missing: answer.unresolved.length,
       });
     } catch (error) {
-      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
+      return failureOf(error);
     }
   }
 
@@ -287,22 +288,15 @@ export class LocalizerBackend
       );
       return ok(null);
     } catch (error) {
-      return failure(isRefusal(error) ? 'refused' : 'internal', messageOf(error));
+      return failureOf(error);
     }
   }
 
-  /** A project call's failure: the file's or the kubeconfig's is the user's to fix; a refusal is the cluster's. */
   private async projectCall(work: () => Promise<ProjectView>): Promise<Result<ProjectView, IpcErrorCode>> {
     try {
       return ok(await work());
     } catch (error) {
-      const code: IpcErrorCode =
-        error instanceof ProjectFileError || error instanceof KubeconfigError
-          ? 'invalid-input'
-          : error instanceof ControlError || isRefusal(error)
-            ? 'refused'
-            : 'internal';
-      return failure(code, messageOf(error));
+      return failure(projectFailureCode(error), toFailure(error).message);
     }
   }
 

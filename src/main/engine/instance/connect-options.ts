@@ -12,6 +12,24 @@ export interface ConnectOptions {
   relayImage: string;
 }
 
+/**
+ * The one place a connect's defaults are merged in: each option as asked, else the default
+ * (Settings in the app, the built-in defaults for the CLI's own check).
+ */
+export function withConnectDefaults(
+  asked: Partial<ConnectOptions>,
+  defaults: ConnectOptions,
+): ConnectOptions {
+  return {
+    ipRange: asked.ipRange ?? defaults.ipRange,
+    clusterDomain: asked.clusterDomain ?? defaults.clusterDomain,
+    namespaces: asked.namespaces ?? defaults.namespaces,
+    excludeNamespaces: asked.excludeNamespaces ?? defaults.excludeNamespaces,
+    relays: asked.relays ?? defaults.relays,
+    relayImage: asked.relayImage ?? defaults.relayImage,
+  };
+}
+
 const namespacePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Why these options cannot work, naming the option, or undefined when they can. */

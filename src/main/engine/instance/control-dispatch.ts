@@ -8,19 +8,15 @@ import type { ControlRequest } from '../../../shared/control-protocol';
 import type { Result } from '../../../shared/result';
 import { describeExposedPorts } from '../../../shared/tunnel-status';
 import type { ControlChannel, ControlFailure, ControlHandler } from '../control/control-server';
-import {
-  describeSettled,
-  InstanceRefusedError,
-  isRefusal,
-  type LocalizerInstance,
-} from './localizer-instance';
+import { InstanceRefusedError, toFailure } from './instance-refusal';
+import { describeSettled } from './instance-requests';
+import type { LocalizerInstance } from './localizer-instance';
 
 /** How often `watch` sends the tunnels at most, in ms. */
 const watchIntervalMs = 250;
 
 export function classifyFailure(error: unknown): ControlFailure {
-  const message = error instanceof Error ? error.message : String(error);
-  return { code: isRefusal(error) ? 'refused' : 'internal', message };
+  return toFailure(error);
 }
 
 function watch(instance: LocalizerInstance, channel: ControlChannel): Promise<{ message: string }> {

@@ -7,7 +7,7 @@
  */
 import { TunnelHistory, type TunnelEvent } from './tunnel-history';
 import { EventEmitter } from 'node:events';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { CleanupNotice, ConnectionStatus, ExposeEndedNotice } from '../../../shared/app-state';
 import type {
   EnvironmentAnswer,
@@ -17,22 +17,17 @@ import type {
   KubeSource,
   ListResult,
 } from '../../../shared/control-protocol';
-import type { ExposeMode, TunnelStatus } from '../../../shared/tunnel-status';
+import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { AddressBook } from '../connect/address-book';
-import { ConnectEngine, ConnectError } from '../connect/connect-engine';
+import { ConnectEngine } from '../connect/connect-engine';
 import { ExposeManager, type ExposeManagerOptions } from '../expose/expose-manager';
-import { isProcessAlive, readRecords } from '../expose/expose-records';
 import type { CleanupReport } from '../expose/leftovers';
-import type { PortMapping } from '../expose/port-map';
 import type { SshImage } from '../expose/ssh-pod';
-import { ExposeRefusedError } from '../expose/workload-scaler';
-import { EnvironmentError } from '../environment/container-environment';
 import { answerEnvironment } from '../environment/environment-answer';
-import { KubeconfigError, loadKubeContext, type KubeContext } from '../kube/kube-context';
-import { createPodDialer, type PodDialer, type PortForwardTransport } from '../kube/pod-dialer';
+import type { PortForwardTransport } from '../kube/pod-dialer';
 import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../timing/runtime-diagnostics';
-import { connectionStatus, contextStatus, countByStatus, readiness } from './connection-status';
-import { connectOptionsProblem, type ConnectOptions } from './connect-options';
+import { connectionStatus, readiness } from './connection-status';
+import { connectOptionsProblem, withConnectDefaults, type ConnectOptions } from './connect-options';
 import {
   startControlServer,
   type ControlFailure,
@@ -41,22 +36,13 @@ import {
 } from '../control/control-server';
 import { acquireInstanceLock, type InstanceLock } from '../control/instance-lock';
 import { NamesKeeper, type StartHelper } from './names-keeper';
-
-/** A request the instance will not carry out as asked; the message says why and what to do. */
-export class InstanceRefusedError extends Error {
-  override name = 'InstanceRefusedError';
-}
-
-/** Whether an error is the user's to fix (a refusal), rather than a bug. */
-export function isRefusal(error: unknown): boolean {
-  return (
-    error instanceof InstanceRefusedError ||
-    error instanceof ExposeRefusedError ||
-    error instanceof EnvironmentError ||
-    error instanceof KubeconfigError ||
-    error instanceof ConnectError
-  );
-}
+import { ContextDialers, dialerKey } from './context-dialers';
+import { recoverEarlierRuns } from './earlier-runs';
+import { InstanceRefusedError } from './instance-refusal';
+import type { ConnectRequest, EnvironmentRequest, ExposeInstanceRequest, Settled } from './instance-requests';
+import { whenSettled } from './when-settled';
+import { Connections } from './connections';
+import { instanceStatus, listResult } from './instance-status';
 
 export interface LocalizerInstanceOptions {
   kind: InstanceKind;
@@ -80,71 +66,8 @@ export interface LocalizerInstanceOptions {
   log?: (message: string) => void;
 }
 
-export interface ConnectRequest {
-  source?: KubeSource;
-  /** Empty: the kubeconfig's current context. */
-  contexts: string[];
-  namespaces?: string[];
-  excludeNamespaces?: string[];
-  clusterDomain?: string;
-  ipRange?: string;
-  names: boolean;
-  relays?: boolean;
-  relayImage?: string;
-}
-
-export interface EnvironmentRequest {
-  source?: KubeSource;
-  context?: string;
-  namespace: string;
-  /** `deploy/NAME`, `sts/NAME`, `pod/NAME` or a service's name. */
-  workload: string;
-  container?: string;
-  files?: boolean;
-}
-
-export interface ExposeInstanceRequest {
-  source?: KubeSource;
-  context?: string;
-  namespace: string;
-  service: string;
-  mappings: PortMapping[];
-  image?: SshImage;
-  /** `takeover` by default. */
-  mode?: ExposeMode;
-  /** A personal intercept's header and value; implies `personal`. */
-  header?: { name: string; value: string };
-}
-
-interface Connection {
-  context: KubeContext;
-  engine: ConnectEngine;
-  clusterDomain: string;
-}
-
 type Progress = (message: string) => void;
 
-/** What a connect left for the cluster to fix: forwards with no ready pod, and ones that failed. */
-export interface Settled {
-  waiting: string[];
-  failed: string[];
-}
-
-/** `; 2 wait for a ready pod (web/a, web/b)`, or nothing when every forward runs. */
-export function describeSettled(settled: Settled): string {
-  const list = (names: string[]): string =>
-    names.length > 3
-      ? `${names.slice(0, 3).join(', ')} and ${String(names.length - 3)} more`
-      : names.join(', ');
-  return [
-    settled.waiting.length > 0
-      ? `; ${String(settled.waiting.length)} wait${settled.waiting.length === 1 ? 's' : ''} for a ready pod (${list(settled.waiting)})`
-      : '',
-    settled.failed.length > 0
-      ? `; ${String(settled.failed.length)} failed (${list(settled.failed)}; \`localizer list\` says why)`
-      : '',
-  ].join('');
-}
 const silent: Progress = () => undefined;
 /** How soon after a change the tunnels are read for the history. */
 const historyReadDelayMs = 250;
@@ -160,13 +83,8 @@ export class LocalizerInstance extends EventEmitter<{
   closed: [];
 }> {
   readonly identity: InstanceIdentity;
-  private readonly connections = new Map<string, Connection>();
-  /**
-   * One port-forward dialer per context, shared by its connect, its relay
-   * and its exposes: one set of sessions per pod, one transport choice, one place the
-   * `LOCALIZER_PORT_FORWARD` choice is applied.
-   */
-  private readonly dialers = new Map<string, PodDialer>();
+  private readonly connections: Connections;
+  private readonly dialers: ContextDialers;
   private readonly exposes: ExposeManager;
   private readonly names: NamesKeeper;
   private addresses: AddressBook | undefined;
@@ -187,6 +105,7 @@ export class LocalizerInstance extends EventEmitter<{
     private readonly lock: InstanceLock,
   ) {
     super();
+    this.connections = new Connections(options.kubeconfig);
     this.identity = {
       kind: options.kind,
       pid: process.pid,
@@ -194,12 +113,18 @@ export class LocalizerInstance extends EventEmitter<{
       stateDirectory: options.stateDirectory,
       startedAt: lock.holder.startedAt,
     };
+    this.dialers = new ContextDialers({
+      ...(options.firstTransport ? { firstTransport: options.firstTransport } : {}),
+      log: (context, message) =>
+        this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
+      onHealthChange: () => this.emit('change'),
+    });
     this.exposes = new ExposeManager({
       stateDirectory: options.stateDirectory,
       ...options.expose,
       otherLiveSessions: () =>
         [...this.connections.values()].flatMap((c) => (c.engine.relaySession ? [c.engine.relaySession] : [])),
-      dialerFor: (context) => this.dialerFor(context),
+      dialerFor: (context) => this.dialers.for(context),
     });
     this.exposes.on('status', () => this.emit('change'));
     this.exposes.on('ended', (expose, reason) => {
@@ -249,75 +174,20 @@ export class LocalizerInstance extends EventEmitter<{
     this.options.log?.(message);
   }
 
-  /** A context is the same one only on the same API server (another kubeconfig may reuse a name). */
-  private dialerKey(context: { name: string; server: string }): string {
-    return `${context.name}|${context.server}`;
-  }
-
-  private dialerFor(context: KubeContext): PodDialer {
-    const key = this.dialerKey(context);
-    let dialer = this.dialers.get(key);
-    if (!dialer) {
-      dialer = createPodDialer(context.kubeConfig, {
-        ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
-        log: (message) => this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
-        onHealthChange: () => this.emit('change'),
-      });
-      this.dialers.set(key, dialer);
-    }
-    return dialer;
-  }
-
   /** Closes the dialers of contexts that nothing connects or exposes any more. */
   private releaseDialers(): void {
-    const inUse = new Set([
-      ...[...this.connections.values()].map((c) => this.dialerKey(c.context)),
-      ...this.exposes.exposed().map((e) => this.dialerKey({ name: e.context, server: e.server })),
-    ]);
-    for (const [key, dialer] of this.dialers) {
-      if (inUse.has(key)) continue;
-      dialer.close();
-      this.dialers.delete(key);
-    }
-  }
-
-  /** How port-forwards reach pods in `context` now, once one has. */
-  private transportOf(context: KubeContext): PortForwardTransport | undefined {
-    return this.dialers.get(this.dialerKey(context))?.transport;
+    this.dialers.releaseAllBut(
+      new Set([
+        ...[...this.connections.values()].map((c) => dialerKey(c.context)),
+        ...this.exposes.exposed().map((e) => dialerKey({ name: e.context, server: e.server })),
+      ]),
+    );
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {
     const next = this.queue.then(work, work);
     this.queue = next.catch(() => undefined);
     return next;
-  }
-
-  /** Loads a context as the asking side would: its kubeconfig, else ours, else its KUBECONFIG. */
-  private loadContext(source: KubeSource | undefined, context: string | undefined): KubeContext {
-    const kubeconfig = source?.kubeconfig ?? this.options.kubeconfig;
-    return loadKubeContext({
-      ...(kubeconfig ? { kubeconfig } : {}),
-      ...(context ? { context } : {}),
-      ...(source?.kubeconfigEnv !== undefined && !kubeconfig
-        ? { env: { ...process.env, KUBECONFIG: source.kubeconfigEnv } }
-        : {}),
-    });
-  }
-
-  /**
-   * The context an expose or cleanup is for: the one named, the only one connected, or the
-   * kubeconfig's current context when none is. Several connected and none named is a question.
-   */
-  private contextFor(source: KubeSource | undefined, name: string | undefined): KubeContext {
-    if (source?.kubeconfig) return this.loadContext(source, name);
-    if (name) return this.connections.get(name)?.context ?? this.loadContext(source, name);
-    const connected = [...this.connections.values()];
-    if (connected.length === 1 && connected[0]) return connected[0].context;
-    if (connected.length > 1)
-      throw new InstanceRefusedError(
-        `Several contexts are connected (${[...this.connections.keys()].join(', ')}): pick one with --context.`,
-      );
-    return this.loadContext(source, undefined);
   }
 
   // --- connect -----------------------------------------------------------------------------
@@ -332,15 +202,9 @@ export class LocalizerInstance extends EventEmitter<{
 
   private async connectNow(request: ConnectRequest, progress: Progress): Promise<string[]> {
     if (this.closing) throw new InstanceRefusedError('Localizer is stopping; connect again once it has.');
+    // A connected instance's range is the default for every later connect.
     const defaults = this.options.defaults();
-    const options: ConnectOptions = {
-      ipRange: request.ipRange ?? this.ipRange ?? defaults.ipRange,
-      clusterDomain: request.clusterDomain ?? defaults.clusterDomain,
-      namespaces: request.namespaces ?? defaults.namespaces,
-      excludeNamespaces: request.excludeNamespaces ?? defaults.excludeNamespaces,
-      relays: request.relays ?? defaults.relays,
-      relayImage: request.relayImage ?? defaults.relayImage,
-    };
+    const options = withConnectDefaults(request, { ...defaults, ipRange: this.ipRange ?? defaults.ipRange });
     const problem = connectOptionsProblem(options);
     if (problem) throw new InstanceRefusedError(problem);
     if (this.ipRange && options.ipRange !== this.ipRange)
@@ -348,7 +212,7 @@ export class LocalizerInstance extends EventEmitter<{
         `The running Localizer gives addresses from ${this.ipRange}, and this connect asks for ${options.ipRange} (--ip-range, or the address range in Settings). Connect with ${this.ipRange}, or disconnect every context first (\`localizer disconnect\`, or Disconnect in the tray).`,
       );
     const names: (string | undefined)[] = request.contexts.length > 0 ? request.contexts : [undefined];
-    const contexts = names.map((name) => this.loadContext(request.source, name));
+    const contexts = names.map((name) => this.connections.load(request.source, name));
     const fresh = contexts.filter((c) => !this.connections.has(c.name));
     for (const context of contexts)
       if (this.connections.has(context.name)) progress(`Context ${context.name} is already connected.`);
@@ -374,7 +238,7 @@ export class LocalizerInstance extends EventEmitter<{
           sync: this.names.sync,
           relays: { enabled: options.relays, image: options.relayImage, owner: this.exposes.owner },
           ...(this.addresses ? { addresses: this.addresses } : {}),
-          dialer: this.dialerFor(context),
+          dialer: this.dialers.for(context),
           log: (message) => this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
         });
         engine.on('status', () => this.emit('change'));
@@ -400,38 +264,15 @@ export class LocalizerInstance extends EventEmitter<{
    * forwards that wait or failed, so the caller can say so.
    */
   whenReady(contexts: readonly string[], progress: Progress = silent): Promise<Settled> {
-    return new Promise((resolve, reject) => {
-      let last = '';
-      const check = (): void => {
-        const connections = contexts.map((name) => this.connections.get(name));
-        if (connections.some((c) => c === undefined)) {
-          this.off('change', check);
-          reject(new InstanceRefusedError('The connection was stopped before it was ready.'));
-          return;
-        }
-        const states = connections.map((c) =>
-          c ? readiness(c.engine.snapshot(), c.engine.timings.firstListAt !== undefined) : undefined,
-        );
-        const listed = states.every((s) => s?.listed);
-        const ready = states.reduce((sum, s) => sum + (s?.ready ?? 0), 0);
-        const total = states.reduce((sum, s) => sum + (s?.total ?? 0), 0);
-        const line = `${String(ready)} of ${String(total)} services ready`;
-        if (listed && line !== last) {
-          last = line;
-          progress(line);
-        }
-        if (states.every((s) => s?.allReady)) {
-          this.off('change', check);
-          const settled: Settled = {
-            waiting: states.flatMap((s) => s?.waiting ?? []),
-            failed: states.flatMap((s) => s?.failed ?? []),
-          };
-          // Say "ready" only once the names are in /etc/hosts too.
-          void this.names.flush().then(() => resolve(settled));
-        }
-      };
-      this.on('change', check);
-      check();
+    return whenSettled({
+      changes: this,
+      read: () =>
+        contexts.map((name) => {
+          const engine = this.connections.get(name)?.engine;
+          return engine && readiness(engine.snapshot(), engine.timings.firstListAt !== undefined);
+        }),
+      flushNames: () => this.names.flush(),
+      progress,
     });
   }
 
@@ -482,7 +323,7 @@ export class LocalizerInstance extends EventEmitter<{
   /** Starts an expose (cleaning up after earlier runs in its context first); resolves once it runs. */
   async expose(request: ExposeInstanceRequest, progress: Progress = silent): Promise<TunnelStatus> {
     if (this.closing) throw new InstanceRefusedError('Localizer is stopping; expose again once it has.');
-    const context = this.contextFor(request.source, request.context);
+    const context = this.connections.contextFor(request.source, request.context);
     this.reportCleanup(context.name, await this.exposes.recover(context), progress);
     const image = request.image ?? this.options.defaults().sshImage;
     try {
@@ -534,7 +375,7 @@ export class LocalizerInstance extends EventEmitter<{
     context?: string;
     force: boolean;
   }): Promise<CleanupReport & { context: string }> {
-    const context = this.contextFor(request.source, request.context);
+    const context = this.connections.contextFor(request.source, request.context);
     const report = await this.exposes.recover(context, request.force);
     this.reportCleanup(context.name, report, silent);
     return { context: context.name, ...report };
@@ -546,32 +387,12 @@ export class LocalizerInstance extends EventEmitter<{
    * up there, for leftovers whose record was lost.
    */
   async recoverEarlierRuns(): Promise<CleanupNotice[]> {
-    const orphaned = readRecords(this.options.stateDirectory).filter((r) => !isProcessAlive(r.pid));
-    const notices: CleanupNotice[] = [];
-    for (const name of new Set(orphaned.map((r) => r.context))) {
-      // The files the crashed run read the context from: this instance may know no other.
-      const files = orphaned.find((r) => r.context === name && r.kubeconfigFiles?.length)?.kubeconfigFiles;
-      let notice: CleanupNotice | undefined;
-      try {
-        const context = files
-          ? loadKubeContext({ context: name, env: { KUBECONFIG: files.join(delimiter) } })
-          : this.loadContext(undefined, name);
-        notice = this.reportCleanup(name, await this.exposes.recover(context), silent);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        notice = this.reportCleanup(
-          name,
-          {
-            done: [],
-            skipped: [],
-            failed: [`${message} Run \`localizer cleanup --context ${name}\` once the cluster answers.`],
-          },
-          silent,
-        );
-      }
-      if (notice) notices.push(notice);
-    }
-    return notices;
+    const reports = await recoverEarlierRuns({
+      stateDirectory: this.options.stateDirectory,
+      loadContext: (name) => this.connections.load(undefined, name),
+      recover: (context) => this.exposes.recover(context),
+    });
+    return reports.flatMap(({ context, report }) => this.reportCleanup(context, report, silent) ?? []);
   }
 
   private reportCleanup(
@@ -596,7 +417,7 @@ export class LocalizerInstance extends EventEmitter<{
    * (the asking user may read them), never in the log.
    */
   async environment(request: EnvironmentRequest): Promise<EnvironmentAnswer> {
-    const context = this.contextFor(request.source, request.context);
+    const context = this.connections.contextFor(request.source, request.context);
     const connection = this.connections.get(context.name);
     return answerEnvironment(
       context,
@@ -638,40 +459,19 @@ export class LocalizerInstance extends EventEmitter<{
   }
 
   list(): ListResult {
-    const engines = [...this.connections.values()].map((c) => c.engine);
-    const first = engines[0];
-    const degraded = engines.find((e) => e.health.state !== 'connected');
-    return {
-      tunnels: this.tunnels(),
-      health: (degraded ?? first)?.health ?? { state: 'connected', reason: '' },
-      pid: process.pid,
-      ...(first ? { stats: { hostsWrites: first.hostsWrites, timings: first.timings } } : {}),
-      ...(this.diagnostics ? { diagnostics: this.diagnostics.read() } : {}),
-    };
+    return listResult(this.connections, this.tunnels(), this.diagnostics);
   }
 
   status(): InstanceStatus {
-    const contexts = [...this.connections.entries()].flatMap(([name, c]) => {
-      const status = this.connectionOf(name);
-      return status ? [contextStatus(c.context.server, status, this.transportOf(c.context))] : [];
-    });
-    return {
-      instance: this.identity,
-      contexts,
+    return instanceStatus({
+      identity: this.identity,
+      connections: this.connections,
+      connectionOf: (name) => this.connectionOf(name),
+      transportOf: (context) => this.dialers.transportOf(context),
       helper: this.names.status(this.connections.size > 0),
-      counts: countByStatus(this.tunnels()),
-      ipRange: this.ipRange ?? null,
-      exposes: this.tunnels()
-        .filter((t) => t.kind === 'expose')
-        .map(({ context, namespace, name, status, mode, route }) => ({
-          context,
-          namespace,
-          name,
-          status,
-          ...(mode ? { mode } : {}),
-          ...(route ? { route } : {}),
-        })),
-    };
+      tunnels: this.tunnels(),
+      ipRange: this.ipRange,
+    });
   }
 
   /** Drops, recoveries and tunnels gone lately, oldest first (as of at most `historyReadDelayMs` ago). */

@@ -13,7 +13,10 @@ import type { Settings } from '../../../shared/settings';
 import { isProcessAlive } from '../expose/expose-records';
 import { bringDown, bringUp, preparePlan } from './project-control';
 import { liveRecord, type CurrentState } from './project-plan';
-import { readProjectFile } from './project-file-reader';
+import { ProjectFileError, readProjectFile } from './project-file-reader';
+import { ControlError } from '../control/control-client';
+import { isRefusal } from '../instance/instance-refusal';
+import { KubeconfigError } from '../kube/kube-context';
 import { readProjectRecord } from './project-records';
 
 export interface WindowProjectsOptions {
@@ -123,4 +126,13 @@ export class WindowProjects {
       log,
     }));
   }
+}
+
+/**
+ * How the window reports a project call's failure: the project file's or the kubeconfig's is
+ * the user's to fix; a refusal is the cluster's or the running Localizer's.
+ */
+export function projectFailureCode(error: unknown): 'invalid-input' | 'refused' | 'internal' {
+  if (error instanceof ProjectFileError || error instanceof KubeconfigError) return 'invalid-input';
+  return error instanceof ControlError || isRefusal(error) ? 'refused' : 'internal';
 }
