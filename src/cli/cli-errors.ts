@@ -1,0 +1,75 @@
+/**
+ * How the CLI ends on an error: what the user typed or configured exits 2, what the running
+ * Localizer, the cluster or the file system refused exits 1, each with one line saying why and
+ * what to do; anything else is a bug and is thrown (a stack trace).
+ */
+import { ControlError } from '../main/engine/control/control-client';
+import { InstanceRunningError } from '../main/engine/control/instance-lock';
+import { ConnectError } from '../main/engine/connect/connect-engine';
+import { isRefusal } from '../main/engine/instance/instance-refusal';
+import { KubeconfigError } from '../main/engine/kube/kube-context';
+import { ProjectFileError } from '../main/engine/project/project-file-reader';
+import { stateDirectory } from '../main/engine/state-directory';
+import { McpInstallError } from '../mcp/mcp-install';
+import { usage } from './usage';
+import { UsageError } from './usage-error';
+
+/** A failed file operation on a named path (the state directory, a kubeconfig): the user's to fix. */
+function isFileSystemError(error: unknown): error is NodeJS.ErrnoException & { path: string } {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).path === 'string';
+}
+
+const fileSystemHints: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  ENOTDIR: 'a part of that path is a file, not a directory',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'the disk is full',
+};
+
+function describeFileSystemError(error: NodeJS.ErrnoException & { path: string }): string {
+  const why = fileSystemHints[error.code ?? ''] ?? error.message;
+  const state = stateDirectory();
+  const fix = error.path.startsWith(state)
+    ? `Localizer keeps its state in ${state}: make it yours (\`ls -ld\` shows the owner), or set LOCALIZER_STATE_DIR to a directory you can write.`
+    : 'Check its owner and mode with `ls -ld`.';
+  return `cannot ${error.syscall ?? 'use'} ${error.path}: ${why}. ${fix}`;
+}
+
+/** Exit 2 for what the user typed or configured; 1 for what the running Localizer or the cluster refused. */
+function exitCodeFor(error: Error): number {
+  if (
+    error instanceof UsageError ||
+    error instanceof KubeconfigError ||
+    error instanceof ConnectError ||
+    error instanceof McpInstallError ||
+    error instanceof ProjectFileError
+  )
+    return 2;
+  return 1;
+}
+
+/** Writes what went wrong and returns the exit code, or undefined for an error that is a bug. */
+export function reportCliError(error: unknown, write: (text: string) => void): number | undefined {
+  if (
+    error instanceof Error &&
+    (isRefusal(error) ||
+      error instanceof UsageError ||
+      error instanceof ControlError ||
+      error instanceof InstanceRunningError ||
+      error instanceof McpInstallError ||
+      error instanceof ProjectFileError)
+  ) {
+    write(`localizer: ${error.message}\n`);
+    return exitCodeFor(error);
+  }
+  if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+    write(`localizer: ${error.message}\n\n${usage}`);
+    return 2;
+  }
+  if (isFileSystemError(error)) {
+    write(`localizer: ${describeFileSystemError(error)}\n`);
+    return 1;
+  }
+  return undefined;
+}
