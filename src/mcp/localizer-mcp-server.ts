@@ -9,17 +9,8 @@
  * `--allow-secret-values`; they are never logged either way.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { resolve } from 'node:path';
-import {
-  ControlError,
-  notRunningMessage,
-  requestControl,
-  runningInstance,
-} from '../main/engine/control/control-client';
-import { bringDown, bringUp, preparePlan } from '../main/engine/project/project-control';
-import { defaultProjectFileName, readProjectFile } from '../main/engine/project/project-file-reader';
+import { requestControl } from '../main/engine/control/control-client';
 import {
   connectRequestSchema,
   disconnectRequestSchema,
@@ -27,61 +18,11 @@ import {
   exposeRequestSchema,
   kubeName,
   unexposeRequestSchema,
-  type EnvironmentAnswer,
-  type KubeSource,
 } from '../shared/control-protocol';
-import { exposeStates, forwardStates, type TunnelStatus } from '../shared/tunnel-status';
-
-export interface LocalizerMcpOptions {
-  /** The state directory of the instance to drive (the user's, unless LOCALIZER_STATE_DIR says). */
-  stateDirectory: string;
-  /** Which kubeconfig the instance reads for connect, expose and environment (this process's). */
-  source: KubeSource;
-  /** The user allowed values from Secrets to reach the agent. */
-  allowSecretValues: boolean;
-  version: string;
-}
-
-/** A tool's answer: text for the model, the same as structured content for clients that read it. */
-function answer(value: Record<string, unknown>, text?: string): CallToolResult {
-  return {
-    content: [{ type: 'text', text: text ?? JSON.stringify(value, null, 2) }],
-    structuredContent: value,
-  };
-}
-
-function failure(error: unknown): CallToolResult {
-  const message = error instanceof Error ? error.message : String(error);
-  return { content: [{ type: 'text', text: message }], isError: true };
-}
-
-/** Runs a tool's request; a refusal or "not running" becomes an error result the agent can read. */
-async function attempt(work: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await work();
-  } catch (error) {
-    // Every refusal (not running, a bad file, the cluster's no) is the agent's to read.
-    if (error instanceof Error) return failure(error);
-    throw error;
-  }
-}
-
-/** A tunnel as an agent needs it to pick one: no counters or timings. */
-function row(tunnel: TunnelStatus) {
-  return {
-    context: tunnel.context,
-    kind: tunnel.kind,
-    namespace: tunnel.namespace,
-    name: tunnel.name,
-    status: tunnel.status,
-    reason: tunnel.reason,
-    address: tunnel.ip,
-    hostnames: tunnel.hostnames,
-    ports: tunnel.ports.map((p) => `${String(p.port)}/${p.protocol}`),
-    ...(tunnel.mode ? { mode: tunnel.mode } : {}),
-    ...(tunnel.route ? { route: tunnel.route } : {}),
-  };
-}
+import { exposeStates, forwardStates } from '../shared/tunnel-status';
+import type { LocalizerMcpOptions } from './mcp-options';
+import { registerProjectTools } from './project-tools';
+import { answer, attempt, failure, row, withheldSecrets } from './tool-results';
 
 const listFilter = z.strictObject({
   namespace: kubeName.optional().describe('only this namespace'),
@@ -284,85 +225,7 @@ export function createLocalizerMcpServer(options: LocalizerMcpOptions): McpServe
       }),
   );
 
-  const projectInput = z.strictObject({
-    file: z
-      .string()
-      .min(1)
-      .max(4096)
-      .optional()
-      .describe(`the project file; default: ${defaultProjectFileName} in the server's working directory`),
-  });
-  const project = (file: string | undefined) => readProjectFile(resolve(file ?? defaultProjectFileName));
-
-  server.registerTool(
-    'project_plan',
-    {
-      title: 'Plan a project file',
-      description: `What \`localizer up\` of a project file (${defaultProjectFileName}) would change now: contexts and namespaces to connect, services to expose, processes to run, what is already as the file says, and what \`down\` would undo. Changes nothing.`,
-      inputSchema: projectInput,
-      annotations: { readOnlyHint: true },
-    },
-    (input) =>
-      attempt(async () => {
-        const prepared = await preparePlan(options.stateDirectory, project(input.file));
-        return answer({ changes: prepared.changes, plan: prepared.lines }, prepared.lines.join('\n'));
-      }),
-  );
-
-  server.registerTool(
-    'project_up',
-    {
-      title: 'Bring a project file up',
-      description:
-        "Carries out a project file's plan in the running Localizer: connects, exposes, and records it for project_down. Its `run:` processes are not started from here (they need a terminal): the answer says how to start them.",
-      inputSchema: projectInput,
-      annotations: { destructiveHint: true, idempotentHint: true },
-    },
-    (input) =>
-      attempt(async () => {
-        const loaded = project(input.file);
-        if (!runningInstance(options.stateDirectory))
-          return failure(new ControlError(notRunningMessage(options.stateDirectory), 'not-running'));
-        const steps: string[] = [];
-        const prepared = await bringUp(options.stateDirectory, loaded, {
-          source: options.source,
-          print: (line) => steps.push(line),
-        });
-        const said = [...prepared.lines, ...steps];
-        const runs = loaded.file.run ?? [];
-        if (runs.length > 0 && !prepared.processesElsewhere)
-          said.push(
-            `Not started from here: ${runs.map((r) => r.name).join(', ')}. Run \`localizer up -f ${loaded.path}\` in a terminal to run them with their workloads' environment.`,
-          );
-        said.push(prepared.plan.changes ? 'Up.' : 'Everything was already up as the file says.');
-        return answer({ changed: prepared.plan.changes, log: said }, said.join('\n'));
-      }),
-  );
-
-  server.registerTool(
-    'project_down',
-    {
-      title: 'Bring a project file down',
-      description:
-        'Undoes what `localizer up` (or project_up) of the file did, and nothing else; stops the processes of the `up` that runs them.',
-      inputSchema: projectInput,
-      annotations: { destructiveHint: true, idempotentHint: true },
-    },
-    (input) =>
-      attempt(async () => {
-        const path = resolve(input.file ?? defaultProjectFileName);
-        const said: string[] = [];
-        const down = await bringDown(options.stateDirectory, path, (line) => said.push(line));
-        if (!down)
-          return answer(
-            { message: `Nothing to bring down: no up of ${path} is recorded.` },
-            `Nothing to bring down: no up of ${path} is recorded.`,
-          );
-        if (down.failures.length > 0) return failure(new Error(said.join('\n')));
-        said.push(`Down: ${path} is undone.`);
-        return answer({ log: said }, said.join('\n'));
-      }),
-  );
+  registerProjectTools(server, options);
 
   server.registerResource(
     'tunnels',
@@ -403,16 +266,4 @@ export function createLocalizerMcpServer(options: LocalizerMcpOptions): McpServe
   );
 
   return server;
-}
-
-/** The environment with each Secret's value replaced by where it comes from, unless allowed. */
-function withheldSecrets(environment: EnvironmentAnswer, allowed: boolean): Record<string, unknown> {
-  const { files: _files, ...rest } = environment;
-  if (allowed) return rest;
-  return {
-    ...rest,
-    variables: environment.variables.map((v) =>
-      v.secret ? { ...v, value: `(withheld: from ${v.origin}; the user has not allowed Secret values)` } : v,
-    ),
-  };
 }
