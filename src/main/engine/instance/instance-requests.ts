@@ -3,9 +3,7 @@
  * socket) hands it over, and how a connect's outcome is said.
  */
 import type { KubeSource } from '../../../shared/control-protocol';
-import type { ExposeMode } from '../../../shared/tunnel-status';
-import type { PortMapping } from '../expose/port-map';
-import type { SshImage } from '../expose/ssh-pod';
+import type { ExposeRequest } from '../expose/expose-session';
 
 export interface ConnectRequest {
   source?: KubeSource;
@@ -30,18 +28,8 @@ export interface EnvironmentRequest {
   files?: boolean;
 }
 
-export interface ExposeInstanceRequest {
-  source?: KubeSource;
-  context?: string;
-  namespace: string;
-  service: string;
-  mappings: PortMapping[];
-  image?: SshImage;
-  /** `takeover` by default. */
-  mode?: ExposeMode;
-  /** A personal intercept's header and value; implies `personal`. */
-  header?: { name: string; value: string };
-}
+/** An expose as the session takes it, and which kubeconfig and context it is for. */
+export type ExposeInstanceRequest = ExposeRequest & { source?: KubeSource; context?: string };
 
 /** What a connect left for the cluster to fix: forwards with no ready pod, and ones that failed. */
 export interface Settled {
