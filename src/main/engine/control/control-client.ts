@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   controlLineSchema,
   controlProtocolVersion,
@@ -94,6 +95,21 @@ export async function requestControl<Op extends ControlOp>(
       'unreachable',
     );
   }
+  return exchangeControl(socket, running.description, request, options);
+}
+
+/**
+ * Sends one request on a connection to an instance (described as `instance` in messages: `the
+ * Localizer app (pid 4242)`) and reads its progress, events and answer; the connection is
+ * destroyed once the answer is in. Any duplex stream will do: the framing is tested over an
+ * in-memory pair.
+ */
+export function exchangeControl<Op extends ControlOp>(
+  socket: Duplex,
+  instance: string,
+  request: Extract<ControlRequest, { op: Op }>,
+  options: RequestOptions = {},
+): Promise<ControlResult<Op>> {
   return new Promise((resolve, reject) => {
     let pending = Buffer.alloc(0);
     let size = 0;
@@ -109,20 +125,19 @@ export async function requestControl<Op extends ControlOp>(
       try {
         json = JSON.parse(raw);
       } catch {
-        settle(() =>
-          reject(new ControlError(`${running.description} sent an unreadable answer.`, 'internal')),
-        );
+        settle(() => reject(new ControlError(`${instance} sent an unreadable answer.`, 'internal')));
         return;
       }
+      // The version first: a newer instance's answer may look well formed and mean another thing.
+      const version = (json as { v?: unknown } | null)?.v;
       const parsed = controlLineSchema.safeParse(json);
-      if (!parsed.success) {
-        const version = (json as { v?: unknown }).v;
+      if (version !== controlProtocolVersion || !parsed.success) {
         settle(() =>
           reject(
             new ControlError(
               version !== controlProtocolVersion
-                ? `${running.description} speaks control protocol ${JSON.stringify(version)}, and this command speaks ${String(controlProtocolVersion)}. Use the localizer command of the same version.`
-                : `${running.description} sent an answer this command does not understand.`,
+                ? `${instance} speaks control protocol ${JSON.stringify(version)}, and this command speaks ${String(controlProtocolVersion)}. Use the localizer command of the same version.`
+                : `${instance} sent an answer this command does not understand.`,
               'version',
             ),
           ),
@@ -139,7 +154,7 @@ export async function requestControl<Op extends ControlOp>(
           settle(() =>
             reject(
               new ControlError(
-                `${running.description} answered ${request.op} in a form this command does not understand.`,
+                `${instance} answered ${request.op} in a form this command does not understand.`,
                 'version',
               ),
             ),
@@ -149,9 +164,7 @@ export async function requestControl<Op extends ControlOp>(
     socket.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxAnswerBytes) {
-        settle(() =>
-          reject(new ControlError(`${running.description} sent an answer over 64 MiB.`, 'too-large')),
-        );
+        settle(() => reject(new ControlError(`${instance} sent an answer over 64 MiB.`, 'too-large')));
         return;
       }
       // Lines are cut as bytes and decoded whole: a chunk may end inside a multi-byte character.
@@ -166,16 +179,14 @@ export async function requestControl<Op extends ControlOp>(
       settle(() =>
         reject(
           new ControlError(
-            `${running.description} stopped before it answered${request.op === 'watch' ? '' : '; what it was doing may be half done: check with `localizer list`'}.`,
+            `${instance} stopped before it answered${request.op === 'watch' ? '' : '; what it was doing may be half done: check with `localizer list`'}.`,
             'unreachable',
           ),
         ),
       ),
     );
     socket.on('error', (error) =>
-      settle(() =>
-        reject(new ControlError(`Cannot talk to ${running.description}: ${error.message}`, 'unreachable')),
-      ),
+      settle(() => reject(new ControlError(`Cannot talk to ${instance}: ${error.message}`, 'unreachable'))),
     );
     options.signal?.addEventListener('abort', () =>
       settle(() => reject(new ControlError('The request was abandoned.', 'unreachable'))),

@@ -7,6 +7,7 @@
  */
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   controlProtocolVersion,
   maxRequestBytes,
@@ -42,11 +43,16 @@ function line(message: object): string {
 /** How long a closing server lets requests under way finish (`--stop` of the last expose ends it). */
 const closeGraceMs = 5_000;
 
-function serve(
-  socket: Socket,
+/**
+ * Serves one request on one connection (a socket, or any duplex stream: the framing is tested
+ * over an in-memory pair). Answers under way are added to `inFlight`, so a closing server can
+ * let them finish.
+ */
+export function serveControlConnection(
+  socket: Duplex,
   handle: ControlHandler,
   classify: (error: unknown) => ControlFailure,
-  inFlight: Set<Promise<unknown>>,
+  inFlight = new Set<Promise<unknown>>(),
 ): void {
   let buffered = Buffer.alloc(0);
   let answered = false;
@@ -113,7 +119,7 @@ export async function startControlServer(
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    serve(socket, handle, classify, inFlight);
+    serveControlConnection(socket, handle, classify, inFlight);
   });
   const previousMask = process.umask(0o177);
   try {
