@@ -15,6 +15,7 @@ import { field, isRecord } from './api/objects';
 import { createClusterPki } from './api/pki';
 import { Registry } from './api/registry';
 import { resourceTypeOfKind } from './api/resources';
+import { StartedParts } from './started-parts';
 import { ObjectStore } from './api/store';
 import { createEndpointsController } from './controllers/endpoints';
 import { createLifecycleControllers } from './controllers/lifecycle';
@@ -251,17 +252,53 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     registry.create(resourceTypeOfKind('Namespace'), undefined, { metadata: { name } });
   }
-  kubelet.start();
-  for (const controller of controllers) controller.start();
-  kubeProxy.start();
-  const scenario = scenarios[options.scenario ?? 'demo'];
-  await outside.start(scenario.outsideHosts);
-  for (const { namespace, object } of scenario.objects(options.scenarioOptions ?? {}, {
-    outsideIp: (host) => outside.ipOf(host) ?? '',
-  })) {
-    registry.create(resourceTypeOfKind(object.kind ?? ''), namespace, object);
+  // In order; a part that fails to start stops those before it (a taken port must not leave a
+  // kubelet and its pods running), and a stop undoes them last first.
+  const parts = new StartedParts();
+  const release = (): void => {
+    slot.release();
+    rmSync(workDirectory, { recursive: true, force: true });
+  };
+  try {
+    await parts.start(
+      'kubelet',
+      () => kubelet.start(),
+      () => kubelet.stop(),
+    );
+    for (const [index, controller] of controllers.entries())
+      await parts.start(
+        `controllers ${String(index + 1)}`,
+        () => controller.start(),
+        () => controller.stop(),
+      );
+    await parts.start(
+      'kube-proxy',
+      () => kubeProxy.start(),
+      () => kubeProxy.stop(),
+    );
+    const scenario = scenarios[options.scenario ?? 'demo'];
+    await parts.start(
+      'outside hosts',
+      () => outside.start(scenario.outsideHosts),
+      () => outside.stop(),
+    );
+    for (const { namespace, object } of scenario.objects(options.scenarioOptions ?? {}, {
+      outsideIp: (host) => outside.ipOf(host) ?? '',
+    })) {
+      registry.create(resourceTypeOfKind(object.kind ?? ''), namespace, object);
+    }
+    await parts.start(
+      'API server',
+      () => server.start(),
+      () => server.stop(),
+    );
+  } catch (error) {
+    await parts
+      .stopAll()
+      .catch((stopError: unknown) => log(`while unwinding a failed start: ${String(stopError)}`));
+    release();
+    throw error;
   }
-  await server.start();
   writeKubeconfig(
     kubeconfigPath,
     renderKubeconfig(server.url, pki.caCert, [
@@ -317,13 +354,11 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     async stop() {
       if (stopped) return;
       stopped = true;
-      for (const controller of controllers) controller.stop();
-      await server.stop();
-      await kubeProxy.stop();
-      await kubelet.stop();
-      outside.stop();
-      slot.release();
-      rmSync(workDirectory, { recursive: true, force: true });
+      try {
+        await parts.stopAll();
+      } finally {
+        release();
+      }
     },
   };
   try {
