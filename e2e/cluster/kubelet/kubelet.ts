@@ -20,14 +20,10 @@ import type { IpPool } from '../network/ip-slots';
 import { containerEnvironment, expand, ContainerConfigError, type EnvContainer } from './container-env';
 import { materializeVolumes, VolumeNotReadyError } from './volumes';
 import { renderDnsView } from '../network/dns-view';
+import { podStatus, type ContainerPhase, type PodCondition } from './pod-status';
 
 const pods = resourceTypeOfKind('Pod');
 const maxLogBytes = 1024 * 1024;
-
-type ContainerPhase =
-  | { state: 'waiting'; reason: string; message?: string }
-  | { state: 'running'; startedAt: string }
-  | { state: 'terminated'; exitCode: number; reason: string; startedAt: string; finishedAt: string };
 
 interface ContainerRuntime {
   spec: Container;
@@ -539,74 +535,26 @@ export class Kubelet {
   }
 
   private statusOf(runtime: PodRuntime, pod: Pod): Record<string, unknown> {
-    const containers = [...runtime.containers.values()];
-    const allReady = containers.every((c) => c.ready) && !runtime.terminating;
-    const anyRunning = containers.some((c) => c.phase.state === 'running');
-    const allStarted = containers.every((c) => c.started);
-    const allTerminated = containers.every((c) => c.phase.state === 'terminated');
-    let phase = 'Pending';
-    if (allTerminated && allStarted) {
-      phase = containers.every((c) => c.phase.state === 'terminated' && c.phase.exitCode === 0)
-        ? 'Succeeded'
-        : 'Failed';
-    } else if (allStarted || anyRunning) {
-      phase = 'Running';
-    }
-    const previous = (pod.status?.conditions ?? []) as {
-      type: string;
-      status: string;
-      lastTransitionTime: string;
-    }[];
-    const condition = (type: string, ok: boolean): Record<string, unknown> => {
-      const status = ok ? 'True' : 'False';
-      const before = previous.find((c) => c.type === type);
-      return {
-        type,
-        status,
-        lastProbeTime: null,
-        lastTransitionTime: before?.status === status ? before.lastTransitionTime : now(),
-      };
-    };
-    return {
-      phase,
-      conditions: [
-        condition('PodReadyToStartContainers', true),
-        condition('Initialized', true),
-        condition('Ready', allReady),
-        condition('ContainersReady', allReady),
-        condition('PodScheduled', true),
-      ],
-      hostIP: '127.0.0.1',
-      hostIPs: [{ ip: '127.0.0.1' }],
-      podIP: runtime.ip,
-      podIPs: [{ ip: runtime.ip }],
-      startTime: runtime.startTime,
-      qosClass: 'BestEffort',
-      containerStatuses: containers.map((c) => ({
-        name: c.spec.name,
-        image: c.spec.image,
-        imageID: c.image ? `localizer-test://${c.spec.image}` : '',
-        ...(c.process?.pid ? { containerID: `localizer://${c.process.pid}` } : {}),
-        ready: c.ready,
-        started: c.phase.state === 'running',
-        restartCount: c.restartCount,
-        state: phaseToState(c.phase),
-        lastState: c.lastTerminated ? phaseToState(c.lastTerminated) : {},
-      })),
-    };
-  }
-}
-
-function phaseToState(phase: ContainerPhase): Record<string, unknown> {
-  switch (phase.state) {
-    case 'waiting':
-      return { waiting: { reason: phase.reason, ...(phase.message ? { message: phase.message } : {}) } };
-    case 'running':
-      return { running: { startedAt: phase.startedAt } };
-    case 'terminated': {
-      const { state: _state, ...rest } = phase;
-      return { terminated: rest };
-    }
+    return podStatus(
+      {
+        ip: runtime.ip,
+        startTime: runtime.startTime,
+        terminating: runtime.terminating,
+        containers: [...runtime.containers.values()].map((c) => ({
+          name: c.spec.name,
+          image: c.spec.image,
+          imageKnown: c.image !== undefined,
+          pid: c.process?.pid,
+          phase: c.phase,
+          lastTerminated: c.lastTerminated,
+          ready: c.ready,
+          started: c.started,
+          restartCount: c.restartCount,
+        })),
+      },
+      (pod.status?.conditions ?? []) as PodCondition[],
+      now(),
+    );
   }
 }
 
