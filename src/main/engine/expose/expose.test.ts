@@ -196,7 +196,7 @@ describe('expose', () => {
     await manager.unexpose(context.name, 'tools', 'bulk');
   });
 
-  it('says nothing is listening when the local port is closed, and keeps the tunnel up', async () => {
+  it('says nothing is listening when the local port is closed, keeps the tunnel up, and stops saying it once a server listens, across a reconnect', async () => {
     const closedPort = await freePort();
     await manager.expose(context, {
       namespace: 'tools',
@@ -214,6 +214,26 @@ describe('expose', () => {
       )
       .toBe(`nothing is listening on 127.0.0.1:${String(closedPort)}`);
     expect(status('tools', 'statsd')?.status).toBe('running');
+    // The SSH pod goes and the tunnel is made again; the developer starts their server meanwhile.
+    cluster.faults.deletePod('tools', status('tools', 'statsd')?.endpoint ?? '');
+    await expect
+      .poll(() => status('tools', 'statsd')?.counters.reconnects, {
+        timeout: 30_000,
+        message: 'the expose should make its tunnel again',
+      })
+      .toBeGreaterThanOrEqual(1);
+    const late = createServer((socket) => socket.end('late but here\n'));
+    await new Promise<void>((resolve) => late.listen(closedPort, '127.0.0.1', resolve));
+    servers.push(late);
+    await expect
+      .poll(
+        async () => {
+          await callService(ip, 8126);
+          return status('tools', 'statsd')?.reason;
+        },
+        { timeout: 30_000, message: 'the new tunnel should stop saying nothing listens' },
+      )
+      .toBe(takeoverLimits);
     await manager.unexpose(context.name, 'tools', 'statsd');
   });
 

@@ -58,6 +58,8 @@ export class ReverseTunnel extends EventEmitter<{
   private closedWith: Error | undefined;
   /** Per local port, why its last call could not be connected; a port is cleared by its next. */
   private readonly localProblems = new Map<number, string>();
+  /** What `localProblem` last said; undefined until this tunnel's first call. */
+  private reported: string | null | undefined;
 
   private constructor(private readonly options: ReverseTunnelOptions) {
     super();
@@ -202,11 +204,14 @@ export class ReverseTunnel extends EventEmitter<{
   }
 
   private noteLocalProblem(localPort: number, problem: string | null): void {
-    const before = [...this.localProblems.values()].join('; ');
     if (problem) this.localProblems.set(localPort, problem);
     else this.localProblems.delete(localPort);
-    const after = [...this.localProblems.values()].join('; ');
-    if (after !== before) this.emit('localProblem', after || null);
+    const now = [...this.localProblems.values()].join('; ') || null;
+    // A new tunnel (after a reconnect) reports its first call either way: a problem the last
+    // tunnel reported may be gone (the developer started their server meanwhile).
+    if (now === this.reported) return;
+    this.reported = now;
+    this.emit('localProblem', now);
   }
 
   close(): void {
