@@ -6,7 +6,10 @@
 export class StartedParts {
   private readonly stops: { name: string; stop: () => unknown }[] = [];
 
-  /** Starts a part; once it has started, `stop` is what undoes it. */
+  /**
+   * Starts a part; once it has started, `stop` is what undoes it. A part whose start fails undoes
+   * what it did itself (as the outside hosts stop the processes they spawned).
+   */
   async start(name: string, start: () => unknown, stop: () => unknown): Promise<void> {
     await start();
     this.stops.unshift({ name, stop });

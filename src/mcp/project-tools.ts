@@ -1,6 +1,7 @@
 /**
- * The MCP tools for project files (`localizer.yaml`): plan, up and down, as `localizer plan`,
- * `up` and `down` do them, except that `run:` processes are not started (they need a terminal).
+ * The MCP tools for project files (`localizer.yaml`): plan, up and down, as `localizer up`
+ * (and its plan) and `localizer down` do them, except that `run:` processes are not started
+ * (they need a terminal).
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { resolve } from 'node:path';

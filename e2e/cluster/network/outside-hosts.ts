@@ -30,7 +30,10 @@ export class OutsideHosts {
 
   constructor(private readonly ips: IpPool) {}
 
-  /** Starts every stand-in and resolves once each TCP port accepts connections. */
+  /**
+   * Starts every stand-in and resolves once each TCP port accepts connections; if one never
+   * does, stops them all before rejecting.
+   */
   async start(specs: readonly OutsideHostSpec[]): Promise<void> {
     for (const spec of specs) {
       const ip = this.ips.allocate();
@@ -54,7 +57,13 @@ export class OutsideHosts {
       this.processes.push(child);
       this.hosts.push({ ...spec, ip });
     }
-    await Promise.all(this.hosts.flatMap((h) => h.tcpPorts.map((port) => acceptsConnections(h.ip, port))));
+    try {
+      await Promise.all(this.hosts.flatMap((h) => h.tcpPorts.map((port) => acceptsConnections(h.ip, port))));
+    } catch (error) {
+      // A start that fails leaves nothing: its processes and addresses go with it.
+      this.stop();
+      throw error;
+    }
   }
 
   ipOf(host: string): string | undefined {

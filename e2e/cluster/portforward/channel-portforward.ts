@@ -50,6 +50,11 @@ export function serveChannelPortForward(
     if (open > 0) return;
     closeWhenWritten = true;
     if (!writing) writeNext();
+    // A caller that stopped reading holds the last message unwritten: as ws's own close would,
+    // give up on it after 30 s rather than keep the connection forever.
+    if (ws.readyState !== ws.OPEN) return;
+    const giveUp = setTimeout(() => ws.terminate(), 30_000).unref();
+    ws.once('close', () => clearTimeout(giveUp));
   };
 
   ports.forEach((port, index) => {
