@@ -5,7 +5,7 @@
  */
 import { ControlError } from '../main/engine/control/control-client';
 import { InstanceRunningError } from '../main/engine/control/instance-lock';
-import { ConnectError } from '../main/engine/connect/connect-engine';
+import { ConnectError } from '../main/engine/connect/cluster-access';
 import { isRefusal } from '../main/engine/instance/instance-refusal';
 import { KubeconfigError } from '../main/engine/kube/kube-context';
 import { ProjectFileError } from '../main/engine/project/project-file-reader';

@@ -13,7 +13,7 @@ import {
   describeSettled,
   type ConnectRequest as InstanceConnectRequest,
 } from '../main/engine/instance/instance-requests';
-import { ConnectError } from '../main/engine/connect/connect-engine';
+import { ConnectError } from '../main/engine/connect/cluster-access';
 import { defaultSettings } from '../shared/settings';
 import { stateDirectory } from '../main/engine/state-directory';
 import { printCleanup, startCliInstance, whenIdle } from './cli-instance';

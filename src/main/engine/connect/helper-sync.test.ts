@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hostsEntriesFor } from './connect-engine';
+import { hostsEntriesFor } from './service-names';
 import { mergeHosts } from './helper-sync';
 
 describe('mergeHosts', () => {

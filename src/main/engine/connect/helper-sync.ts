@@ -5,7 +5,7 @@
  */
 import type { HostsEntry } from '../../../shared/helper-protocol';
 import type { HelperClient } from '../helper/helper-client';
-import type { Relay } from './forward-runtime';
+import type { Relay } from './port-listeners';
 
 export interface MergedHosts {
   entries: HostsEntry[];

@@ -5,7 +5,7 @@
 import type { ConnectionStatus } from '../../../shared/app-state';
 import type { ContextStatus } from '../../../shared/control-protocol';
 import type { PortForwardTransport, TunnelStatus } from '../../../shared/tunnel-status';
-import type { EngineHealth } from '../connect/connect-engine';
+import type { EngineHealth } from '../connect/cluster-watch';
 import { readiness } from '../connect/readiness';
 
 export { readiness, type ContextReadiness } from '../connect/readiness';

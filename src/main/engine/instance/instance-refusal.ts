@@ -3,7 +3,7 @@
  * a request the instance will not carry out as asked) rather than a bug. The control dispatcher,
  * the backend and the CLI's exit codes all ask here.
  */
-import { ConnectError } from '../connect/connect-engine';
+import { ConnectError } from '../connect/cluster-access';
 import { EnvironmentError } from '../environment/container-environment';
 import { ExposeRefusedError } from '../expose/workload-scaler';
 import { KubeconfigError } from '../kube/kube-context';

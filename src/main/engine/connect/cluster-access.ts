@@ -1,0 +1,90 @@
+/**
+ * Whether this user can use the cluster as connect needs, asked before anything is watched: the
+ * context's credential plugin, then a one-item list of services everywhere (or in each namespace
+ * asked for), and each failure in words that say what to do.
+ */
+import * as k8s from '@kubernetes/client-node';
+import type { KubeContext } from '../kube/kube-context';
+import { describeError, errorStatus } from '../kube/api-errors';
+
+/** The cluster cannot be used as configured; the message says what to do. */
+export class ConnectError extends Error {
+  override name = 'ConnectError';
+}
+
+/** Which namespaces to watch (none: all of them), and what the user should know of that choice. */
+export interface WatchScope {
+  namespaces: string[];
+  /** Set when the scope is narrower than asked (RBAC forbids listing everywhere). */
+  note: string;
+}
+
+/**
+ * Checks that the cluster answers and picks cluster-wide or per-namespace watching, falling back
+ * to the context's namespace when RBAC forbids listing everywhere. Throws `ConnectError`.
+ */
+export async function watchScope(
+  kubeContext: KubeContext,
+  namespaces: readonly string[],
+): Promise<WatchScope> {
+  const core = kubeContext.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  await checkCredentials(kubeContext);
+  if (namespaces.length > 0) {
+    for (const namespace of namespaces) {
+      await core.listNamespacedService({ namespace, limit: 1 }).catch((error: unknown) => {
+        throw explainAccessError(kubeContext, error, namespace);
+      });
+    }
+    return { namespaces: [...namespaces], note: '' };
+  }
+  try {
+    await core.listServiceForAllNamespaces({ limit: 1 });
+    return { namespaces: [], note: '' };
+  } catch (error) {
+    if (errorStatus(error) !== 403) throw explainAccessError(kubeContext, error);
+    return {
+      namespaces: [kubeContext.namespace],
+      note: `listing services in all namespaces is forbidden for this user, so only namespace ${kubeContext.namespace} is connected; pass --namespace for others you may read`,
+    };
+  }
+}
+
+/**
+ * Runs the context's credential plugin (cloud login tools), if it has one, before anything
+ * else: its failure means logging in again, not a network problem.
+ */
+async function checkCredentials(kubeContext: KubeContext): Promise<void> {
+  const { kubeConfig, name } = kubeContext;
+  const command = (kubeConfig.getCurrentUser()?.exec as { command?: unknown } | undefined)?.command;
+  if (typeof command !== 'string') return;
+  try {
+    await kubeConfig.applyToHTTPSOptions({});
+  } catch (error) {
+    const said = (error instanceof Error ? error.message : String(error)).trim();
+    throw new ConnectError(
+      `The credential plugin "${command}" of context "${name}" failed${said ? `: ${said}` : ''}. Run it yourself (or your cloud CLI's login) to sign in again, then retry.`,
+    );
+  }
+}
+
+/** A failed list of services, as what the user should do about it. */
+function explainAccessError(kubeContext: KubeContext, error: unknown, namespace?: string): ConnectError {
+  const { server, name } = kubeContext;
+  const status = errorStatus(error);
+  const detail = describeError(error);
+  if (status === 401) {
+    return new ConnectError(
+      `The cluster at ${server} rejected the credentials of context "${name}" (401): the token may have expired. Log in again (for example with your cloud CLI) and retry.`,
+    );
+  }
+  if (status === 403) {
+    return new ConnectError(
+      `The user of context "${name}" may not list services${namespace ? ` in namespace ${namespace}` : ''}: ${detail}. Ask for read access or choose another --namespace.`,
+    );
+  }
+  if (status === 404 && namespace)
+    return new ConnectError(`There is no namespace "${namespace}" in the cluster at ${server}.`);
+  return new ConnectError(
+    `Cannot reach the Kubernetes API server at ${server}: ${detail}. Check that the cluster is up and that you are on its network (VPN), then retry.`,
+  );
+}
