@@ -1,50 +1,32 @@
 /**
- * One expose, from start to stop. Starting is a fixed list of steps (check, record, create the
- * SSH pod, open the tunnel, wait until the pod is ready, then take the Service: its selector
- * pointed at the pod, or its workloads scaled down), so callers never meet a gap; stopping is the
- * no-gap sequence in `expose-stop.ts`. The parts: `expose-preflight.ts` refuses what cannot
+ * One expose, from start to stop. Starting is the fixed list of steps in `expose-start.ts`
+ * (check, record, create the SSH pod, open the tunnel, wait until the pod is ready, then take the
+ * Service), so callers never meet a gap; stopping is the no-gap sequence in `expose-stop.ts`;
+ * `expose-parts.ts` holds what was made so far, and `expose-status.ts` words it. The parts: `expose-preflight.ts` refuses what cannot
  * work, `ssh-pod-keeper.ts` keeps the pod and its Secret, `tunnel-keeper.ts` keeps the tunnel
  * up, `expose-modes.ts` takes the Service and gives it back. Every cluster change is recorded
  * before it is made, so a crash leaves nothing `cleanUpLeftovers` cannot find.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import {
-  describeRoute,
-  takeoverLimits,
-  type ExposeMode,
-  type ExposeState,
-  type TunnelStatus,
-} from '../../../shared/tunnel-status';
+import type { ExposeMode, ExposeState, TunnelStatus } from '../../../shared/tunnel-status';
 import { describeError } from '../kube/api-errors';
 import type { PodDialer } from '../kube/pod-dialer';
 import { systemClock, type Clock } from '../timing/clock';
-import { modeActions, type ModeActions } from './expose-modes';
-import { removeRecord, writeRecord } from './expose-records';
-import { planExpose, type ExposePlan, type SessionApis } from './expose-preflight';
+import { ExposeParts } from './expose-parts';
+import { removeRecord } from './expose-records';
+import { exposeModeOf, type ExposeRequest } from './expose-request';
+import { startSteps, type StartingExpose } from './expose-start';
+import { exposeStatus, meanwhileNote, runningReason } from './expose-status';
+import type { SessionApis } from './expose-preflight';
 import { stopExpose, type StoppableExpose } from './expose-stop';
-import type { PortMapping } from './port-map';
-import { HostKeyMismatchError, ReverseTunnel, type TunnelCounters } from './reverse-tunnel';
-import { generateSshKeys, sshPort, type SshImage, type SshKeys } from './ssh-pod';
-import { isPodReady } from '../kube/pod-state';
-import { SshPodKeeper } from './ssh-pod-keeper';
+import type { ReverseTunnel, TunnelCounters } from './reverse-tunnel';
+import type { SshImage } from './ssh-pod';
+import type { SshPodKeeper } from './ssh-pod-keeper';
 import { TunnelKeeper } from './tunnel-keeper';
-import { ExposeRefusedError } from './workload-scaler';
+import { openTunnelToPod } from './tunnel-opener';
 
 export type { SessionApis } from './expose-preflight';
-
-export interface ExposeRequest {
-  namespace: string;
-  service: string;
-  /** Empty: every TCP service port to the same port number on this machine. */
-  mappings: PortMapping[];
-  /** The SSH image for this expose, instead of the manager's. */
-  image?: SshImage;
-  /** How the Service is taken: `takeover` (the default), `scale-down`, or `personal`. */
-  mode?: ExposeMode;
-  /** A personal intercept's header (`x-dev`) and value (`alice`); implies `personal`. */
-  header?: { name: string; value: string };
-}
 
 export interface ExposeSessionOptions {
   context: string;
@@ -66,27 +48,11 @@ export interface ExposeSessionOptions {
 }
 
 const pollMs = 250;
+const defaultStartTimeoutMs = 120_000;
 /** How long a stop lets calls already in the tunnel finish. */
 const drainTimeoutMs = 10_000;
 /** How often a takeover checks that nobody else changed the Service's selector. */
 const driftCheckMs = 2_000;
-
-/** What the expose has made so far: each start step adds to it, and undo reads it. */
-interface Made {
-  plan?: ExposePlan;
-  keys?: SshKeys;
-  pod?: SshPodKeeper;
-  /** How the Service is taken and given back, once the plan is made. */
-  mode?: ModeActions;
-  /** The Service was taken (its selector switched, or its workloads scaled down). */
-  routed: boolean;
-}
-
-interface StartStep {
-  /** What the status says while the step runs; undefined keeps the last words. */
-  says?: (session: ExposeSession) => string;
-  run: (session: ExposeSession) => Promise<void>;
-}
 
 export class ExposeSession extends EventEmitter<{
   status: [];
@@ -104,7 +70,7 @@ export class ExposeSession extends EventEmitter<{
     bytesIn: 0,
     bytesOut: 0,
   };
-  private readonly made: Made = { routed: false };
+  private readonly made: ExposeParts;
   private driftTimer: unknown;
   private readonly keeper: TunnelKeeper;
   private readonly clock: Clock;
@@ -117,18 +83,29 @@ export class ExposeSession extends EventEmitter<{
   constructor(private readonly options: ExposeSessionOptions) {
     super();
     this.clock = options.clock ?? systemClock;
+    this.made = new ExposeParts({
+      apis: options.apis,
+      session: this.session,
+      owner: options.owner,
+      image: options.request.image ?? options.image,
+      mode: exposeModeOf(options.request),
+      header: options.request.header,
+      dialer: options.dialer,
+      clock: this.clock,
+      pollMs,
+      drainTimeoutMs,
+      startTimeoutMs: options.startTimeoutMs ?? defaultStartTimeoutMs,
+      isStopping: () => this.stopping,
+      podAddress: () => this.podAddress,
+    });
     this.lastChange = new Date(this.clock.now()).toISOString();
     this.keeper = new TunnelKeeper({
       clock: this.clock,
       reopen: () => this.reopen(),
       onState: (state, reason) => {
         if (state !== 'running') this.lastError = reason;
-        // The router's health check sends a personal intercept's requests to the service's
-        // own pods while its tunnel is down: say so, as it is what its callers see.
         const meanwhile =
-          this.mode === 'personal' && state === 'reconnecting'
-            ? `; meanwhile ${describeRoute(this.options.request.header ?? { name: '', value: '' })} requests go to the service's own pods`
-            : '';
+          state === 'reconnecting' ? meanwhileNote(this.mode, this.options.request.header) : '';
         this.set(state, state === 'running' ? this.runningReason() : `${reason}${meanwhile}`);
       },
       onLocalProblem: (problem) => {
@@ -143,16 +120,12 @@ export class ExposeSession extends EventEmitter<{
     return `${this.options.context}/${this.options.request.namespace}/${this.options.request.service}`;
   }
 
-  private get target(): string {
-    return `${this.options.request.namespace}/${this.options.request.service}`;
-  }
-
   private get image(): SshImage {
     return this.options.request.image ?? this.options.image;
   }
 
   private get startTimeoutMs(): number {
-    return this.options.startTimeoutMs ?? 120_000;
+    return this.options.startTimeoutMs ?? defaultStartTimeoutMs;
   }
 
   private set(state: ExposeState, reason: string): void {
@@ -164,148 +137,27 @@ export class ExposeSession extends EventEmitter<{
   }
 
   get mode(): ExposeMode {
-    return this.options.request.header ? 'personal' : (this.options.request.mode ?? 'takeover');
+    return exposeModeOf(this.options.request);
   }
 
   /** The reason a running expose shows: what a takeover does not move, or the local problem. */
   private runningReason(): string {
-    if (this.localProblem) return this.localProblem;
-    const header = this.options.request.header;
-    if (this.mode === 'personal' && header) {
-      const others = this.made.mode?.sharedWith?.() ?? [];
-      const shared = others.length > 0 ? `; its router is shared with ${others.join(', ')}` : '';
-      return `personal: requests with ${describeRoute(header)} come here; every other request goes to the service's own pods${shared}`;
-    }
-    return this.mode === 'takeover' ? takeoverLimits : '';
-  }
-
-  /** The mode's actions, made once the plan is. */
-  private modeActions(): ModeActions {
-    if (this.made.mode) return this.made.mode;
-    const { plan } = this.made;
-    if (!plan) throw new Error('the plan comes before the mode');
-    this.made.mode = modeActions(this.mode, {
-      apis: this.options.apis,
-      session: this.session,
-      owner: this.options.owner,
-      plan,
-      clock: this.clock,
-      pollMs,
-      podName: () => this.made.pod?.podName ?? null,
-      podAddress: () => this.podAddress,
-      dialer: this.options.dialer,
-      ...(this.options.request.header ? { header: this.options.request.header } : {}),
-      drainTimeoutMs,
-      startTimeoutMs: this.startTimeoutMs,
-      isStopping: () => this.stopping,
-    });
-    return this.made.mode;
-  }
-
-  private static readonly startSteps: readonly StartStep[] = [
-    {
-      says: (s) => `reading service ${s.target}`,
-      run: async (s) => {
-        const { request, context } = s.options;
-        // Every front end comes through here: a header and its mode are checked once.
-        if (request.header && request.mode && request.mode !== 'personal')
-          throw new ExposeRefusedError(
-            `A header makes an expose personal (only requests carrying it come here); it does not go with mode ${request.mode}. Leave the mode out, or the header.`,
-          );
-        if (request.mode === 'personal' && !request.header)
-          throw new ExposeRefusedError(
-            'A personal intercept needs a header and your value, e.g. --header x-dev=alice: only requests carrying it come here.',
-          );
-        s.made.plan = await planExpose(
-          s.options.apis,
-          { context, namespace: request.namespace, service: request.service },
-          request.mappings,
-          s.mode,
-          request.header,
-        );
-      },
-    },
-    {
-      // Recorded before the first change, so a crash from here on leaves a trace.
-      run: (s) => {
-        const { request } = s.options;
-        s.made.keys = generateSshKeys();
-        const pod = s.podKeeper();
-        writeRecord(s.options.stateDirectory, {
-          session: s.session,
-          pid: process.pid,
-          context: s.options.context,
-          ...(s.options.kubeconfigFiles ? { kubeconfigFiles: s.options.kubeconfigFiles } : {}),
-          namespace: request.namespace,
-          service: request.service,
-          objectName: pod.objectName,
-          mode: s.mode,
-          // A takeover changes no workload; a scale-down names the ones it scales.
-          workloads:
-            s.mode !== 'scale-down'
-              ? []
-              : (s.made.plan?.workloads ?? []).map(({ kind, namespace, name }) => ({
-                  kind,
-                  namespace,
-                  name,
-                })),
-        });
-        return Promise.resolve();
-      },
-    },
-    {
-      says: (s) => `creating the SSH pod in ${s.options.request.namespace}`,
-      run: async (s) => {
-        await s.podKeeper().create();
-        s.emit('status');
-        s.keeper.adopt(await s.openTunnel());
-      },
-    },
-    {
-      says: (s) => `waiting for the SSH pod of ${s.target} to be ready (its tunnel up)`,
-      run: async (s) => {
-        await s.podKeeper().waitFor(isPodReady, 'become ready', s.startTimeoutMs);
-      },
-    },
-    {
-      says: (s) => s.modeActions().routing,
-      run: async (s) => {
-        // Marked first: a takeover that fails midway is given back (nothing happens if unchanged).
-        s.made.routed = true;
-        await s.modeActions().route();
-      },
-    },
-  ];
-
-  /** The SSH pod keeper, made once the plan and keys are. */
-  private podKeeper(): SshPodKeeper {
-    if (this.made.pod) return this.made.pod;
-    const { plan, keys } = this.made;
-    if (!plan || !keys) throw new Error('the plan and keys come before the pod');
-    this.made.pod = new SshPodKeeper({
-      apis: this.options.apis,
-      clock: this.clock,
-      session: this.session,
-      owner: this.options.owner,
-      image: this.image,
-      keys,
-      service: plan.service,
-      ports: plan.ports,
-      workloads: plan.workloads,
-      pollMs,
-      isStopping: () => this.stopping,
+    return runningReason({
       mode: this.mode,
+      header: this.options.request.header,
+      localProblem: this.localProblem,
+      sharedWith: this.made.sharedWith(),
     });
-    return this.made.pod;
   }
 
   /** Resolves once traffic flows to the laptop; rejects, with everything undone, when it cannot. */
   async start(): Promise<void> {
     try {
-      for (const step of ExposeSession.startSteps) {
-        const says = step.says?.(this);
+      const starting = this.starting();
+      for (const step of startSteps) {
+        const says = step.says?.(starting);
         if (says) this.set('starting', says);
-        await step.run(this);
+        await step.run(starting);
       }
       this.set('running', this.runningReason());
       this.watchForDrift();
@@ -320,6 +172,24 @@ export class ExposeSession extends EventEmitter<{
     }
   }
 
+  /** This expose as its start steps see it. */
+  private starting(): StartingExpose {
+    const { options } = this;
+    return {
+      session: this.session,
+      context: options.context,
+      kubeconfigFiles: options.kubeconfigFiles,
+      apis: options.apis,
+      stateDirectory: options.stateDirectory,
+      request: options.request,
+      mode: this.mode,
+      made: this.made,
+      startTimeoutMs: this.startTimeoutMs,
+      podCreated: () => this.emit('status'),
+      openTunnel: async () => this.keeper.adopt(await this.openTunnel()),
+    };
+  }
+
   /**
    * A takeover's selector changed by someone else (a GitOps tool's self-heal, `kubectl apply`):
    * not fought over. The expose ends, leaving their change as it is, and says who changed what.
@@ -327,7 +197,8 @@ export class ExposeSession extends EventEmitter<{
   private watchForDrift(): void {
     if (this.mode === 'scale-down') return;
     this.driftTimer = this.clock.setTimeout(() => {
-      void this.modeActions()
+      void this.made
+        .mode()
         .drift()
         .then(async (drift) => {
           if (this.stopping) return;
@@ -344,54 +215,31 @@ export class ExposeSession extends EventEmitter<{
     }, driftCheckMs);
   }
 
-  /** Waits for the pod to run, then opens the tunnel; sshd may need a moment after the container starts. */
+  /** Waits for the pod to run, then opens the tunnel, and notes the pod's address. */
   private async openTunnel(): Promise<ReverseTunnel> {
-    const pod = this.podKeeper();
     const { keys, plan } = this.made;
     if (!keys || !plan) throw new Error('keys are made before connecting');
-    const running = await pod.waitFor(
-      (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP),
-      'start running',
-      this.startTimeoutMs,
-    );
-    this.podAddress = running.status?.podIP ?? null;
-    // sshd may need a moment after the container starts, but not more than this.
-    const answerMs = Math.min(30_000, this.startTimeoutMs);
-    const deadline = this.clock.now() + answerMs;
-    for (;;) {
-      try {
-        const stream = await this.options.dialer.dial(
-          { namespace: this.options.request.namespace, pod: pod.podName ?? '', uid: running.metadata?.uid },
-          sshPort,
-        );
-        return await ReverseTunnel.open({
-          stream,
-          user: this.image.user,
-          clientPrivateKey: keys.clientPrivateKey,
-          hostPublicKey: keys.hostPublicKey,
-          listenAddress: running.status?.podIP ?? '',
-          ports: plan.ports,
-          counters: this.counters,
-          ...(this.options.keepaliveIntervalMs
-            ? { keepaliveIntervalMs: this.options.keepaliveIntervalMs }
-            : {}),
-        });
-      } catch (error) {
-        if (error instanceof HostKeyMismatchError || this.stopping) throw error;
-        if (this.clock.now() > deadline) {
-          const said = error instanceof Error ? error.message : String(error);
-          throw await pod.problem(
-            `sshd in the SSH pod ${pod.podName ?? ''} did not answer on port ${String(sshPort)} within ${String(answerMs / 1000)} s (${said}).`,
-          );
-        }
-        await this.clock.sleep(pollMs);
-      }
-    }
+    const { tunnel, podAddress } = await openTunnelToPod({
+      pod: this.made.pod(),
+      namespace: this.options.request.namespace,
+      dialer: this.options.dialer,
+      clock: this.clock,
+      image: this.image,
+      keys,
+      ports: plan.ports,
+      counters: this.counters,
+      keepaliveIntervalMs: this.options.keepaliveIntervalMs,
+      startTimeoutMs: this.startTimeoutMs,
+      pollMs,
+      isStopping: () => this.stopping,
+    });
+    this.podAddress = podAddress;
+    return tunnel;
   }
 
   /** The tunnel keeper's way back: the same pod if it still runs, else a new one. */
   private async reopen(): Promise<ReverseTunnel> {
-    const pod = this.podKeeper();
+    const pod = this.made.pod();
     const current = await pod.read();
     if (!current || current.metadata?.deletionTimestamp) {
       this.set('reconnecting', 'the SSH pod is gone; creating a new one');
@@ -399,7 +247,7 @@ export class ExposeSession extends EventEmitter<{
       this.emit('status');
       const tunnel = await this.openTunnel();
       // A new pod has a new address: the routes that led to the old one follow it.
-      if (this.made.routed) await this.modeActions().moved?.();
+      if (this.made.routed) await this.made.mode().moved?.();
       return tunnel;
     }
     return this.openTunnel();
@@ -424,7 +272,9 @@ export class ExposeSession extends EventEmitter<{
     if (this.state !== 'failed')
       this.set(
         'stopping',
-        this.made.plan ? this.modeActions().givingBack : `stopping the expose of ${this.target}`,
+        this.made.plan
+          ? this.made.mode().givingBack
+          : `stopping the expose of ${this.options.request.namespace}/${this.options.request.service}`,
       );
     try {
       return await this.undo();
@@ -436,7 +286,7 @@ export class ExposeSession extends EventEmitter<{
   /** The cluster side of this expose, as the stop sequence acts on it. */
   private stoppable(pod: SshPodKeeper): StoppableExpose {
     const { stateDirectory } = this.options;
-    const mode = this.made.plan ? this.modeActions() : undefined;
+    const mode = this.made.plan ? this.made.mode() : undefined;
     return {
       restoreWorkloads: () => mode?.giveBack() ?? Promise.resolve(null),
       restoredReadiness: () => mode?.readiness() ?? Promise.resolve(undefined),
@@ -461,11 +311,12 @@ export class ExposeSession extends EventEmitter<{
    */
   private async undo(): Promise<string | null> {
     // Before the keys there is no record and nothing in the cluster.
-    if (!this.made.keys || !this.made.pod) {
+    const pod = this.made.existingPod;
+    if (!this.made.keys || !pod) {
       if (this.made.keys) removeRecord(this.options.stateDirectory, this.session);
       return null;
     }
-    const notice = await stopExpose(this.stoppable(this.made.pod), {
+    const notice = await stopExpose(this.stoppable(pod), {
       clock: this.clock,
       restoreTimeoutMs: this.options.restoreTimeoutMs ?? 60_000,
       drainTimeoutMs,
@@ -478,38 +329,21 @@ export class ExposeSession extends EventEmitter<{
   }
 
   snapshot(): TunnelStatus {
-    const { namespace, service } = this.options.request;
-    return {
+    return exposeStatus({
       context: this.options.context,
-      kind: 'expose',
-      namespace,
-      name: service,
-      status: this.state,
+      request: this.options.request,
+      mode: this.mode,
+      state: this.state,
       // Who shares a personal intercept's router changes while it runs: said as it is now.
       reason: this.state === 'running' && this.mode === 'personal' ? this.runningReason() : this.reason,
-      endpoint: this.made.pod?.podName ?? null,
-      ip: null,
-      hostnames: [],
-      // For an expose, the target is the port on this machine.
-      ports: (this.made.plan?.ports ?? []).map((p) => ({
-        port: p.servicePort,
-        targetPort: p.localPort,
-        protocol: 'TCP',
-      })),
-      counters: { ...this.counters, reconnects: this.keeper.reconnects },
+      podName: this.made.existingPod?.podName ?? null,
+      ports: this.made.plan?.ports ?? [],
+      counters: this.counters,
+      reconnects: this.keeper.reconnects,
       lastError: this.lastError,
       lastChange: this.lastChange,
       transport: this.options.dialer.transport ?? null,
-      mode: this.mode,
-      ...(this.options.request.header
-        ? {
-            route: {
-              header: this.options.request.header.name,
-              value: this.options.request.header.value,
-              sharedWith: this.made.mode?.sharedWith?.() ?? [],
-            },
-          }
-        : {}),
-    };
+      sharedWith: this.made.sharedWith(),
+    });
   }
 }

@@ -3,7 +3,7 @@
  * socket) hands it over, and how a connect's outcome is said.
  */
 import type { KubeSource } from '../../../shared/control-protocol';
-import type { ExposeRequest } from '../expose/expose-session';
+import type { ExposeRequest } from '../expose/expose-request';
 
 export interface ConnectRequest {
   source?: KubeSource;
