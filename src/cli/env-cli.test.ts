@@ -121,7 +121,9 @@ describe('localizer env', () => {
       `compared ${String(compared)} spec-defined variables over ${String(workloads.size)} workloads`,
     );
     expect(compared).toBeGreaterThan(20);
-  });
+    // One `localizer env` per container of the demo (about 30 s here, over 60 s on a loaded
+    // machine): each call has its own deadline, so the whole gets room for all of them.
+  }, 180_000);
 
   it('runs a command with the workload environment, writing nothing', async () => {
     const pod = cluster.store

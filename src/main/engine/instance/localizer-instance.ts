@@ -7,7 +7,6 @@
  */
 import { TunnelHistory, type TunnelEvent } from './tunnel-history';
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
 import type { CleanupNotice, ConnectionStatus, ExposeEndedNotice } from '../../../shared/app-state';
 import type {
   EnvironmentAnswer,
@@ -18,16 +17,14 @@ import type {
   ListResult,
 } from '../../../shared/control-protocol';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
-import { AddressBook } from '../connect/address-book';
-import { ConnectEngine } from '../connect/connect-engine';
-import { ExposeManager, type ExposeManagerOptions } from '../expose/expose-manager';
+import type { ExposeManager, ExposeManagerOptions } from '../expose/expose-manager';
 import type { CleanupReport } from '../expose/leftovers';
 import type { SshImage } from '../expose/ssh-pod';
 import { answerEnvironment } from '../environment/environment-answer';
 import type { PortForwardTransport } from '../kube/pod-dialer';
 import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../timing/runtime-diagnostics';
 import { connectionStatus, readiness } from './connection-status';
-import { connectOptionsProblem, withConnectDefaults, type ConnectOptions } from './connect-options';
+import type { ConnectOptions } from './connect-options';
 import {
   startControlServer,
   type ControlFailure,
@@ -37,7 +34,8 @@ import {
 import { acquireInstanceLock, type InstanceLock } from '../control/instance-lock';
 import { NamesKeeper, type StartHelper } from './names-keeper';
 import { ContextDialers, dialerKey } from './context-dialers';
-import { recoverEarlierRuns } from './earlier-runs';
+import { InstanceExposes } from './instance-exposes';
+import { ContextConnector } from './context-connector';
 import { InstanceRefusedError } from './instance-refusal';
 import type { ConnectRequest, EnvironmentRequest, ExposeInstanceRequest, Settled } from './instance-requests';
 import { whenSettled } from './when-settled';
@@ -69,8 +67,6 @@ export interface LocalizerInstanceOptions {
 type Progress = (message: string) => void;
 
 const silent: Progress = () => undefined;
-/** How soon after a change the tunnels are read for the history. */
-const historyReadDelayMs = 250;
 
 export class LocalizerInstance extends EventEmitter<{
   /** Tunnels or connections changed (not coalesced: listeners pace themselves). */
@@ -85,15 +81,12 @@ export class LocalizerInstance extends EventEmitter<{
   readonly identity: InstanceIdentity;
   private readonly connections: Connections;
   private readonly dialers: ContextDialers;
+  private readonly exposing: InstanceExposes;
+  /** The exposes themselves, as the connect path and the status read them. */
   private readonly exposes: ExposeManager;
   private readonly names: NamesKeeper;
-  private addresses: AddressBook | undefined;
-  private ipRange: string | undefined;
-  private cleanups = 0;
-  private endedExposes = 0;
+  private readonly connector: ContextConnector;
   private readonly history = new TunnelHistory();
-  /** A read of the tunnels for the history is due (changes come in bursts; one read serves them). */
-  private historyTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly diagnostics: RuntimeDiagnostics | undefined;
   private control: ControlServer | undefined;
@@ -119,37 +112,37 @@ export class LocalizerInstance extends EventEmitter<{
         this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
       onHealthChange: () => this.emit('change'),
     });
-    this.exposes = new ExposeManager({
+    this.exposing = new InstanceExposes({
       stateDirectory: options.stateDirectory,
-      ...options.expose,
-      otherLiveSessions: () =>
-        [...this.connections.values()].flatMap((c) => (c.engine.relaySession ? [c.engine.relaySession] : [])),
-      dialerFor: (context) => this.dialers.for(context),
+      ...(options.expose ? { timing: options.expose } : {}),
+      connections: this.connections,
+      dialers: this.dialers,
+      sshImage: () => options.defaults().sshImage,
+      isClosing: () => this.closing,
+      releaseDialers: () => this.releaseDialers(),
+      onChange: () => this.emit('change'),
+      onCleanup: (notice) => this.emit('cleanup', notice),
+      onEnded: (notice) => this.emit('exposeEnded', notice),
+      log: (message) => this.log(message),
     });
-    this.exposes.on('status', () => this.emit('change'));
-    this.exposes.on('ended', (expose, reason) => {
-      this.log(`The expose of ${expose.namespace}/${expose.name} ended by itself. ${reason}`);
-      this.releaseDialers();
-      this.emit('exposeEnded', {
-        id: ++this.endedExposes,
-        context: expose.context,
-        namespace: expose.namespace,
-        service: expose.name,
-        reason,
-      });
-      this.emit('change');
-    });
-    this.on('change', () => {
-      this.historyTimer ??= setTimeout(() => {
-        this.historyTimer = undefined;
-        this.history.record(this.tunnels(), new Date());
-      }, historyReadDelayMs).unref();
-    });
+    this.exposes = this.exposing.manager;
+    this.on('change', () => this.history.recordSoon(() => this.tunnels()));
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
     this.names = new NamesKeeper({
       startHelper: options.startHelper,
       log: (message) => this.log(message),
       wanted: () => !this.closing && this.connections.size > 0,
+    });
+    this.connector = new ContextConnector({
+      stateDirectory: options.stateDirectory,
+      defaults: options.defaults,
+      connections: this.connections,
+      dialers: this.dialers,
+      names: this.names,
+      exposes: this.exposes,
+      releaseDialers: () => this.releaseDialers(),
+      onChange: () => this.emit('change'),
+      log: (message) => this.log(message),
     });
   }
 
@@ -197,65 +190,10 @@ export class LocalizerInstance extends EventEmitter<{
    * their engines watch the cluster; `whenReady` then waits for the forwards.
    */
   connect(request: ConnectRequest, progress: Progress = silent): Promise<string[]> {
-    return this.serialized(() => this.connectNow(request, progress));
-  }
-
-  private async connectNow(request: ConnectRequest, progress: Progress): Promise<string[]> {
-    if (this.closing) throw new InstanceRefusedError('Localizer is stopping; connect again once it has.');
-    // A connected instance's range is the default for every later connect.
-    const defaults = this.options.defaults();
-    const options = withConnectDefaults(request, { ...defaults, ipRange: this.ipRange ?? defaults.ipRange });
-    const problem = connectOptionsProblem(options);
-    if (problem) throw new InstanceRefusedError(problem);
-    if (this.ipRange && options.ipRange !== this.ipRange)
-      throw new InstanceRefusedError(
-        `The running Localizer gives addresses from ${this.ipRange}, and this connect asks for ${options.ipRange} (--ip-range, or the address range in Settings). Connect with ${this.ipRange}, or disconnect every context first (\`localizer disconnect\`, or Disconnect in the tray).`,
-      );
-    const names: (string | undefined)[] = request.contexts.length > 0 ? request.contexts : [undefined];
-    const contexts = names.map((name) => this.connections.load(request.source, name));
-    const fresh = contexts.filter((c) => !this.connections.has(c.name));
-    for (const context of contexts)
-      if (this.connections.has(context.name)) progress(`Context ${context.name} is already connected.`);
-    if (fresh.length === 0) return contexts.map((c) => c.name);
-
-    if (!this.ipRange) {
-      this.ipRange = options.ipRange;
-      // One address book for every context, so no two services anywhere share an address.
-      this.addresses = new AddressBook(options.ipRange, join(this.options.stateDirectory, 'addresses.json'));
-    }
-    if (request.names) await this.names.start(options.ipRange, progress);
-    const started: string[] = [];
-    try {
-      for (const context of fresh) {
-        progress(`Connecting to ${context.server} (context ${context.name})…`);
-        const engine = new ConnectEngine({
-          kubeContext: context,
-          stateDirectory: this.options.stateDirectory,
-          ipRange: options.ipRange,
-          clusterDomain: options.clusterDomain,
-          namespaces: options.namespaces,
-          excludeNamespaces: options.excludeNamespaces,
-          sync: this.names.sync,
-          relays: { enabled: options.relays, image: options.relayImage, owner: this.exposes.owner },
-          ...(this.addresses ? { addresses: this.addresses } : {}),
-          dialer: this.dialers.for(context),
-          log: (message) => this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
-        });
-        engine.on('status', () => this.emit('change'));
-        engine.on('health', (health) => {
-          if (health.reason) this.log(`${context.name}: ${health.state}: ${health.reason}`);
-          this.emit('change');
-        });
-        this.connections.set(context.name, { context, engine, clusterDomain: options.clusterDomain });
-        started.push(context.name);
-        await engine.start();
-      }
-    } catch (error) {
-      await this.disconnectNow(started, false);
-      throw error;
-    }
-    this.emit('change');
-    return contexts.map((c) => c.name);
+    return this.serialized(() => {
+      if (this.closing) throw new InstanceRefusedError('Localizer is stopping; connect again once it has.');
+      return this.connector.connect(request, progress);
+    });
   }
 
   /**
@@ -288,125 +226,35 @@ export class LocalizerInstance extends EventEmitter<{
         );
       // Asked for by name, only those contexts' exposes end; asked for all, every expose does.
       return contexts.length > 0
-        ? this.disconnectNow(contexts, false)
-        : this.disconnectNow([...this.connections.keys()], true);
+        ? this.connector.disconnect(contexts, false)
+        : this.connector.disconnect([...this.connections.keys()], true);
     });
-  }
-
-  /**
-   * Stops these contexts' connections and their exposes; with `everything`, every expose, those
-   * of contexts that are not connected included (a disconnect of all, a quit).
-   */
-  private async disconnectNow(contexts: readonly string[], everything: boolean): Promise<string[]> {
-    const { failures, notices } = await this.exposes.stopAll(
-      everything ? undefined : (id) => contexts.includes(id.context),
-    );
-    for (const notice of notices) this.log(`Stopped the expose ${notice}`);
-    await Promise.all(
-      contexts.map(async (name) => {
-        await this.connections.get(name)?.engine.stop();
-        this.connections.delete(name);
-      }),
-    );
-    if (this.connections.size === 0) {
-      await this.names.stop();
-      this.addresses = undefined;
-      this.ipRange = undefined;
-    }
-    this.releaseDialers();
-    this.emit('change');
-    return failures;
   }
 
   // --- expose ------------------------------------------------------------------------------
 
   /** Starts an expose (cleaning up after earlier runs in its context first); resolves once it runs. */
-  async expose(request: ExposeInstanceRequest, progress: Progress = silent): Promise<TunnelStatus> {
-    if (this.closing) throw new InstanceRefusedError('Localizer is stopping; expose again once it has.');
-    const context = this.connections.contextFor(request.source, request.context);
-    this.reportCleanup(context.name, await this.exposes.recover(context), progress);
-    const image = request.image ?? this.options.defaults().sshImage;
-    try {
-      return await this.exposes.expose(
-        context,
-        {
-          namespace: request.namespace,
-          service: request.service,
-          mappings: request.mappings,
-          image,
-          ...(request.mode ? { mode: request.mode } : {}),
-          ...(request.header ? { header: request.header } : {}),
-        },
-        progress,
-      );
-    } catch (error) {
-      this.releaseDialers();
-      throw error;
-    }
+  expose(request: ExposeInstanceRequest, progress: Progress = silent): Promise<TunnelStatus> {
+    return this.exposing.expose(request, progress);
   }
 
   /** Stops the expose of `namespace/service`; resolves with a notice when its workloads were slow. */
-  async unexpose(target: { context?: string; namespace: string; service: string }): Promise<string | null> {
-    const matches = this.exposes
-      .exposed()
-      .filter(
-        (e) =>
-          e.namespace === target.namespace &&
-          e.service === target.service &&
-          (!target.context || e.context === target.context),
-      );
-    const match = matches[0];
-    if (!match)
-      throw new InstanceRefusedError(
-        `${target.namespace}/${target.service} is not exposed by this Localizer (\`localizer list\` shows what is).`,
-      );
-    if (matches.length > 1)
-      throw new InstanceRefusedError(
-        `${target.namespace}/${target.service} is exposed in ${matches.map((m) => m.context).join(' and ')}: pick one with --context.`,
-      );
-    const stopped = await this.exposes.unexpose(match.context, match.namespace, match.service);
-    this.releaseDialers();
-    return stopped?.notice ?? null;
+  unexpose(target: { context?: string; namespace: string; service: string }): Promise<string | null> {
+    return this.exposing.unexpose(target);
   }
 
   /** `localizer cleanup`: undoes what crashed exposes left in a context, never this instance's own. */
-  async cleanup(request: {
+  cleanup(request: {
     source?: KubeSource;
     context?: string;
     force: boolean;
   }): Promise<CleanupReport & { context: string }> {
-    const context = this.connections.contextFor(request.source, request.context);
-    const report = await this.exposes.recover(context, request.force);
-    this.reportCleanup(context.name, report, silent);
-    return { context: context.name, ...report };
+    return this.exposing.cleanup(request);
   }
 
-  /**
-   * Undoes what exposes of earlier runs (killed, crashed) left, in each context their records
-   * name. Without a record it asks the cluster nothing; the next expose in a context also cleans
-   * up there, for leftovers whose record was lost.
-   */
-  async recoverEarlierRuns(): Promise<CleanupNotice[]> {
-    const reports = await recoverEarlierRuns({
-      stateDirectory: this.options.stateDirectory,
-      loadContext: (name) => this.connections.load(undefined, name),
-      recover: (context) => this.exposes.recover(context),
-    });
-    return reports.flatMap(({ context, report }) => this.reportCleanup(context, report, silent) ?? []);
-  }
-
-  private reportCleanup(
-    context: string,
-    report: CleanupReport,
-    progress: Progress,
-  ): CleanupNotice | undefined {
-    for (const line of report.done) progress(`Cleanup: ${line}.`);
-    for (const line of report.skipped) progress(`Left alone: ${line}.`);
-    for (const line of report.failed) progress(`Cleanup failed: ${line}. Run \`localizer cleanup\` again.`);
-    if (report.done.length + report.failed.length === 0) return undefined;
-    const notice: CleanupNotice = { id: ++this.cleanups, context, ...report };
-    this.emit('cleanup', notice);
-    return notice;
+  /** Undoes what exposes of earlier runs (killed, crashed) left, in each context their records name. */
+  recoverEarlierRuns(): Promise<CleanupNotice[]> {
+    return this.exposing.recoverEarlierRuns();
   }
 
   // --- environment -------------------------------------------------------------------------
@@ -470,11 +318,11 @@ export class LocalizerInstance extends EventEmitter<{
       transportOf: (context) => this.dialers.transportOf(context),
       helper: this.names.status(this.connections.size > 0),
       tunnels: this.tunnels(),
-      ipRange: this.ipRange,
+      ipRange: this.connector.ipRange,
     });
   }
 
-  /** Drops, recoveries and tunnels gone lately, oldest first (as of at most `historyReadDelayMs` ago). */
+  /** Drops, recoveries and tunnels gone lately, oldest first (as of a moment ago). */
   tunnelEvents(): TunnelEvent[] {
     return this.history.events();
   }
@@ -486,10 +334,10 @@ export class LocalizerInstance extends EventEmitter<{
     this.names.quieten();
     return this.serialized(async () => {
       await this.control?.close();
-      const failures = await this.disconnectNow([...this.connections.keys()], true);
+      const failures = await this.connector.disconnect([...this.connections.keys()], true);
       const { failures: exposeFailures } = await this.exposes.stopAll();
       this.releaseDialers();
-      clearTimeout(this.historyTimer);
+      this.history.stop();
       this.diagnostics?.stop();
       this.lock.release();
       this.emit('closed');

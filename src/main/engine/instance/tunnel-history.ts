@@ -55,9 +55,13 @@ export function tunnelEvents(
   return events;
 }
 
+/** How soon after a change the tunnels are read, so one read serves a burst of changes. */
+const readDelayMs = 250;
+
 export class TunnelHistory {
   private last = new Map<string, TunnelStatus>();
   private readonly kept: TunnelEvent[] = [];
+  private readTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly limit = 500) {}
 
@@ -68,7 +72,19 @@ export class TunnelHistory {
     this.last = new Map(tunnels.map((t) => [key(t), t]));
   }
 
-  /** Oldest first. */
+  /** Something changed: the tunnels are read (with `read`) and recorded shortly. */
+  recordSoon(read: () => readonly TunnelStatus[]): void {
+    this.readTimer ??= setTimeout(() => {
+      this.readTimer = undefined;
+      this.record(read(), new Date());
+    }, readDelayMs).unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.readTimer);
+  }
+
+  /** Oldest first, as of at most `readDelayMs` ago. */
   events(): TunnelEvent[] {
     return [...this.kept];
   }
