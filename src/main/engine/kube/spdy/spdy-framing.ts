@@ -102,6 +102,24 @@ export function controlFrame(type: number, flags: number, payload: Buffer): Buff
   return Buffer.concat([header, payload]);
 }
 
+/** A PING with our `id` (odd, as the side that opened the session). */
+export function pingFrame(id: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(id);
+  return controlFrame(frameTypes.ping, 0, payload);
+}
+
+/** RST_STREAM status CANCEL: we no longer want the stream. */
+const cancel = 5;
+
+/** Tells the other end we no longer want stream `streamId`. */
+export function cancelStreamFrame(streamId: number): Buffer {
+  const payload = Buffer.alloc(8);
+  payload.writeUInt32BE(streamId & 0x7fffffff, 0);
+  payload.writeUInt32BE(cancel, 4);
+  return controlFrame(frameTypes.rstStream, 0, payload);
+}
+
 export function dataFrameHeader(streamId: number, flags: number, length: number): Buffer {
   const header = Buffer.allocUnsafe(8);
   header.writeUInt32BE(streamId & 0x7fffffff, 0);

@@ -4,13 +4,15 @@
  * forwarded connection a pair of streams (`error`, then `data`) sharing a `requestid`. New
  * connections cost one round trip on a warm connection instead of a TLS handshake and an HTTP
  * upgrade each. `spdy-upgrade.ts` opens the connection; `session-liveness.ts` notices when it
- * stops carrying anything.
+ * stops carrying anything; `session-reading.ts` decides when it reads.
  */
 import { Socket as NetSocket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { systemClock, type Clock } from '../../timing/clock';
 import {
+  cancelStreamFrame,
   controlFrame,
+  pingFrame,
   dataFrameHeader,
   flagFin,
   FrameReader,
@@ -19,20 +21,10 @@ import {
   synStreamPayload,
 } from './spdy-framing';
 import { SessionLiveness, type LivenessTiming } from './session-liveness';
-import { SpdyStream, StreamNotTakenError, streamBufferBytes, type StreamCarrier } from './spdy-stream';
+import { SessionReading } from './session-reading';
+import { SpdyStream, StreamNotTakenError, type StreamCarrier } from './spdy-stream';
 
 const maxDataPayload = 0xffffff;
-const readBytesPerTurn = 256 * 1024;
-/**
- * SPDY as the kubelet speaks it has no flow control per stream (spdystream ignores
- * WINDOW_UPDATE), so the only way to slow one stream is to stop reading the session, which
- * stops every connection on it. While others share the session, a stream whose reader is behind
- * may hold this much more before that happens, and all such streams together this much.
- */
-const behindStreamBytes = 8 * 1024 * 1024;
-const behindSessionBytes = 16 * 1024 * 1024;
-/** How long one reader must hold the whole session up before it is reported as a slow reader. */
-const slowReaderMs = 1_000;
 /**
  * A stream opened on a session that heard nothing for this long holds the caller's bytes until
  * the kubelet acknowledges it (one round trip more, after a quiet moment only): if the session
@@ -54,9 +46,6 @@ export interface SessionEnd {
   message: string;
 }
 
-/** RST_STREAM status CANCEL: we no longer want the stream. */
-const cancel = 5;
-
 export class SpdySession implements StreamCarrier {
   private readonly reader = new FrameReader();
   private readonly codec = new HeaderCodec();
@@ -71,29 +60,31 @@ export class SpdySession implements StreamCarrier {
   /** Retired: no new streams; closes when its last stream ends. */
   private retired = false;
   private idleTimer: unknown;
-  /** Reading is held until a stream that was full has room, or until the next loop turn. */
-  private heldForStream = false;
-  private heldForTurn = false;
-  /** Streams holding more than their buffer, because their reader is behind. */
-  private readonly behind = new Set<SpdyStream>();
-  private bytesThisTurn = 0;
-  private turnEnd: NodeJS.Immediate | undefined;
+  private readonly reading: SessionReading;
   onClose: ((end: SessionEnd) => void) | undefined;
   /**
    * A reader has held the whole session up for `slowReaderMs` (true), or the session moves again
    * after such a hold (false). Brief holds are ordinary flow control and are not reported.
    */
   onHeld: ((held: boolean) => void) | undefined;
-  /** Reported as held up by a slow reader (see `onHeld`). */
-  private heldUp = false;
-  private heldTimer: unknown;
-
   private constructor(
     /** The upgraded connection, or a WebSocket carrying the frames. */
     private readonly socket: Duplex,
     private readonly timing: SessionTiming,
   ) {
     this.clock = timing.clock ?? systemClock;
+    this.reading = new SessionReading(socket, this.clock, {
+      load: () => this.load,
+      isClosed: () => this.closed,
+      onHold: () => this.liveness.pause(),
+      onRelease: () => {
+        this.liveness.resume();
+        // Their wait for the kubelet's answer restarts: nothing was read while we held.
+        const now = this.clock.now();
+        for (const stream of this.waiting) stream.waitingSince = now;
+      },
+      onHeld: (held) => this.onHeld?.(held),
+    });
     // A raw upgrade hands us the TCP socket; a WebSocket carrier has set noDelay on its own.
     if (socket instanceof NetSocket) socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
@@ -102,11 +93,7 @@ export class SpdySession implements StreamCarrier {
     socket.on('close', () => this.shutdown(new Error('the port-forward connection closed'), 'lost'));
     socket.on('error', (error) => this.shutdown(error, 'lost'));
     this.liveness = new SessionLiveness(this.clock, timing, {
-      sendPing: (id) => {
-        const payload = Buffer.alloc(4);
-        payload.writeUInt32BE(id);
-        this.socket.write(controlFrame(frameTypes.ping, 0, payload));
-      },
+      sendPing: (id) => this.socket.write(pingFrame(id)),
       suspect: () => this.moveUnacknowledged(),
       stalled: (why) =>
         this.shutdown(
@@ -135,12 +122,12 @@ export class SpdySession implements StreamCarrier {
    * so a new connection had better go to another session.
    */
   get pausedForReader(): boolean {
-    return this.heldForStream;
+    return this.reading.pausedForReader;
   }
 
   /** Held up by one slow reader for a while: what `list` says, with how many others wait. */
   get heldUpBySlowReader(): boolean {
-    return this.heldUp;
+    return this.reading.heldUpBySlowReader;
   }
 
   /** Heard nothing since a stream opened: new connections go elsewhere until it answers a PING. */
@@ -210,19 +197,7 @@ export class SpdySession implements StreamCarrier {
 
   /** A stream has room again: read on, unless this turn's budget is spent. */
   resume(): void {
-    if (this.heldForStream) {
-      this.heldForStream = false;
-      this.liveness.resume();
-      // Their wait for the kubelet's answer restarts: nothing was read while we held.
-      const now = this.clock.now();
-      for (const stream of this.waiting) stream.waitingSince = now;
-      this.clock.clearTimeout(this.heldTimer);
-      if (this.heldUp) {
-        this.heldUp = false;
-        this.onHeld?.(false);
-      }
-    }
-    if (!this.heldForTurn && !this.closed) this.socket.resume();
+    this.reading.resume();
   }
 
   /** Drops a finished stream; one abandoned midway is reset, so the kubelet stops sending to it. */
@@ -230,17 +205,12 @@ export class SpdySession implements StreamCarrier {
     const reset = abandoned && !this.closed;
     // Both resets in one write: one WebSocket message, one TLS record.
     if (reset) this.socket.cork();
-    this.behind.delete(stream);
+    this.reading.forget(stream);
     this.waiting.delete(stream);
     for (const id of [stream.errorStreamId, stream.dataStreamId]) {
       if (this.streams.get(id)?.stream !== stream) continue;
       this.streams.delete(id);
-      if (reset) {
-        const payload = Buffer.alloc(8);
-        payload.writeUInt32BE(id & 0x7fffffff, 0);
-        payload.writeUInt32BE(cancel, 4);
-        this.socket.write(controlFrame(frameTypes.rstStream, 0, payload));
-      }
+      if (reset) this.socket.write(cancelStreamFrame(id));
     }
     if (reset) this.socket.uncork();
     // The session may be paused for this stream's full buffer; with it gone, nothing would ever
@@ -310,8 +280,7 @@ export class SpdySession implements StreamCarrier {
     this.closed = true;
     this.liveness.close();
     this.clock.clearTimeout(this.idleTimer);
-    this.clock.clearTimeout(this.heldTimer);
-    clearImmediate(this.turnEnd);
+    this.reading.close();
     this.socket.destroy();
     for (const { stream } of this.streams.values())
       stream.destroy(
@@ -321,54 +290,7 @@ export class SpdySession implements StreamCarrier {
       );
     this.streams.clear();
     this.waiting.clear();
-    this.behind.clear();
     this.onClose?.({ stalled: how === 'stalled', message: error.message });
-  }
-
-  /**
-   * Stops reading for the rest of this event-loop turn once `readBytesPerTurn` came in. libuv
-   * accepts one connection per loop turn, and reads up to 2 MiB from each busy socket in one, so
-   * bulk downloads made turns of tens of milliseconds, and a burst of new connections waited a
-   * turn each to be accepted: the 32nd one of a burst, hundreds of milliseconds.
-   */
-  private spendTurn(bytes: number): void {
-    this.bytesThisTurn += bytes;
-    this.turnEnd ??= setImmediate(() => {
-      this.turnEnd = undefined;
-      this.bytesThisTurn = 0;
-      if (!this.heldForTurn) return;
-      this.heldForTurn = false;
-      if (!this.heldForStream && !this.closed) this.socket.resume();
-    });
-    if (this.bytesThisTurn >= readBytesPerTurn && !this.heldForTurn) {
-      this.heldForTurn = true;
-      this.socket.pause();
-    }
-  }
-
-  /**
-   * `stream` is full: pause the session for it, unless others share the session and the readers
-   * behind still fit their allowance, so one slow reader does not stop its neighbours at once.
-   */
-  private holdFor(stream: SpdyStream): void {
-    // Streams leave the set when forgotten, or here once their reader has caught up.
-    this.behind.add(stream);
-    let held = 0;
-    for (const other of this.behind) {
-      if (other.readableLength < streamBufferBytes) this.behind.delete(other);
-      else held += other.readableLength;
-    }
-    if (this.load > 1 && stream.readableLength < behindStreamBytes && held < behindSessionBytes) return;
-    if (!this.heldForStream) {
-      this.heldForStream = true;
-      this.liveness.pause();
-      this.heldTimer = this.clock.setTimeout(() => {
-        if (!this.heldForStream || this.closed) return;
-        this.heldUp = true;
-        this.onHeld?.(true);
-      }, slowReaderMs);
-    }
-    this.socket.pause();
   }
 
   after(ms: number, work: () => void): () => void {
@@ -378,7 +300,7 @@ export class SpdySession implements StreamCarrier {
 
   private onBytes(chunk: Buffer): void {
     this.liveness.heard();
-    this.spendTurn(chunk.length);
+    this.reading.spendTurn(chunk.length);
     for (const frame of this.reader.push(chunk)) {
       if (!frame.control) {
         const entry = this.streams.get(frame.streamId);
@@ -389,7 +311,7 @@ export class SpdySession implements StreamCarrier {
           if (frame.flags & flagFin) stream.errorFin();
           continue;
         }
-        if (frame.payload.length > 0 && !stream.deliver(frame.payload)) this.holdFor(stream);
+        if (frame.payload.length > 0 && !stream.deliver(frame.payload)) this.reading.holdFor(stream);
         if (frame.flags & flagFin) stream.dataFin();
         continue;
       }
