@@ -10,17 +10,17 @@ import type { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { describeError, errorStatus } from '../kube/api-errors';
 import type { PodDialer } from '../kube/pod-dialer';
-import { containerRunning, containerWaiting } from '../kube/pod-state';
 import { removeRecord, writeRecord } from '../expose/expose-records';
 import { systemClock, type Clock } from '../timing/clock';
-import { relayPod, relayPodName, relayPort } from './relay-pod';
+import { relayPod, relayPodName } from './relay-pod';
 import {
-  RelayRefusedError,
-  requestRelay,
-  targetKey,
-  type RelayDestination,
-  type RelayProtocol,
-} from './relay-protocol';
+  deleteRelayPod,
+  dialRelay,
+  RelayPodHopelessError,
+  waitUntilRunning,
+  type RelayPodAccess,
+} from './relay-pod-life';
+import { RelayRefusedError, targetKey, type RelayDestination, type RelayProtocol } from './relay-protocol';
 
 /** A refused dry run is asked again this often, so a permission granted meanwhile takes effect by itself. */
 const recheckMs = 60_000;
@@ -73,8 +73,11 @@ export class RelayKeeper {
   private recorded = false;
   private stopped = false;
 
+  private readonly access: RelayPodAccess;
+
   constructor(private readonly options: RelayKeeperOptions) {
     this.clock = options.clock ?? systemClock;
+    this.access = { core: options.core, dialer: options.dialer, clock: this.clock, log: options.log };
   }
 
   private relaysOf(namespace: string): NamespaceRelays {
@@ -218,7 +221,7 @@ export class RelayKeeper {
       throw error;
     }
     try {
-      const stream = await this.dialRelay(namespace, pod, protocol, destination);
+      const stream = await dialRelay(this.access, { namespace, ...pod }, protocol, destination);
       stream.once('close', release);
       return stream;
     } catch (error) {
@@ -274,70 +277,17 @@ export class RelayKeeper {
       throw new Error(this.refusal(error, namespace));
     }
     try {
-      await this.waitUntilRunning(namespace, pod);
+      const timeoutMs = this.options.readyTimeoutMs ?? 120_000;
+      await waitUntilRunning(this.access, { namespace, name: pod.name }, timeoutMs, () => this.stopped);
     } catch (error) {
       void this.deletePod(namespace, pod.name);
-      throw error;
+      if (!(error instanceof RelayPodHopelessError)) throw error;
+      const relays = this.relaysOf(namespace);
+      relays.problem = `the relay pod ${namespace}/${pod.name} cannot start (${error.message}); set a relay image this cluster can pull (--relay-image, Settings; now ${this.options.image}), or turn relays off (--no-relays)`;
+      this.options.onChange();
+      throw new Error(relays.problem);
     }
     this.options.onChange();
-  }
-
-  private async waitUntilRunning(namespace: string, pod: RelayPodState): Promise<void> {
-    const deadline = this.clock.now() + (this.options.readyTimeoutMs ?? 120_000);
-    let lastSeen = 'it was never scheduled';
-    while (this.clock.now() < deadline) {
-      if (this.stopped) throw new Error('connect is stopping');
-      const current = await this.options.core.readNamespacedPod({ namespace, name: pod.name });
-      if (containerRunning(current)) return;
-      const waiting = containerWaiting(current);
-      if (waiting) {
-        lastSeen = waiting.said;
-        if (waiting.hopeless) {
-          const relays = this.relaysOf(namespace);
-          relays.problem = `the relay pod ${namespace}/${pod.name} cannot start (${lastSeen}); set a relay image this cluster can pull (--relay-image, Settings; now ${this.options.image}), or turn relays off (--no-relays)`;
-          this.options.onChange();
-          throw new Error(relays.problem);
-        }
-      }
-      await this.clock.sleep(250);
-    }
-    throw new Error(`the relay pod ${namespace}/${pod.name} did not start in time (${lastSeen})`);
-  }
-
-  /** The program may need a moment after its container starts before it listens. */
-  private async dialRelay(
-    namespace: string,
-    pod: RelayPodState,
-    protocol: RelayProtocol,
-    destination: RelayDestination,
-  ): Promise<Duplex> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const stream = await this.options.dialer.dial({ namespace, pod: pod.name, uid: pod.uid }, relayPort);
-        return await requestRelay(stream, protocol, destination);
-      } catch (error) {
-        // Only "refused" from a pod that just started passes (its program is not listening yet);
-        // a pod that is gone, going or forbidden stays so.
-        const starting = this.clock.now() - pod.startedAt < 15_000 && attempt < 40;
-        const refused = error instanceof Error && /refused/i.test(error.message);
-        if (
-          !starting ||
-          !refused ||
-          error instanceof RelayRefusedError ||
-          !(await this.isRunning(namespace, pod))
-        )
-          throw error;
-        await this.clock.sleep(100 + attempt * 25);
-      }
-    }
-  }
-
-  private async isRunning(namespace: string, pod: RelayPodState): Promise<boolean> {
-    try {
-      return containerRunning(await this.options.core.readNamespacedPod({ namespace, name: pod.name }));
-    } catch {
-      return false;
-    }
   }
 
   private whenIdle(namespace: string, relays: NamespaceRelays, pod: RelayPodState): void {
@@ -357,13 +307,8 @@ export class RelayKeeper {
     );
   }
 
-  private async deletePod(namespace: string, name: string): Promise<void> {
-    try {
-      await this.options.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 });
-    } catch (error) {
-      if (errorStatus(error) !== 404)
-        this.options.log?.(`could not delete relay pod ${namespace}/${name}: ${describeError(error)}`);
-    }
+  private deletePod(namespace: string, name: string): Promise<void> {
+    return deleteRelayPod(this.access, namespace, name);
   }
 
   /** Written before the first pod, so a run killed with it still running is cleaned up next time. */
