@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { requestControl } from '../src/main/engine/control/control-client';
-import type { ListResult } from '../src/shared/control-protocol';
+import type { ListResult } from '../src/shared/control-answers';
 import { portForwardTransports, type PortForwardTransport } from '../src/shared/tunnel-status';
 import { planExpose } from '../src/main/engine/expose/expose-preflight';
 import { routerObjects } from '../src/main/engine/expose/router/router-objects';

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CleanupNotice } from '../shared/app-state';
-import type { InstanceKind } from '../shared/control-protocol';
+import type { InstanceKind } from '../shared/control-answers';
 import { defaultSettings } from '../shared/settings';
 import type { HelperClient } from '../main/engine/helper/helper-client';
 import { launchHelper } from '../main/engine/helper/helper-launcher';

@@ -5,7 +5,8 @@
  * service is ready, and undoes everything on Ctrl-C. Bad input exits non-zero before anything is
  * written.
  */
-import type { ConnectRequest, InstanceStatus } from '../shared/control-protocol';
+import type { ConnectRequest } from '../shared/control-protocol';
+import type { InstanceStatus } from '../shared/control-answers';
 import { ControlError, requestControl, runningInstance } from '../main/engine/control/control-client';
 import { connectOptionsProblem, withConnectDefaults } from '../main/engine/instance/connect-options';
 import { InstanceRefusedError } from '../main/engine/instance/instance-refusal';

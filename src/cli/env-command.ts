@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
-import type { EnvironmentAnswer } from '../shared/control-protocol';
+import type { EnvironmentAnswer } from '../shared/control-answers';
 import { requestControl, ControlError, runningInstance } from '../main/engine/control/control-client';
 import { EnvironmentError } from '../main/engine/environment/container-environment';
 import { answerEnvironment } from '../main/engine/environment/environment-answer';

@@ -1,5 +1,5 @@
 /** `localizer list [--json] [--watch]` and `localizer status`: what the running instance holds. */
-import type { InstanceStatus, ListResult } from '../shared/control-protocol';
+import type { InstanceStatus, ListResult } from '../shared/control-answers';
 import { notRunningMessage, requestControl, runningInstance } from '../main/engine/control/control-client';
 import { describeHolder } from '../main/engine/control/instance-lock';
 import { stateDirectory } from '../main/engine/state-directory';

@@ -1,6 +1,6 @@
 /** What every MCP tool answers: its result as text and structured content, or an error the agent reads. */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { EnvironmentAnswer } from '../shared/control-protocol';
+import type { EnvironmentAnswer } from '../shared/control-answers';
 import type { TunnelStatus } from '../shared/tunnel-status';
 
 /** A tool's answer: text for the model, the same as structured content for clients that read it. */

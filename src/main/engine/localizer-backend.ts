@@ -14,7 +14,7 @@ import type {
   ProjectView,
   TunnelTarget,
 } from '../../shared/api';
-import type { EnvironmentAnswer } from '../../shared/control-protocol';
+import type { EnvironmentAnswer } from '../../shared/control-answers';
 import { environmentNotes, formatEnvironment } from './environment/environment-format';
 import { disconnected, type AppState, type ConnectionStatus } from '../../shared/app-state';
 import { failure, ok, type Result } from '../../shared/result';

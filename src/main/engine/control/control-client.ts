@@ -15,8 +15,8 @@ import {
   type ControlOp,
   type ControlRequest,
   type ControlResult,
-  type ListResult,
 } from '../../../shared/control-protocol';
+import { type ListResult } from '../../../shared/control-answers';
 import { describeHolder, readHolder, type LockHolder } from './instance-lock';
 import { controlSocketPath } from './control-paths';
 

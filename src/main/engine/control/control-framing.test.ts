@@ -7,7 +7,7 @@
 import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { duplexPair } from '../../../../e2e/support/duplex-pair';
-import type { ListResult } from '../../../shared/control-protocol';
+import type { ListResult } from '../../../shared/control-answers';
 import { InstanceRefusedError, toFailure } from '../instance/instance-refusal';
 import { exchangeControl, type ControlError } from './control-client';
 import { serveControlConnection, type ControlHandler } from './control-server';

@@ -14,8 +14,8 @@ import {
   parseControlRequest,
   type ControlErrorCode,
   type ControlRequest,
-  type ListResult,
 } from '../../../shared/control-protocol';
+import { type ListResult } from '../../../shared/control-answers';
 import { controlSocketPath } from './control-paths';
 
 /** What a handler can send before its answer. */

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { instanceKinds, type InstanceKind } from '../../../shared/control-protocol';
+import { instanceKinds, type InstanceKind } from '../../../shared/control-answers';
 
 const holderSchema = z.object({
   kind: z.enum(instanceKinds),

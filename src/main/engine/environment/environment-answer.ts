@@ -3,7 +3,7 @@
  * to this machine's forwards when the context is connected here.
  */
 import * as k8s from '@kubernetes/client-node';
-import type { EnvironmentAnswer } from '../../../shared/control-protocol';
+import type { EnvironmentAnswer } from '../../../shared/control-answers';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
 import { rewriteAddresses } from './address-rewrite';

@@ -1,4 +1,4 @@
-import type { EnvironmentAnswer } from '../../../shared/control-protocol';
+import type { EnvironmentAnswer } from '../../../shared/control-answers';
 
 /** A resolved environment as `.env`, JSON or shell `export` lines. */
 export const environmentFormats = ['dotenv', 'json', 'shell'] as const;

@@ -3,7 +3,7 @@
  * tunnels: the tray, the window, `localizer status` and `connect`'s progress all read these.
  */
 import type { ConnectionStatus } from '../../../shared/app-state';
-import type { ContextStatus } from '../../../shared/control-protocol';
+import type { ContextStatus } from '../../../shared/control-answers';
 import type { PortForwardTransport, TunnelStatus } from '../../../shared/tunnel-status';
 import type { EngineHealth } from '../connect/cluster-watch';
 import { readiness } from '../connect/readiness';

@@ -3,7 +3,7 @@
  * exposes and names at one moment.
  */
 import type { ConnectionStatus } from '../../../shared/app-state';
-import type { InstanceIdentity, InstanceStatus, ListResult } from '../../../shared/control-protocol';
+import type { InstanceIdentity, InstanceStatus, ListResult } from '../../../shared/control-answers';
 import type { PortForwardTransport, TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
 import type { RuntimeDiagnostics } from '../timing/runtime-diagnostics';

@@ -8,14 +8,14 @@
 import { TunnelHistory, type TunnelEvent } from './tunnel-history';
 import { EventEmitter } from 'node:events';
 import type { CleanupNotice, ConnectionStatus, ExposeEndedNotice } from '../../../shared/app-state';
+import type { KubeSource } from '../../../shared/control-protocol';
 import type {
   EnvironmentAnswer,
   InstanceIdentity,
   InstanceKind,
   InstanceStatus,
-  KubeSource,
   ListResult,
-} from '../../../shared/control-protocol';
+} from '../../../shared/control-answers';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { ExposeManager, ExposeManagerOptions } from '../expose/expose-manager';
 import type { CleanupReport } from '../expose/leftovers';
