@@ -2,7 +2,7 @@
  * The architecture, kept by a test over the import graph (every import, types included): no
  * module imports itself back through others, each part of the tree imports only the parts below
  * it, and inside the engine each folder only the folders below it. A new folder fails here until
- * it is given its place.
+ * it is given its place. And no module grows past what a reader holds at once.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -145,5 +145,25 @@ describe('the import graph', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+/**
+ * A module a newcomer can read in one sitting. A module that must be longer is named here with
+ * why, and ARCHITECTURE.md says so too.
+ */
+const maxModuleLines = 350;
+const longerOnPurpose: Record<string, string> = {};
+
+describe('the modules', () => {
+  it(`are each at most ${String(maxModuleLines)} lines`, () => {
+    const long = modules(source).flatMap((file) => {
+      const lines = readFileSync(file, 'utf8').split('\n').length - 1;
+      const name = relative(source, file);
+      return lines > maxModuleLines && !(name in longerOnPurpose)
+        ? [`${name}: ${String(lines)} lines; split it by concept (CONTRIBUTING.md)`]
+        : [];
+    });
+    expect(long).toEqual([]);
   });
 });
