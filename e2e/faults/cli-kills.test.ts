@@ -172,11 +172,20 @@ describe('SIGKILL of localizer connect at a random moment of its start', () => {
       const root = dirname(sandbox.hostsFile);
       const startedAt = Date.now();
       await untilKillMoment(startedAt, delayMs);
+      const cliProcesses = () =>
+        processesMarked(root).filter(
+          (candidate) => candidate.args.includes(`${cliPath} connect`) && /^\S*node\S* /.test(candidate.args),
+        );
+      // A moment before the sandbox has started the CLI is the moment it starts: a kill that
+      // finds no CLI would leave it running, and test nothing.
+      await expect
+        .poll(() => cliProcesses().length, {
+          timeout: 10_000,
+          message: 'the CLI process to kill should start',
+        })
+        .toBeGreaterThan(0);
       const hadNames = readFileSync(sandbox.hostsFile, 'utf8') !== original;
-      for (const p of processesMarked(root).filter(
-        (candidate) => candidate.args.includes(`${cliPath} connect`) && /^\S*node\S* /.test(candidate.args),
-      ))
-        process.kill(p.pid, 'SIGKILL');
+      for (const p of cliProcesses()) process.kill(p.pid, 'SIGKILL');
       const killedAt = Date.now();
       const context = `killed ${String(delayMs)} ms into connect (replay with LOCALIZER_FAULT_DELAYS); it said: ${output()}`;
       await expect
