@@ -154,7 +154,8 @@ export class ForwardRuntime {
         else {
           this.counters.failures++;
           this.failingSince ??= Date.now();
-          this.scheduleProbe(portName);
+          // The name as it is now: the plan may have renamed the port since the call came in.
+          this.scheduleProbe(this.listeners.nameOf(port) ?? portName);
         }
         this.recordError(`${target.pod}:${String(port)}: ${error.message}`);
       },
@@ -222,7 +223,7 @@ export class ForwardRuntime {
     const slowReaderNote = this.readSessionHealth();
     const relayNote =
       plan.relayRoutes.length > 0
-        ? `through the egress relay${this.relayRouting?.podNote() ?? ''}: ${describeRoutes(plan.relayRoutes)}`
+        ? `through the egress relay${this.relayRouting?.podNote() ?? ', made on the first connection'}: ${describeRoutes(plan.relayRoutes)}`
         : '';
     const { status, reason } = forwardStatus({
       skipReason: plan.skipReason,

@@ -77,6 +77,11 @@ export class PortListeners {
     }
   }
 
+  /** The service port name `port` serves now (a plan may rename it while it listens). */
+  nameOf(port: number): string | undefined {
+    return this.listeners.get(port)?.name;
+  }
+
   /** Relays the helper must hold for the privileged ports bound on spare ones. */
   privilegedRelays(): Relay[] {
     const ip = this.options.ip;

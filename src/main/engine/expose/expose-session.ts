@@ -219,7 +219,7 @@ export class ExposeSession extends EventEmitter<{
   private async openTunnel(): Promise<ReverseTunnel> {
     const { keys, plan } = this.made;
     if (!keys || !plan) throw new Error('keys are made before connecting');
-    const { tunnel, podAddress } = await openTunnelToPod({
+    return openTunnelToPod({
       pod: this.made.pod(),
       namespace: this.options.request.namespace,
       dialer: this.options.dialer,
@@ -232,9 +232,8 @@ export class ExposeSession extends EventEmitter<{
       startTimeoutMs: this.startTimeoutMs,
       pollMs,
       isStopping: () => this.stopping,
+      onRunning: (podAddress) => (this.podAddress = podAddress),
     });
-    this.podAddress = podAddress;
-    return tunnel;
   }
 
   /** The tunnel keeper's way back: the same pod if it still runs, else a new one. */

@@ -25,12 +25,12 @@ export interface TunnelOpening {
   startTimeoutMs: number;
   pollMs: number;
   isStopping: () => boolean;
+  /** The pod runs at `podAddress`, where its tunnel will listen: told before sshd is dialled. */
+  onRunning: (podAddress: string | null) => void;
 }
 
-/** The open tunnel, and the pod's address, where its tunnel listens. */
-export async function openTunnelToPod(
-  opening: TunnelOpening,
-): Promise<{ tunnel: ReverseTunnel; podAddress: string | null }> {
+/** The open tunnel into the SSH pod. */
+export async function openTunnelToPod(opening: TunnelOpening): Promise<ReverseTunnel> {
   const { pod, clock } = opening;
   const running = await pod.waitFor(
     (p) => p.status?.phase === 'Running' && Boolean(p.status.podIP),
@@ -38,6 +38,7 @@ export async function openTunnelToPod(
     opening.startTimeoutMs,
   );
   const podAddress = running.status?.podIP ?? null;
+  opening.onRunning(podAddress);
   // sshd may need a moment after the container starts, but not more than this.
   const answerMs = Math.min(30_000, opening.startTimeoutMs);
   const deadline = clock.now() + answerMs;
@@ -47,7 +48,7 @@ export async function openTunnelToPod(
         { namespace: opening.namespace, pod: pod.podName ?? '', uid: running.metadata?.uid },
         sshPort,
       );
-      const tunnel = await ReverseTunnel.open({
+      return await ReverseTunnel.open({
         stream,
         user: opening.image.user,
         clientPrivateKey: opening.keys.clientPrivateKey,
@@ -57,7 +58,6 @@ export async function openTunnelToPod(
         counters: opening.counters,
         ...(opening.keepaliveIntervalMs ? { keepaliveIntervalMs: opening.keepaliveIntervalMs } : {}),
       });
-      return { tunnel, podAddress };
     } catch (error) {
       if (error instanceof HostKeyMismatchError || opening.isStopping()) throw error;
       if (clock.now() > deadline) {
