@@ -19,6 +19,7 @@ import {
   type EnvironmentFormat,
 } from '../main/engine/environment/environment-format';
 import { loadKubeContext } from '../main/engine/kube/kube-context';
+import { makeClusterApis } from '../main/engine/kube/cluster-apis';
 import { stateDirectory } from '../main/engine/state-directory';
 import { kubeSource } from './kube-source';
 import { UsageError } from './usage-error';
@@ -70,7 +71,7 @@ export async function fetchEnvironment(args: EnvArguments): Promise<EnvironmentA
     ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
     ...(args.context ? { context: args.context } : {}),
   });
-  return answerEnvironment(context, query);
+  return answerEnvironment(context, query, makeClusterApis(context.kubeConfig));
 }
 
 /** Whether `file` is inside a git work tree and not ignored there (so it could be committed). */

@@ -3,7 +3,7 @@
  * context's credential plugin, then a one-item list of services everywhere (or in each namespace
  * asked for), and each failure in words that say what to do.
  */
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { KubeContext } from '../kube/kube-context';
 import { describeError, errorStatus } from '../kube/api-errors';
 
@@ -25,9 +25,9 @@ export interface WatchScope {
  */
 export async function watchScope(
   kubeContext: KubeContext,
+  core: k8s.CoreV1Api,
   namespaces: readonly string[],
 ): Promise<WatchScope> {
-  const core = kubeContext.kubeConfig.makeApiClient(k8s.CoreV1Api);
   await checkCredentials(kubeContext);
   if (namespaces.length > 0) {
     for (const namespace of namespaces) {

@@ -4,8 +4,8 @@
  * as those watches stand.
  */
 import { EventEmitter } from 'node:events';
-import * as k8s from '@kubernetes/client-node';
-import type { KubeContext } from '../kube/kube-context';
+import type * as k8s from '@kubernetes/client-node';
+import type { ClusterApis } from '../kube/cluster-apis';
 import { ResilientInformer, type InformerHealth } from '../kube/resilient-informer';
 
 export interface EngineHealth {
@@ -38,11 +38,12 @@ export class ClusterWatch extends EventEmitter<{ change: []; health: [] }> {
   private readonly slices: ResilientInformer<k8s.V1EndpointSlice>[] = [];
 
   /** Watches `namespaces`, or every namespace when there are none. */
-  constructor(kubeContext: KubeContext, namespaces: readonly string[]) {
+  constructor(
+    kubeConfig: k8s.KubeConfig,
+    { core, discovery }: Pick<ClusterApis, 'core' | 'discovery'>,
+    namespaces: readonly string[],
+  ) {
     super();
-    const { kubeConfig } = kubeContext;
-    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-    const discovery = kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
     for (const namespace of namespaces.length === 0 ? [undefined] : namespaces) {
       this.services.push(
         new ResilientInformer<k8s.V1Service>({

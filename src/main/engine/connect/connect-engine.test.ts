@@ -12,6 +12,7 @@ import { startSteadyLoad } from '../../../../e2e/faults/steady-load';
 import { echoRoundTrip, getJson, randomPayload, connectOutcome } from '../../../../e2e/support/sockets';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { loadKubeContext } from '../kube/kube-context';
+import { makeClusterApis } from '../kube/cluster-apis';
 import { createPodDialer } from '../kube/pod-dialer';
 import { ConnectEngine, type ConnectEngineOptions } from './connect-engine';
 
@@ -283,11 +284,11 @@ describe('connect engine', () => {
 
 describe('after sleep', () => {
   it('gives up a port-forward connection that went quiet, so the next call opens a new one', async () => {
+    const { kubeConfig } = loadKubeContext({ kubeconfig: cluster.kubeconfigPath });
+    const dialer = createPodDialer(kubeConfig, { streamOpenTimeoutMs: 1_000 });
     const quiet = createEngine({
       namespaces: ['tools'],
-      dialer: createPodDialer(loadKubeContext({ kubeconfig: cluster.kubeconfigPath }).kubeConfig, {
-        streamOpenTimeoutMs: 1_000,
-      }),
+      clients: { apis: makeClusterApis(kubeConfig), dialer },
     });
     const echo = () => quiet.snapshot().find((s) => s.name === 'echo');
     try {
@@ -311,6 +312,8 @@ describe('after sleep', () => {
       expect((await echoRoundTrip(ip, 7007, Buffer.from('after'))).toString()).toBe('after');
     } finally {
       await quiet.stop();
+      // Given to the engine, so not the engine's to close.
+      dialer.close();
     }
   });
 

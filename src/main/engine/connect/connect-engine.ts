@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
+import { makeClusterApis, type ClusterApis } from '../kube/cluster-apis';
 import type { HostsEntry } from '../../../shared/helper-protocol';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
@@ -49,10 +49,11 @@ export interface ConnectEngineOptions {
   /** Addresses shared with other contexts in this process; a book of its own by default. */
   addresses?: AddressBook;
   /**
-   * The context's dialer, shared with its exposes (the instance owns and closes it); without one
-   * the engine makes its own, starting with `firstTransport`.
+   * The context's API clients and dialer, shared with its exposes (the instance owns them and
+   * closes the dialer); without them the engine makes its own, its dialer starting with
+   * `firstTransport`.
    */
-  dialer?: PodDialer;
+  clients?: { apis: ClusterApis; dialer: PodDialer };
   /** The port-forward transport tried first when the engine makes its dialer; SPDY over WebSocket by default. */
   firstTransport?: PortForwardTransport;
   log?: (message: string) => void;
@@ -76,6 +77,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
   /** The pods forwards and relays reached at the last reconcile, whose sessions go when they leave. */
   private alivePods = new Map<string, PodTarget>();
   private readonly addresses: AddressBook;
+  private readonly apis: ClusterApis;
   private readonly dialer: PodDialer;
   /** A dialer given by the instance is shared with its exposes, and closed by the instance. */
   private readonly ownsDialer: boolean;
@@ -93,9 +95,10 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     this.addresses =
       options.addresses ?? new AddressBook(options.ipRange, join(options.stateDirectory, 'addresses.json'));
     options.sync?.register(options.kubeContext.name);
-    this.ownsDialer = options.dialer === undefined;
+    this.apis = options.clients?.apis ?? makeClusterApis(options.kubeContext.kubeConfig);
+    this.ownsDialer = options.clients === undefined;
     this.dialer =
-      options.dialer ??
+      options.clients?.dialer ??
       createPodDialer(options.kubeContext.kubeConfig, {
         ...(options.log ? { log: options.log } : {}),
         ...(options.firstTransport ? { firstTransport: options.firstTransport } : {}),
@@ -104,7 +107,7 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     const relays = options.relays;
     if (relays?.enabled)
       this.relays = new RelayKeeper({
-        core: options.kubeContext.kubeConfig.makeApiClient(k8s.CoreV1Api),
+        core: this.apis.core,
         dialer: this.dialer,
         context: options.kubeContext.name,
         kubeconfigFiles: options.kubeContext.files,
@@ -127,9 +130,9 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
    * when RBAC forbids listing everywhere), and starts. Throws `ConnectError` when it cannot.
    */
   async start(): Promise<void> {
-    const scope = await watchScope(this.options.kubeContext, this.options.namespaces);
+    const scope = await watchScope(this.options.kubeContext, this.apis.core, this.options.namespaces);
     this.scopeNote = scope.note;
-    const watch = new ClusterWatch(this.options.kubeContext, scope.namespaces);
+    const watch = new ClusterWatch(this.options.kubeContext.kubeConfig, this.apis, scope.namespaces);
     this.watch = watch;
     watch.on('change', () => this.scheduleReconcile());
     watch.on('health', () => this.updateHealth());

@@ -2,7 +2,7 @@
  * `localizer env` and `run`'s answer for one workload container: read, resolved, and rewritten
  * to this machine's forwards when the context is connected here.
  */
-import * as k8s from '@kubernetes/client-node';
+import type { ClusterApis } from '../kube/cluster-apis';
 import type { EnvironmentAnswer } from '../../../shared/control-answers';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
@@ -21,20 +21,18 @@ export interface EnvironmentQuery {
 export async function answerEnvironment(
   context: KubeContext,
   query: EnvironmentQuery,
+  /** The context's API clients (the instance's, shared by everything talking to that cluster). */
+  apis: Pick<ClusterApis, 'core' | 'apps'>,
   /** The context's connection here, if any: its forwards and cluster domain. */
   connection?: { tunnels: readonly TunnelStatus[]; clusterDomain: string },
 ): Promise<EnvironmentAnswer> {
-  const kc = context.kubeConfig;
-  const read = await readWorkloadEnvironment(
-    { core: kc.makeApiClient(k8s.CoreV1Api), apps: kc.makeApiClient(k8s.AppsV1Api) },
-    {
-      context: context.name,
-      namespace: query.namespace,
-      workload: query.workload,
-      ...(query.container ? { container: query.container } : {}),
-      ...(query.files ? { files: true } : {}),
-    },
-  );
+  const read = await readWorkloadEnvironment(apis, {
+    context: context.name,
+    namespace: query.namespace,
+    workload: query.workload,
+    ...(query.container ? { container: query.container } : {}),
+    ...(query.files ? { files: true } : {}),
+  });
   const { variables, rewrites } = connection
     ? rewriteAddresses(read.variables, {
         tunnels: connection.tunnels,

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname, userInfo } from 'node:os';
-import * as k8s from '@kubernetes/client-node';
+import { makeClusterApis, type ClusterApis } from '../kube/cluster-apis';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
 import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
@@ -37,10 +37,10 @@ export interface ExposeManagerOptions {
   /** Sessions of this process that are not exposes (connect's relay pods), which cleanup leaves alone. */
   otherLiveSessions?: () => Iterable<string>;
   /**
-   * The context's dialer, shared with its connect (the instance owns it); without it each
-   * context gets one of its own, closed with its last expose.
+   * The context's API clients and dialer, shared with its connect (the instance owns them);
+   * without it each context gets its own, the dialer closed with its last expose.
    */
-  dialerFor?: (context: KubeContext) => PodDialer;
+  clientsFor?: (context: KubeContext) => { apis: ClusterApis; dialer: PodDialer };
 }
 
 /** What stopping every expose left to say. */
@@ -70,16 +70,11 @@ export class ExposeManager extends EventEmitter<{
   }
 
   private apisFor(context: KubeContext): SessionApis {
+    const shared = this.options.clientsFor?.(context).apis;
+    if (shared) return shared;
     let apis = this.apis.get(context.name);
     if (!apis) {
-      const kc = context.kubeConfig;
-      apis = {
-        core: kc.makeApiClient(k8s.CoreV1Api),
-        apps: kc.makeApiClient(k8s.AppsV1Api),
-        autoscaling: kc.makeApiClient(k8s.AutoscalingV2Api),
-        discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
-        authorization: kc.makeApiClient(k8s.AuthorizationV1Api),
-      };
+      apis = makeClusterApis(context.kubeConfig);
       this.apis.set(context.name, apis);
     }
     return apis;
@@ -87,7 +82,7 @@ export class ExposeManager extends EventEmitter<{
 
   /** The shared dialer, asked for each time (its owner may have replaced it), else one of our own. */
   private dialerFor(context: KubeContext): PodDialer {
-    const shared = this.options.dialerFor?.(context);
+    const shared = this.options.clientsFor?.(context).dialer;
     if (shared) return shared;
     let own = this.ownDialers.get(context.name);
     if (!own) {

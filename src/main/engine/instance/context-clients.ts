@@ -1,54 +1,69 @@
 /**
- * One port-forward dialer per context, shared by its connect, its relay and its exposes: one set
- * of sessions per pod, one transport choice, and one place the `LOCALIZER_PORT_FORWARD` choice
- * is applied.
+ * One set of clients per context, shared by its connect, its relay, its exposes and `env`: the
+ * API clients, and one port-forward dialer (one set of sessions per pod, one transport choice,
+ * and one place the `LOCALIZER_PORT_FORWARD` choice is applied).
  */
+import { makeClusterApis, type ClusterApis } from '../kube/cluster-apis';
 import type { KubeContext } from '../kube/kube-context';
 import { createPodDialer, type PodDialer, type PortForwardTransport } from '../kube/pod-dialer';
 
-export interface ContextDialersOptions {
+export interface ContextClientsOptions {
   /** The transport tried first; SPDY over WebSocket by default. */
   firstTransport?: PortForwardTransport;
   log: (context: KubeContext, message: string) => void;
   onHealthChange: () => void;
 }
 
+/** What talks to one context's cluster. */
+export interface ClusterClients {
+  apis: ClusterApis;
+  dialer: PodDialer;
+}
+
 /** A context is the same one only on the same API server (another kubeconfig may reuse a name). */
-export function dialerKey(context: { name: string; server: string }): string {
+export function contextKey(context: { name: string; server: string }): string {
   return `${context.name}|${context.server}`;
 }
 
-export class ContextDialers {
-  private readonly dialers = new Map<string, PodDialer>();
+export class ContextClients {
+  private readonly clients = new Map<string, ClusterClients>();
 
-  constructor(private readonly options: ContextDialersOptions) {}
+  constructor(private readonly options: ContextClientsOptions) {}
 
-  /** The context's dialer, made on first use. */
-  for(context: KubeContext): PodDialer {
-    const key = dialerKey(context);
-    let dialer = this.dialers.get(key);
-    if (!dialer) {
-      dialer = createPodDialer(context.kubeConfig, {
-        ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
-        log: (message) => this.options.log(context, message),
-        onHealthChange: this.options.onHealthChange,
-      });
-      this.dialers.set(key, dialer);
+  /** The context's clients, made on first use. */
+  for(context: KubeContext): ClusterClients {
+    const key = contextKey(context);
+    let clients = this.clients.get(key);
+    if (!clients) {
+      clients = {
+        apis: makeClusterApis(context.kubeConfig),
+        dialer: createPodDialer(context.kubeConfig, {
+          ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
+          log: (message) => this.options.log(context, message),
+          onHealthChange: this.options.onHealthChange,
+        }),
+      };
+      this.clients.set(key, clients);
     }
-    return dialer;
+    return clients;
+  }
+
+  /** The context's clients, if something here talks to its cluster already. */
+  existing(context: KubeContext): ClusterClients | undefined {
+    return this.clients.get(contextKey(context));
   }
 
   /** How port-forwards reach pods in `context` now, once one has. */
   transportOf(context: KubeContext): PortForwardTransport | undefined {
-    return this.dialers.get(dialerKey(context))?.transport;
+    return this.existing(context)?.dialer.transport;
   }
 
-  /** Closes the dialers of contexts not in `inUse` (keys from `dialerKey`). */
+  /** Closes the clients of contexts not in `inUse` (keys from `contextKey`). */
   releaseAllBut(inUse: ReadonlySet<string>): void {
-    for (const [key, dialer] of this.dialers) {
+    for (const [key, clients] of this.clients) {
       if (inUse.has(key)) continue;
-      dialer.close();
-      this.dialers.delete(key);
+      clients.dialer.close();
+      this.clients.delete(key);
     }
   }
 }

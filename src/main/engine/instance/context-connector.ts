@@ -9,7 +9,7 @@ import { ConnectEngine } from '../connect/connect-engine';
 import type { ExposeManager } from '../expose/expose-manager';
 import { connectOptionsProblem, withConnectDefaults, type ConnectOptions } from './connect-options';
 import type { Connections } from './connections';
-import type { ContextDialers } from './context-dialers';
+import type { ContextClients } from './context-clients';
 import { InstanceRefusedError } from './instance-refusal';
 import type { ConnectRequest } from './instance-requests';
 import type { NamesKeeper } from './names-keeper';
@@ -21,7 +21,7 @@ export interface ContextConnectorOptions {
   /** Connect settings for requests that leave them out. */
   defaults: () => ConnectOptions;
   connections: Connections;
-  dialers: ContextDialers;
+  clients: ContextClients;
   names: NamesKeeper;
   exposes: ExposeManager;
   /** Closes the dialers nothing uses any more. */
@@ -81,7 +81,7 @@ export class ContextConnector {
           sync: names.sync,
           relays: { enabled: options.relays, image: options.relayImage, owner: this.options.exposes.owner },
           ...(this.addresses ? { addresses: this.addresses } : {}),
-          dialer: this.options.dialers.for(context),
+          clients: this.options.clients.for(context),
           log,
         });
         engine.on('status', this.options.onChange);

@@ -10,7 +10,7 @@ import { ExposeManager, type ExposeManagerOptions } from '../expose/expose-manag
 import type { CleanupReport } from '../expose/leftovers';
 import type { SshImage } from '../expose/ssh-pod';
 import type { Connections } from './connections';
-import type { ContextDialers } from './context-dialers';
+import type { ContextClients } from './context-clients';
 import { recoverEarlierRuns } from './earlier-runs';
 import { InstanceRefusedError } from './instance-refusal';
 import type { ExposeInstanceRequest } from './instance-requests';
@@ -24,7 +24,7 @@ export interface InstanceExposesOptions {
   /** Exposes' timing, for tests. */
   timing?: Pick<ExposeManagerOptions, 'keepaliveIntervalMs' | 'startTimeoutMs' | 'restoreTimeoutMs'>;
   connections: Connections;
-  dialers: ContextDialers;
+  clients: ContextClients;
   /** The SSH image for requests that name none. */
   sshImage: () => SshImage;
   isClosing: () => boolean;
@@ -49,7 +49,7 @@ export class InstanceExposes {
       // A connect's relay pods are this instance's own: cleanup leaves them alone.
       otherLiveSessions: () =>
         [...connections.values()].flatMap((c) => (c.engine.relaySession ? [c.engine.relaySession] : [])),
-      dialerFor: (context) => options.dialers.for(context),
+      clientsFor: (context) => options.clients.for(context),
     });
     this.manager.on('status', options.onChange);
     this.manager.on('ended', (expose, reason) => {

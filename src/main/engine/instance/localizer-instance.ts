@@ -21,6 +21,7 @@ import type { ExposeManager, ExposeManagerOptions } from '../expose/expose-manag
 import type { CleanupReport } from '../expose/leftovers';
 import type { SshImage } from '../expose/ssh-pod';
 import { answerEnvironment } from '../environment/environment-answer';
+import { makeClusterApis } from '../kube/cluster-apis';
 import type { PortForwardTransport } from '../kube/pod-dialer';
 import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../timing/runtime-diagnostics';
 import { connectionStatus, readiness } from './connection-status';
@@ -33,7 +34,7 @@ import {
 } from '../control/control-server';
 import { acquireInstanceLock, type InstanceLock } from '../control/instance-lock';
 import { NamesKeeper, type StartHelper } from './names-keeper';
-import { ContextDialers, dialerKey } from './context-dialers';
+import { ContextClients, contextKey } from './context-clients';
 import { InstanceExposes } from './instance-exposes';
 import { ContextConnector } from './context-connector';
 import { InstanceRefusedError } from './instance-refusal';
@@ -80,7 +81,7 @@ export class LocalizerInstance extends EventEmitter<{
 }> {
   readonly identity: InstanceIdentity;
   private readonly connections: Connections;
-  private readonly dialers: ContextDialers;
+  private readonly clients: ContextClients;
   private readonly exposing: InstanceExposes;
   /** The exposes themselves, as the connect path and the status read them. */
   private readonly exposes: ExposeManager;
@@ -106,7 +107,7 @@ export class LocalizerInstance extends EventEmitter<{
       stateDirectory: options.stateDirectory,
       startedAt: lock.holder.startedAt,
     };
-    this.dialers = new ContextDialers({
+    this.clients = new ContextClients({
       ...(options.firstTransport ? { firstTransport: options.firstTransport } : {}),
       log: (context, message) =>
         this.log(this.connections.size > 1 ? `[${context.name}] ${message}` : message),
@@ -116,7 +117,7 @@ export class LocalizerInstance extends EventEmitter<{
       stateDirectory: options.stateDirectory,
       ...(options.expose ? { timing: options.expose } : {}),
       connections: this.connections,
-      dialers: this.dialers,
+      clients: this.clients,
       sshImage: () => options.defaults().sshImage,
       isClosing: () => this.closing,
       releaseDialers: () => this.releaseDialers(),
@@ -137,7 +138,7 @@ export class LocalizerInstance extends EventEmitter<{
       stateDirectory: options.stateDirectory,
       defaults: options.defaults,
       connections: this.connections,
-      dialers: this.dialers,
+      clients: this.clients,
       names: this.names,
       exposes: this.exposes,
       releaseDialers: () => this.releaseDialers(),
@@ -169,10 +170,10 @@ export class LocalizerInstance extends EventEmitter<{
 
   /** Closes the dialers of contexts that nothing connects or exposes any more. */
   private releaseDialers(): void {
-    this.dialers.releaseAllBut(
+    this.clients.releaseAllBut(
       new Set([
-        ...[...this.connections.values()].map((c) => dialerKey(c.context)),
-        ...this.exposes.exposed().map((e) => dialerKey({ name: e.context, server: e.server })),
+        ...[...this.connections.values()].map((c) => contextKey(c.context)),
+        ...this.exposes.exposed().map((e) => contextKey({ name: e.context, server: e.server })),
       ]),
     );
   }
@@ -267,9 +268,12 @@ export class LocalizerInstance extends EventEmitter<{
   async environment(request: EnvironmentRequest): Promise<EnvironmentAnswer> {
     const context = this.connections.contextFor(request.source, request.context);
     const connection = this.connections.get(context.name);
+    // A context this instance talks to already is asked through its clients; another needs no dialer.
+    const apis = this.clients.existing(context)?.apis ?? makeClusterApis(context.kubeConfig);
     return answerEnvironment(
       context,
       request,
+      apis,
       connection && { tunnels: connection.engine.snapshot(), clusterDomain: connection.clusterDomain },
     );
   }
@@ -315,7 +319,7 @@ export class LocalizerInstance extends EventEmitter<{
       identity: this.identity,
       connections: this.connections,
       connectionOf: (name) => this.connectionOf(name),
-      transportOf: (context) => this.dialers.transportOf(context),
+      transportOf: (context) => this.clients.transportOf(context),
       helper: this.names.status(this.connections.size > 0),
       tunnels: this.tunnels(),
       ipRange: this.connector.ipRange,
