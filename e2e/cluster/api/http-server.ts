@@ -175,6 +175,36 @@ function release(socket: Socket): void {
 }
 
 /** The API server. `start()` listens; faults close and reopen it on the same port. */
+/**
+ * The documents served at fixed paths to an authenticated GET (`/version` and the health checks
+ * answer anyone first, as system:public-info-viewer lets them): the OpenAPI v3 index and
+ * documents, and discovery. An `answer` of undefined is a
+ * path of that shape that names nothing (an unknown group), which is a 404.
+ */
+const documentRoutes: { path: RegExp; answer: (match: RegExpExecArray, hostPort: string) => unknown }[] = [
+  { path: /^\/openapi\/v3$/, answer: () => openApiIndex() },
+  {
+    path: /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/,
+    answer: (m) => openApiDocument(m[2] ?? '', m[1] ?? m[3] ?? ''),
+  },
+  { path: /^\/api$/, answer: (_m, hostPort) => apiVersions(hostPort) },
+  { path: /^\/apis$/, answer: () => apiGroupList() },
+  { path: /^\/api\/v1$/, answer: () => apiResourceList('', 'v1') },
+  { path: /^\/apis\/([^/]+)$/, answer: (m) => apiGroup(m[1] ?? '') },
+  { path: /^\/apis\/([^/]+)\/([^/]+)$/, answer: (m) => apiResourceList(m[1] ?? '', m[2] ?? '') },
+];
+
+/** A request's verb for RBAC, as the API server names it: by method, on a collection or one object. */
+const requestVerbs: Record<string, { collection?: Verb; item?: Verb }> = {
+  GET: { collection: 'list', item: 'get' },
+  POST: { collection: 'create' },
+  PUT: { item: 'update' },
+  PATCH: { item: 'patch' },
+  DELETE: { collection: 'deletecollection', item: 'delete' },
+};
+
+type Verb = 'list' | 'get' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
+
 export class ApiServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -278,29 +308,16 @@ export class ApiServer {
       if (await route({ request, response, url, user, body, path })) return;
     }
     if (request.method === 'GET') {
-      if (pathname === '/openapi/v3') return sendJson(response, 200, openApiIndex());
-      const openApi = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(pathname);
-      if (openApi) {
-        const document = openApiDocument(openApi[2] ?? '', openApi[1] ?? openApi[3] ?? '');
-        if (!document) throw errors.unknownPath();
+      for (const route of documentRoutes) {
+        const match = route.path.exec(pathname);
+        if (!match) continue;
+        const document = route.answer(match, `${this.host}:${this.port}`);
+        if (document === undefined) throw errors.unknownPath();
         return sendJson(response, 200, document);
       }
-      const discovery = this.discovery(pathname);
-      if (discovery) return sendJson(response, 200, discovery);
     }
     if (!path) throw errors.unknownPath();
     this.serveResource(request, response, url, user, body, path);
-  }
-
-  private discovery(pathname: string): unknown {
-    if (pathname === '/api') return apiVersions(`${this.host}:${this.port}`);
-    if (pathname === '/apis') return apiGroupList();
-    if (pathname === '/api/v1') return apiResourceList('', 'v1');
-    const groupMatch = /^\/apis\/([^/]+)$/.exec(pathname);
-    if (groupMatch) return apiGroup(groupMatch[1] ?? '');
-    const versionMatch = /^\/apis\/([^/]+)\/([^/]+)$/.exec(pathname);
-    if (versionMatch) return apiResourceList(versionMatch[1] ?? '', versionMatch[2] ?? '');
-    return undefined;
   }
 
   private serveResource(
@@ -317,19 +334,9 @@ export class ApiServer {
     const query = url.searchParams;
     const isWatch = parseGoBool(query.get('watch'));
     if (subresource && !(subresource in type.subresources)) throw errors.unknownPath();
-    const verb = (() => {
-      if (name === undefined) {
-        if (method === 'GET') return isWatch ? 'watch' : 'list';
-        if (method === 'POST') return 'create';
-        if (method === 'DELETE') return 'deletecollection';
-      } else {
-        if (method === 'GET') return isWatch ? 'watch' : 'get';
-        if (method === 'PUT') return 'update';
-        if (method === 'PATCH') return 'patch';
-        if (method === 'DELETE') return 'delete';
-      }
-      throw errors.methodNotAllowed();
-    })();
+    const verbs = requestVerbs[method];
+    const verb = isWatch && method === 'GET' ? 'watch' : name === undefined ? verbs?.collection : verbs?.item;
+    if (!verb) throw errors.methodNotAllowed();
     authorize(user, {
       verb,
       group: type.group,
