@@ -53,6 +53,11 @@ export class ContextClients {
     return this.clients.get(contextKey(context));
   }
 
+  /** API clients for a question (`env`): the context's own, or new ones with no dialer to close. */
+  apisFor(context: KubeContext): ClusterApis {
+    return this.existing(context)?.apis ?? makeClusterApis(context.kubeConfig);
+  }
+
   /** How port-forwards reach pods in `context` now, once one has. */
   transportOf(context: KubeContext): PortForwardTransport | undefined {
     return this.existing(context)?.dialer.transport;

@@ -21,7 +21,6 @@ import type { ExposeManager, ExposeManagerOptions } from '../expose/expose-manag
 import type { CleanupReport } from '../expose/leftovers';
 import type { SshImage } from '../expose/ssh-pod';
 import { answerEnvironment } from '../environment/environment-answer';
-import { makeClusterApis } from '../kube/cluster-apis';
 import type { PortForwardTransport } from '../kube/pod-dialer';
 import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../timing/runtime-diagnostics';
 import { connectionStatus, readiness } from './connection-status';
@@ -268,12 +267,10 @@ export class LocalizerInstance extends EventEmitter<{
   async environment(request: EnvironmentRequest): Promise<EnvironmentAnswer> {
     const context = this.connections.contextFor(request.source, request.context);
     const connection = this.connections.get(context.name);
-    // A context this instance talks to already is asked through its clients; another needs no dialer.
-    const apis = this.clients.existing(context)?.apis ?? makeClusterApis(context.kubeConfig);
     return answerEnvironment(
       context,
       request,
-      apis,
+      this.clients.apisFor(context),
       connection && { tunnels: connection.engine.snapshot(), clusterDomain: connection.clusterDomain },
     );
   }
