@@ -5,16 +5,16 @@
  * service is ready, and undoes everything on Ctrl-C. Bad input exits non-zero before anything is
  * written.
  */
-import type { ConnectRequest } from '../shared/control-protocol';
+import type { ConnectRequest, ControlOp, ControlRequest, ControlResult } from '../shared/control-protocol';
 import type { InstanceStatus } from '../shared/control-answers';
-import { ControlError, requestControl, runningInstance } from '../main/engine/control/control-client';
-import { connectOptionsProblem, withConnectDefaults } from '../main/engine/instance/connect-options';
-import { InstanceRefusedError } from '../main/engine/instance/instance-refusal';
 import {
-  describeSettled,
-  type ConnectRequest as InstanceConnectRequest,
-} from '../main/engine/instance/instance-requests';
-import { ConnectError } from '../main/engine/connect/cluster-access';
+  ControlError,
+  requestControl,
+  runningInstance,
+  type RequestOptions,
+} from '../main/engine/control/control-client';
+import { connectOptionsProblem, withConnectDefaults } from '../main/engine/instance/connect-options';
+import type { ConnectRequest as InstanceConnectRequest } from '../main/engine/instance/instance-requests';
 import { defaultSettings } from '../shared/settings';
 import { stateDirectory } from '../main/engine/state-directory';
 import { printCleanup, startCliInstance, whenIdle } from './cli-instance';
@@ -54,28 +54,45 @@ function readyCount(status: InstanceStatus, contexts?: readonly string[]): numbe
     .reduce((n, c) => n + c.ready, 0);
 }
 
+/** One control request, to whichever instance it goes. */
+type Ask = <Op extends ControlOp>(
+  request: Extract<ControlRequest, { op: Op }>,
+  options?: RequestOptions,
+) => Promise<ControlResult<Op>>;
+
+/**
+ * Connects through `ask` (a running instance's socket, or this process's own instance) and prints
+ * the forwards; resolves with the "Connected: …" sentence, the same whichever instance it is.
+ * Refusals (bad input, an unreachable cluster) exit 2 with the instance's words.
+ */
+async function connectThrough(
+  ask: Ask,
+  args: ConnectArguments,
+  print: (line: string) => void,
+): Promise<string> {
+  try {
+    const answer = await ask({ op: 'connect', ...connectRequest(args) }, { onProgress: print });
+    print(listTable((await ask({ op: 'list' })).tunnels));
+    return `Connected: ${String(readyCount(answer.status))} services forwarded${namesNote(answer.status)}${answer.settled}.`;
+  } catch (error) {
+    if (error instanceof ControlError && error.code === 'refused') throw new UsageError(error.message);
+    throw error;
+  }
+}
+
 /** Resolves with the process exit code: 0 once connected (joined), or after Ctrl-C (foreground). */
 export async function runConnect(args: ConnectArguments, print: (line: string) => void): Promise<number> {
   checkConnectArguments(args);
   const directory = stateDirectory();
   const running = runningInstance(directory);
   if (running) {
-    try {
-      const answer = await requestControl(
-        directory,
-        { op: 'connect', ...connectRequest(args) },
-        { onProgress: print },
-      );
-      const list = await requestControl(directory, { op: 'list' });
-      print(listTable(list.tunnels));
-      print(
-        `Connected: ${String(readyCount(answer.status))} services forwarded${namesNote(answer.status)}${answer.settled}. It runs in ${running.description}; \`localizer disconnect\` undoes it.`,
-      );
-      return 0;
-    } catch (error) {
-      if (error instanceof ControlError && error.code === 'refused') throw new UsageError(error.message);
-      throw error;
-    }
+    const connected = await connectThrough(
+      (request, options) => requestControl(directory, request, options),
+      args,
+      print,
+    );
+    print(`${connected} It runs in ${running.description}; \`localizer disconnect\` undoes it.`);
+    return 0;
   }
 
   // On Ctrl-C the terminal signals the helper too, and it removes its names itself; a failed
@@ -83,27 +100,16 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   const opened = await startCliInstance('foreground', print);
   try {
     printCleanup(await opened.instance.recoverEarlierRuns(), print);
-    const contexts = await opened.instance.connect(connectRequest(args), print);
-    const ready = opened.instance.whenReady(contexts, print).then((settled) => {
-      print(listTable(opened.instance.tunnels()));
-      const status = opened.instance.status();
-      print(
-        `Connected: ${String(readyCount(status, contexts))} services forwarded${namesNote(status)}${describeSettled(settled)}. Press Ctrl-C to disconnect.`,
-      );
-    });
+    // The same request, and so the same words, as when joining a running instance.
+    const ready = connectThrough(opened.request, args, print).then((connected) =>
+      print(`${connected} Press Ctrl-C to disconnect.`),
+    );
+    // After a Ctrl-C, how the connect under way ends is no longer news.
     ready.catch(() => undefined);
     // Until Ctrl-C, or until `localizer disconnect` leaves this instance nothing to do.
-    await Promise.race([
-      opened.interrupted,
-      ready.then(
-        () => whenIdle(opened),
-        () => undefined,
-      ),
-    ]);
+    await Promise.race([opened.interrupted, ready.then(() => whenIdle(opened))]);
   } catch (error) {
     await opened.close();
-    if (error instanceof ConnectError || error instanceof InstanceRefusedError)
-      throw new UsageError(error.message);
     throw error;
   }
   print('Disconnecting: removing names and closing forwards…');

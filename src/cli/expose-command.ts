@@ -5,15 +5,20 @@
  * otherwise this command becomes the instance and runs in the foreground until Ctrl-C, or until
  * `--stop` from another terminal.
  */
-import { ControlError, requestControl, runningInstance } from '../main/engine/control/control-client';
+import type { ControlRequest, ControlResult } from '../shared/control-protocol';
+import {
+  ControlError,
+  requestControl,
+  runningInstance,
+  type RequestOptions,
+} from '../main/engine/control/control-client';
 import { slowCryptoWarning } from '../main/engine/expose/ssh-crypto';
 import { parsePortMapping, type PortMapping } from '../main/engine/expose/port-map';
 import { defaultSshImage, type SshImage } from '../main/engine/expose/ssh-pod';
 import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
-import { isRefusal } from '../main/engine/instance/instance-refusal';
 import { LocalizerInstance } from '../main/engine/instance/localizer-instance';
 import { stateDirectory } from '../main/engine/state-directory';
-import { describeExposedPorts, parseRouteHeader, type ExposeMode } from '../shared/tunnel-status';
+import { parseRouteHeader, type ExposeMode } from '../shared/tunnel-status';
 import type { CleanupReport } from '../main/engine/expose/leftovers';
 import { defaultSettings } from '../shared/settings';
 import { cliVersion, printCleanup, startCliInstance, whenIdle } from './cli-instance';
@@ -92,6 +97,12 @@ function printReport(report: CleanupReport, print: (line: string) => void): void
 }
 
 /** A refusal from the running instance, as this command's own. */
+/** An expose request, to the running instance or to this process's own. */
+type ExposeAsk = (
+  request: Extract<ControlRequest, { op: 'expose' }>,
+  options: RequestOptions,
+) => Promise<ControlResult<'expose'>>;
+
 function asRefusal(error: unknown): never {
   if (error instanceof ControlError && error.code === 'refused') throw new ExposeRefusedError(error.message);
   throw error;
@@ -135,11 +146,16 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     mode: args.mode,
     ...(header ? { header } : {}),
   };
+  // Joined or in the foreground, the same request through the same handler: the same words.
+  const exposeThrough = async (ask: ExposeAsk): Promise<void> => {
+    print(`Exposing ${namespace}/${service}…`);
+    const warning = slowCryptoWarning();
+    if (warning) print(`Warning: ${warning}`);
+    const onProgress = (message: string): void => print(`  ${message}`);
+    print((await ask({ op: 'expose', ...request }, { onProgress }).catch(asRefusal)).message);
+  };
   if (running) {
-    const answer = await requestControl(directory, { op: 'expose', ...request }, { onProgress: print }).catch(
-      asRefusal,
-    );
-    print(answer.message);
+    await exposeThrough((expose, options) => requestControl(directory, expose, options));
     print(
       `It runs in ${running.description} (see \`localizer list\`); stop it with \`localizer expose ${namespace}/${service} --stop\`.`,
     );
@@ -148,12 +164,8 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
 
   const opened = await startCliInstance('foreground', print);
   try {
-    print(`Exposing ${namespace}/${service}…`);
-    const warning = slowCryptoWarning();
-    if (warning) print(`Warning: ${warning}`);
     printCleanup(await opened.instance.recoverEarlierRuns(), print);
-    const status = await opened.instance.expose(request, (message) => print(`  ${message}`));
-    print(`Exposed:\n${describeExposedPorts(status)}`);
+    await exposeThrough(opened.request);
     print(`Press Ctrl-C to stop (or run \`localizer expose ${namespace}/${service} --stop\`).`);
     let lastLine = '';
     opened.instance.on('change', () => {
@@ -168,8 +180,6 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     await Promise.race([opened.interrupted, whenIdle(opened)]);
   } catch (error) {
     await opened.close();
-    if (isRefusal(error))
-      throw new ExposeRefusedError(error instanceof Error ? error.message : String(error));
     throw error;
   }
   const wasExposed = opened.instance.hasWork;

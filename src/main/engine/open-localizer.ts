@@ -5,6 +5,10 @@
  */
 import { classifyFailure, controlHandler } from './instance/control-dispatch';
 import type { AppInfo } from '../../shared/api';
+import type { ControlOp, ControlRequest, ControlResult } from '../../shared/control-protocol';
+import { exchangeControl, type RequestOptions } from './control/control-client';
+import { serveControlConnection } from './control/control-server';
+import { duplexPair } from './control/duplex-pair';
 import type { Settings } from '../../shared/settings';
 import { defaultSshImage, type SshImage } from './expose/ssh-pod';
 import { LocalizerBackend, type LocalizerBackendOptions, type SettingsStore } from './localizer-backend';
@@ -20,6 +24,15 @@ export interface OpenedLocalizer {
   instance: LocalizerInstance;
   /** The window's API over the instance (also reachable through the control socket's `api`). */
   api: LocalizerBackend;
+  /**
+   * Asks this instance as a `localizer` command asks a running one, through the same handler as
+   * its control socket, over an in-memory pair: a command run in the foreground says what it
+   * says when it joins a running instance.
+   */
+  request: <Op extends ControlOp>(
+    request: Extract<ControlRequest, { op: Op }>,
+    options?: RequestOptions,
+  ) => Promise<ControlResult<Op>>;
   /** Restores every workload, removes every name, frees the state directory. */
   close(): Promise<string[]>;
 }
@@ -59,8 +72,9 @@ export async function openLocalizer(options: OpenLocalizerOptions): Promise<Open
     ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
     ...(openTerminal ? { openTerminal } : {}),
   });
+  const handler = controlHandler(instance, api);
   try {
-    await instance.serve(controlHandler(instance, api), classifyFailure);
+    await instance.serve(handler, classifyFailure);
   } catch (error) {
     await instance.close();
     throw error;
@@ -68,6 +82,11 @@ export async function openLocalizer(options: OpenLocalizerOptions): Promise<Open
   return {
     instance,
     api,
+    request: (request, requestOptions) => {
+      const [client, server] = duplexPair();
+      serveControlConnection(server, handler, classifyFailure);
+      return exchangeControl(client, 'this Localizer', request, requestOptions);
+    },
     close: async () => {
       api.dispose();
       return instance.close();

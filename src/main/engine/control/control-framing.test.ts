@@ -6,7 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { duplexPair } from '../../../../e2e/support/duplex-pair';
+import { duplexPair } from './duplex-pair';
 import type { ListResult } from '../../../shared/control-answers';
 import { InstanceRefusedError, toFailure } from '../instance/instance-refusal';
 import { exchangeControl, type ControlError } from './control-client';

@@ -1,7 +1,8 @@
 /**
  * Two connected in-memory duplex streams: what one writes, the other reads, and ending or
- * destroying one ends or closes the other, as the two ends of a socket would. Protocols are
- * tested over it in milliseconds, with no sockets and no cluster.
+ * destroying one ends or closes the other, as the two ends of a socket would. A foreground
+ * command asks its own instance over one; protocols are tested over it in milliseconds, with no
+ * sockets and no cluster.
  */
 import { Duplex } from 'node:stream';
 

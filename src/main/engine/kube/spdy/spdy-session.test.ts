@@ -12,7 +12,7 @@ import {
   serveSpdyPortForward,
   type SpdySessionControl,
 } from '../../../../../e2e/cluster/portforward/spdy-portforward';
-import { duplexPair } from '../../../../../e2e/support/duplex-pair';
+import { duplexPair } from '../../control/duplex-pair';
 import { pollUntil } from '../../../../../e2e/support/poll';
 import { ManualClock } from '../../timing/manual-clock';
 import { controlFrame, frameTypes } from './spdy-framing';
