@@ -292,6 +292,19 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
       () => server.start(),
       () => server.stop(),
     );
+    // Inside the unwinding: a kubeconfig path that cannot be written leaves nothing running.
+    writeKubeconfig(
+      kubeconfigPath,
+      renderKubeconfig(server.url, pki.caCert, [
+        { name: adminContext, user: admin.name, token: admin.token, namespace: 'default' },
+        {
+          name: restrictedContext,
+          user: restricted.name,
+          token: restricted.token,
+          namespace: restrictedNamespace,
+        },
+      ]),
+    );
   } catch (error) {
     await parts
       .stopAll()
@@ -299,18 +312,6 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     release();
     throw error;
   }
-  writeKubeconfig(
-    kubeconfigPath,
-    renderKubeconfig(server.url, pki.caCert, [
-      { name: adminContext, user: admin.name, token: admin.token, namespace: 'default' },
-      {
-        name: restrictedContext,
-        user: restricted.name,
-        token: restricted.token,
-        namespace: restrictedNamespace,
-      },
-    ]),
-  );
 
   let stopped = false;
   const cluster: TestCluster = {

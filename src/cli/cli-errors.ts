@@ -36,32 +36,16 @@ function describeFileSystemError(error: NodeJS.ErrnoException & { path: string }
   return `cannot ${error.syscall ?? 'use'} ${error.path}: ${why}. ${fix}`;
 }
 
-/** Exit 2 for what the user typed or configured; 1 for what the running Localizer or the cluster refused. */
-function exitCodeFor(error: Error): number {
-  if (
-    error instanceof UsageError ||
-    error instanceof KubeconfigError ||
-    error instanceof ConnectError ||
-    error instanceof McpInstallError ||
-    error instanceof ProjectFileError
-  )
-    return 2;
-  return 1;
-}
+/** What the user typed or configured: exit 2. */
+const userErrors = [UsageError, KubeconfigError, ConnectError, McpInstallError, ProjectFileError];
+/** Said in one line, not a bug: the user's errors, and what the running Localizer or the cluster refused (exit 1). */
+const reportedErrors = [...userErrors, ControlError, InstanceRunningError];
 
 /** Writes what went wrong and returns the exit code, or undefined for an error that is a bug. */
 export function reportCliError(error: unknown, write: (text: string) => void): number | undefined {
-  if (
-    error instanceof Error &&
-    (isRefusal(error) ||
-      error instanceof UsageError ||
-      error instanceof ControlError ||
-      error instanceof InstanceRunningError ||
-      error instanceof McpInstallError ||
-      error instanceof ProjectFileError)
-  ) {
+  if (error instanceof Error && (isRefusal(error) || reportedErrors.some((kind) => error instanceof kind))) {
     write(`localizer: ${error.message}\n`);
-    return exitCodeFor(error);
+    return userErrors.some((kind) => error instanceof kind) ? 2 : 1;
   }
   if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
     write(`localizer: ${error.message}\n\n${usage}`);

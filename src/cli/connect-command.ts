@@ -5,13 +5,14 @@
  * service is ready, and undoes everything on Ctrl-C. Bad input exits non-zero before anything is
  * written.
  */
-import type { ConnectRequest, ControlOp, ControlRequest, ControlResult } from '../shared/control-protocol';
+import type { ConnectRequest } from '../shared/control-protocol';
 import type { InstanceStatus } from '../shared/control-answers';
 import {
+  askRunning,
   ControlError,
   requestControl,
   runningInstance,
-  type RequestOptions,
+  type ControlAsk,
 } from '../main/engine/control/control-client';
 import { connectOptionsProblem, withConnectDefaults } from '../main/engine/instance/connect-options';
 import type { ConnectRequest as InstanceConnectRequest } from '../main/engine/instance/instance-requests';
@@ -48,17 +49,9 @@ function namesNote(status: InstanceStatus): string {
   return status.helper.state === 'running' ? ' with names in /etc/hosts' : ' (names disabled)';
 }
 
-function readyCount(status: InstanceStatus, contexts?: readonly string[]): number {
-  return status.contexts
-    .filter((c) => !contexts || contexts.includes(c.name))
-    .reduce((n, c) => n + c.ready, 0);
+function readyCount(status: InstanceStatus): number {
+  return status.contexts.reduce((n, c) => n + c.ready, 0);
 }
-
-/** One control request, to whichever instance it goes. */
-type Ask = <Op extends ControlOp>(
-  request: Extract<ControlRequest, { op: Op }>,
-  options?: RequestOptions,
-) => Promise<ControlResult<Op>>;
 
 /**
  * Connects through `ask` (a running instance's socket, or this process's own instance) and prints
@@ -66,7 +59,7 @@ type Ask = <Op extends ControlOp>(
  * Refusals (bad input, an unreachable cluster) exit 2 with the instance's words.
  */
 async function connectThrough(
-  ask: Ask,
+  ask: ControlAsk,
   args: ConnectArguments,
   print: (line: string) => void,
 ): Promise<string> {
@@ -86,11 +79,7 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   const directory = stateDirectory();
   const running = runningInstance(directory);
   if (running) {
-    const connected = await connectThrough(
-      (request, options) => requestControl(directory, request, options),
-      args,
-      print,
-    );
+    const connected = await connectThrough(askRunning(directory), args, print);
     print(`${connected} It runs in ${running.description}; \`localizer disconnect\` undoes it.`);
     return 0;
   }
@@ -100,8 +89,14 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   const opened = await startCliInstance('foreground', print);
   try {
     printCleanup(await opened.instance.recoverEarlierRuns(), print);
-    // The same request, and so the same words, as when joining a running instance.
-    const ready = connectThrough(opened.request, args, print).then((connected) =>
+    // The same request, and so the same words, as when joining a running instance. After a
+    // Ctrl-C the connect under way finishes before the disconnect: its progress is not news.
+    let interrupted = false;
+    void opened.interrupted.then(() => (interrupted = true));
+    const quietOnceInterrupted = (line: string): void => {
+      if (!interrupted) print(line);
+    };
+    const ready = connectThrough(opened.request, args, quietOnceInterrupted).then((connected) =>
       print(`${connected} Press Ctrl-C to disconnect.`),
     );
     // After a Ctrl-C, how the connect under way ends is no longer news.

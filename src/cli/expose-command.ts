@@ -5,14 +5,13 @@
  * otherwise this command becomes the instance and runs in the foreground until Ctrl-C, or until
  * `--stop` from another terminal.
  */
-import type { ControlRequest, ControlResult } from '../shared/control-protocol';
 import {
+  askRunning,
   ControlError,
   requestControl,
   runningInstance,
-  type RequestOptions,
+  type ControlAsk,
 } from '../main/engine/control/control-client';
-import { slowCryptoWarning } from '../main/engine/expose/ssh-crypto';
 import { parsePortMapping, type PortMapping } from '../main/engine/expose/port-map';
 import { defaultSshImage, type SshImage } from '../main/engine/expose/ssh-pod';
 import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
@@ -97,12 +96,6 @@ function printReport(report: CleanupReport, print: (line: string) => void): void
 }
 
 /** A refusal from the running instance, as this command's own. */
-/** An expose request, to the running instance or to this process's own. */
-type ExposeAsk = (
-  request: Extract<ControlRequest, { op: 'expose' }>,
-  options: RequestOptions,
-) => Promise<ControlResult<'expose'>>;
-
 function asRefusal(error: unknown): never {
   if (error instanceof ControlError && error.code === 'refused') throw new ExposeRefusedError(error.message);
   throw error;
@@ -147,15 +140,13 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     ...(header ? { header } : {}),
   };
   // Joined or in the foreground, the same request through the same handler: the same words.
-  const exposeThrough = async (ask: ExposeAsk): Promise<void> => {
+  const exposeThrough = async (ask: ControlAsk): Promise<void> => {
     print(`Exposing ${namespace}/${service}…`);
-    const warning = slowCryptoWarning();
-    if (warning) print(`Warning: ${warning}`);
     const onProgress = (message: string): void => print(`  ${message}`);
     print((await ask({ op: 'expose', ...request }, { onProgress }).catch(asRefusal)).message);
   };
   if (running) {
-    await exposeThrough((expose, options) => requestControl(directory, expose, options));
+    await exposeThrough(askRunning(directory));
     print(
       `It runs in ${running.description} (see \`localizer list\`); stop it with \`localizer expose ${namespace}/${service} --stop\`.`,
     );

@@ -174,7 +174,6 @@ function release(socket: Socket): void {
   socket.resume();
 }
 
-/** The API server. `start()` listens; faults close and reopen it on the same port. */
 /**
  * The documents served at fixed paths to an authenticated GET (`/version` and the health checks
  * answer anyone first, as system:public-info-viewer lets them): the OpenAPI v3 index and
@@ -205,6 +204,7 @@ const requestVerbs: Record<string, { collection?: Verb; item?: Verb }> = {
 
 type Verb = 'list' | 'get' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
 
+/** The API server. `start()` listens; faults close and reopen it on the same port. */
 export class ApiServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();

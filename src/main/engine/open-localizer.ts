@@ -5,8 +5,8 @@
  */
 import { classifyFailure, controlHandler } from './instance/control-dispatch';
 import type { AppInfo } from '../../shared/api';
-import type { ControlOp, ControlRequest, ControlResult } from '../../shared/control-protocol';
-import { exchangeControl, type RequestOptions } from './control/control-client';
+import { exchangeControl, type ControlAsk } from './control/control-client';
+import { isRefusal } from './instance/instance-refusal';
 import { serveControlConnection } from './control/control-server';
 import { duplexPair } from './control/duplex-pair';
 import type { Settings } from '../../shared/settings';
@@ -29,10 +29,7 @@ export interface OpenedLocalizer {
    * its control socket, over an in-memory pair: a command run in the foreground says what it
    * says when it joins a running instance.
    */
-  request: <Op extends ControlOp>(
-    request: Extract<ControlRequest, { op: Op }>,
-    options?: RequestOptions,
-  ) => Promise<ControlResult<Op>>;
+  request: ControlAsk;
   /** Restores every workload, removes every name, frees the state directory. */
   close(): Promise<string[]>;
 }
@@ -84,8 +81,18 @@ export async function openLocalizer(options: OpenLocalizerOptions): Promise<Open
     api,
     request: (request, requestOptions) => {
       const [client, server] = duplexPair();
-      serveControlConnection(server, handler, classifyFailure);
-      return exchangeControl(client, 'this Localizer', request, requestOptions);
+      let failed: unknown;
+      serveControlConnection(server, handler, (error) => {
+        failed = error;
+        return classifyFailure(error);
+      });
+      // The asker is this process: an error that is no refusal (a bug, a file it cannot write)
+      // stays itself, stack and all, as a direct call would leave it, not a one-line answer.
+      return exchangeControl(client, 'the Localizer in this process', request, requestOptions).catch(
+        (error: unknown) => {
+          throw failed !== undefined && !isRefusal(failed) ? failed : error;
+        },
+      );
     },
     close: async () => {
       api.dispose();

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { makeClusterApis, type ClusterApis } from '../kube/cluster-apis';
+import { makeClusterApis, type ClusterApis, type ClusterClients } from '../kube/cluster-apis';
 import type { HostsEntry } from '../../../shared/helper-protocol';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
@@ -53,7 +53,7 @@ export interface ConnectEngineOptions {
    * closes the dialer); without them the engine makes its own, its dialer starting with
    * `firstTransport`.
    */
-  clients?: { apis: ClusterApis; dialer: PodDialer };
+  clients?: ClusterClients;
   /** The port-forward transport tried first when the engine makes its dialer; SPDY over WebSocket by default. */
   firstTransport?: PortForwardTransport;
   log?: (message: string) => void;

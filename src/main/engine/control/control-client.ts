@@ -51,6 +51,17 @@ export function notRunningMessage(stateDirectory: string): string {
   return `Localizer is not running${left}. Start it with \`localizer daemon\`, the tray app, or \`localizer connect\`.`;
 }
 
+/** One control request, to whichever instance answers it (the running one's socket, or our own). */
+export type ControlAsk = <Op extends ControlOp>(
+  request: Extract<ControlRequest, { op: Op }>,
+  options?: RequestOptions,
+) => Promise<ControlResult<Op>>;
+
+/** Asks the instance that owns `stateDirectory` over its control socket. */
+export function askRunning(stateDirectory: string): ControlAsk {
+  return (request, options) => requestControl(stateDirectory, request, options);
+}
+
 export interface RequestOptions {
   onProgress?: (message: string) => void;
   onEvent?: (list: ListResult) => void;

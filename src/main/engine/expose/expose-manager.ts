@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname, userInfo } from 'node:os';
-import { makeClusterApis, type ClusterApis } from '../kube/cluster-apis';
+import { makeClusterApis } from '../kube/cluster-apis';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
 import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
@@ -40,7 +40,11 @@ export interface ExposeManagerOptions {
    * The context's API clients and dialer, shared with its connect (the instance owns them);
    * without it each context gets its own, the dialer closed with its last expose.
    */
-  clientsFor?: (context: KubeContext) => { apis: ClusterApis; dialer: PodDialer };
+  shared?: {
+    /** API clients: the context's own, or fresh ones (a cleanup needs no dialer). */
+    apisFor: (context: KubeContext) => SessionApis;
+    dialerFor: (context: KubeContext) => PodDialer;
+  };
 }
 
 /** What stopping every expose left to say. */
@@ -70,7 +74,7 @@ export class ExposeManager extends EventEmitter<{
   }
 
   private apisFor(context: KubeContext): SessionApis {
-    const shared = this.options.clientsFor?.(context).apis;
+    const shared = this.options.shared?.apisFor(context);
     if (shared) return shared;
     let apis = this.apis.get(context.name);
     if (!apis) {
@@ -82,7 +86,7 @@ export class ExposeManager extends EventEmitter<{
 
   /** The shared dialer, asked for each time (its owner may have replaced it), else one of our own. */
   private dialerFor(context: KubeContext): PodDialer {
-    const shared = this.options.clientsFor?.(context).dialer;
+    const shared = this.options.shared?.dialerFor(context);
     if (shared) return shared;
     let own = this.ownDialers.get(context.name);
     if (!own) {

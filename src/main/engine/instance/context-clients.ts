@@ -3,9 +3,9 @@
  * API clients, and one port-forward dialer (one set of sessions per pod, one transport choice,
  * and one place the `LOCALIZER_PORT_FORWARD` choice is applied).
  */
-import { makeClusterApis, type ClusterApis } from '../kube/cluster-apis';
+import { makeClusterApis, type ClusterApis, type ClusterClients } from '../kube/cluster-apis';
 import type { KubeContext } from '../kube/kube-context';
-import { createPodDialer, type PodDialer, type PortForwardTransport } from '../kube/pod-dialer';
+import { createPodDialer, type PortForwardTransport } from '../kube/pod-dialer';
 
 export interface ContextClientsOptions {
   /** The transport tried first; SPDY over WebSocket by default. */
@@ -14,19 +14,19 @@ export interface ContextClientsOptions {
   onHealthChange: () => void;
 }
 
-/** What talks to one context's cluster. */
-export interface ClusterClients {
-  apis: ClusterApis;
-  dialer: PodDialer;
-}
-
 /** A context is the same one only on the same API server (another kubeconfig may reuse a name). */
 export function contextKey(context: { name: string; server: string }): string {
   return `${context.name}|${context.server}`;
 }
 
+/** Another kubeconfig may name the same context and server with another user: its own credentials. */
+function userOf(context: KubeContext): string | undefined {
+  return context.kubeConfig.getCurrentUser()?.name;
+}
+
 export class ContextClients {
-  private readonly clients = new Map<string, ClusterClients>();
+  /** By `contextKey`, with the kubeconfig user they were made for. */
+  private readonly clients = new Map<string, ClusterClients & { user: string | undefined }>();
 
   constructor(private readonly options: ContextClientsOptions) {}
 
@@ -36,6 +36,7 @@ export class ContextClients {
     let clients = this.clients.get(key);
     if (!clients) {
       clients = {
+        user: userOf(context),
         apis: makeClusterApis(context.kubeConfig),
         dialer: createPodDialer(context.kubeConfig, {
           ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
@@ -48,19 +49,20 @@ export class ContextClients {
     return clients;
   }
 
-  /** The context's clients, if something here talks to its cluster already. */
-  existing(context: KubeContext): ClusterClients | undefined {
-    return this.clients.get(contextKey(context));
-  }
-
-  /** API clients for a question (`env`): the context's own, or new ones with no dialer to close. */
+  /**
+   * API clients for a question (`env`, a cleanup): the context's own when something here talks
+   * to its cluster as the same user already, else new ones, with no dialer to close.
+   */
   apisFor(context: KubeContext): ClusterApis {
-    return this.existing(context)?.apis ?? makeClusterApis(context.kubeConfig);
+    const existing = this.clients.get(contextKey(context));
+    return existing && existing.user === userOf(context)
+      ? existing.apis
+      : makeClusterApis(context.kubeConfig);
   }
 
   /** How port-forwards reach pods in `context` now, once one has. */
   transportOf(context: KubeContext): PortForwardTransport | undefined {
-    return this.existing(context)?.dialer.transport;
+    return this.clients.get(contextKey(context))?.dialer.transport;
   }
 
   /** Closes the clients of contexts not in `inUse` (keys from `contextKey`). */

@@ -7,6 +7,7 @@ import { apiArgumentSchemas, type ApiCalls } from '../../../shared/api';
 import type { ControlRequest } from '../../../shared/control-protocol';
 import type { Result } from '../../../shared/result';
 import { describeExposedPorts } from '../../../shared/tunnel-status';
+import { slowCryptoWarning } from '../expose/ssh-crypto';
 import type { ControlChannel, ControlFailure, ControlHandler } from '../control/control-server';
 import { InstanceRefusedError, toFailure } from './instance-refusal';
 import { describeSettled } from './instance-requests';
@@ -90,6 +91,9 @@ export function controlHandler(instance: LocalizerInstance, api: ApiCalls): Cont
       }
       case 'expose': {
         const { op: _op, ...expose } = request;
+        // Said by the process whose ssh2 carries the tunnel, whichever front end asked.
+        const slowCrypto = slowCryptoWarning();
+        if (slowCrypto) channel.progress(`Warning: ${slowCrypto}`);
         const tunnel = await instance.expose(expose, channel.progress);
         return { message: `Exposed:\n${describeExposedPorts(tunnel)}`, tunnel };
       }

@@ -49,7 +49,10 @@ export class InstanceExposes {
       // A connect's relay pods are this instance's own: cleanup leaves them alone.
       otherLiveSessions: () =>
         [...connections.values()].flatMap((c) => (c.engine.relaySession ? [c.engine.relaySession] : [])),
-      clientsFor: (context) => options.clients.for(context),
+      shared: {
+        apisFor: (context) => options.clients.apisFor(context),
+        dialerFor: (context) => options.clients.for(context).dialer,
+      },
     });
     this.manager.on('status', options.onChange);
     this.manager.on('ended', (expose, reason) => {

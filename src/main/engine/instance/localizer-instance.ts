@@ -82,8 +82,6 @@ export class LocalizerInstance extends EventEmitter<{
   private readonly connections: Connections;
   private readonly clients: ContextClients;
   private readonly exposing: InstanceExposes;
-  /** The exposes themselves, as the connect path and the status read them. */
-  private readonly exposes: ExposeManager;
   private readonly names: NamesKeeper;
   private readonly connector: ContextConnector;
   private readonly history = new TunnelHistory();
@@ -125,7 +123,6 @@ export class LocalizerInstance extends EventEmitter<{
       onEnded: (notice) => this.emit('exposeEnded', notice),
       log: (message) => this.log(message),
     });
-    this.exposes = this.exposing.manager;
     this.on('change', () => this.history.recordSoon(() => this.tunnels()));
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
     this.names = new NamesKeeper({
@@ -161,6 +158,11 @@ export class LocalizerInstance extends EventEmitter<{
    */
   async serve(handler: ControlHandler, classify: (error: unknown) => ControlFailure): Promise<void> {
     this.control = await startControlServer(this.options.stateDirectory, handler, classify);
+  }
+
+  /** The exposes themselves, as the connect path and the status read them. */
+  private get exposes(): ExposeManager {
+    return this.exposing.manager;
   }
 
   private log(message: string): void {

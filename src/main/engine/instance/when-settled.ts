@@ -27,7 +27,11 @@ export function whenSettled(watch: SettleWatch): Promise<Settled> {
       const states = watch.read();
       if (states.some((s) => s === undefined)) {
         watch.changes.off('change', check);
-        reject(new InstanceRefusedError('The connection was stopped before it was ready.'));
+        reject(
+          new InstanceRefusedError(
+            'The context was disconnected (`localizer disconnect`, Quit, or Disconnect in the tray) before its forwards were ready; connect again if you still want it.',
+          ),
+        );
         return;
       }
       const listed = states.every((s) => s?.listed);

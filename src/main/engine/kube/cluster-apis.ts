@@ -4,6 +4,7 @@
  * token and the HTTP agent are the context's, not each caller's.
  */
 import * as k8s from '@kubernetes/client-node';
+import type { PodDialer } from './pod-dialer';
 
 export interface ClusterApis {
   core: k8s.CoreV1Api;
@@ -11,6 +12,12 @@ export interface ClusterApis {
   autoscaling: k8s.AutoscalingV2Api;
   discovery: k8s.DiscoveryV1Api;
   authorization: k8s.AuthorizationV1Api;
+}
+
+/** What talks to one context's cluster: its API clients and its port-forward dialer. */
+export interface ClusterClients {
+  apis: ClusterApis;
+  dialer: PodDialer;
 }
 
 export function makeClusterApis(kubeConfig: k8s.KubeConfig): ClusterApis {
