@@ -13,6 +13,10 @@ export default defineConfig({
           // The headless CLI drives the same engine; `bin/localizer.mjs` runs it.
           cli: resolve(import.meta.dirname, 'src/cli/main.ts'),
         },
+        // Shared and lazily loaded parts beside the entries, not in a chunks/ folder: modules find
+        // the helper (`./privileged-helper.js`) and package.json (`../../package.json`) from
+        // their own URL, so every module of main must sit at the same depth.
+        output: { chunkFileNames: '[name]-[hash].js' },
       },
     },
   },

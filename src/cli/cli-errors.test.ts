@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ControlError } from '../main/engine/control/control-client';
-import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
+import { ExposeRefusedError } from '../main/engine/expose/expose-refused-error';
 import { InstanceRefusedError } from '../main/engine/instance/instance-refusal';
-import { KubeconfigError } from '../main/engine/kube/kube-context';
+import { KubeconfigError } from '../main/engine/kube/kubeconfig-error';
 import { reportCliError } from './cli-errors';
 import { UsageError } from './usage-error';
 

@@ -7,7 +7,7 @@ import { ControlError } from '../main/engine/control/control-client';
 import { InstanceRunningError } from '../main/engine/control/instance-lock';
 import { ConnectError } from '../main/engine/connect/cluster-access';
 import { isRefusal } from '../main/engine/instance/instance-refusal';
-import { KubeconfigError } from '../main/engine/kube/kube-context';
+import { KubeconfigError } from '../main/engine/kube/kubeconfig-error';
 import { ProjectFileError } from '../main/engine/project/project-file-reader';
 import { stateDirectory } from '../main/engine/state-directory';
 import { McpInstallError } from '../mcp/mcp-install';

@@ -5,7 +5,7 @@
  * transport tried first (for a proxy that breaks one); `LOCALIZER_DIAGNOSTICS=1` adds event-loop
  * and GC figures to `list --json`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CleanupNotice } from '../shared/app-state';
 import type { InstanceKind } from '../shared/control-answers';
@@ -15,14 +15,9 @@ import { launchHelper } from '../main/engine/helper/helper-launcher';
 import { memorySettings, openLocalizer, type OpenedLocalizer } from '../main/engine/open-localizer';
 import { portForwardTransports, type PortForwardTransport } from '../main/engine/kube/pod-dialer';
 import { stateDirectory } from '../main/engine/state-directory';
+import { cliVersion } from './cli-version';
+import { untilStopped } from './stop-signals';
 import { UsageError } from './usage-error';
-
-export function cliVersion(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return manifest.version;
-}
 
 function helperCommand(): { command: string; args: string[] } {
   const built = fileURLToPath(new URL('./privileged-helper.js', import.meta.url));
@@ -104,30 +99,6 @@ export async function startCliInstance(
       return opened.close();
     },
   };
-}
-
-const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/**
- * Resolves on the first SIGINT, SIGTERM or SIGHUP (a closed terminal), or when `until` does.
- * Signals after the first are ignored: the undoing they would cut short (a workload left scaled
- * down) is what they asked for, and a Ctrl-C often arrives twice (tsx passes it on).
- */
-export function untilStopped(until?: Promise<unknown>, onRepeat?: () => void): Promise<void> {
-  return new Promise<void>((resolve) => {
-    let stoppedAt: number | undefined;
-    const onSignal = (): void => {
-      if (stoppedAt !== undefined) {
-        // Not the echo of the first (tsx passes a Ctrl-C on at once): someone is waiting.
-        if (Date.now() - stoppedAt > 1000) onRepeat?.();
-        return;
-      }
-      stoppedAt = Date.now();
-      resolve();
-    };
-    for (const signal of stopSignals) process.on(signal, onSignal);
-    void until?.then(onSignal, onSignal);
-  });
 }
 
 /** Resolves once the instance holds nothing (its last connection or expose was stopped from elsewhere). */

@@ -18,7 +18,6 @@ import { connectOptionsProblem, withConnectDefaults } from '../main/engine/insta
 import type { ConnectRequest as InstanceConnectRequest } from '../main/engine/instance/instance-requests';
 import { defaultSettings } from '../shared/settings';
 import { stateDirectory } from '../main/engine/state-directory';
-import { printCleanup, startCliInstance, whenIdle } from './cli-instance';
 import { kubeSource } from './kube-source';
 import { listTable } from './table';
 import { UsageError } from './usage-error';
@@ -85,7 +84,9 @@ export async function runConnect(args: ConnectArguments, print: (line: string) =
   }
 
   // On Ctrl-C the terminal signals the helper too, and it removes its names itself; a failed
-  // final write then is expected, not news: the instance stops logging as it closes.
+  // final write then is expected, not news: the instance stops logging as it closes. The engine
+  // is loaded only now: a command that joins a running instance never needs it.
+  const { printCleanup, startCliInstance, whenIdle } = await import('./cli-instance');
   const opened = await startCliInstance('foreground', print);
   try {
     printCleanup(await opened.instance.recoverEarlierRuns(), print);

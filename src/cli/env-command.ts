@@ -11,15 +11,12 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { EnvironmentAnswer } from '../shared/control-answers';
 import { requestControl, ControlError, runningInstance } from '../main/engine/control/control-client';
 import { EnvironmentError } from '../main/engine/environment/container-environment';
-import { answerEnvironment } from '../main/engine/environment/environment-answer';
 import {
   environmentNotes,
   formatEnvironment,
   environmentFormats,
   type EnvironmentFormat,
 } from '../main/engine/environment/environment-format';
-import { loadKubeContext } from '../main/engine/kube/kube-context';
-import { makeClusterApis } from '../main/engine/kube/cluster-apis';
 import { stateDirectory } from '../main/engine/state-directory';
 import { kubeSource } from './kube-source';
 import { UsageError } from './usage-error';
@@ -67,6 +64,12 @@ export async function fetchEnvironment(args: EnvArguments): Promise<EnvironmentA
       throw error;
     });
   }
+  // The Kubernetes client is loaded only when this command reads the cluster itself.
+  const [{ answerEnvironment }, { loadKubeContext }, { makeClusterApis }] = await Promise.all([
+    import('../main/engine/environment/environment-answer'),
+    import('../main/engine/kube/kube-context'),
+    import('../main/engine/kube/cluster-apis'),
+  ]);
   const context = loadKubeContext({
     ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
     ...(args.context ? { context: args.context } : {}),

@@ -13,14 +13,13 @@ import {
   type ControlAsk,
 } from '../main/engine/control/control-client';
 import { parsePortMapping, type PortMapping } from '../main/engine/expose/port-map';
-import { defaultSshImage, type SshImage } from '../main/engine/expose/ssh-pod';
-import { ExposeRefusedError } from '../main/engine/expose/workload-scaler';
-import { LocalizerInstance } from '../main/engine/instance/localizer-instance';
+import { defaultSshImage, type SshImage } from '../main/engine/expose/ssh-image';
+import { ExposeRefusedError } from '../main/engine/expose/expose-refused-error';
 import { stateDirectory } from '../main/engine/state-directory';
 import { parseRouteHeader, type ExposeMode } from '../shared/tunnel-status';
 import type { CleanupReport } from '../main/engine/expose/leftovers';
 import { defaultSettings } from '../shared/settings';
-import { cliVersion, printCleanup, startCliInstance, whenIdle } from './cli-instance';
+import { cliVersion } from './cli-version';
 import { kubeSource } from './kube-source';
 import { UsageError } from './usage-error';
 
@@ -153,6 +152,8 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     return 0;
   }
 
+  // The engine is loaded only now: an expose that joins a running instance never needs it.
+  const { printCleanup, startCliInstance, whenIdle } = await import('./cli-instance');
   const opened = await startCliInstance('foreground', print);
   try {
     printCleanup(await opened.instance.recoverEarlierRuns(), print);
@@ -210,6 +211,7 @@ export async function runCleanup(
     report = await requestControl(directory, { op: 'cleanup', ...request }).catch(asRefusal);
   } else {
     // Held for the cleanup, so no instance starts halfway through it.
+    const { LocalizerInstance } = await import('../main/engine/instance/localizer-instance');
     const instance = LocalizerInstance.open({
       kind: 'foreground',
       version: cliVersion(),

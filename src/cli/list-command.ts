@@ -3,7 +3,7 @@ import type { InstanceStatus, ListResult } from '../shared/control-answers';
 import { notRunningMessage, requestControl, runningInstance } from '../main/engine/control/control-client';
 import { describeHolder } from '../main/engine/control/instance-lock';
 import { stateDirectory } from '../main/engine/state-directory';
-import { untilStopped } from './cli-instance';
+import { untilStopped } from './stop-signals';
 import { listJson, listTable, renderTable } from './table';
 
 function render(list: ListResult, json: boolean): string {

@@ -7,7 +7,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { stateDirectory } from '../main/engine/state-directory';
 import { createLocalizerMcpServer } from '../mcp/localizer-mcp-server';
 import { clientConfig, installMcpEntry, mcpClients, printedEntry, type McpClient } from '../mcp/mcp-install';
-import { cliVersion } from './cli-instance';
+import { cliVersion } from './cli-version';
 import { kubeSource } from './kube-source';
 import { UsageError } from './usage-error';
 

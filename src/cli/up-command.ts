@@ -37,7 +37,8 @@ import {
   UpInterruptedError,
 } from '../main/engine/project/project-control';
 import { stateDirectory } from '../main/engine/state-directory';
-import { startCliInstance, untilStopped, type CliInstance } from './cli-instance';
+import { startCliInstance, type CliInstance } from './cli-instance';
+import { untilStopped } from './stop-signals';
 import { kubeSource } from './kube-source';
 import { UsageError } from './usage-error';
 import { startProcesses, type RunningProcesses } from './project-processes';

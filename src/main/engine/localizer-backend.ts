@@ -22,7 +22,8 @@ import { settingsSchema, type Settings } from '../../shared/settings';
 import type { TunnelStatus } from '../../shared/tunnel-status';
 import { toFailure } from './instance/instance-refusal';
 import type { LocalizerInstance } from './instance/localizer-instance';
-import { KubeconfigError, listKubeContexts } from './kube/kube-context';
+import { listKubeContexts } from './kube/kube-context';
+import { KubeconfigError } from './kube/kubeconfig-error';
 import { projectFailureCode, WindowProjects } from './project/window-projects';
 import { currentFrom } from './project/project-plan';
 

@@ -10,7 +10,7 @@ import { isRefusal } from './instance/instance-refusal';
 import { serveControlConnection } from './control/control-server';
 import { duplexPair } from './control/duplex-pair';
 import type { Settings } from '../../shared/settings';
-import { defaultSshImage, type SshImage } from './expose/ssh-pod';
+import { defaultSshImage, type SshImage } from './expose/ssh-image';
 import { LocalizerBackend, type LocalizerBackendOptions, type SettingsStore } from './localizer-backend';
 import { LocalizerInstance, type LocalizerInstanceOptions } from './instance/localizer-instance';
 

@@ -16,7 +16,7 @@ import {
   type ControlRequest,
   type ControlResult,
 } from '../../../shared/control-protocol';
-import { type ListResult } from '../../../shared/control-answers';
+import type { ListResult } from '../../../shared/control-answers';
 import { describeHolder, readHolder, type LockHolder } from './instance-lock';
 import { controlSocketPath } from './control-paths';
 

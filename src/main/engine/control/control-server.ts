@@ -15,7 +15,7 @@ import {
   type ControlErrorCode,
   type ControlRequest,
 } from '../../../shared/control-protocol';
-import { type ListResult } from '../../../shared/control-answers';
+import type { ListResult } from '../../../shared/control-answers';
 import { controlSocketPath } from './control-paths';
 
 /** What a handler can send before its answer. */

@@ -11,8 +11,8 @@ import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
 import type { ExposeRequest } from './expose-request';
 import { ExposeSession, type SessionApis } from './expose-session';
 import { cleanUpLeftovers, type CleanupReport } from './leftovers';
-import { defaultSshImage, type SshImage } from './ssh-pod';
-import { ExposeRefusedError } from './workload-scaler';
+import { defaultSshImage, type SshImage } from './ssh-image';
+import { ExposeRefusedError } from './expose-refused-error';
 
 /**
  * `user@host`: how an expose names its owner on what it changes, and whose leftovers a cleanup

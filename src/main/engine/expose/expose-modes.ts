@@ -16,7 +16,8 @@ import type { Clock } from '../timing/clock';
 import { PersonalRouter } from './router/personal-router';
 import { refusal, type ExposePlan, type SessionApis } from './expose-preflight';
 import { describeSelector, giveBack, isHeldBy, lastSpecChange, takeOver } from './service-takeover';
-import { ExposeRefusedError, readiness, restore, scaleDown } from './workload-scaler';
+import { readiness, restore, scaleDown } from './workload-scaler';
+import { ExposeRefusedError } from './expose-refused-error';
 
 export interface ModeContext {
   apis: SessionApis;

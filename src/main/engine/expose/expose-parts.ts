@@ -9,7 +9,8 @@ import type { Clock } from '../timing/clock';
 import { modeActions, type ModeActions } from './expose-modes';
 import type { ExposePlan, SessionApis } from './expose-preflight';
 import type { ExposeRequest } from './expose-request';
-import type { SshImage, SshKeys } from './ssh-pod';
+import type { SshKeys } from './ssh-pod';
+import type { SshImage } from './ssh-image';
 import { SshPodKeeper } from './ssh-pod-keeper';
 
 export interface ExposePartsOptions {

@@ -14,12 +14,8 @@ import { labels } from './ssh-pod';
 import { originalSelectorOf } from './service-takeover';
 import { routerObjects } from './router/router-objects';
 import { parseRouterState, stateKey, withRoute } from './router/router-state';
-import {
-  ExposeRefusedError,
-  findServingWorkloads,
-  refuseAutoscaled,
-  type ServingWorkload,
-} from './workload-scaler';
+import { findServingWorkloads, refuseAutoscaled, type ServingWorkload } from './workload-scaler';
+import { ExposeRefusedError } from './expose-refused-error';
 
 /** The API groups an expose reads and changes; `authorization` asks what the account may do. */
 export type SessionApis = KubeApis & {

@@ -4,8 +4,8 @@
  */
 import type { ExposeMode } from '../../../shared/tunnel-status';
 import type { PortMapping } from './port-map';
-import type { SshImage } from './ssh-pod';
-import { ExposeRefusedError } from './workload-scaler';
+import type { SshImage } from './ssh-image';
+import { ExposeRefusedError } from './expose-refused-error';
 
 export interface ExposeRequest {
   namespace: string;

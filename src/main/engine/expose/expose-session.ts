@@ -21,7 +21,7 @@ import { exposeStatus, meanwhileNote, runningReason } from './expose-status';
 import type { SessionApis } from './expose-preflight';
 import { stopExpose, type StoppableExpose } from './expose-stop';
 import type { ReverseTunnel, TunnelCounters } from './reverse-tunnel';
-import type { SshImage } from './ssh-pod';
+import type { SshImage } from './ssh-image';
 import type { SshPodKeeper } from './ssh-pod-keeper';
 import { TunnelKeeper } from './tunnel-keeper';
 import { openTunnelToPod } from './tunnel-opener';

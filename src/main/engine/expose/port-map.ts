@@ -5,7 +5,7 @@
  * workloads that serve the service today, so the SSH pod declares the same container ports.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { ExposeRefusedError } from './workload-scaler';
+import { ExposeRefusedError } from './expose-refused-error';
 
 export interface PortMapping {
   /** `3000` in `--map 3000:http`. */

@@ -12,15 +12,8 @@ import { refusal } from './expose-preflight';
 import type { KubeApis } from './leftovers';
 import type { ExposeMode } from '../../../shared/tunnel-status';
 import type { ExposedPort } from './port-map';
-import {
-  labels,
-  sshPod,
-  sshPodName,
-  sshSecret,
-  type SshImage,
-  type SshKeys,
-  type SshPodSpec,
-} from './ssh-pod';
+import { labels, sshPod, sshPodName, sshSecret, type SshKeys, type SshPodSpec } from './ssh-pod';
+import type { SshImage } from './ssh-image';
 import type { ServingWorkload } from './workload-scaler';
 
 export type PodApis = KubeApis & { discovery: k8s.DiscoveryV1Api };

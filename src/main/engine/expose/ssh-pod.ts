@@ -9,6 +9,7 @@ import { localizerKeys } from '../kube/localizer-keys';
 import { restrictedContainerSecurity, restrictedPodSecurity } from '../kube/restricted-pod';
 import type { ExposeMode } from '../../../shared/tunnel-status';
 import type { ExposedPort } from './port-map';
+import type { SshImage } from './ssh-image';
 
 export const labels = {
   /** Every object an expose creates carries it; leftovers are found by it. */
@@ -21,25 +22,6 @@ export const podAnnotations = {
   service: localizerKeys.service,
   originalReplicas: localizerKeys.originalReplicas,
 } as const;
-
-/** The image and the non-root account sshd runs as (it can only log in that same account). */
-export interface SshImage {
-  image: string;
-  user: string;
-  uid: number;
-}
-
-/**
- * linuxserver.io's OpenSSH image: maintained, multi-arch, OpenSSH from Alpine, and with a non-root
- * account (`abc`, uid 911) in the image, so the pod passes `runAsNonRoot`. Localizer runs `sshd`
- * itself as the container command, so none of the image's init scripts run and nothing is
- * fetched at start.
- */
-export const defaultSshImage: SshImage = {
-  image: 'lscr.io/linuxserver/openssh-server:latest',
-  user: 'abc',
-  uid: 911,
-};
 
 export const sshPort = 2222;
 const configDirectory = '/etc/localizer-ssh';

@@ -7,7 +7,8 @@ import type { PodDialer } from '../kube/pod-dialer';
 import type { Clock } from '../timing/clock';
 import type { ExposedPort } from './port-map';
 import { HostKeyMismatchError, ReverseTunnel, type TunnelCounters } from './reverse-tunnel';
-import { sshPort, type SshImage, type SshKeys } from './ssh-pod';
+import { sshPort, type SshKeys } from './ssh-pod';
+import type { SshImage } from './ssh-image';
 import type { SshPodKeeper } from './ssh-pod-keeper';
 
 export interface TunnelOpening {

@@ -3,14 +3,8 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceTypeOfKind } from '../../../../e2e/cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../../../../e2e/cluster/test-cluster';
-import {
-  annotations,
-  ExposeRefusedError,
-  findServingWorkloads,
-  refuseAutoscaled,
-  restore,
-  scaleDown,
-} from './workload-scaler';
+import { annotations, findServingWorkloads, refuseAutoscaled, restore, scaleDown } from './workload-scaler';
+import { ExposeRefusedError } from './expose-refused-error';
 
 let cluster: TestCluster;
 let core: k8s.CoreV1Api;

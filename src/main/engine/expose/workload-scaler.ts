@@ -6,6 +6,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { localizerKeys } from '../kube/localizer-keys';
+import { ExposeRefusedError } from './expose-refused-error';
 
 export const annotations = {
   owner: localizerKeys.owner,
@@ -22,11 +23,6 @@ export interface ServingWorkload {
   replicas: number;
   /** Its pod template, which names the container ports the service's named target ports mean. */
   template?: k8s.V1PodTemplateSpec;
-}
-
-/** An expose Localizer refuses, with a message that says why and what to do. */
-export class ExposeRefusedError extends Error {
-  override name = 'ExposeRefusedError';
 }
 
 export interface ExposeOwner {

@@ -8,7 +8,7 @@ import type { KubeSource } from '../../../shared/control-protocol';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { ExposeManager, type ExposeManagerOptions } from '../expose/expose-manager';
 import type { CleanupReport } from '../expose/leftovers';
-import type { SshImage } from '../expose/ssh-pod';
+import type { SshImage } from '../expose/ssh-image';
 import type { Connections } from './connections';
 import type { ContextClients } from './context-clients';
 import { recoverEarlierRuns } from './earlier-runs';

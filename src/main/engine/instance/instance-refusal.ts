@@ -5,8 +5,8 @@
  */
 import { ConnectError } from '../connect/cluster-access';
 import { EnvironmentError } from '../environment/container-environment';
-import { ExposeRefusedError } from '../expose/workload-scaler';
-import { KubeconfigError } from '../kube/kube-context';
+import { ExposeRefusedError } from '../expose/expose-refused-error';
+import { KubeconfigError } from '../kube/kubeconfig-error';
 
 /** A request the instance will not carry out as asked; the message says why and what to do. */
 export class InstanceRefusedError extends Error {

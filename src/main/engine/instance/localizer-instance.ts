@@ -19,7 +19,7 @@ import type {
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { ExposeManager, ExposeManagerOptions } from '../expose/expose-manager';
 import type { CleanupReport } from '../expose/leftovers';
-import type { SshImage } from '../expose/ssh-pod';
+import type { SshImage } from '../expose/ssh-image';
 import { answerEnvironment } from '../environment/environment-answer';
 import type { PortForwardTransport } from '../kube/pod-dialer';
 import { startRuntimeDiagnostics, type RuntimeDiagnostics } from '../timing/runtime-diagnostics';

@@ -7,11 +7,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-
-/** A kubeconfig that cannot be used, with a message that says what to do. */
-export class KubeconfigError extends Error {
-  override name = 'KubeconfigError';
-}
+import { KubeconfigError } from './kubeconfig-error';
 
 export interface KubeContext {
   kubeConfig: k8s.KubeConfig;

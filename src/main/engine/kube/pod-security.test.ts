@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type * as k8s from '@kubernetes/client-node';
 import { exposeModes } from '../../../shared/tunnel-status';
-import { generateSshKeys, sshPod, sshSecret, defaultSshImage, type SshPodSpec } from '../expose/ssh-pod';
+import { generateSshKeys, sshPod, sshSecret, type SshPodSpec } from '../expose/ssh-pod';
+import { defaultSshImage } from '../expose/ssh-image';
 import { routerObjects } from '../expose/router/router-objects';
 import { relayPod } from '../relay/relay-pod';
 import { restrictedViolations } from '../../../../e2e/support/pod-security';

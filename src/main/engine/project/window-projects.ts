@@ -16,7 +16,7 @@ import { liveRecord, type CurrentState } from './project-plan';
 import { ProjectFileError, readProjectFile } from './project-file-reader';
 import { ControlError } from '../control/control-client';
 import { isRefusal } from '../instance/instance-refusal';
-import { KubeconfigError } from '../kube/kube-context';
+import { KubeconfigError } from '../kube/kubeconfig-error';
 import { readProjectRecord } from './project-records';
 
 export interface WindowProjectsOptions {

@@ -20,7 +20,7 @@ import type { Clock } from '../../timing/clock';
 import { refusal, type SessionApis } from '../expose-preflight';
 import type { ExposedPort } from '../port-map';
 import { giveBack, takeOver, type GiveBackOutcome } from '../service-takeover';
-import { ExposeRefusedError } from '../workload-scaler';
+import { ExposeRefusedError } from '../expose-refused-error';
 import { applyRoutes, routerConnections, runRouterCommands, type AdminDialer } from './router-admin';
 import { closingCommands, portKind, routerAdminPort, type RouterPort } from './router-config';
 import { removeRouterObjects, routerObjects, type RouterObjects } from './router-objects';

@@ -4,7 +4,7 @@
  * Changed only by resourceVersion-guarded writes, so two joins never take the same slot.
  * Pure: reading, checking and changing the state; `personal-router.ts` reads and writes it.
  */
-import { ExposeRefusedError } from '../workload-scaler';
+import { ExposeRefusedError } from '../expose-refused-error';
 import type { RouteSlot, RouterPort } from './router-config';
 
 export interface HeldRoute extends RouteSlot {
