@@ -8,6 +8,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 90_000,
-    globalSetup: ['e2e/support/test-run-temp.ts'],
+    // The CLI tests run the built `localizer`, built once here from the sources.
+    globalSetup: ['e2e/support/test-run-temp.ts', 'e2e/support/built-localizer.ts'],
   },
 });

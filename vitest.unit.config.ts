@@ -11,7 +11,7 @@ import base from './vitest.config';
 
 /** What a test calls when it needs more than Node: a cluster, a system tool, root, the CLI. */
 const needsTheWorld =
-  /startTestCluster|requireSystemTools|createHostsSandbox|startHarness|bin\/localizer\.mjs|src\/cli\/main\.ts/;
+  /startTestCluster|requireSystemTools|createHostsSandbox|startHarness|bin\/localizer\.mjs|src\/cli\/main\.ts|builtCli/;
 
 function testFiles(directory: string): string[] {
   return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
@@ -27,4 +27,7 @@ const unitTests = ['src', 'e2e']
 
 // The base config's include would be merged in (arrays concatenate), so its test options are
 // spread here instead.
-export default defineConfig({ test: { ...base.test, include: unitTests } });
+// No build either: no unit test runs the CLI.
+export default defineConfig({
+  test: { ...base.test, include: unitTests, globalSetup: ['e2e/support/test-run-temp.ts'] },
+});

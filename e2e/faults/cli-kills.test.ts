@@ -24,16 +24,12 @@ import { pollUntil } from '../support/poll';
 import { requireSystemTools } from '../support/system-tools';
 import { printFigures, type FaultFigures } from './fault-figures';
 import { killDelays, untilKillMoment } from './kill-moments';
+import { builtCli, builtHelper } from '../support/built-localizer';
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cliPath = join(projectRoot, 'src/cli/main.ts');
-const helperScript = join(projectRoot, 'src/privileged-helper/main.ts');
-/**
- * The CLI in one node process, as the built `localizer` runs. Not tsx's own binary: it runs the
- * script in a child and, on a relayed Ctrl-C, SIGKILLs that child unless it says within 30 ms
- * that it got the signal, which a loaded machine misses: the CLI would die mid-disconnect.
- */
-const cliCommand = [process.execPath, '--import', 'tsx', cliPath] as const;
+const cliPath = builtCli;
+const helperScript = builtHelper;
+/** The built CLI in one node process, as an installed `localizer` runs. */
+const cliCommand = [process.execPath, cliPath] as const;
 const isRoot = process.getuid?.() === 0;
 /** The helper's default grace period after its last client goes. */
 const helperGraceMs = 3000;
@@ -103,7 +99,7 @@ const cases: { name: string; user: () => SandboxUser | undefined; skip: () => st
       uid: 65534,
       gid: 65534,
       name: 'nobody',
-      mayElevate: [process.execPath, '--import', 'tsx', helperScript],
+      mayElevate: [process.execPath, helperScript],
     }),
     skip: () =>
       isRoot && canRunAsSandboxUser() ? undefined : 'the sudo sandbox needs real root, sudo and setpriv',

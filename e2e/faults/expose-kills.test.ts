@@ -10,7 +10,6 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labels } from '../../src/main/engine/expose/ssh-pod';
@@ -24,10 +23,9 @@ import { requireSystemTools } from '../support/system-tools';
 import { printFigures, type FaultFigures } from './fault-figures';
 import { killDelays, untilKillMoment } from './kill-moments';
 import { kubeClients } from '../support/kube-clients';
+import { builtCli } from '../support/built-localizer';
 
-const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-// One process (no tsx wrapper), so the SIGKILL reaches the process that holds the expose.
-const nodeArgs = ['--import', 'tsx', cli];
+const nodeArgs = [builtCli];
 let cluster: TestCluster | undefined;
 let apps: k8s.AppsV1Api;
 let core: k8s.CoreV1Api;

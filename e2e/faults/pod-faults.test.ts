@@ -9,7 +9,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../cluster/api/objects';
 import { field } from '../cluster/api/objects';
@@ -22,14 +21,10 @@ import { run } from '../support/processes';
 import { printFigures, type FaultFigures } from './fault-figures';
 import { startSteadyLoad, type CallOutcome, type SteadyLoad } from './steady-load';
 import { portForwardTransports } from '../../src/shared/tunnel-status';
+import { builtCli } from '../support/built-localizer';
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cli = join(projectRoot, 'src/cli/main.ts');
-/** The CLI in one node process, as the built one runs (tsx's binary may SIGKILL it on Ctrl-C). */
-const localizer = (args: string[]): [string, string[]] => [
-  process.execPath,
-  ['--import', 'tsx', cli, ...args],
-];
+/** The built CLI in one node process, as an installed `localizer` runs. */
+const localizer = (args: string[]): [string, string[]] => [process.execPath, [builtCli, ...args]];
 const pods = resourceTypeOfKind('Pod');
 /** A call may fail while the replacement is not yet reachable, but not later than this after it is Ready. */
 const graceAfterReadyMs = 1000;

@@ -20,10 +20,10 @@ import { takeLocalizerRange } from '../support/address-ranges';
 import { run } from '../support/processes';
 import { echoRoundTrip, freePort } from '../support/sockets';
 import { requireSystemTools } from '../support/system-tools';
+import { builtCli } from '../support/built-localizer';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const artifacts = join(projectRoot, 'test-results/ui');
-const cli = join(projectRoot, 'src/cli/main.ts');
 const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 
 /** The Electron binary, if `npm ci` could download it here. */
@@ -297,7 +297,7 @@ for (const target of targets) {
         HOME: mkdtempSync(join(tmpdir(), 'ui-terminal-')),
       };
       const localizer = (args: string[]) =>
-        run(process.execPath, ['--import', 'tsx', cli, ...args], { env: terminal, timeoutMs: 90_000 });
+        run(process.execPath, [builtCli, ...args], { env: terminal, timeoutMs: 90_000 });
       const shown = async (): Promise<string[]> => {
         const state = await p.evaluate(() => (globalThis as unknown as PageGlobals).localizer.getState());
         if (!state.ok) throw new Error(state.message);
@@ -391,7 +391,7 @@ for (const target of targets) {
       const terminal = { LOCALIZER_STATE_DIR: app?.stateDirectory ?? '', KUBECONFIG: '' };
       const exposed = await run(
         process.execPath,
-        ['--import', 'tsx', cli, 'expose', 'web/api', '--map', `${String(laptopPort)}:8080`],
+        [builtCli, 'expose', 'web/api', '--map', `${String(laptopPort)}:8080`],
         { env: terminal, timeoutMs: 90_000 },
       );
       expect(exposed.code, exposed.stdout + exposed.stderr).toBe(0);

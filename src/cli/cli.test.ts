@@ -4,7 +4,6 @@ import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFil
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
 import { takeLocalizerRange } from '../../e2e/support/address-ranges';
@@ -17,12 +16,9 @@ import {
   sandboxEnvironment,
 } from '../../e2e/support/hosts-sandbox';
 import { requireSystemTools } from '../../e2e/support/system-tools';
+import { builtCli, builtHelper } from '../../e2e/support/built-localizer';
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cli = join(projectRoot, 'src/cli/main.ts');
-// One process, not tsx's wrapper: under load the wrapper SIGKILLs a child that takes over 30 ms
-// to take a Ctrl-C, and a signal must reach the process that undoes what connect did.
-const cliArgs = ['--import', 'tsx', cli];
+const cliArgs = [builtCli];
 const isRoot = process.getuid?.() === 0;
 let cluster: TestCluster;
 const ranges: { release: () => void }[] = [];
@@ -246,7 +242,7 @@ describe('localizer connect with names, in a sandbox', () => {
         uid: nobody,
         gid: nobody,
         name: 'nobody',
-        mayElevate: [process.execPath, '--import', 'tsx', join(projectRoot, 'src/privileged-helper/main.ts')],
+        mayElevate: [process.execPath, builtHelper],
       },
     );
     // A process group of its own, as a terminal gives the commands it runs: Ctrl-C below
@@ -270,10 +266,10 @@ describe('localizer connect with names, in a sandbox', () => {
     // count (its directory is in their environment or command line): other tests run connect too.
     const ours = processesMarked(dirname(hostsFile)).filter((p) => /^\S*node\S* /.test(p.args));
     // The CLI's node process, not the sandbox's unshare and sh.
-    const connectUids = ours.filter((p) => p.args.includes('src/cli/main.ts connect')).map((p) => p.uid);
+    const connectUids = ours.filter((p) => p.args.includes(`${builtCli} connect`)).map((p) => p.uid);
     expect(connectUids.length).toBeGreaterThan(0);
     expect(new Set(connectUids)).toEqual(new Set([nobody]));
-    const helper = ours.filter((p) => p.args.includes('privileged-helper/main.ts'));
+    const helper = ours.filter((p) => p.args.includes(builtHelper));
     expect(helper.map((p) => p.uid)).toEqual([0]);
 
     // Resolve through the sandbox's /etc/hosts, as every program on the laptop would.

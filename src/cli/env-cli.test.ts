@@ -7,7 +7,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { field } from '../../e2e/cluster/api/objects';
 import { resourceTypeOfKind } from '../../e2e/cluster/api/resources';
@@ -16,9 +15,8 @@ import { takeLocalizerRange } from '../../e2e/support/address-ranges';
 import { kubeClients } from '../../e2e/support/kube-clients';
 import { run, runInBackground, type Background } from '../../e2e/support/processes';
 import { requireSystemTools } from '../../e2e/support/system-tools';
+import { builtCli } from '../../e2e/support/built-localizer';
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cli = join(projectRoot, 'src/cli/main.ts');
 let cluster: TestCluster;
 const background: Background[] = [];
 const range = takeLocalizerRange();
@@ -38,7 +36,7 @@ function terminal(state = mkdtempSync(join(tmpdir(), 'env-state-'))): NodeJS.Pro
 }
 
 function localizer(args: string[], env: NodeJS.ProcessEnv = terminal()) {
-  return run(process.execPath, ['--import', 'tsx', cli, ...args], { env, timeoutMs: 60_000 });
+  return run(process.execPath, [builtCli, ...args], { env, timeoutMs: 60_000 });
 }
 
 async function envJson(
@@ -287,7 +285,7 @@ describe('localizer env', () => {
     const state = mkdtempSync(join(tmpdir(), 'env-connect-'));
     const connect = runInBackground(
       process.execPath,
-      ['--import', 'tsx', cli, 'connect', '--no-names', '--ip-range', range.cidr],
+      [builtCli, 'connect', '--no-names', '--ip-range', range.cidr],
       { env: terminal(state) },
     );
     background.push(connect);

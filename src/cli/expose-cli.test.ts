@@ -6,7 +6,6 @@ import { mkdtempSync } from 'node:fs';
 import { connect as connectTcp, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminRules } from '../../e2e/cluster/api/auth';
@@ -18,11 +17,9 @@ import { labels } from '../main/engine/expose/ssh-pod';
 import { requireSystemTools } from '../../e2e/support/system-tools';
 import { kubeClients } from '../../e2e/support/kube-clients';
 import type { TunnelStatus } from '../shared/tunnel-status';
+import { builtCli } from '../../e2e/support/built-localizer';
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cli = join(projectRoot, 'src/cli/main.ts');
-// One process (no tsx wrapper), so a SIGKILL reaches the process that holds the expose.
-const nodeArgs = ['--import', 'tsx', cli];
+const nodeArgs = [builtCli];
 let cluster: TestCluster;
 let apps: k8s.AppsV1Api;
 let core: k8s.CoreV1Api;

@@ -9,7 +9,6 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { field } from '../../e2e/cluster/api/objects';
 import { resourceTypeOfKind } from '../../e2e/cluster/api/resources';
@@ -20,9 +19,9 @@ import { run, runInBackground, type Background } from '../../e2e/support/process
 import { freePort } from '../../e2e/support/sockets';
 import { requireSystemTools } from '../../e2e/support/system-tools';
 import { portForwardTransports, type PortForwardTransport, type TunnelStatus } from '../shared/tunnel-status';
+import { builtCli } from '../../e2e/support/built-localizer';
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const nodeArgs = ['--import', 'tsx', join(projectRoot, 'src/cli/main.ts')];
+const nodeArgs = [builtCli];
 let cluster: TestCluster;
 let range: { cidr: string; release: () => void };
 const background: Background[] = [];

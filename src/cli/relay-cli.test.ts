@@ -5,7 +5,6 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceTypeOfKind } from '../../e2e/cluster/api/resources';
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
@@ -14,10 +13,9 @@ import { pollUntil } from '../../e2e/support/poll';
 import { run, runInBackground, type Background } from '../../e2e/support/processes';
 import { getJson } from '../../e2e/support/sockets';
 import type { TunnelStatus } from '../shared/tunnel-status';
+import { builtCli } from '../../e2e/support/built-localizer';
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-// One process (no tsx wrapper), so a SIGKILL reaches the process that holds the relay.
-const nodeArgs = ['--import', 'tsx', join(projectRoot, 'src/cli/main.ts')];
+const nodeArgs = [builtCli];
 let cluster: TestCluster;
 let range: { cidr: string; release: () => void };
 const background: Background[] = [];

@@ -7,7 +7,6 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../../e2e/cluster/test-cluster';
@@ -16,8 +15,8 @@ import { freePort } from '../../../e2e/support/sockets';
 import { defaultSettings } from '../../shared/settings';
 import { memorySettings, openLocalizer, type OpenedLocalizer } from './open-localizer';
 import { requireSystemTools } from '../../../e2e/support/system-tools';
+import { builtCli } from '../../../e2e/support/built-localizer';
 
-const cli = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 let cluster: TestCluster;
 let apps: k8s.AppsV1Api;
 let laptop: Server;
@@ -50,10 +49,9 @@ describe('the app after a run of it was killed', () => {
     const state = mkdtempSync(join(tmpdir(), 'backend-state-'));
     const port = await freePort();
     await new Promise<void>((resolve) => laptop.listen(port, '127.0.0.1', resolve));
-    // One process (no tsx wrapper), so the SIGKILL reaches the one that holds the expose.
     const killed = runInBackground(
       process.execPath,
-      ['--import', 'tsx', cli, 'expose', 'web/frontend', '--scale-down', '--map', `${String(port)}:http`],
+      [builtCli, 'expose', 'web/frontend', '--scale-down', '--map', `${String(port)}:http`],
       { env: { LOCALIZER_STATE_DIR: state, KUBECONFIG: cluster.kubeconfigPath } },
     );
     await expect
