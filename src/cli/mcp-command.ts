@@ -3,15 +3,18 @@
  * protocol's, so nothing else may be printed there), and `localizer mcp install CLIENT [--print]`.
  */
 import { realpathSync } from 'node:fs';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { stateDirectory } from '../main/engine/state-directory';
-import { createLocalizerMcpServer } from '../mcp/localizer-mcp-server';
 import { clientConfig, installMcpEntry, mcpClients, printedEntry, type McpClient } from '../mcp/mcp-install';
 import { cliVersion } from './cli-version';
 import { kubeSource } from './kube-source';
 import { UsageError } from './usage-error';
 
 export async function runMcpServer(options: { allowSecretValues: boolean }): Promise<number> {
+  // The SDK is loaded for the server only: `mcp install` is a file edit.
+  const [{ StdioServerTransport }, { createLocalizerMcpServer }] = await Promise.all([
+    import('@modelcontextprotocol/sdk/server/stdio.js'),
+    import('../mcp/localizer-mcp-server'),
+  ]);
   const server = createLocalizerMcpServer({
     stateDirectory: stateDirectory(),
     source: kubeSource(undefined),
