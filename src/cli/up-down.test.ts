@@ -14,13 +14,14 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed, onTestFinished
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
 import { takeLocalizerRange } from '../../e2e/support/address-ranges';
 import { kubeClients } from '../../e2e/support/kube-clients';
+import { builtCli } from '../../e2e/support/built-localizer';
 import { run, runInBackground, type Background } from '../../e2e/support/processes';
 import { freePort } from '../../e2e/support/sockets';
 import { requireSystemTools } from '../../e2e/support/system-tools';
 import type { TunnelStatus } from '../shared/tunnel-status';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const localizerCommand = join(projectRoot, 'bin/localizer.mjs');
+const localizerCommand = builtCli;
 let cluster: TestCluster;
 let core: k8s.CoreV1Api;
 let apps: k8s.AppsV1Api;

@@ -8,15 +8,15 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from '
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchHelper, type LaunchedHelper } from '../main/engine/helper/helper-launcher';
 import { helperLimits } from '../shared/helper-protocol';
 import { findBlocks } from './hosts-block';
 import { requireSystemTools } from '../../e2e/support/system-tools';
+import { builtHelper } from '../../e2e/support/built-localizer';
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const entry = join(projectRoot, 'src/privileged-helper/main.ts');
+/** The built helper, as the app and the CLI start it. */
+const entry = builtHelper;
 const isRoot = process.getuid?.() === 0;
 const range = '127.77.0.0/16';
 const running: LaunchedHelper[] = [];
@@ -47,7 +47,7 @@ const testToken = 'test-token-0123456789abcdef';
 async function launch(sandbox: Sandbox, kind: 'file' | 'directory', graceMs = 500): Promise<LaunchedHelper> {
   const source = kind === 'file' ? sandbox.hostsFile : join(sandbox.hostsFile, '..');
   const target = kind === 'file' ? '/etc/hosts' : '/etc';
-  const script = `node="$1"; shift; mount --bind "$0" ${target} && exec "$node" --import tsx ${JSON.stringify(entry)} "$@"`;
+  const script = `node="$1"; shift; mount --bind "$0" ${target} && exec "$node" ${JSON.stringify(entry)} "$@"`;
   const namespace = isRoot
     ? ['--mount', '--propagation', 'private']
     : ['--user', '--map-root-user', '--mount', '--propagation', 'private'];
