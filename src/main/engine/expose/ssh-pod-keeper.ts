@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { errorStatus } from '../kube/api-errors';
-import { containerWaiting } from '../kube/pod-state';
+import { waitForPod } from '../kube/pod-state';
 import type { Clock } from '../timing/clock';
 import { refusal } from './expose-preflight';
 import type { KubeApis } from './leftovers';
@@ -123,23 +123,27 @@ export class SshPodKeeper {
 
   /** Polls the pod until `condition`, failing early on a waiting reason that will not pass. */
   async waitFor(condition: (pod: k8s.V1Pod) => boolean, what: string, timeoutMs: number): Promise<k8s.V1Pod> {
-    const { clock } = this.options;
-    const deadline = clock.now() + timeoutMs;
-    let lastSeen = 'it was never scheduled';
-    while (clock.now() < deadline) {
-      if (this.options.isStopping()) throw new Error('the expose was stopped');
-      const pod = await this.read();
-      if (!pod) throw new Error(`the SSH pod ${this.podName ?? ''} was deleted while starting`);
-      if (condition(pod)) return pod;
-      const waiting = containerWaiting(pod);
-      if (waiting) {
-        lastSeen = waiting.said;
-        if (waiting.hopeless)
-          throw await this.problem(`The SSH pod ${this.podName ?? ''} cannot start (${lastSeen}).`);
-      }
-      await clock.sleep(this.options.pollMs);
+    const name = this.podName ?? '';
+    const end = await waitForPod({
+      read: () => this.read(),
+      until: condition,
+      isStopping: this.options.isStopping,
+      clock: this.options.clock,
+      timeoutMs,
+      pollMs: this.options.pollMs,
+    });
+    switch (end.kind) {
+      case 'reached':
+        return end.pod;
+      case 'stopped':
+        throw new Error('the expose was stopped');
+      case 'gone':
+        throw new Error(`the SSH pod ${name} was deleted while starting`);
+      case 'hopeless':
+        throw await this.problem(`The SSH pod ${name} cannot start (${end.said}).`);
+      case 'timed-out':
+        throw new Error(`The SSH pod ${name} did not ${what} in time (${end.lastSeen}).`);
     }
-    throw new Error(`The SSH pod ${this.podName ?? ''} did not ${what} in time (${lastSeen}).`);
   }
 
   /**

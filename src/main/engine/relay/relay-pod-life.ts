@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { describeError, errorStatus } from '../kube/api-errors';
 import type { PodDialer } from '../kube/pod-dialer';
-import { containerRunning, containerWaiting } from '../kube/pod-state';
+import { containerRunning, waitForPod } from '../kube/pod-state';
 import type { Clock } from '../timing/clock';
 import { relayPort } from './relay-pod';
 import { RelayRefusedError, requestRelay, type RelayDestination, type RelayProtocol } from './relay-protocol';
@@ -41,21 +41,19 @@ export async function waitUntilRunning(
   timeoutMs: number,
   isStopping: () => boolean,
 ): Promise<void> {
-  const { clock } = access;
-  const deadline = clock.now() + timeoutMs;
-  let lastSeen = 'it was never scheduled';
-  while (clock.now() < deadline) {
-    if (isStopping()) throw new Error('connect is stopping');
-    const current = await access.core.readNamespacedPod(pod);
-    if (containerRunning(current)) return;
-    const waiting = containerWaiting(current);
-    if (waiting) {
-      lastSeen = waiting.said;
-      if (waiting.hopeless) throw new RelayPodHopelessError(lastSeen);
-    }
-    await clock.sleep(250);
-  }
-  throw new Error(`the relay pod ${pod.namespace}/${pod.name} did not start in time (${lastSeen})`);
+  const end = await waitForPod({
+    read: () => access.core.readNamespacedPod(pod),
+    until: containerRunning,
+    isStopping,
+    clock: access.clock,
+    timeoutMs,
+    pollMs: 250,
+  });
+  if (end.kind === 'reached') return;
+  if (end.kind === 'stopped') throw new Error('connect is stopping');
+  if (end.kind === 'hopeless') throw new RelayPodHopelessError(end.said);
+  const seen = end.kind === 'timed-out' ? end.lastSeen : 'it was deleted';
+  throw new Error(`the relay pod ${pod.namespace}/${pod.name} did not start in time (${seen})`);
 }
 
 /** A stream to `destination` through the pod's program; one that just started may refuse a moment. */
