@@ -14,11 +14,10 @@ import {
   type ResolvedEnvironment,
 } from './container-environment';
 import { containerFiles, type VolumeFile } from './volume-files';
+import type { ClusterApis } from '../kube/cluster-apis';
 
-export interface WorkloadApis {
-  core: k8s.CoreV1Api;
-  apps: k8s.AppsV1Api;
-}
+/** The API clients a workload's environment is read with. */
+export type WorkloadApis = Pick<ClusterApis, 'core' | 'apps'>;
 
 export interface EnvironmentTarget {
   context: string;

@@ -8,7 +8,6 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ExposeMode } from '../../../shared/tunnel-status';
 import { describeError, errorStatus } from '../kube/api-errors';
 import { localizerKeys } from '../kube/localizer-keys';
-import type { KubeApis } from './leftovers';
 import { resolveExposedPorts, type ExposedPort, type PortMapping } from './port-map';
 import { labels } from './ssh-pod';
 import { originalSelectorOf } from './service-takeover';
@@ -16,13 +15,12 @@ import { routerObjects } from './router/router-objects';
 import { parseRouterState, stateKey, withRoute } from './router/router-state';
 import { findServingWorkloads, refuseAutoscaled, type ServingWorkload } from './workload-scaler';
 import { ExposeRefusedError } from './expose-refused-error';
+import type { ClusterApis } from '../kube/cluster-apis';
 
 /** The API groups an expose reads and changes; `authorization` asks what the account may do. */
-export type SessionApis = KubeApis & {
-  autoscaling: k8s.AutoscalingV2Api;
-  discovery: k8s.DiscoveryV1Api;
-  authorization?: k8s.AuthorizationV1Api;
-};
+/** The API clients an expose uses; without `authorization` its permissions are not asked first. */
+export type SessionApis = Pick<ClusterApis, 'core' | 'apps' | 'autoscaling' | 'discovery'> &
+  Partial<Pick<ClusterApis, 'authorization'>>;
 
 /** `verb group resource[/subresource]`: one permission an expose needs in the service's namespace. */
 type Permission = readonly [verb: string, group: string, resource: string, subresource?: string];

@@ -14,11 +14,10 @@ import { localizerKeys } from '../kube/localizer-keys';
 import { describeSelector, giveBack, originalSelectorOf } from './service-takeover';
 import { annotations, restore, type ServingWorkload, type WorkloadKind } from './workload-scaler';
 import { cleanUpRouters } from './router/router-leftovers';
+import type { ClusterApis } from '../kube/cluster-apis';
 
-export interface KubeApis {
-  core: k8s.CoreV1Api;
-  apps: k8s.AppsV1Api;
-}
+/** The API clients leftovers are found and undone with. */
+export type KubeApis = Pick<ClusterApis, 'core' | 'apps'>;
 
 export interface CleanupOptions {
   /** `user@host`: whose leftovers these are. */

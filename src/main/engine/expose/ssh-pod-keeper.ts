@@ -9,14 +9,14 @@ import { errorStatus } from '../kube/api-errors';
 import { waitForPod } from '../kube/pod-state';
 import type { Clock } from '../timing/clock';
 import { refusal } from './expose-preflight';
-import type { KubeApis } from './leftovers';
 import type { ExposeMode } from '../../../shared/tunnel-status';
 import type { ExposedPort } from './port-map';
 import { labels, sshPod, sshPodName, sshSecret, type SshKeys, type SshPodSpec } from './ssh-pod';
 import type { SshImage } from './ssh-image';
 import type { ServingWorkload } from './workload-scaler';
+import type { ClusterApis } from '../kube/cluster-apis';
 
-export type PodApis = KubeApis & { discovery: k8s.DiscoveryV1Api };
+export type PodApis = Pick<ClusterApis, 'core' | 'apps' | 'discovery'>;
 
 export interface SshPodKeeperOptions {
   apis: PodApis;
