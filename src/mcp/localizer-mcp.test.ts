@@ -1,7 +1,7 @@
 /**
  * `localizer mcp` as a coding agent's client sees it: the MCP SDK's own client over stdio,
  * spawning the `localizer` command (bin/localizer.mjs), against `localizer daemon` on the demo
- * cluster. Nothing here calls the server's code directly.
+ * cluster (the built one, as installed). Nothing here calls the server's code directly.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { startTestCluster, type TestCluster } from '../../e2e/cluster/test-cluster';
 import { takeLocalizerRange } from '../../e2e/support/address-ranges';
 import { kubeClients } from '../../e2e/support/kube-clients';
+import { builtCli } from '../../e2e/support/built-localizer';
 import { runInBackground, type Background } from '../../e2e/support/processes';
 import { freePort } from '../../e2e/support/sockets';
 import { requireSystemTools } from '../../e2e/support/system-tools';
@@ -110,7 +111,7 @@ describe('localizer mcp', () => {
 
   it('drives a running Localizer: connect, list, details, expose and unexpose, with clear refusals', async () => {
     const state = mkdtempSync(join(tmpdir(), 'mcp-state-'));
-    const daemon = runInBackground(process.execPath, [localizerCommand, 'daemon'], {
+    const daemon = runInBackground(process.execPath, [builtCli, 'daemon'], {
       env: { LOCALIZER_STATE_DIR: state, KUBECONFIG: '', HOME: mkdtempSync(join(tmpdir(), 'mcp-home-')) },
     });
     running.push(daemon);
@@ -244,7 +245,7 @@ describe('localizer mcp', () => {
 
   it('gives Secret values only when the user started it with --allow-secret-values', async () => {
     const state = mkdtempSync(join(tmpdir(), 'mcp-state-'));
-    const daemon = runInBackground(process.execPath, [localizerCommand, 'daemon'], {
+    const daemon = runInBackground(process.execPath, [builtCli, 'daemon'], {
       env: { LOCALIZER_STATE_DIR: state, KUBECONFIG: '', HOME: mkdtempSync(join(tmpdir(), 'mcp-home-')) },
     });
     running.push(daemon);
