@@ -15,6 +15,10 @@ import { loadKubeContext } from '../kube/kube-context';
 import { makeClusterApis } from '../kube/cluster-apis';
 import { createPodDialer } from '../kube/pod-dialer';
 import { ConnectEngine, type ConnectEngineOptions } from './connect-engine';
+import { TestClients } from '../../../../e2e/support/test-clients';
+
+/** Each engine's own clients, as each Localizer has; released after the file. */
+const clients = new TestClients();
 
 let cluster: TestCluster;
 let engine: ConnectEngine;
@@ -51,8 +55,13 @@ function createEngine(options: Partial<ConnectEngineOptions> & { context?: strin
   const range = takeLocalizerRange();
   ranges.push(range);
   const { context, ...rest } = options;
+  const kubeContext = loadKubeContext({
+    kubeconfig: cluster.kubeconfigPath,
+    ...(context ? { context } : {}),
+  });
   return new ConnectEngine({
-    kubeContext: loadKubeContext({ kubeconfig: cluster.kubeconfigPath, ...(context ? { context } : {}) }),
+    kubeContext,
+    clients: clients.forEngine(kubeContext),
     stateDirectory: mkdtempSync(join(tmpdir(), 'engine-state-')),
     ipRange: range.cidr,
     clusterDomain: 'cluster.local',
@@ -71,6 +80,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await engine.stop();
+  clients.releaseAll();
   await cluster.stop();
   for (const range of ranges) range.release();
 });

@@ -6,17 +6,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { makeClusterApis, type ClusterApis, type ClusterClients } from '../kube/cluster-apis';
+import type { ClusterApis, ClusterClients } from '../kube/cluster-apis';
 import type { HostsEntry } from '../../../shared/helper-protocol';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
-import {
-  createPodDialer,
-  sessionKey,
-  type PodDialer,
-  type PodTarget,
-  type PortForwardTransport,
-} from '../kube/pod-dialer';
+import { sessionKey, type PodDialer, type PodTarget } from '../kube/pod-dialer';
 import { ClusterWatch, engineHealth, type EngineHealth } from './cluster-watch';
 import { watchScope } from './cluster-access';
 import { hostsEntriesFor, withoutNamesHeldElsewhere } from './service-names';
@@ -48,14 +42,8 @@ export interface ConnectEngineOptions {
   sync: HelperSync | undefined;
   /** Addresses shared with other contexts in this process; a book of its own by default. */
   addresses?: AddressBook;
-  /**
-   * The context's API clients and dialer, shared with its exposes (the instance owns them and
-   * closes the dialer); without them the engine makes its own, its dialer starting with
-   * `firstTransport`.
-   */
-  clients?: ClusterClients;
-  /** The port-forward transport tried first when the engine makes its dialer; SPDY over WebSocket by default. */
-  firstTransport?: PortForwardTransport;
+  /** The context's API clients and dialer, shared with its exposes; the instance owns them and closes the dialer. */
+  clients: ClusterClients;
   log?: (message: string) => void;
   /**
    * The egress relay for what port-forward cannot reach (ExternalName, selector-less, UDP); off
@@ -79,8 +67,6 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
   private readonly addresses: AddressBook;
   private readonly apis: ClusterApis;
   private readonly dialer: PodDialer;
-  /** A dialer given by the instance is shared with its exposes, and closed by the instance. */
-  private readonly ownsDialer: boolean;
   private readonly relays: RelayKeeper | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private stopWatchingForSleep: (() => void) | undefined;
@@ -95,15 +81,8 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     this.addresses =
       options.addresses ?? new AddressBook(options.ipRange, join(options.stateDirectory, 'addresses.json'));
     options.sync?.register(options.kubeContext.name);
-    this.apis = options.clients?.apis ?? makeClusterApis(options.kubeContext.kubeConfig);
-    this.ownsDialer = options.clients === undefined;
-    this.dialer =
-      options.clients?.dialer ??
-      createPodDialer(options.kubeContext.kubeConfig, {
-        ...(options.log ? { log: options.log } : {}),
-        ...(options.firstTransport ? { firstTransport: options.firstTransport } : {}),
-        onHealthChange: () => this.emitStatusSoon(),
-      });
+    this.apis = options.clients.apis;
+    this.dialer = options.clients.dialer;
     const relays = options.relays;
     if (relays?.enabled)
       this.relays = new RelayKeeper({
@@ -332,7 +311,6 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     await Promise.all([...this.runtimes.values()].map((r) => r.close()));
     this.runtimes.clear();
     await this.relays?.stop();
-    if (this.ownsDialer) this.dialer.close();
     this.addresses.save();
     const sync = this.options.sync;
     if (sync) {

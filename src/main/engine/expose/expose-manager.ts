@@ -4,10 +4,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname, userInfo } from 'node:os';
-import { makeClusterApis } from '../kube/cluster-apis';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
-import { createPodDialer, type PodDialer } from '../kube/pod-dialer';
+import type { PodDialer } from '../kube/pod-dialer';
 import type { ExposeRequest } from './expose-request';
 import { ExposeSession, type SessionApis } from './expose-session';
 import { cleanUpLeftovers, type CleanupReport } from './leftovers';
@@ -36,11 +35,8 @@ export interface ExposeManagerOptions {
   restoreTimeoutMs?: number;
   /** Sessions of this process that are not exposes (connect's relay pods), which cleanup leaves alone. */
   otherLiveSessions?: () => Iterable<string>;
-  /**
-   * The context's API clients and dialer, shared with its connect (the instance owns them);
-   * without it each context gets its own, the dialer closed with its last expose.
-   */
-  shared?: {
+  /** Each context's API clients and dialer, shared with its connect; the instance owns them. */
+  clients: {
     /** API clients: the context's own, or fresh ones (a cleanup needs no dialer). */
     apisFor: (context: KubeContext) => SessionApis;
     dialerFor: (context: KubeContext) => PodDialer;
@@ -63,9 +59,6 @@ export class ExposeManager extends EventEmitter<{
   private readonly sessions = new Map<string, ExposeSession>();
   /** Each expose's API server, by the same key. */
   private readonly servers = new Map<string, string>();
-  private readonly apis = new Map<string, SessionApis>();
-  /** Dialers made here, where none is shared; each goes with its context's last expose. */
-  private readonly ownDialers = new Map<string, PodDialer>();
   readonly owner: string;
 
   constructor(private readonly options: ExposeManagerOptions) {
@@ -74,26 +67,12 @@ export class ExposeManager extends EventEmitter<{
   }
 
   private apisFor(context: KubeContext): SessionApis {
-    const shared = this.options.shared?.apisFor(context);
-    if (shared) return shared;
-    let apis = this.apis.get(context.name);
-    if (!apis) {
-      apis = makeClusterApis(context.kubeConfig);
-      this.apis.set(context.name, apis);
-    }
-    return apis;
+    return this.options.clients.apisFor(context);
   }
 
-  /** The shared dialer, asked for each time (its owner may have replaced it), else one of our own. */
+  /** Asked for each time: its owner may have replaced it. */
   private dialerFor(context: KubeContext): PodDialer {
-    const shared = this.options.shared?.dialerFor(context);
-    if (shared) return shared;
-    let own = this.ownDialers.get(context.name);
-    if (!own) {
-      own = createPodDialer(context.kubeConfig);
-      this.ownDialers.set(context.name, own);
-    }
-    return own;
+    return this.options.clients.dialerFor(context);
   }
 
   /** Undoes what exposes of crashed runs left in this context; what was done is in the report. */
@@ -235,13 +214,6 @@ export class ExposeManager extends EventEmitter<{
           ),
       ),
     );
-    // A context's clients go with its last expose (its dialer holds port-forward sessions).
-    const inUse = new Set([...this.sessions.values()].map((s) => s.snapshot().context));
-    for (const [name, dialer] of this.ownDialers) {
-      if (inUse.has(name)) continue;
-      dialer.close();
-      this.ownDialers.delete(name);
-    }
     this.emit('status', this.snapshot());
     return report;
   }

@@ -19,6 +19,10 @@ import { ExposeManager } from './expose-manager';
 import { generateEd25519KeyPair, labels } from './ssh-pod';
 import { expectNoExposeObjects } from '../../../../e2e/support/expose-leftovers';
 import { requireSystemTools } from '../../../../e2e/support/system-tools';
+import { TestClients } from '../../../../e2e/support/test-clients';
+
+/** Each manager's own clients, as each Localizer has; released after the file. */
+const clients = new TestClients();
 
 let cluster: TestCluster;
 let context: KubeContext;
@@ -81,11 +85,17 @@ beforeAll(async () => {
   context = loadKubeContext({ kubeconfig: cluster.kubeconfigPath });
   core = context.kubeConfig.makeApiClient(k8s.CoreV1Api);
   apps = context.kubeConfig.makeApiClient(k8s.AppsV1Api);
-  manager = new ExposeManager({ stateDirectory, owner: 'dev@laptop', keepaliveIntervalMs: 1_000 });
+  manager = new ExposeManager({
+    clients: clients.forExposes(),
+    stateDirectory,
+    owner: 'dev@laptop',
+    keepaliveIntervalMs: 1_000,
+  });
 });
 afterAll(async () => {
   await manager.stopAll();
   for (const server of servers) server.close();
+  clients.releaseAll();
   await cluster.stop();
 });
 
@@ -395,6 +405,7 @@ describe('expose', () => {
       mappings: [{ localPort: local, remote: 'http' }],
     });
     const other = new ExposeManager({
+      clients: clients.forExposes(),
       stateDirectory: mkdtempSync(join(tmpdir(), 'other-')),
       owner: 'colleague@desk',
     });
@@ -422,6 +433,7 @@ describe('expose', () => {
 
   it('says what the pod logged when its image runs no sshd, and changes nothing', async () => {
     const impatient = new ExposeManager({
+      clients: clients.forExposes(),
       stateDirectory: mkdtempSync(join(tmpdir(), 'impatient-')),
       owner: 'dev@laptop',
       startTimeoutMs: 3_000,

@@ -19,6 +19,10 @@ import { exposeObjectsLeft } from '../../../../e2e/support/expose-leftovers';
 import { requireSystemTools } from '../../../../e2e/support/system-tools';
 import { loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { ExposeManager } from './expose-manager';
+import { TestClients } from '../../../../e2e/support/test-clients';
+
+/** Each manager's own clients, as each Localizer has; released after the file. */
+const clients = new TestClients();
 
 const rbacFile = fileURLToPath(new URL('../../../../deploy/rbac.yaml', import.meta.url));
 let cluster: TestCluster;
@@ -59,6 +63,7 @@ function contextFor(rules: PolicyRule[]): KubeContext {
 
 function managerFor(): ExposeManager {
   return new ExposeManager({
+    clients: clients.forExposes(),
     stateDirectory: mkdtempSync(join(tmpdir(), 'least-privilege-')),
     owner: 'dev@laptop',
     keepaliveIntervalMs: 1_000,
@@ -121,6 +126,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   laptop.close();
+  clients.releaseAll();
   await cluster.stop();
 });
 

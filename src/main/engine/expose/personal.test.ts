@@ -21,6 +21,10 @@ import { requireSystemTools } from '../../../../e2e/support/system-tools';
 import { loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { localizerKeys } from '../kube/localizer-keys';
 import { ExposeManager } from './expose-manager';
+import { TestClients } from '../../../../e2e/support/test-clients';
+
+/** Each manager's own clients, as each Localizer has; released after the file. */
+const clients = new TestClients();
 
 let cluster: TestCluster;
 let context: KubeContext;
@@ -204,6 +208,7 @@ beforeAll(async () => {
   core = context.kubeConfig.makeApiClient(k8s.CoreV1Api);
   const manager = (owner: string): ExposeManager =>
     new ExposeManager({
+      clients: clients.forExposes(),
       stateDirectory: mkdtempSync(join(tmpdir(), 'personal-state-')),
       owner,
       keepaliveIntervalMs: 1_000,
@@ -220,6 +225,7 @@ afterEach(async () => {
 afterAll(async () => {
   await Promise.all([alice.stopAll(), bob.stopAll()]);
   for (const server of servers) server.close();
+  clients.releaseAll();
   await cluster.stop();
 });
 
@@ -411,6 +417,7 @@ describe('personal intercepts', () => {
     const before = await core.readNamespacedService({ namespace: 'web', name: 'api' });
     const ip = before.spec?.clusterIP ?? '';
     const carol = new ExposeManager({
+      clients: clients.forExposes(),
       stateDirectory: mkdtempSync(join(tmpdir(), 'personal-state-')),
       owner: 'carol@laptop',
       keepaliveIntervalMs: 1_000,

@@ -18,6 +18,10 @@ import { takeoverLimits } from '../../../shared/tunnel-status';
 import { loadKubeContext, type KubeContext } from '../kube/kube-context';
 import { localizerKeys } from '../kube/localizer-keys';
 import { ExposeManager } from './expose-manager';
+import { TestClients } from '../../../../e2e/support/test-clients';
+
+/** Each manager's own clients, as each Localizer has; released after the file. */
+const clients = new TestClients();
 
 let cluster: TestCluster;
 let context: KubeContext;
@@ -102,6 +106,7 @@ beforeAll(async () => {
   core = context.kubeConfig.makeApiClient(k8s.CoreV1Api);
   apps = context.kubeConfig.makeApiClient(k8s.AppsV1Api);
   manager = new ExposeManager({
+    clients: clients.forExposes(),
     stateDirectory: mkdtempSync(join(tmpdir(), 'takeover-state-')),
     owner: 'dev@laptop',
     keepaliveIntervalMs: 1_000,
@@ -110,6 +115,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await manager.stopAll();
   for (const server of servers) server.close();
+  clients.releaseAll();
   await cluster.stop();
 });
 

@@ -49,7 +49,7 @@ export class InstanceExposes {
       // A connect's relay pods are this instance's own: cleanup leaves them alone.
       otherLiveSessions: () =>
         [...connections.values()].flatMap((c) => (c.engine.relaySession ? [c.engine.relaySession] : [])),
-      shared: {
+      clients: {
         apisFor: (context) => options.clients.apisFor(context),
         dialerFor: (context) => options.clients.for(context).dialer,
       },

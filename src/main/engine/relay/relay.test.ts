@@ -17,6 +17,10 @@ import { getJson } from '../../../../e2e/support/sockets';
 import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { ConnectEngine, type ConnectEngineOptions } from '../connect/connect-engine';
 import { loadKubeContext } from '../kube/kube-context';
+import { TestClients } from '../../../../e2e/support/test-clients';
+
+/** Each engine's own clients, as each Localizer has; released after the file. */
+const clients = new TestClients();
 
 const pods = resourceTypeOfKind('Pod');
 let cluster: TestCluster;
@@ -36,8 +40,13 @@ async function startEngine(
   const range = takeLocalizerRange();
   ranges.push(range);
   const { context, ...rest } = options;
+  const kubeContext = loadKubeContext({
+    kubeconfig: cluster.kubeconfigPath,
+    ...(context ? { context } : {}),
+  });
   const engine = new ConnectEngine({
-    kubeContext: loadKubeContext({ kubeconfig: cluster.kubeconfigPath, ...(context ? { context } : {}) }),
+    kubeContext,
+    clients: clients.forEngine(kubeContext),
     stateDirectory: mkdtempSync(join(tmpdir(), 'relay-state-')),
     ipRange: range.cidr,
     clusterDomain: 'cluster.local',
@@ -121,6 +130,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const engine of engines) await engine.stop();
+  clients.releaseAll();
   await cluster.stop();
   for (const range of ranges) range.release();
 });
