@@ -152,6 +152,32 @@ describe('localizer expose', () => {
     await expectNoLeftovers();
   });
 
+  it.each([
+    // While it undoes an earlier run's leftovers, before the expose itself has begun.
+    ['as it begins', /Exposing web\/api…\n/],
+    // Making the SSH pod takes seconds more.
+    ['after its first step', /Exposing web\/api…\n {2}\S/],
+  ])(
+    'stops at once on a Ctrl-C %s: never says it runs, gives the service back, leaves nothing',
+    async (_, moment) => {
+      const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+      const expose = exposeInBackground(['web/api', '--map', `${String(laptopPort)}:http`], state);
+      await expect
+        .poll(expose.output, { timeout: 30_000, message: `the expose to print ${String(moment)}` })
+        .toMatch(moment);
+      expose.child.kill('SIGINT');
+      await expect
+        .poll(() => expose.child.exitCode, { timeout: 30_000, message: 'the expose to exit after Ctrl-C' })
+        .not.toBeNull();
+      expect(expose.output()).not.toContain('Exposed:');
+      expect(expose.output()).not.toContain('Press Ctrl-C');
+      expect(expose.output()).toContain('Stopped: the service is served by its own pods again.');
+      expect(expose.child.exitCode, expose.output()).toBe(0);
+      expect(await selectorOf('api')).toEqual({ app: 'api' });
+      await expectNoLeftovers();
+    },
+  );
+
   it('with --scale-down, scales the workloads to zero while it runs, and restores them on --stop', async () => {
     const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
     const expose = exposeInBackground(

@@ -139,10 +139,10 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
     ...(header ? { header } : {}),
   };
   // Joined or in the foreground, the same request through the same handler: the same words.
-  const exposeThrough = async (ask: ControlAsk): Promise<void> => {
-    print(`Exposing ${namespace}/${service}…`);
-    const onProgress = (message: string): void => print(`  ${message}`);
-    print((await ask({ op: 'expose', ...request }, { onProgress }).catch(asRefusal)).message);
+  const exposeThrough = async (ask: ControlAsk, say = print): Promise<void> => {
+    say(`Exposing ${namespace}/${service}…`);
+    const onProgress = (message: string): void => say(`  ${message}`);
+    say((await ask({ op: 'expose', ...request }, { onProgress }).catch(asRefusal)).message);
   };
   if (running) {
     await exposeThrough(askRunning(directory));
@@ -157,19 +157,30 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
   const opened = await startCliInstance('foreground', print);
   try {
     printCleanup(await opened.instance.recoverEarlierRuns(), print);
-    await exposeThrough(opened.request);
-    print(`Press Ctrl-C to stop (or run \`localizer expose ${namespace}/${service} --stop\`).`);
-    let lastLine = '';
-    opened.instance.on('change', () => {
-      for (const tunnel of opened.instance.tunnels()) {
-        if (tunnel.kind !== 'expose') continue;
-        const line = `${tunnel.namespace}/${tunnel.name}: ${tunnel.status}${tunnel.reason ? ` (${tunnel.reason})` : ''}`;
-        if (line !== lastLine && tunnel.status !== 'stopping') print(line);
-        lastLine = line;
-      }
+    // A Ctrl-C while it starts stops the start at once (the close below undoes what it made),
+    // and the expose is not announced as running first; its progress after that is not news.
+    // An object, so the check after the race reads it fresh.
+    const ctrlC = { pressed: false };
+    void opened.interrupted.then(() => (ctrlC.pressed = true));
+    const started = exposeThrough(opened.request, (line) => {
+      if (!ctrlC.pressed) print(line);
     });
-    // Until Ctrl-C, or until `--stop` leaves this instance nothing to do.
-    await Promise.race([opened.interrupted, whenIdle(opened)]);
+    started.catch(() => undefined);
+    await Promise.race([opened.interrupted, started]);
+    if (!ctrlC.pressed) {
+      print(`Press Ctrl-C to stop (or run \`localizer expose ${namespace}/${service} --stop\`).`);
+      let lastLine = '';
+      opened.instance.on('change', () => {
+        for (const tunnel of opened.instance.tunnels()) {
+          if (tunnel.kind !== 'expose') continue;
+          const line = `${tunnel.namespace}/${tunnel.name}: ${tunnel.status}${tunnel.reason ? ` (${tunnel.reason})` : ''}`;
+          if (line !== lastLine && tunnel.status !== 'stopping') print(line);
+          lastLine = line;
+        }
+      });
+      // Until Ctrl-C, or until `--stop` leaves this instance nothing to do.
+      await Promise.race([opened.interrupted, whenIdle(opened)]);
+    }
   } catch (error) {
     await opened.close();
     throw error;

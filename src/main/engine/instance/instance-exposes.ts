@@ -75,6 +75,10 @@ export class InstanceExposes {
       throw new InstanceRefusedError('Localizer is stopping; expose again once it has.');
     const context = this.options.connections.contextFor(request.source, request.context);
     this.reportCleanup(context.name, await this.manager.recover(context), progress);
+    // Closed while it recovered (a Ctrl-C, Quit): the close has stopped every expose it knew of,
+    // so this one must not start after it and outlive the instance.
+    if (this.options.isClosing())
+      throw new InstanceRefusedError('Localizer is stopping; expose again once it has.');
     const image = request.image ?? this.options.sshImage();
     try {
       return await this.manager.expose(
