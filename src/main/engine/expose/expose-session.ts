@@ -2,9 +2,9 @@
  * One expose, from start to stop. Starting is the fixed list of steps in `expose-start.ts`
  * (check, record, create the SSH pod, open the tunnel, wait until the pod is ready, then take the
  * Service), so callers never meet a gap; stopping is the no-gap sequence in `expose-stop.ts`;
- * `expose-parts.ts` holds what was made so far, and `expose-status.ts` words it. The parts: `expose-preflight.ts` refuses what cannot
- * work, `ssh-pod-keeper.ts` keeps the pod and its Secret, `tunnel-keeper.ts` keeps the tunnel
- * up, `expose-modes.ts` takes the Service and gives it back. Every cluster change is recorded
+ * `expose-parts.ts` holds what was made so far, `expose-status.ts` words it; `expose-preflight.ts`
+ * refuses what cannot work, `ssh-pod-keeper.ts` keeps the pod and Secret, `tunnel-keeper.ts` the
+ * tunnel, `expose-modes.ts` takes the Service and gives it back. Every cluster change is recorded
  * before it is made, so a crash leaves nothing `cleanUpLeftovers` cannot find.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,7 +17,7 @@ import { ExposeParts } from './expose-parts';
 import { removeRecord } from './expose-records';
 import { exposeModeOf, type ExposeRequest } from './expose-request';
 import { startSteps, type StartingExpose } from './expose-start';
-import { exposeStatus, meanwhileNote, runningReason } from './expose-status';
+import { exposeStatus, meanwhileNote, runningReason, stopNotice } from './expose-status';
 import type { SessionApis } from './expose-preflight';
 import { stopExpose, type StoppableExpose } from './expose-stop';
 import type { ReverseTunnel, TunnelCounters } from './reverse-tunnel';
@@ -76,6 +76,7 @@ export class ExposeSession extends EventEmitter<{
   private readonly clock: Clock;
   private localProblem: string | null = null;
   private stopping = false;
+  private startup: Promise<void> | undefined;
   /** The SSH pod's address, where its tunnel listens: a personal intercept's route goes there. */
   private podAddress: string | null = null;
   private stopped: Promise<string | null> | undefined;
@@ -120,10 +121,6 @@ export class ExposeSession extends EventEmitter<{
     return `${this.options.context}/${this.options.request.namespace}/${this.options.request.service}`;
   }
 
-  private get image(): SshImage {
-    return this.options.request.image ?? this.options.image;
-  }
-
   private get startTimeoutMs(): number {
     return this.options.startTimeoutMs ?? defaultStartTimeoutMs;
   }
@@ -151,10 +148,16 @@ export class ExposeSession extends EventEmitter<{
   }
 
   /** Resolves once traffic flows to the laptop; rejects, with everything undone, when it cannot. */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    return (this.startup ??= this.startOnce());
+  }
+
+  private async startOnce(): Promise<void> {
     try {
       const starting = this.starting();
       for (const step of startSteps) {
+        // A stop asked for mid-start waits for the step under way, then undoes once, itself.
+        if (this.stopping) throw new Error('the expose was stopped before it was running');
         const says = step.says?.(starting);
         if (says) this.set('starting', says);
         await step.run(starting);
@@ -164,6 +167,7 @@ export class ExposeSession extends EventEmitter<{
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.lastError = message;
+      if (this.stopping) throw error;
       await this.undo().catch((undoError: unknown) => {
         this.lastError = `${message}; undoing it also failed: ${describeError(undoError)}`;
       });
@@ -224,7 +228,7 @@ export class ExposeSession extends EventEmitter<{
       namespace: this.options.request.namespace,
       dialer: this.options.dialer,
       clock: this.clock,
-      image: this.image,
+      image: this.options.request.image ?? this.options.image,
       keys,
       ports: plan.ports,
       counters: this.counters,
@@ -265,6 +269,9 @@ export class ExposeSession extends EventEmitter<{
   private async stopOnce(): Promise<string | null> {
     this.stopping = true;
     this.clock.clearTimeout(this.driftTimer);
+    // Never undo beside a start step in flight (a takeover patch landing after the give-back
+    // would leave the Service on a deleted pod): the start stops at its next step or wait.
+    await this.startup?.catch(() => undefined);
     // A reconnect under way may be creating a pod: let it finish, so undo sees (and deletes) it.
     await this.keeper.stop();
     // Stopped before its plan was made, nothing was taken yet.
@@ -321,10 +328,7 @@ export class ExposeSession extends EventEmitter<{
       drainTimeoutMs,
       pollMs,
     });
-    if (!notice) return null;
-    return notice.includes('still not ready')
-      ? `${notice}. The SSH pod was removed anyway, so the service may have no ready pod for now; see why with \`kubectl -n ${this.options.request.namespace} get pods\`.`
-      : `${notice}.`;
+    return notice ? stopNotice(notice, this.options.request.namespace) : null;
   }
 
   snapshot(): TunnelStatus {

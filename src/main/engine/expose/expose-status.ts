@@ -79,3 +79,10 @@ export function exposeStatus(facts: ExposeFacts): TunnelStatus {
       : {}),
   };
 }
+
+/** What a stop that finished with `notice` (restored workloads slow to be ready) tells the user. */
+export function stopNotice(notice: string, namespace: string): string {
+  return notice.includes('still not ready')
+    ? `${notice}. The SSH pod was removed anyway, so the service may have no ready pod for now; see why with \`kubectl -n ${namespace} get pods\`.`
+    : `${notice}.`;
+}
