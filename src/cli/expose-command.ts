@@ -156,12 +156,12 @@ export async function runExpose(args: ExposeArguments, print: (line: string) => 
   const { printCleanup, startCliInstance, whenIdle } = await import('./cli-instance');
   const opened = await startCliInstance('foreground', print);
   try {
-    printCleanup(await opened.instance.recoverEarlierRuns(), print);
     // A Ctrl-C while it starts stops the start at once (the close below undoes what it made),
     // and the expose is not announced as running first; its progress after that is not news.
     // An object, so the check after the race reads it fresh.
     const ctrlC = { pressed: false };
     void opened.interrupted.then(() => (ctrlC.pressed = true));
+    printCleanup(await opened.instance.recoverEarlierRuns(), print);
     const started = exposeThrough(opened.request, (line) => {
       if (!ctrlC.pressed) print(line);
     });
