@@ -76,9 +76,9 @@ export class ExposeSession extends EventEmitter<{
   private readonly clock: Clock;
   private localProblem: string | null = null;
   private stopping = false;
-  private startup: Promise<void> | undefined;
   /** The SSH pod's address, where its tunnel listens: a personal intercept's route goes there. */
   private podAddress: string | null = null;
+  private startup: Promise<void> | undefined;
   private stopped: Promise<string | null> | undefined;
 
   constructor(private readonly options: ExposeSessionOptions) {
@@ -148,15 +148,13 @@ export class ExposeSession extends EventEmitter<{
   }
 
   /** Resolves once traffic flows to the laptop; rejects, with everything undone, when it cannot. */
-  start(): Promise<void> {
-    return (this.startup ??= this.startOnce());
-  }
+  start = (): Promise<void> => (this.startup ??= this.startOnce());
 
   private async startOnce(): Promise<void> {
     try {
       const starting = this.starting();
       for (const step of startSteps) {
-        // A stop asked for mid-start waits for the step under way, then undoes once, itself.
+        // A stop mid-start waits for the step under way, then undoes once (see stopOnce).
         if (this.stopping) throw new Error('the expose was stopped before it was running');
         const says = step.says?.(starting);
         if (says) this.set('starting', says);
@@ -269,8 +267,7 @@ export class ExposeSession extends EventEmitter<{
   private async stopOnce(): Promise<string | null> {
     this.stopping = true;
     this.clock.clearTimeout(this.driftTimer);
-    // Never undo beside a start step in flight (a takeover patch landing after the give-back
-    // would leave the Service on a deleted pod): the start stops at its next step or wait.
+    // Never undo beside a start step in flight: a takeover landing after the give-back wins.
     await this.startup?.catch(() => undefined);
     // A reconnect under way may be creating a pod: let it finish, so undo sees (and deletes) it.
     await this.keeper.stop();
