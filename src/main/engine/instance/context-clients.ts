@@ -1,7 +1,7 @@
 /**
- * One set of clients per context, shared by its connect, its relay, its exposes and `env`: the
- * API clients, and one port-forward dialer (one set of sessions per pod, one transport choice,
- * and one place the `LOCALIZER_PORT_FORWARD` choice is applied).
+ * One set of clients per context and credentials, shared by its connect, its relay, its exposes
+ * and `env`: the API clients, and one port-forward dialer (one set of sessions per pod, one
+ * transport choice, and one place the `LOCALIZER_PORT_FORWARD` choice is applied).
  */
 import { makeClusterApis, type ClusterApis, type ClusterClients } from '../kube/cluster-apis';
 import type { KubeContext } from '../kube/kube-context';
@@ -19,24 +19,31 @@ export function contextKey(context: { name: string; server: string }): string {
   return `${context.name}|${context.server}`;
 }
 
-/** Another kubeconfig may name the same context and server with another user: its own credentials. */
-function userOf(context: KubeContext): string | undefined {
-  return context.kubeConfig.getCurrentUser()?.name;
+/**
+ * Who the clients act as: the kubeconfig's user, as the files it came from name it. Another
+ * kubeconfig may name the same context and server with its own user, even under the same user
+ * name (a Role-bound user beside an admin's), and each must act as itself. Not the user's entry:
+ * client-node rewrites that in place when it refreshes an OIDC token.
+ */
+function credentialsOf(context: KubeContext): string {
+  return `${context.files.join('\n')}|${context.kubeConfig.getCurrentUser()?.name ?? ''}`;
 }
 
 export class ContextClients {
-  /** By `contextKey`, with the kubeconfig user they were made for. */
-  private readonly clients = new Map<string, ClusterClients & { user: string | undefined }>();
+  /** By `contextKey`, then by `credentialsOf`. */
+  private readonly clients = new Map<string, Map<string, ClusterClients>>();
 
   constructor(private readonly options: ContextClientsOptions) {}
 
-  /** The context's clients, made on first use. */
+  /** The clients for the context as its kubeconfig's user, made on first use. */
   for(context: KubeContext): ClusterClients {
     const key = contextKey(context);
-    let clients = this.clients.get(key);
+    const byCredentials = this.clients.get(key) ?? new Map<string, ClusterClients>();
+    this.clients.set(key, byCredentials);
+    const credentials = credentialsOf(context);
+    let clients = byCredentials.get(credentials);
     if (!clients) {
       clients = {
-        user: userOf(context),
         apis: makeClusterApis(context.kubeConfig),
         dialer: createPodDialer(context.kubeConfig, {
           ...(this.options.firstTransport ? { firstTransport: this.options.firstTransport } : {}),
@@ -44,33 +51,34 @@ export class ContextClients {
           onHealthChange: this.options.onHealthChange,
         }),
       };
-      this.clients.set(key, clients);
+      byCredentials.set(credentials, clients);
     }
     return clients;
   }
 
   /**
-   * API clients for a question (`env`, a cleanup): the context's own when something here talks
-   * to its cluster as the same user already, else new ones, with no dialer to close.
+   * API clients for a question (`env`, a cleanup): the ones something here already talks to the
+   * cluster with as the same user, else new ones, with no dialer to close.
    */
   apisFor(context: KubeContext): ClusterApis {
-    const existing = this.clients.get(contextKey(context));
-    return existing && existing.user === userOf(context)
-      ? existing.apis
-      : makeClusterApis(context.kubeConfig);
+    return this.existing(context)?.apis ?? makeClusterApis(context.kubeConfig);
   }
 
-  /** How port-forwards reach pods in `context` now, once one has. */
+  /** How port-forwards reach pods in `context` as its user now, once one has. */
   transportOf(context: KubeContext): PortForwardTransport | undefined {
-    return this.clients.get(contextKey(context))?.dialer.transport;
+    return this.existing(context)?.dialer.transport;
   }
 
-  /** Closes the clients of contexts not in `inUse` (keys from `contextKey`). */
+  /** Closes the clients of contexts not in `inUse` (keys from `contextKey`), of every user. */
   releaseAllBut(inUse: ReadonlySet<string>): void {
-    for (const [key, clients] of this.clients) {
+    for (const [key, byCredentials] of this.clients) {
       if (inUse.has(key)) continue;
-      clients.dialer.close();
+      for (const clients of byCredentials.values()) clients.dialer.close();
       this.clients.delete(key);
     }
+  }
+
+  private existing(context: KubeContext): ClusterClients | undefined {
+    return this.clients.get(contextKey(context))?.get(credentialsOf(context));
   }
 }
