@@ -2,7 +2,8 @@
  * The architecture, kept by a test over the import graph (every import, types included): no
  * module imports itself back through others, each part of the tree imports only the parts below
  * it, and inside the engine each folder only the folders below it. A new folder fails here until
- * it is given its place. And no module grows past what a reader holds at once.
+ * it is given its place. No module grows past what a reader holds at once. And the CLI's light
+ * commands load none of the engine's heavy parts until they need them.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -165,5 +166,81 @@ describe('the modules', () => {
         : [];
     });
     expect(long).toEqual([]);
+  });
+});
+
+/**
+ * What a module loads when it is loaded: the modules and packages of its value imports, and
+ * theirs. `import type` is erased and `import()` waits until it runs, so neither counts.
+ */
+function loadedWith(entry: string): { modules: Set<string>; packages: Map<string, string> } {
+  const modulesLoaded = new Set<string>();
+  const packages = new Map<string, string>();
+  const visit = (file: string): void => {
+    const name = relative(source, file);
+    if (modulesLoaded.has(name)) return;
+    modulesLoaded.add(name);
+    const parsed = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest);
+    for (const statement of parsed.statements) {
+      let specifier: string | undefined;
+      if (ts.isImportDeclaration(statement)) {
+        const clause = statement.importClause;
+        const named = clause?.namedBindings;
+        const onlyTypes =
+          clause?.phaseModifier === ts.SyntaxKind.TypeKeyword ||
+          (clause !== undefined &&
+            !clause.name &&
+            named !== undefined &&
+            ts.isNamedImports(named) &&
+            named.elements.length > 0 &&
+            named.elements.every((e) => e.isTypeOnly));
+        if (!onlyTypes && ts.isStringLiteral(statement.moduleSpecifier))
+          specifier = statement.moduleSpecifier.text;
+      } else if (
+        ts.isExportDeclaration(statement) &&
+        !statement.isTypeOnly &&
+        statement.moduleSpecifier &&
+        ts.isStringLiteral(statement.moduleSpecifier)
+      )
+        specifier = statement.moduleSpecifier.text;
+      if (specifier === undefined || specifier.startsWith('node:')) continue;
+      if (!specifier.startsWith('.')) {
+        if (!packages.has(specifier)) packages.set(specifier, name);
+        continue;
+      }
+      const base = resolve(dirname(file), specifier);
+      const found = [`${base}.ts`, `${base}.tsx`, join(base, 'index.ts')].find((c) => existsSync(c));
+      if (found) visit(found);
+    }
+  };
+  visit(join(source, entry));
+  return { modules: modulesLoaded, packages };
+}
+
+/**
+ * The commands that start in about 0.3 s (src/cli/README.md): `list`, `status`, `disconnect`,
+ * `expose --stop`, and a `connect`, `expose` or `env` that joins a running instance. They load
+ * the engine (`cli-instance.ts`) and these packages with `import()`, only when they need them.
+ */
+const lightCliModules = [
+  'cli/main.ts',
+  'cli/list-command.ts',
+  'cli/connect-command.ts',
+  'cli/expose-command.ts',
+  'cli/env-command.ts',
+];
+const heavyPackages = ['@kubernetes/client-node', 'ssh2', 'ws', 'pako', '@modelcontextprotocol/sdk'];
+
+describe("the CLI's light commands", () => {
+  it.each(lightCliModules)('%s loads neither the engine nor a Kubernetes, SSH or MCP package', (entry) => {
+    const { modules: loaded, packages } = loadedWith(entry);
+    const heavy = [
+      ...(loaded.has('cli/cli-instance.ts') ? ['cli/cli-instance.ts (the engine)'] : []),
+      ...heavyPackages.flatMap((p) => {
+        const importer = packages.get(p);
+        return importer ? [`${p}, imported by ${importer}`] : [];
+      }),
+    ];
+    expect(heavy, 'load these with import() where they are needed (src/cli/README.md)').toEqual([]);
   });
 });
