@@ -17,7 +17,7 @@ import { hostsEntriesFor, withoutNamesHeldElsewhere } from './service-names';
 import { AddressBook } from './address-book';
 import { planForwards, type ForwardPlan } from './forward-plan';
 import { ForwardRuntime } from './forward-runtime';
-import type { Relay } from './port-listeners';
+import type { Relay } from './privileged-ports';
 import type { HelperSync } from './helper-sync';
 import { readiness } from './readiness';
 import { RelayKeeper } from '../relay/relay-keeper';

@@ -11,7 +11,8 @@ import type { PodDialer } from '../kube/pod-dialer';
 import { describeRoutes, type ForwardPlan, type PlannedEndpoint } from './forward-plan';
 import { carryToPod, probePod, type PodConnectionAttempt } from './pod-connection';
 import { backoffDelay } from '../timing/backoff';
-import { PortListeners, type Relay } from './port-listeners';
+import { PortListeners } from './port-listeners';
+import type { Relay } from './privileged-ports';
 import { RelayRouting, type RelayOpener } from './relay-routing';
 
 export interface ForwardRuntimeOptions {

@@ -5,7 +5,7 @@
  */
 import type { HostsEntry } from '../../../shared/helper-protocol';
 import type { HelperClient } from '../helper/helper-client';
-import type { Relay } from './port-listeners';
+import type { Relay } from './privileged-ports';
 
 export interface MergedHosts {
   entries: HostsEntry[];

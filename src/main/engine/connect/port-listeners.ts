@@ -5,17 +5,9 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { backoffDelay } from '../timing/backoff';
+import { bindingFor, helperRelayFor, type PrivilegedAccess, type Relay } from './privileged-ports';
 
 const socketBufferBytes = 1024 * 1024;
-
-/** A relay the helper holds from a privileged `ip:port` to the spare port we bound instead. */
-export interface Relay {
-  ip: string;
-  port: number;
-  targetPort: number;
-  /** TCP when left out. */
-  protocol?: 'udp';
-}
 
 interface PortListener {
   port: number;
@@ -33,12 +25,8 @@ interface PortListener {
 /** A taken port is tried again, 1 s after the first failure, doubling to at most 30 s. */
 const busyRetryMs = (attempt: number): number => backoffDelay(attempt, { minMs: 1_000, maxMs: 30_000 });
 
-export interface PortListenersOptions {
+export interface PortListenersOptions extends PrivilegedAccess {
   ip: string;
-  /** Whether ports below 1024 can be bound directly (running as root). */
-  canBindPrivileged: boolean;
-  /** Whether a helper is there to relay privileged ports. */
-  relaysAvailable: boolean;
   /** A caller connected to `port`, which serves the service port named `name`; paused. */
   onConnection: (socket: Socket, port: number, name: string) => void;
   onChange: () => void;
@@ -84,10 +72,9 @@ export class PortListeners {
 
   /** Relays the helper must hold for the privileged ports bound on spare ones. */
   privilegedRelays(): Relay[] {
-    const ip = this.options.ip;
-    return [...this.listeners.values()]
-      .filter((l) => l.port < 1024 && l.boundPort !== undefined && l.boundPort !== l.port)
-      .map((l) => ({ ip, port: l.port, targetPort: l.boundPort ?? 0 }));
+    return [...this.listeners.values()].flatMap((l) =>
+      helperRelayFor(this.options.ip, l.port, l.boundPort, 'tcp'),
+    );
   }
 
   /** Why ports that should listen do not, in words a user can act on. */
@@ -113,9 +100,9 @@ export class PortListeners {
 
   private listen(listener: PortListener): void {
     this.listeners.set(listener.port, listener);
-    const privileged = listener.port < 1024 && !this.options.canBindPrivileged;
-    if (privileged && !this.options.relaysAvailable) {
-      listener.bindError = `port ${listener.port} needs the privileged helper, which is not running`;
+    const binding = bindingFor(listener.port, 'tcp', this.options);
+    if ('unavailable' in binding) {
+      listener.bindError = binding.unavailable;
       return;
     }
     // Large socket buffers keep 64 KiB tunnel frames flowing; noDelay keeps small requests prompt.
@@ -142,7 +129,7 @@ export class PortListeners {
       }
       this.options.onChange();
     });
-    server.listen(privileged ? 0 : listener.port, this.options.ip, () => {
+    server.listen(binding.listenPort, this.options.ip, () => {
       listener.boundPort = (server.address() as AddressInfo).port;
       listener.bindError = undefined;
       listener.busyAttempts = 0;

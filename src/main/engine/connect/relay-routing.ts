@@ -9,7 +9,7 @@ import type { TunnelCounters } from '../../../shared/tunnel-status';
 import { RelayRefusedError, type RelayDestination, type RelayProtocol } from '../relay/relay-protocol';
 import { UdpRelayForward } from '../relay/udp-relay-forward';
 import type { RelayRoute } from './forward-plan';
-import type { Relay } from './port-listeners';
+import { bindingFor, helperRelayFor, type PrivilegedAccess, type Relay } from './privileged-ports';
 
 /** The namespace's egress relay, as a forward uses it. */
 export interface RelayOpener {
@@ -17,14 +17,10 @@ export interface RelayOpener {
   podName(namespace: string): string | undefined;
 }
 
-export interface RelayRoutingOptions {
+export interface RelayRoutingOptions extends PrivilegedAccess {
   ip: string;
   namespace: () => string;
   relay: RelayOpener;
-  /** Whether ports below 1024 can be bound directly (running as root). */
-  canBindPrivileged: boolean;
-  /** Whether a helper is there to relay privileged ports. */
-  relaysAvailable: boolean;
   /** The forward's counters, which relayed traffic adds to. */
   counters: Required<TunnelCounters>;
   /** A relayed connection went through `pod` (the relay's, when known). */
@@ -97,15 +93,10 @@ export class RelayRouting {
 
   private datagramForward(route: RelayRoute, destination: RelayDestination): UdpRelayForward {
     const { options } = this;
-    const privileged = route.port < 1024 && !options.canBindPrivileged;
     return new UdpRelayForward({
       ip: options.ip,
       port: route.port,
-      listenPort: privileged ? 0 : route.port,
-      unavailable:
-        privileged && !options.relaysAvailable
-          ? `port ${String(route.port)}/udp needs the privileged helper, which is not running`
-          : undefined,
+      binding: bindingFor(route.port, 'udp', options),
       destination,
       open: () => options.relay.open(options.namespace(), 'udp', destination),
       counters: options.counters,
@@ -168,12 +159,9 @@ export class RelayRouting {
 
   /** Relays the helper must hold for privileged UDP ports bound on spare ones. */
   privilegedRelays(): Relay[] {
-    return [...this.datagramPorts.values()].flatMap((forward): Relay[] => {
-      const { port, boundPort } = forward;
-      return port < 1024 && boundPort !== undefined && boundPort !== port
-        ? [{ ip: this.options.ip, port, targetPort: boundPort, protocol: 'udp' }]
-        : [];
-    });
+    return [...this.datagramPorts.values()].flatMap((forward) =>
+      helperRelayFor(this.options.ip, forward.port, forward.boundPort, 'udp'),
+    );
   }
 
   bindErrors(): string[] {

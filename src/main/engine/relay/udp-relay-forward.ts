@@ -25,10 +25,11 @@ const reopenPauseMs = 1_000;
 export interface UdpRelayForwardOptions {
   ip: string;
   port: number;
-  /** Where to bind: `port`, or 0 for a spare port behind the helper's relay of a privileged one. */
-  listenPort: number;
-  /** Set instead of binding when the port cannot be served (privileged, and no helper). */
-  unavailable?: string | undefined;
+  /**
+   * Where to bind: `port`, or 0 for a spare port behind the helper's relay of a privileged one;
+   * or why the port cannot be served (privileged, and no helper), instead of binding.
+   */
+  binding: { listenPort: number } | { unavailable: string };
   destination: RelayDestination;
   open: UdpStreamOpener;
   counters: Required<TunnelCounters>;
@@ -59,11 +60,11 @@ export class UdpRelayForward {
   }
 
   constructor(private readonly options: UdpRelayForwardOptions) {
-    if (options.unavailable) this.bindError = options.unavailable;
-    else this.bind();
+    if ('unavailable' in options.binding) this.bindError = options.binding.unavailable;
+    else this.bind(options.binding.listenPort);
   }
 
-  private bind(): void {
+  private bind(listenPort: number): void {
     const socket = createSocket({ type: 'udp4', recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
     this.socket = socket;
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -75,7 +76,7 @@ export class UdpRelayForward {
       this.options.onChange();
     });
     socket.on('message', (datagram, from) => this.fromLocal(datagram, from));
-    socket.bind(this.options.listenPort, this.options.ip, () => {
+    socket.bind(listenPort, this.options.ip, () => {
       this.bound = true;
       this.boundPort = socket.address().port;
       this.options.onChange();
