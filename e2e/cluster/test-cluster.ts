@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pollUntil } from '../support/poll';
-import { accessReviewRoute } from './api/access-review';
+import { selfReviewRoutes } from './api/self-reviews';
 import { adminRules, Authenticator, namespaceReaderRules, type PolicyRule } from './api/auth';
 import { ApiServer, parseGoBool, sendJson, type ExtraRoute } from './api/http-server';
 import { errors } from './api/status-errors';
@@ -238,7 +238,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     tls: { key: pki.serverKey, cert: pki.serverCert },
     onUpgrade: portForward.handle,
     extraRoutes: [
-      accessReviewRoute(),
+      selfReviewRoutes(),
       logRoute(kubelet),
       adminRoute(faults, () => ({
         requests: server.requestCount,

@@ -56,12 +56,12 @@ function admitService(service: Service, causes: Cause[]): void {
   const spec = service.spec;
   spec.type ??= 'ClusterIP';
   spec.sessionAffinity ??= 'None';
+  const ports = spec.ports ?? [];
   if (spec.type === 'ExternalName') {
     if (!spec.externalName) causes.push({ field: 'spec.externalName', message: 'Required value' });
-    return;
-  }
-  const ports = spec.ports ?? [];
-  if (ports.length === 0) causes.push({ field: 'spec.ports', message: 'Required value' });
+  } else if (ports.length === 0) causes.push({ field: 'spec.ports', message: 'Required value' });
+  // Every type's ports are defaulted and checked, an ExternalName's too (the API server's
+  // SetDefaults_Service knows no type): a client reads `protocol: TCP` on each.
   ports.forEach((port, index) => {
     port.protocol ??= 'TCP';
     port.targetPort ??= port.port;

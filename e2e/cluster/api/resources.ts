@@ -86,8 +86,16 @@ export const resourceTypes: readonly ResourceType[] = [
     subresources: scaleSubresource,
   }),
   define('discovery.k8s.io', 'v1', 'endpointslices', 'EndpointSlice'),
-  // Answered, not stored (`access-review.ts`): may the asking user do this?
+  // Answered, not stored (`self-reviews.ts`): may I do this, what may I do, who am I?
   define('authorization.k8s.io', 'v1', 'selfsubjectaccessreviews', 'SelfSubjectAccessReview', {
+    namespaced: false,
+    verbs: ['create'],
+  }),
+  define('authorization.k8s.io', 'v1', 'selfsubjectrulesreviews', 'SelfSubjectRulesReview', {
+    namespaced: false,
+    verbs: ['create'],
+  }),
+  define('authentication.k8s.io', 'v1', 'selfsubjectreviews', 'SelfSubjectReview', {
     namespaced: false,
     verbs: ['create'],
   }),

@@ -95,7 +95,8 @@ describe('kubectl get and describe', () => {
   it('shows services with their cluster IPs, headless and ExternalName services included', async () => {
     const result = await kubectl(['get', 'services', '-n', 'data']);
     expect(result.stdout).toMatch(/kv\s+ClusterIP\s+None\s+<none>\s+6379\/TCP/);
-    expect(result.stdout).toMatch(/billing\s+ExternalName\s+<none>\s+billing\.example\.com/);
+    // An ExternalName's ports are defaulted as any Service's are (protocol TCP).
+    expect(result.stdout).toMatch(/billing\s+ExternalName\s+<none>\s+billing\.example\.com\s+8080\/TCP\s/);
     expect(result.stdout).toMatch(
       new RegExp(`legacy-db\\s+ClusterIP\\s+127\\.${cluster.addressOctet}\\.\\d+\\.\\d+`),
     );
@@ -127,6 +128,28 @@ describe('kubectl get and describe', () => {
     expect(await can(['create', 'pods', '--subresource=portforward', '-n', 'web'], restricted)).toBe('yes');
     expect(await can(['list', 'pods', '-n', 'data'], restricted)).toBe('no');
     expect(await can(['patch', 'deployments.apps', '-n', 'web'], restricted)).toBe('no');
+  });
+
+  // What a user runs on reading "your account may not …": who am I, and what may I do here?
+  it('answers auth whoami and auth can-i --list for each user, in each namespace', async () => {
+    const restricted = cluster.contexts.restricted;
+    const whoami = await kubectl(['auth', 'whoami'], { context: restricted });
+    expect(whoami.stdout).toMatch(/Username\s+localizer-restricted\n/);
+    expect(whoami.stdout).toMatch(/Groups\s+\[system:authenticated\]\n/);
+    expect((await kubectl(['auth', 'whoami'])).stdout).toMatch(/Username\s+localizer-admin\n/);
+
+    const rules = (namespace: string, context?: string) =>
+      kubectl(['auth', 'can-i', '--list', '-n', namespace], context ? { context } : {}).then((r) => r.stdout);
+    const inWeb = await rules('web', restricted);
+    expect(inWeb).toMatch(/^pods\/portforward\s+\[\]\s+\[\]\s+\[get create\]$/m);
+    expect(inWeb).toMatch(/^services\s+\[\]\s+\[\]\s+\[get list watch\]$/m);
+    expect(inWeb).toMatch(/^selfsubjectaccessreviews\.authorization\.k8s\.io\s+\[\]\s+\[\]\s+\[create\]$/m);
+    expect(inWeb).toMatch(/^\s+\[\/version\]\s+\[\]\s+\[get\]$/m);
+    // Its rules hold in web only: elsewhere it may ask about itself and nothing more.
+    const inData = await rules('data', restricted);
+    expect(inData).not.toMatch(/^(services|pods)\s/m);
+    expect(inData).toMatch(/^selfsubjectreviews\.authentication\.k8s\.io\s/m);
+    expect(await rules('data')).toMatch(/^\*\.\*\s+\[\]\s+\[\]\s+\[\*\]$/m);
   });
 
   it('shows the endpoints of a selector-less service, which point outside the cluster', async () => {

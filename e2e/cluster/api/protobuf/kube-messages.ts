@@ -280,6 +280,10 @@ export const kubeMessages: Record<string, MessageFields> = {
     name: '7 string',
   },
   NonResourceAttributes: { path: '1 string', verb: '2 string' },
+  SelfSubjectRulesReview: { metadata: '1 ObjectMeta', spec: '2 SelfSubjectRulesReviewSpec' },
+  SelfSubjectRulesReviewSpec: { namespace: '1 string' },
+  // k8s.io/api/authentication/v1
+  SelfSubjectReview: { metadata: '1 ObjectMeta' },
 };
 
 /** The message each kind's object is, for the kinds whose bodies are decoded. */
@@ -294,4 +298,6 @@ export const messageOfKind: Record<string, string> = {
   ReplicaSet: 'ReplicaSet',
   Scale: 'Scale',
   SelfSubjectAccessReview: 'SelfSubjectAccessReview',
+  SelfSubjectRulesReview: 'SelfSubjectRulesReview',
+  SelfSubjectReview: 'SelfSubjectReview',
 };
