@@ -1,8 +1,9 @@
 /**
- * Killing `localizer connect` as hard as a crash does (SIGKILL, no chance to clean up) leaves
- * nothing behind: the helper, started the way the CLI really starts it (through sudo for a user,
- * directly for root) with its output piped to the process that died, removes every name within
- * its grace period and exits. The figures are printed as a table.
+ * Killing `localizer connect` as hard as a crash does leaves nothing behind: SIGKILL (no chance to
+ * clean up), or Ctrl-\ (SIGQUIT to the whole group, which kills connect where it stands). The
+ * helper, started the way the CLI really starts it (through sudo for a user, directly for root)
+ * with its output piped to the process that died, removes every name within its grace period and
+ * exits. The figures are printed as a table.
  */
 import { spawn } from 'node:child_process';
 import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -48,8 +49,12 @@ afterAll(async () => {
   for (const range of ranges) range.release();
 });
 
-/** Starts connect with names in a sandbox, waits until it is connected, and returns how to kill it. */
-async function connectWithNames(user: SandboxUser | undefined, waitForConnected = true) {
+/**
+ * Starts connect with names in a sandbox, waits until it is connected, and returns how to kill it.
+ * With `ownGroup`, connect leads a process group of its own, as a terminal gives a command, so a
+ * signal to that group reaches connect, sudo and the helper, and not the sandbox's unshare.
+ */
+async function connectWithNames(user: SandboxUser | undefined, waitForConnected = true, ownGroup = false) {
   if (!cluster) throw new Error('the test cluster did not start');
   const original = '127.0.0.1\tlocalhost\n# a line of the user’s own\n';
   const sandbox = createHostsSandbox(original);
@@ -63,11 +68,11 @@ async function connectWithNames(user: SandboxUser | undefined, waitForConnected 
     for (const path of [dirname(kubeconfig), kubeconfig, sandbox.stateDirectory])
       chownSync(path, user.uid, user.gid);
   }
-  const [node, ...cli] = cliCommand;
+  const [first, ...rest] = ownGroup ? ['setsid', ...cliCommand] : cliCommand;
   const launch = inHostsSandbox(
     sandbox,
-    node,
-    [...cli, 'connect', '--kubeconfig', kubeconfig, '--ip-range', range.cidr],
+    first,
+    [...rest, 'connect', '--kubeconfig', kubeconfig, '--ip-range', range.cidr],
     user,
   );
   const child = spawn(launch.command, launch.args, {
@@ -146,6 +151,49 @@ describe('SIGKILL of localizer connect', () => {
         .toEqual([]);
       figures.push({
         case: testCase.name,
+        'hosts restored after (ms)': restoredMs,
+        'names left': 0,
+        'processes left': 0,
+      });
+      child.kill('SIGKILL');
+    });
+  }
+});
+
+describe('Ctrl-\\ (SIGQUIT to the whole process group) while localizer connect runs', () => {
+  for (const testCase of cases) {
+    it(`${testCase.name}: connect quits at once, and the helper outlives it and removes every name within the grace period plus 1 s`, async () => {
+      const why = testCase.skip();
+      if (why) {
+        console.log(`skipped: ${why}`);
+        return;
+      }
+      const { child, sandbox, original } = await connectWithNames(testCase.user(), true, true);
+      const root = dirname(sandbox.hostsFile);
+      const leader = processesMarked(root).find(
+        (p) => p.args.includes(`${cliPath} connect`) && /^\S*node\S* /.test(p.args),
+      );
+      if (!leader) throw new Error('connect is not running');
+      const quitAt = Date.now();
+      process.kill(-leader.pid, 'SIGQUIT');
+      const deadline = helperGraceMs + 1000;
+      await expect
+        .poll(() => readFileSync(sandbox.hostsFile, 'utf8'), {
+          timeout: deadline,
+          interval: 50,
+          message: `the names should be gone within ${String(deadline)} ms of Ctrl-\\`,
+        })
+        .toBe(original);
+      const restoredMs = Date.now() - quitAt;
+      const leftovers = () =>
+        processesMarked(root)
+          .filter((p) => p.pid !== child.pid)
+          .map((p) => p.args);
+      await expect
+        .poll(leftovers, { timeout: 5000, message: 'connect, sudo and the helper should all be gone' })
+        .toEqual([]);
+      figures.push({
+        case: `${testCase.name}, Ctrl-\\ to the group`,
         'hosts restored after (ms)': restoredMs,
         'names left': 0,
         'processes left': 0,
