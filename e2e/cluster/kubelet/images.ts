@@ -65,6 +65,12 @@ export const knownImages: Record<string, ImageRuntime> = {
     defaultPort: 9000,
     user: 65532,
   },
+  'localizer-test/grpc-server': {
+    kind: 'node-program',
+    script: program('grpc-server.mjs'),
+    defaultPort: 50051,
+    user: 65532,
+  },
   'localizer-test/openssh-server': {
     kind: 'openssh',
     user: 0,

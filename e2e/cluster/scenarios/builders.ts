@@ -5,6 +5,7 @@ export const images = {
   http: 'localizer-test/http-server:1.0',
   echo: 'localizer-test/echo-server:1.0',
   bulk: 'localizer-test/bulk-server:1.0',
+  grpc: 'localizer-test/grpc-server:1.0',
   openssh: 'localizer-test/openssh-server:9.2',
   redis: 'redis:7.0',
 } as const;
