@@ -83,8 +83,9 @@ export async function startCliInstance(
     startHelper,
     ...(transport ? { firstTransport: transport } : {}),
     diagnostics: process.env.LOCALIZER_DIAGNOSTICS === '1',
-    log: (line) => {
-      if (!closing) print(line);
+    // A foreground command is the asker too: what its request already showed is not printed again.
+    log: (line, toldTheAsker) => {
+      if (!closing && !(kind === 'foreground' && toldTheAsker === true)) print(line);
     },
   });
   return {

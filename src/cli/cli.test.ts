@@ -1,6 +1,15 @@
 /** The `localizer` CLI as a user runs it, against a real test cluster. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -258,7 +267,8 @@ describe('localizer connect with names, in a sandbox', () => {
     await expect
       .poll(() => output, { timeout: 30_000, message: 'connect should finish' })
       .toContain('with names in /etc/hosts');
-    expect(output).toContain('sudo may ask for your password');
+    // Once: the foreground connect is both the asker and the instance's log.
+    expect(output.split('sudo may ask for your password').length - 1).toBe(1);
     await expect
       .poll(() => readFileSync(hostsFile, 'utf8'), { timeout: 10_000 })
       .toContain('kv-2.kv.data.svc.cluster.local');
@@ -344,6 +354,49 @@ describe('localizer connect with names, in a sandbox', () => {
       'The privileged helper stopped',
     );
     expect(readFileSync(hostsFile, 'utf8')).toBe(original);
+  });
+
+  it('run by a user on a machine without sudo, says once that names need it and what to do, and serves every service by its address', async () => {
+    if (!isRoot || !existsSync('/usr/bin/setpriv')) {
+      console.log('skipped: running connect as another user needs real root and setpriv');
+      return;
+    }
+    const nobody = 65534;
+    const home = mkdtempSync(join(tmpdir(), 'cli-no-sudo-'));
+    const bin = join(home, 'bin');
+    mkdirSync(bin);
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const kubeconfig = join(home, 'config');
+    copyFileSync(cluster.kubeconfigPath, kubeconfig);
+    const state = join(home, 'state');
+    mkdirSync(state);
+    for (const path of [home, kubeconfig, state]) chownSync(path, nobody, nobody);
+    // As that user, with only node on PATH (no sudo to start the helper with).
+    const asUser = [`--reuid=${String(nobody)}`, `--regid=${String(nobody)}`, '--clear-groups', '--'];
+    const environment = [`PATH=${bin}`, `HOME=${home}`, `LOCALIZER_STATE_DIR=${state}`];
+    const connect = [...cliArgs, 'connect', '--kubeconfig', kubeconfig, '--ip-range', ipRange()];
+    const child = spawn('setpriv', [...asUser, 'env', ...environment, 'node', ...connect], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await expect
+      .poll(() => output, { timeout: 30_000, message: 'connect should finish' })
+      .toContain('Connected:');
+    const once = (text: string) => output.split(text).length - 1;
+    expect(once('sudo is not installed or not on PATH; install sudo'), output).toBe(1);
+    expect(once('Services stay reachable by their IP'), output).toBe(1);
+    // Port 80 needs the helper too; the others answer on their addresses.
+    expect(output).toMatch(/web\s+frontend\s+failed\s+port 80 needs the privileged helper/);
+    const api = /web\s+api\s+running\s+-\s+api-\S+\s+(127\.\d+\.\d+\.\d+)\s/.exec(output)?.[1];
+    expect(api, output).toBeDefined();
+    const answer = (await (await fetch(`http://${String(api)}:8080/`)).json()) as { namespace: string };
+    expect(answer.namespace).toBe('web');
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(output).toContain('Disconnected.');
   });
 });
 

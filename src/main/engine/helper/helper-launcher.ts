@@ -60,8 +60,15 @@ export async function launchHelper(options: HelperLaunchOptions): Promise<Launch
         const match = /localizer-helper ready socket=(\S+)/.exec(stdout);
         if (match?.[1]) resolve(match[1]);
       });
-      child.once('error', (error) =>
-        reject(new HelperError('disconnected', `Cannot start the privileged helper: ${error.message}`)),
+      child.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          new HelperError(
+            'disconnected',
+            error.code === 'ENOENT'
+              ? `Cannot start the privileged helper: ${command} is not installed or not on PATH${command === 'sudo' ? '; install sudo (the helper runs as root through it), or run as root' : ''}`
+              : `Cannot start the privileged helper: ${error.message}`,
+          ),
+        ),
       );
       child.once('exit', (code) =>
         reject(

@@ -13,8 +13,7 @@ import type { ContextClients } from './context-clients';
 import { InstanceRefusedError } from './instance-refusal';
 import type { ConnectRequest } from './instance-requests';
 import type { NamesKeeper } from './names-keeper';
-
-type Progress = (message: string) => void;
+import type { Progress } from './instance-output';
 
 export interface ContextConnectorOptions {
   stateDirectory: string;

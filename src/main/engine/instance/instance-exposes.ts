@@ -14,10 +14,7 @@ import type { ContextClients } from './context-clients';
 import { recoverEarlierRuns } from './earlier-runs';
 import { InstanceRefusedError } from './instance-refusal';
 import type { ExposeInstanceRequest } from './instance-requests';
-
-type Progress = (message: string) => void;
-
-const silent: Progress = () => undefined;
+import { silent, type Progress } from './instance-output';
 
 export interface InstanceExposesOptions {
   stateDirectory: string;

@@ -34,6 +34,7 @@ import {
 import { acquireInstanceLock, type InstanceLock } from '../control/instance-lock';
 import { NamesKeeper, type StartHelper } from './names-keeper';
 import { ContextClients, contextKey } from './context-clients';
+import { silent, type InstanceLog, type Progress } from './instance-output';
 import { InstanceExposes } from './instance-exposes';
 import { ContextConnector } from './context-connector';
 import { InstanceRefusedError } from './instance-refusal';
@@ -61,12 +62,8 @@ export interface LocalizerInstanceOptions {
   diagnostics?: boolean;
   /** Exposes' timing, for tests. */
   expose?: Pick<ExposeManagerOptions, 'keepaliveIntervalMs' | 'startTimeoutMs' | 'restoreTimeoutMs'>;
-  log?: (message: string) => void;
+  log?: InstanceLog;
 }
-
-type Progress = (message: string) => void;
-
-const silent: Progress = () => undefined;
 
 export class LocalizerInstance extends EventEmitter<{
   /** Tunnels or connections changed (not coalesced: listeners pace themselves). */
@@ -127,7 +124,7 @@ export class LocalizerInstance extends EventEmitter<{
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
     this.names = new NamesKeeper({
       startHelper: options.startHelper,
-      log: (message) => this.log(message),
+      log: (message, toldTheAsker) => this.log(message, toldTheAsker),
       wanted: () => !this.closing && this.connections.size > 0,
     });
     this.connector = new ContextConnector({
@@ -165,8 +162,8 @@ export class LocalizerInstance extends EventEmitter<{
     return this.exposing.manager;
   }
 
-  private log(message: string): void {
-    this.options.log?.(message);
+  private log(message: string, toldTheAsker = false): void {
+    this.options.log?.(message, toldTheAsker);
   }
 
   /** Closes the dialers of contexts that nothing connects or exposes any more. */

@@ -6,6 +6,7 @@
 import { HelperSync } from '../connect/helper-sync';
 import type { HelperClient } from '../helper/helper-client';
 import { superviseHelper, type HelperSupervisor } from '../helper/helper-supervisor';
+import type { InstanceLog } from './instance-output';
 
 export type StartHelper = (
   ipRange: string,
@@ -15,7 +16,7 @@ export type StartHelper = (
 export interface NamesKeeperOptions {
   /** Undefined: this front end never runs the helper (the harness, names off). */
   startHelper: StartHelper | undefined;
-  log: (message: string) => void;
+  log: InstanceLog;
   /** Whether a helper that died should be replaced now (not while stopping, not once idle). */
   wanted: () => boolean;
 }
@@ -46,7 +47,7 @@ export class NamesKeeper {
     }
     const helper = await start(ipRange, (message) => {
       progress(message);
-      this.options.log(message);
+      this.options.log(message, true);
     });
     if (!helper) {
       this.problem = 'the privileged helper could not start (see the log)';
