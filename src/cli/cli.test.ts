@@ -60,6 +60,28 @@ afterAll(async () => {
   for (const range of ranges) range.release();
 });
 
+describe("a command's help", () => {
+  it('is printed for COMMAND --help, -h and help COMMAND, with exit 0, and --help after -- is left to the program run', async () => {
+    for (const args of [
+      ['env', '--help'],
+      ['connect', '-h'],
+      ['help', 'expose'],
+      ['expose', 'web/api', '--help'],
+    ]) {
+      const result = await localizer(args);
+      expect(result.code, args.join(' ')).toBe(0);
+      const command = args[0] === 'help' ? args[1] : args[0];
+      expect(result.stdout, args.join(' ')).toMatch(
+        new RegExp(`^Usage:\\n {2}localizer ${String(command)} `),
+      );
+      expect(result.stdout, args.join(' ')).not.toContain('localizer daemon');
+    }
+    // Not ours: `run` hands it to the command, which fails here without a cluster answer first.
+    const run = await localizer(['run', 'web/api', '--', 'node', '--help'], { KUBECONFIG: '/nonexistent' });
+    expect(run.stdout).not.toMatch(/^Usage:/);
+  });
+});
+
 describe('localizer connect refuses bad input with a message and a non-zero exit', () => {
   it('names the missing kubeconfig', async () => {
     const result = await localizer(['connect', '--kubeconfig', '/nonexistent/kubeconfig', '--no-names']);

@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from './usage-error';
 import { reportCliError } from './cli-errors';
-import { usage } from './usage';
+import { commandUsage, usage } from './usage';
 
 // A reader that goes away (`localizer list --watch | head`) ends the command, quietly.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -24,6 +24,16 @@ function print(line: string): void {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `localizer COMMAND --help` and `localizer help COMMAND`, before COMMAND checks its arguments.
+  // What follows `--` is another program's (`localizer run … -- node --help`).
+  const ownArgs = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  const helpWanted = ownArgs.some((arg) => arg === '--help' || arg === '-h');
+  const help = command === 'help' ? rest[0] : helpWanted ? command : undefined;
+  const helpText = help === undefined ? undefined : commandUsage(help);
+  if (helpText !== undefined) {
+    process.stdout.write(helpText);
+    return 0;
+  }
   if (command === 'daemon') {
     parseArgs({ args: rest, options: {} });
     const { runDaemon } = await import('./daemon-command');

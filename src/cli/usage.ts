@@ -1,4 +1,7 @@
-/** `localizer help`: every command and option, as printed for a bad or missing command. */
+/**
+ * `localizer help`: every command and option, as printed for a bad or missing command;
+ * `commandUsage` reads one command's part of it.
+ */
 export const usage = `Usage:
   localizer daemon
   localizer connect [--kubeconfig FILE] [--context NAME]... [--namespace NS]... [--exclude-namespace NS]...
@@ -44,9 +47,10 @@ env         a workload's container environment as its pods get it (WORKLOAD: dep
             pod/NAME, or a service's name): values, ConfigMaps, Secrets, fields, resources and service
             links, with in-cluster addresses rewritten to this machine's forwards while connected.
             --output writes mode 0600 and refuses a file git could commit (--force to write anyway)
-run         runs COMMAND with that environment; nothing is written to disk. --files DIR also puts
-            the container's ConfigMap, Secret and downward-API volume files under DIR (0700) at
-            their mount paths, with their modes, while COMMAND runs (LOCALIZER_FILES names DIR)
+run         runs COMMAND with the workload's environment, as env gives it; nothing is written to
+            disk. --files DIR also puts the container's ConfigMap, Secret and downward-API volume
+            files under DIR (0700) at their mount paths, with their modes, while COMMAND runs
+            (LOCALIZER_FILES names DIR)
 status      which Localizer runs (kind, pid), its contexts and their state, names, tunnel counts.
             Exit status 3 when none runs
 up          brings up a project file (default ./localizer.yaml): its context and namespaces connected,
@@ -61,3 +65,30 @@ mcp         a Model Context Protocol server on stdin/stdout for coding agents: s
             --allow-secret-values). It drives the running Localizer and never starts one.
             mcp install adds it to Claude Code, Cursor or VS Code (--print shows the entry)
 `;
+
+/** The commands `usage` describes, each at the start of a description line. */
+const commands = usage
+  .split('\n')
+  .flatMap((line) => /^([a-z]+) {2,}/.exec(line)?.[1] ?? [])
+  .filter((name) => name !== 'localizer');
+
+/**
+ * `localizer COMMAND --help` (or `localizer help COMMAND`): that command's lines of `usage`, its
+ * synopsis and its description; undefined for a command `usage` does not describe.
+ */
+export function commandUsage(command: string): string | undefined {
+  if (!commands.includes(command)) return undefined;
+  const lines = usage.split('\n');
+  const synopsis: string[] = [];
+  let inSynopsis = false;
+  for (const line of lines) {
+    if (line.startsWith('  localizer '))
+      inSynopsis = line.startsWith(`  localizer ${command} `) || line === `  localizer ${command}`;
+    else if (!line.startsWith('      ')) inSynopsis = false;
+    if (inSynopsis) synopsis.push(line);
+  }
+  const start = lines.findIndex((line) => new RegExp(`^${command} {2,}`).test(line));
+  const end = lines.findIndex((line, i) => i > start && !line.startsWith(' '));
+  const description = lines.slice(start, end < 0 ? undefined : end);
+  return `Usage:\n${synopsis.join('\n')}\n\n${description.join('\n')}\n`;
+}
