@@ -29,14 +29,36 @@ describe('the CLI on an error', () => {
     expect(said).toBe(`localizer: ${error.message}\n`);
   });
 
+  it("names the command an option is unknown to, shows that command's usage, and exits 2", () => {
+    const unknown = (option: string) =>
+      Object.assign(
+        new TypeError(
+          `Unknown option '${option}'. To specify a positional argument starting with a '-', place it at the end of the command after '--', as in '-- "${option}"`,
+        ),
+        { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' },
+      );
+    let said = '';
+    expect(reportCliError(unknown('--nope'), (text) => (said += text), 'list')).toBe(2);
+    expect(said).toMatch(/^localizer: localizer list has no option --nope\.\n\nUsage:\n {2}localizer list /);
+    expect(said).not.toContain('localizer daemon');
+    expect(said).not.toContain('positional argument');
+
+    // A kubectl habit: the namespace goes in the name for the commands that take NAMESPACE/NAME.
+    said = '';
+    reportCliError(unknown('-n'), (text) => (said += text), 'env');
+    expect(said).toMatch(/^localizer: localizer env has no option -n: the namespace is part of the name/);
+    said = '';
+    reportCliError(unknown('-n'), (text) => (said += text), 'list');
+    expect(said).toMatch(/^localizer: localizer list has no option -n\.\n/);
+  });
+
   it('shows the usage after an option it does not know, and exits 2', () => {
     const error = Object.assign(new TypeError("Unknown option '--nope'"), {
       code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION',
     });
     const { exitCode, said } = report(error);
     expect(exitCode).toBe(2);
-    expect(said).toContain("Unknown option '--nope'");
-    expect(said).toContain('Usage:');
+    expect(said).toMatch(/^localizer: localizer has no option --nope\.\n\nUsage:\n {2}localizer daemon\n/);
   });
 
   it('names the path and the fix when the file system says no', () => {

@@ -11,7 +11,7 @@ import { KubeconfigError } from '../main/engine/kube/kubeconfig-error';
 import { ProjectFileError } from '../main/engine/project/project-file-reader';
 import { stateDirectory } from '../main/engine/state-directory';
 import { McpInstallError } from '../mcp/mcp-install';
-import { usage } from './usage';
+import { commandUsage, usage } from './usage';
 import { UsageError } from './usage-error';
 
 /** A failed file operation on a named path (the state directory, a kubeconfig): the user's to fix. */
@@ -41,14 +41,38 @@ const userErrors = [UsageError, KubeconfigError, ConnectError, McpInstallError, 
 /** Said in one line, not a bug: the user's errors, and what the running Localizer or the cluster refused (exit 1). */
 const reportedErrors = [...userErrors, ControlError, InstanceRunningError];
 
-/** Writes what went wrong and returns the exit code, or undefined for an error that is a bug. */
-export function reportCliError(error: unknown, write: (text: string) => void): number | undefined {
+/**
+ * A command line node:util's parseArgs refused, said for `command` (when it is one), followed by
+ * that command's usage. Node's own words for an unknown option tell how to pass a positional
+ * that starts with '-', which is rarely what happened: a kubectl habit (`-n NS`) is likelier.
+ */
+function describeParseError(message: string, command: string | undefined): string {
+  const own = command === undefined ? undefined : commandUsage(command);
+  const option = /^Unknown option '([^']+)'/.exec(message)?.[1];
+  if (option === undefined) return `localizer: ${message}\n\n${own ?? usage}`;
+  const named = own === undefined ? 'localizer' : `localizer ${String(command)}`;
+  const namespaceInName =
+    (option === '-n' || option === '--namespace') && own?.includes(' NAMESPACE/') === true
+      ? ': the namespace is part of the name (NAMESPACE/NAME)'
+      : '';
+  return `localizer: ${named} has no option ${option}${namespaceInName}.\n\n${own ?? usage}`;
+}
+
+/**
+ * Writes what went wrong and returns the exit code, or undefined for an error that is a bug.
+ * `command` is the command the user ran, for a command line that could not be parsed.
+ */
+export function reportCliError(
+  error: unknown,
+  write: (text: string) => void,
+  command?: string,
+): number | undefined {
   if (error instanceof Error && (isRefusal(error) || reportedErrors.some((kind) => error instanceof kind))) {
     write(`localizer: ${error.message}\n`);
     return userErrors.some((kind) => error instanceof kind) ? 2 : 1;
   }
   if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-    write(`localizer: ${error.message}\n\n${usage}`);
+    write(describeParseError(error.message, command));
     return 2;
   }
   if (isFileSystemError(error)) {

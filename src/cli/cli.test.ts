@@ -61,7 +61,7 @@ afterAll(async () => {
 });
 
 describe("a command's help", () => {
-  it('is printed for COMMAND --help, -h and help COMMAND, with exit 0, and --help after -- is left to the program run', async () => {
+  it('is printed for COMMAND --help, -h and help COMMAND, with exit 0, and --help after -- is left to the program run; an unknown command is named', async () => {
     for (const args of [
       ['env', '--help'],
       ['connect', '-h'],
@@ -79,6 +79,18 @@ describe("a command's help", () => {
     // Not ours: `run` hands it to the command, which fails here without a cluster answer first.
     const run = await localizer(['run', 'web/api', '--', 'node', '--help'], { KUBECONFIG: '/nonexistent' });
     expect(run.stdout).not.toMatch(/^Usage:/);
+
+    // A command that does not exist is named, with every command after it, on stderr: exit 2.
+    const unknown = await localizer(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stdout).toBe('');
+    expect(unknown.stderr).toMatch(
+      /^localizer: there is no command "frobnicate"; these are:\n\nUsage:\n {2}localizer daemon\n/,
+    );
+    // Asked for: stdout, exit 0.
+    const all = await localizer(['--help']);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/^Usage:\n {2}localizer daemon\n/);
   });
 });
 

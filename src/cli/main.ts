@@ -252,14 +252,17 @@ async function main(argv: string[]): Promise<number> {
     const { runStatus } = await import('./list-command');
     return runStatus(values, print);
   }
-  process.stdout.write(usage);
-  return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+  const asked = command === undefined || command === 'help' || command === '--help' || command === '-h';
+  if (!asked)
+    process.stderr.write(`localizer: there is no command ${JSON.stringify(command)}; these are:\n\n`);
+  (asked ? process.stdout : process.stderr).write(usage);
+  return asked ? 0 : 2;
 }
 
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
-  const exitCode = reportCliError(error, (line) => process.stderr.write(line));
+  const exitCode = reportCliError(error, (line) => process.stderr.write(line), process.argv[2]);
   if (exitCode === undefined) throw error;
   process.exitCode = exitCode;
 }
