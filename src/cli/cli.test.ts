@@ -226,6 +226,37 @@ describe('localizer connect with an exec credential plugin', () => {
     expect(await exited).toBe(0);
   });
 
+  it('says what it waits for while a plugin takes its time (a sign-in), then connects', async () => {
+    // A login tool waiting on its user: 7 s before it answers, past the 5 s connect waits quietly.
+    const kubeconfig = kubeconfigWithExecPlugin(
+      'sleep 7; printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' "$CORP_TOKEN"',
+    );
+    const state = mkdtempSync(join(tmpdir(), 'cli-state-'));
+    const child = spawn(
+      process.execPath,
+      [...cliArgs, 'connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()],
+      { env: { ...process.env, LOCALIZER_STATE_DIR: state } },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await expect
+        .poll(() => output, { timeout: 30_000, message: 'connect should finish once the plugin answers' })
+        .toContain('Connected: ');
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    expect(output, 'the note names the plugin and what to do').toMatch(
+      /Still waiting for the credential plugin "\S+corp-login" of context "localizer-test": a sign-in it waits for cannot show here .* Sign in with it, or your cloud CLI, in another terminal/,
+    );
+    expect(output.indexOf('Still waiting for'), 'the note comes before the connect finishes').toBeLessThan(
+      output.indexOf('services ready'),
+    );
+  });
+
   it('names the plugin and passes on what it said when it fails', async () => {
     const kubeconfig = kubeconfigWithExecPlugin('echo "session expired: run corp-login --renew" >&2; exit 1');
     const result = await connectOnce(kubeconfig);

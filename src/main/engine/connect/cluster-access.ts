@@ -49,14 +49,33 @@ export async function watchScope(
   }
 }
 
+/** The context's credential plugin (a cloud login tool's command), if its user has one. */
+function credentialPlugin(kubeContext: KubeContext): string | undefined {
+  const command = (kubeContext.kubeConfig.getCurrentUser()?.exec as { command?: unknown } | undefined)
+    ?.command;
+  return typeof command === 'string' ? command : undefined;
+}
+
+/**
+ * What to tell a user whose connect has not started after a while. A credential plugin is the
+ * likely wait: client-node runs it with no terminal and shows nothing it prints until it ends,
+ * so a sign-in it waits for (a browser, a device code) never shows.
+ */
+export function slowStartNote(kubeContext: KubeContext): string {
+  const command = credentialPlugin(kubeContext);
+  return command === undefined
+    ? `Still waiting for the API server at ${kubeContext.server} (context ${kubeContext.name})…`
+    : `Still waiting for the credential plugin "${command}" of context "${kubeContext.name}": a sign-in it waits for cannot show here (it runs without a terminal). Sign in with it, or your cloud CLI, in another terminal; connect goes on once it answers (Ctrl-C stops).`;
+}
+
 /**
  * Runs the context's credential plugin (cloud login tools), if it has one, before anything
  * else: its failure means logging in again, not a network problem.
  */
 async function checkCredentials(kubeContext: KubeContext): Promise<void> {
   const { kubeConfig, name } = kubeContext;
-  const command = (kubeConfig.getCurrentUser()?.exec as { command?: unknown } | undefined)?.command;
-  if (typeof command !== 'string') return;
+  const command = credentialPlugin(kubeContext);
+  if (command === undefined) return;
   try {
     await kubeConfig.applyToHTTPSOptions({});
   } catch (error) {

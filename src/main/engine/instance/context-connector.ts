@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { AddressBook } from '../connect/address-book';
+import { slowStartNote } from '../connect/cluster-access';
 import { ConnectEngine } from '../connect/connect-engine';
 import type { ExposeManager } from '../expose/expose-manager';
 import { connectOptionsProblem, withConnectDefaults, type ConnectOptions } from './connect-options';
@@ -14,6 +15,9 @@ import { InstanceRefusedError } from './instance-refusal';
 import type { ConnectRequest } from './instance-requests';
 import type { NamesKeeper } from './names-keeper';
 import type { Progress } from './instance-output';
+
+/** How long a context may take to start before the asker is told what it waits for. */
+const slowStartMs = 5_000;
 
 export interface ContextConnectorOptions {
   stateDirectory: string;
@@ -90,7 +94,8 @@ export class ContextConnector {
         });
         connections.set(context.name, { context, engine, clusterDomain: options.clusterDomain });
         started.push(context.name);
-        await engine.start();
+        const slow = setTimeout(() => progress(slowStartNote(context)), slowStartMs);
+        await engine.start().finally(() => clearTimeout(slow));
       }
     } catch (error) {
       await this.disconnect(started, false);
