@@ -141,7 +141,9 @@ describe('localizer connect refuses bad input with a message and a non-zero exit
     );
     const result = await connectOnce(kubeconfig);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain(`Cannot reach the Kubernetes API server at https://127.0.0.1:${port}`);
+    expect(result.stderr).toContain(
+      `Cannot reach the Kubernetes API server at https://127.0.0.1:${port}: fetch failed: connect ECONNREFUSED 127.0.0.1:${port}.`,
+    );
   });
 
   it('refuses an address range too small to give every service its own IP', async () => {

@@ -29,7 +29,12 @@ export function errorStatus(error: unknown): number | undefined {
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const body = (error as { body?: unknown }).body;
-  return typeof body === 'string' ? statusMessage(body, error.message) : error.message;
+  if (typeof body === 'string') return statusMessage(body, error.message);
+  // fetch says only "fetch failed"; why (refused, no such host, no answer, a bad certificate)
+  // is its cause.
+  return error.cause instanceof Error && error.cause.message && !error.message.includes(error.cause.message)
+    ? `${error.message}: ${error.cause.message}`
+    : error.message;
 }
 
 /** Reads a refused request's response and resolves with the server's message (or `fallback`). */
