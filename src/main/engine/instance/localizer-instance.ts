@@ -292,15 +292,15 @@ export class LocalizerInstance extends EventEmitter<{
     ];
   }
 
-  /** One context's connection as the tray and window show it, or undefined when not connected. */
-  connectionOf(name: string): ConnectionStatus | undefined {
+  /** One context's connection as the tray and window show it (of `tunnels`), if connected. */
+  connectionOf(name: string, tunnels: TunnelStatus[] = this.tunnels()): ConnectionStatus | undefined {
     const connection = this.connections.get(name);
     if (!connection) return undefined;
     const { engine } = connection;
     return connectionStatus(
       name,
       engine.health,
-      [...engine.snapshot(), ...this.exposes.snapshot().filter((t) => t.context === name)],
+      tunnels.filter((t) => t.context === name),
       this.names.enabled,
       engine.timings.firstListAt !== undefined,
     );
@@ -311,13 +311,14 @@ export class LocalizerInstance extends EventEmitter<{
   }
 
   status(): InstanceStatus {
+    const tunnels = this.tunnels();
     return instanceStatus({
       identity: this.identity,
       connections: this.connections,
-      connectionOf: (name) => this.connectionOf(name),
+      connectionOf: (name) => this.connectionOf(name, tunnels),
       transportOf: (context) => this.clients.transportOf(context),
       helper: this.names.status(this.connections.size > 0),
-      tunnels: this.tunnels(),
+      tunnels,
       ipRange: this.connector.ipRange,
     });
   }
