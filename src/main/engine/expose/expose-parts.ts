@@ -41,6 +41,11 @@ export class ExposeParts {
 
   constructor(private readonly options: ExposePartsOptions) {}
 
+  /** The SSH pod's image (the request's, else the manager's), chosen once. */
+  get image(): SshImage {
+    return this.options.image;
+  }
+
   /** The SSH pod's keeper, if the keys were made (and with them the record). */
   get existingPod(): SshPodKeeper | undefined {
     return this.podKeeper;

@@ -226,7 +226,7 @@ export class ExposeSession extends EventEmitter<{
       namespace: this.options.request.namespace,
       dialer: this.options.dialer,
       clock: this.clock,
-      image: this.options.request.image ?? this.options.image,
+      image: this.made.image,
       keys,
       ports: plan.ports,
       counters: this.counters,
