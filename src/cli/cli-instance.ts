@@ -83,9 +83,9 @@ export async function startCliInstance(
     startHelper,
     ...(transport ? { firstTransport: transport } : {}),
     diagnostics: process.env.LOCALIZER_DIAGNOSTICS === '1',
-    // A foreground command is the asker too: what its request already showed is not printed again.
-    log: (line, toldTheAsker) => {
-      if (!closing && !(kind === 'foreground' && toldTheAsker === true)) print(line);
+    // What this command's own request already showed is not printed twice.
+    log: (line, shownHere) => {
+      if (!closing && !shownHere) print(line);
     },
   });
   return {

@@ -259,6 +259,28 @@ describe('localizer connect with an exec credential plugin', () => {
     );
   });
 
+  it('blames the API server, not a plugin that has answered, when the server is the wait', async () => {
+    // A server that takes connections and never answers them (a VPN half up, a firewall).
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = `https://127.0.0.1:${String((silent.address() as { port: number }).port)}`;
+    const kubeconfig = kubeconfigWithExecPlugin(
+      'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' "$CORP_TOKEN"',
+    );
+    writeFileSync(kubeconfig, readFileSync(kubeconfig, 'utf8').replace(cluster.server, address));
+    try {
+      const result = await connectOnce(kubeconfig);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toContain(
+        `Still waiting for the API server at ${address} (context localizer-test)…`,
+      );
+      expect(result.stdout).not.toContain('Still waiting for the credential plugin');
+      expect(result.stderr).toContain(`Cannot reach the Kubernetes API server at ${address}: fetch failed:`);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('names the plugin and passes on what it said when it fails', async () => {
     const kubeconfig = kubeconfigWithExecPlugin('echo "session expired: run corp-login --renew" >&2; exit 1');
     const result = await connectOnce(kubeconfig);

@@ -14,10 +14,15 @@ import { defaultSshImage, type SshImage } from './expose/ssh-image';
 import { LocalizerBackend, type LocalizerBackendOptions, type SettingsStore } from './localizer-backend';
 import { LocalizerInstance, type LocalizerInstanceOptions } from './instance/localizer-instance';
 
-export interface OpenLocalizerOptions extends Omit<LocalizerInstanceOptions, 'defaults' | 'version'> {
+export interface OpenLocalizerOptions extends Omit<LocalizerInstanceOptions, 'defaults' | 'version' | 'log'> {
   appInfo: AppInfo;
   settings: SettingsStore;
   openTerminal?: LocalizerBackendOptions['openTerminal'];
+  /**
+   * What the instance says. `shownHere`: a request of this process (`request` below, a
+   * foreground command's own) has been given it as progress, on this process's terminal.
+   */
+  log?: (message: string, shownHere: boolean) => void;
 }
 
 export interface OpenedLocalizer {
@@ -53,9 +58,16 @@ export function memorySettings(initial: Settings): SettingsStore {
 
 /** Throws `InstanceRunningError` (naming the running one) when another instance owns the directory. */
 export async function openLocalizer(options: OpenLocalizerOptions): Promise<OpenedLocalizer> {
-  const { appInfo, settings, openTerminal, ...instanceOptions } = options;
+  const { appInfo, settings, openTerminal, log, ...instanceOptions } = options;
+  // This process's own connects under way. Only a connect starts the helper (whose lines are the
+  // ones told to the asker too), and the instance runs one connect at a time: a line told to the
+  // asker while one of these runs was told to this process.
+  let ownConnects = 0;
   const instance = LocalizerInstance.open({
     ...instanceOptions,
+    ...(log
+      ? { log: (message, toldTheAsker) => log(message, toldTheAsker === true && ownConnects > 0) }
+      : {}),
     version: appInfo.version,
     defaults: () => {
       const current = settings.get();
@@ -80,6 +92,8 @@ export async function openLocalizer(options: OpenLocalizerOptions): Promise<Open
     instance,
     api,
     request: (request, requestOptions) => {
+      const connect = request.op === 'connect';
+      if (connect) ownConnects++;
       const [client, server] = duplexPair();
       let failed: unknown;
       serveControlConnection(server, handler, (error) => {
@@ -88,11 +102,13 @@ export async function openLocalizer(options: OpenLocalizerOptions): Promise<Open
       });
       // The asker is this process: an error that is no refusal (a bug, a file it cannot write)
       // stays itself, stack and all, as a direct call would leave it, not a one-line answer.
-      return exchangeControl(client, 'the Localizer in this process', request, requestOptions).catch(
-        (error: unknown) => {
+      return exchangeControl(client, 'the Localizer in this process', request, requestOptions)
+        .catch((error: unknown) => {
           throw failed !== undefined && !isRefusal(failed) ? failed : error;
-        },
-      );
+        })
+        .finally(() => {
+          if (connect) ownConnects--;
+        });
     },
     close: async () => {
       api.dispose();

@@ -27,8 +27,11 @@ export async function watchScope(
   kubeContext: KubeContext,
   core: k8s.CoreV1Api,
   namespaces: readonly string[],
+  onStep: (step: StartStep) => void = () => undefined,
 ): Promise<WatchScope> {
+  onStep('credentials');
   await checkCredentials(kubeContext);
+  onStep('api-server');
   if (namespaces.length > 0) {
     for (const namespace of namespaces) {
       await core.listNamespacedService({ namespace, limit: 1 }).catch((error: unknown) => {
@@ -49,6 +52,9 @@ export async function watchScope(
   }
 }
 
+/** What a starting connect waits for: its credential plugin, then the API server's answers. */
+export type StartStep = 'credentials' | 'api-server';
+
 /** The context's credential plugin (a cloud login tool's command), if its user has one. */
 function credentialPlugin(kubeContext: KubeContext): string | undefined {
   const command = (kubeContext.kubeConfig.getCurrentUser()?.exec as { command?: unknown } | undefined)
@@ -61,9 +67,9 @@ function credentialPlugin(kubeContext: KubeContext): string | undefined {
  * likely wait: client-node runs it with no terminal and shows nothing it prints until it ends,
  * so a sign-in it waits for (a browser, a device code) never shows.
  */
-export function slowStartNote(kubeContext: KubeContext): string {
+export function slowStartNote(kubeContext: KubeContext, waitingOn: StartStep): string {
   const command = credentialPlugin(kubeContext);
-  return command === undefined
+  return command === undefined || waitingOn !== 'credentials'
     ? `Still waiting for the API server at ${kubeContext.server} (context ${kubeContext.name})…`
     : `Still waiting for the credential plugin "${command}" of context "${kubeContext.name}": a sign-in it waits for cannot show here (it runs without a terminal). Sign in with it, or your cloud CLI, in another terminal; connect goes on once it answers (Ctrl-C stops).`;
 }

@@ -12,7 +12,7 @@ import type { TunnelStatus } from '../../../shared/tunnel-status';
 import type { KubeContext } from '../kube/kube-context';
 import { sessionKey, type PodDialer, type PodTarget } from '../kube/pod-dialer';
 import { ClusterWatch, engineHealth, type EngineHealth } from './cluster-watch';
-import { watchScope } from './cluster-access';
+import { watchScope, type StartStep } from './cluster-access';
 import { hostsEntriesFor, withoutNamesHeldElsewhere } from './service-names';
 import { AddressBook } from './address-book';
 import { planForwards, type ForwardPlan } from './forward-plan';
@@ -99,6 +99,9 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
       });
   }
 
+  /** What `start` waits for now, for a note when it takes long. */
+  startStep: StartStep = 'credentials';
+
   /** The label of this connect's relay pods, which cleanup must leave alone while it runs. */
   get relaySession(): string | undefined {
     return this.relays?.session;
@@ -109,7 +112,13 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
    * when RBAC forbids listing everywhere), and starts. Throws `ConnectError` when it cannot.
    */
   async start(): Promise<void> {
-    const scope = await watchScope(this.options.kubeContext, this.apis.core, this.options.namespaces);
+    const { kubeContext, namespaces } = this.options;
+    const scope = await watchScope(
+      kubeContext,
+      this.apis.core,
+      namespaces,
+      (step) => (this.startStep = step),
+    );
     this.scopeNote = scope.note;
     const watch = new ClusterWatch(this.options.kubeContext.kubeConfig, this.apis, scope.namespaces);
     this.watch = watch;

@@ -94,7 +94,7 @@ export class ContextConnector {
         });
         connections.set(context.name, { context, engine, clusterDomain: options.clusterDomain });
         started.push(context.name);
-        const slow = setTimeout(() => progress(slowStartNote(context)), slowStartMs);
+        const slow = setTimeout(() => progress(slowStartNote(context, engine.startStep)), slowStartMs);
         await engine.start().finally(() => clearTimeout(slow));
       }
     } catch (error) {

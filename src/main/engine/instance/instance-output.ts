@@ -8,8 +8,9 @@ export const silent: Progress = () => undefined;
 
 /**
  * Where an instance says what happens: the app's log, the daemon's terminal, or the terminal of
- * the foreground command that is the instance. `toldTheAsker` marks a line the request that
- * caused it has already shown as its progress: a log on the asker's own terminal (a foreground
- * command) leaves it out, so it is not printed twice; any other log keeps it.
+ * the foreground command that is the instance. `toldTheAsker` marks a line the request under way
+ * has also been given as progress. Only the asker's own terminal may leave it out (a foreground
+ * command's own request: `openLocalizer` tells); a request from another terminal or an MCP
+ * agent does not print it where the instance runs, where sudo may be asking for a password.
  */
 export type InstanceLog = (message: string, toldTheAsker?: boolean) => void;
