@@ -33,7 +33,7 @@ export class TestClients {
   }
 
   releaseAll(): void {
-    for (const clients of this.made) clients.releaseAllBut(new Set());
+    for (const clients of this.made) clients.releaseAllBut([]);
     this.made.length = 0;
   }
 }

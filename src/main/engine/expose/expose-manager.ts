@@ -57,8 +57,8 @@ export class ExposeManager extends EventEmitter<{
   ended: [expose: TunnelStatus, reason: string];
 }> {
   private readonly sessions = new Map<string, ExposeSession>();
-  /** Each expose's API server, by the same key. */
-  private readonly servers = new Map<string, string>();
+  /** Each expose's context (its API server, and the kubeconfig it acts with), by the same key. */
+  private readonly contexts = new Map<string, KubeContext>();
   readonly owner: string;
 
   constructor(private readonly options: ExposeManagerOptions) {
@@ -107,8 +107,9 @@ export class ExposeManager extends EventEmitter<{
     const session = new ExposeSession({
       context: context.name,
       kubeconfigFiles: context.files,
-      apis: this.apisFor(context),
+      // The dialer first: it makes the context's clients, whose API clients are then the kept ones.
       dialer: this.dialerFor(context),
+      apis: this.apisFor(context),
       stateDirectory: this.options.stateDirectory,
       owner: this.owner,
       image: this.options.image ?? defaultSshImage,
@@ -118,11 +119,11 @@ export class ExposeManager extends EventEmitter<{
       ...(this.options.restoreTimeoutMs ? { restoreTimeoutMs: this.options.restoreTimeoutMs } : {}),
     });
     this.sessions.set(key, session);
-    this.servers.set(key, context.server);
+    this.contexts.set(key, context);
     session.once('ended', (reason) => {
       if (this.sessions.get(key) === session) {
         this.sessions.delete(key);
-        this.servers.delete(key);
+        this.contexts.delete(key);
       }
       this.emit('status', this.snapshot());
       this.emit('ended', session.snapshot(), reason);
@@ -141,7 +142,7 @@ export class ExposeManager extends EventEmitter<{
     } catch (error) {
       {
         this.sessions.delete(key);
-        this.servers.delete(key);
+        this.contexts.delete(key);
       }
       this.emit('status', this.snapshot());
       throw error;
@@ -166,10 +167,15 @@ export class ExposeManager extends EventEmitter<{
     } finally {
       {
         this.sessions.delete(key);
-        this.servers.delete(key);
+        this.contexts.delete(key);
       }
       this.emit('status', this.snapshot());
     }
+  }
+
+  /** The contexts exposes run in now, each with the kubeconfig it acts with: their clients stay. */
+  contextsInUse(): KubeContext[] {
+    return [...this.contexts.values()];
   }
 
   /** The contexts (and their API servers) and services exposed now, to find one by service alone. */
@@ -178,7 +184,7 @@ export class ExposeManager extends EventEmitter<{
       const status = s.snapshot();
       return {
         context: status.context,
-        server: this.servers.get(key) ?? '',
+        server: this.contexts.get(key)?.server ?? '',
         namespace: status.namespace,
         service: status.name,
       };
@@ -200,7 +206,7 @@ export class ExposeManager extends EventEmitter<{
           .stop()
           .finally(() => {
             this.sessions.delete(key);
-            this.servers.delete(key);
+            this.contexts.delete(key);
           })
           .then(
             (notice) => {

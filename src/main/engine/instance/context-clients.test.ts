@@ -31,7 +31,7 @@ function kubeconfig(file: string, userName: string, token: string): KubeContext 
 
 describe('ContextClients', () => {
   const clients = new ContextClients({ log: () => undefined, onHealthChange: () => undefined });
-  afterEach(() => clients.releaseAllBut(new Set()));
+  afterEach(() => clients.releaseAllBut([]));
 
   it('gives the same context and server, read from the same kubeconfig, one set of clients', () => {
     const connected = kubeconfig('admin.yaml', 'admin', 'admin-token');
@@ -60,18 +60,22 @@ describe('ContextClients', () => {
     expect(clients.transportOf(stranger)).toBeUndefined();
   });
 
-  it('releases every user of a context no longer in use, and keeps those in use', () => {
+  it("releases a user's clients once nothing acts as that user, and keeps those in use", () => {
     const admin = kubeconfig('admin.yaml', 'admin', 'admin-token');
     const roleBound = kubeconfig('developer.yaml', 'developer', 'developer-token');
     const adminClients = clients.for(admin);
     const roleBoundClients = clients.for(roleBound);
 
-    clients.releaseAllBut(new Set([contextKey(admin)]));
+    // The connect (admin) goes on; the developer's expose on the same context has ended.
+    clients.releaseAllBut([admin]);
     expect(clients.for(admin)).toBe(adminClients);
-    expect(clients.for(roleBound)).toBe(roleBoundClients);
-
-    clients.releaseAllBut(new Set());
-    expect(clients.for(admin)).not.toBe(adminClients);
     expect(clients.for(roleBound)).not.toBe(roleBoundClients);
+
+    const again = clients.for(roleBound);
+    clients.releaseAllBut([admin, roleBound]);
+    expect(clients.for(roleBound)).toBe(again);
+
+    clients.releaseAllBut([]);
+    expect(clients.for(admin)).not.toBe(adminClients);
   });
 });

@@ -69,12 +69,16 @@ export class ContextClients {
     return this.existing(context)?.dialer.transport;
   }
 
-  /** Closes the clients of contexts not in `inUse` (keys from `contextKey`), of every user. */
-  releaseAllBut(inUse: ReadonlySet<string>): void {
+  /** Closes the clients no context in `inUse` acts with (a context with another user's clients too). */
+  releaseAllBut(inUse: readonly KubeContext[]): void {
+    const kept = new Set(inUse.map((context) => `${contextKey(context)}\n${credentialsOf(context)}`));
     for (const [key, byCredentials] of this.clients) {
-      if (inUse.has(key)) continue;
-      for (const clients of byCredentials.values()) clients.dialer.close();
-      this.clients.delete(key);
+      for (const [credentials, clients] of byCredentials) {
+        if (kept.has(`${key}\n${credentials}`)) continue;
+        clients.dialer.close();
+        byCredentials.delete(credentials);
+      }
+      if (byCredentials.size === 0) this.clients.delete(key);
     }
   }
 

@@ -33,7 +33,7 @@ import {
 } from '../control/control-server';
 import { acquireInstanceLock, type InstanceLock } from '../control/instance-lock';
 import { NamesKeeper, type StartHelper } from './names-keeper';
-import { ContextClients, contextKey } from './context-clients';
+import { ContextClients } from './context-clients';
 import { silent, type InstanceLog, type Progress } from './instance-output';
 import { InstanceExposes } from './instance-exposes';
 import { ContextConnector } from './context-connector';
@@ -166,14 +166,12 @@ export class LocalizerInstance extends EventEmitter<{
     this.options.log?.(message, toldTheAsker);
   }
 
-  /** Closes the dialers of contexts that nothing connects or exposes any more. */
+  /** Closes the clients that nothing connects or exposes with any more. */
   private releaseDialers(): void {
-    this.clients.releaseAllBut(
-      new Set([
-        ...[...this.connections.values()].map((c) => contextKey(c.context)),
-        ...this.exposes.exposed().map((e) => contextKey({ name: e.context, server: e.server })),
-      ]),
-    );
+    this.clients.releaseAllBut([
+      ...[...this.connections.values()].map((c) => c.context),
+      ...this.exposes.contextsInUse(),
+    ]);
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {
