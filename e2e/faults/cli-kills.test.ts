@@ -162,7 +162,7 @@ describe('SIGKILL of localizer connect', () => {
 
 describe('Ctrl-\\ (SIGQUIT to the whole process group) while localizer connect runs', () => {
   for (const testCase of cases) {
-    it(`${testCase.name}: connect quits at once, and the helper outlives it and removes every name within the grace period plus 1 s`, async () => {
+    it(`${testCase.name}: every name is removed within the grace period plus 1 s, and nothing is left running`, async () => {
       const why = testCase.skip();
       if (why) {
         console.log(`skipped: ${why}`);

@@ -50,6 +50,9 @@ describe('the CLI on an error', () => {
     said = '';
     reportCliError(unknown('-n'), (text) => (said += text), 'list');
     expect(said).toMatch(/^localizer: localizer list has no option -n\.\n/);
+    said = '';
+    reportCliError(unknown('-n'), (text) => (said += text), 'connect');
+    expect(said).toMatch(/^localizer: localizer connect has no option -n; did you mean --namespace\?\n/);
   });
 
   it('shows the usage after an option it does not know, and exits 2', () => {

@@ -51,11 +51,15 @@ function describeParseError(message: string, command: string | undefined): strin
   const option = /^Unknown option '([^']+)'/.exec(message)?.[1];
   if (option === undefined) return `localizer: ${message}\n\n${own ?? usage}`;
   const named = own === undefined ? 'localizer' : `localizer ${String(command)}`;
-  const namespaceInName =
-    (option === '-n' || option === '--namespace') && own?.includes(' NAMESPACE/') === true
+  const kubectlNamespace = option === '-n' || option === '--namespace';
+  const hint =
+    kubectlNamespace && own?.includes(' NAMESPACE/') === true
       ? ': the namespace is part of the name (NAMESPACE/NAME)'
-      : '';
-  return `localizer: ${named} has no option ${option}${namespaceInName}.\n\n${own ?? usage}`;
+      : option === '-n' && own?.includes('--namespace') === true
+        ? '; did you mean --namespace?'
+        : '';
+  const sentence = `${named} has no option ${option}${hint}`;
+  return `localizer: ${sentence}${sentence.endsWith('?') ? '' : '.'}\n\n${own ?? usage}`;
 }
 
 /**

@@ -87,6 +87,9 @@ describe("a command's help", () => {
     expect(unknown.stderr).toMatch(
       /^localizer: there is no command "frobnicate"; these are:\n\nUsage:\n {2}localizer daemon\n/,
     );
+    const helpUnknown = await localizer(['help', 'frobnicate']);
+    expect(helpUnknown.code).toBe(2);
+    expect(helpUnknown.stderr).toMatch(/^localizer: there is no command "frobnicate"; these are:/);
     // Asked for: stdout, exit 0.
     const all = await localizer(['--help']);
     expect(all.code).toBe(0);

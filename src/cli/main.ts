@@ -252,9 +252,11 @@ async function main(argv: string[]): Promise<number> {
     const { runStatus } = await import('./list-command');
     return runStatus(values, print);
   }
-  const asked = command === undefined || command === 'help' || command === '--help' || command === '-h';
+  // `localizer help nope` names `nope`, as `localizer nope` does.
+  const unknown = command === 'help' ? rest[0] : command;
+  const asked = unknown === undefined || unknown === 'help' || unknown === '--help' || unknown === '-h';
   if (!asked)
-    process.stderr.write(`localizer: there is no command ${JSON.stringify(command)}; these are:\n\n`);
+    process.stderr.write(`localizer: there is no command ${JSON.stringify(unknown)}; these are:\n\n`);
   (asked ? process.stdout : process.stderr).write(usage);
   return asked ? 0 : 2;
 }

@@ -15,8 +15,10 @@ export const usage = `Usage:
   localizer list [--json] [--watch]
   localizer status [--json]
   localizer env NAMESPACE/WORKLOAD [--container NAME] [--format dotenv|json|shell] [--output FILE [--force]]
-  localizer run NAMESPACE/WORKLOAD [--container NAME] [--files DIR] -- COMMAND [ARGS]...
-  localizer up [-f FILE] [--dry-run] [--detach] [--ip-range CIDR]
+                [--kubeconfig FILE] [--context NAME]
+  localizer run NAMESPACE/WORKLOAD [--container NAME] [--files DIR] [--kubeconfig FILE] [--context NAME]
+                -- COMMAND [ARGS]...
+  localizer up [-f FILE] [--dry-run] [-d|--detach] [--ip-range CIDR]
   localizer down [-f FILE]
   localizer mcp [--allow-secret-values]
   localizer mcp install claude|cursor|vscode [--print] [--allow-secret-values]

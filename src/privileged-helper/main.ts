@@ -128,8 +128,8 @@ process.on('SIGTERM', () => {
 // The client then removes its names and lets go of this helper, which exits once it has no
 // client; leaving at once instead would look to the client like a helper that died. Ctrl-\
 // (SIGQUIT) kills the client on the spot; by default it would kill this helper too, leaving the
-// names in /etc/hosts with nobody to remove them, so the helper outlives it and removes them
-// after its grace period, as after any client's crash.
+// names in /etc/hosts with nobody to remove them, so the helper outlives it: it removes them as
+// soon as the client is gone, and exits after its grace period, as after any client's crash.
 for (const signal of ['SIGINT', 'SIGHUP', 'SIGQUIT'] as const)
   process.on(signal, () => logger.info(`${signal} ignored: this helper ends when its client lets go`));
 

@@ -41,6 +41,8 @@ const discoveryUrls = [
   '/apis/*',
   '/healthz',
   '/livez',
+  '/openapi',
+  '/openapi/*',
   '/readyz',
   '/version',
   '/version/',
@@ -56,6 +58,34 @@ function resourceRulesIn(user: User, namespace: string): object[] {
     apiGroups,
     resources,
   }));
+}
+
+/** Whether a user's rules allow what an access review asks: a resource, or a URL (`/healthz`). */
+function allowedByRules(user: User, spec: Record<string, unknown>): boolean {
+  if (isRecord(spec.nonResourceAttributes)) {
+    // Every signed-in user may read discovery's URLs (`/api/*` also covers what is under it).
+    const path = text(spec.nonResourceAttributes, 'path');
+    return (
+      text(spec.nonResourceAttributes, 'verb') === 'get' &&
+      discoveryUrls.some((url) => (url.endsWith('*') ? path.startsWith(url.slice(0, -1)) : path === url))
+    );
+  }
+  const attributes = isRecord(spec.resourceAttributes) ? spec.resourceAttributes : undefined;
+  if (!attributes)
+    throw errors.badRequest(
+      'SelfSubjectAccessReview.spec: one of resourceAttributes or nonResourceAttributes is required',
+    );
+  const subresource = text(attributes, 'subresource');
+  const namespace = text(attributes, 'namespace');
+  const name = text(attributes, 'name');
+  return allows([...basicUserRules, ...user.rules], {
+    verb: text(attributes, 'verb'),
+    group: text(attributes, 'group'),
+    resource: text(attributes, 'resource'),
+    ...(subresource ? { subresource } : {}),
+    ...(namespace ? { namespace } : {}),
+    ...(name ? { name } : {}),
+  });
 }
 
 function review(body: string): Record<string, unknown> {
@@ -106,24 +136,7 @@ export function selfReviewRoutes(): ExtraRoute {
       });
       return true;
     }
-    const attributes = isRecord(spec.resourceAttributes) ? spec.resourceAttributes : undefined;
-    if (!attributes)
-      throw errors.badRequest(
-        'SelfSubjectAccessReview.spec: one of resourceAttributes or nonResourceAttributes is required',
-      );
-    const subresource = text(attributes, 'subresource');
-    const namespace = text(attributes, 'namespace');
-    const name = text(attributes, 'name');
-    const allowed =
-      isAdmin(user) ||
-      allows([...basicUserRules, ...user.rules], {
-        verb: text(attributes, 'verb'),
-        group: text(attributes, 'group'),
-        resource: text(attributes, 'resource'),
-        ...(subresource ? { subresource } : {}),
-        ...(namespace ? { namespace } : {}),
-        ...(name ? { name } : {}),
-      });
+    const allowed = isAdmin(user) || allowedByRules(user, spec);
     sendJson(response, 201, {
       kind: 'SelfSubjectAccessReview',
       apiVersion: 'authorization.k8s.io/v1',

@@ -128,6 +128,11 @@ describe('kubectl get and describe', () => {
     expect(await can(['create', 'pods', '--subresource=portforward', '-n', 'web'], restricted)).toBe('yes');
     expect(await can(['list', 'pods', '-n', 'data'], restricted)).toBe('no');
     expect(await can(['patch', 'deployments.apps', '-n', 'web'], restricted)).toBe('no');
+    // URLs: discovery's for everyone, the rest for the admin.
+    expect(await can(['get', '/healthz'], restricted)).toBe('yes');
+    expect(await can(['get', '/apis/apps/v1'], restricted)).toBe('yes');
+    expect(await can(['get', '/logs'], restricted)).toBe('no');
+    expect(await can(['get', '/logs'])).toBe('yes');
   });
 
   // What a user runs on reading "your account may not …": who am I, and what may I do here?
