@@ -204,56 +204,41 @@ function kubeconfigWithExecPlugin(script: string): string {
   return kubeconfig;
 }
 
+/** What a login tool prints once its user is signed in: the token, as an ExecCredential. */
+const printCredential =
+  'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' "$CORP_TOKEN"';
+
+/** Runs `localizer connect` until it says it is connected, then Ctrl-C; its output. */
+async function connectUntilConnected(kubeconfig: string): Promise<string> {
+  const state = mkdtempSync(join(tmpdir(), 'cli-state-'));
+  const child = spawn(
+    process.execPath,
+    [...cliArgs, 'connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()],
+    { env: { ...process.env, LOCALIZER_STATE_DIR: state } },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  try {
+    await expect
+      .poll(() => output, { timeout: 30_000, message: 'connect should finish with the plugin token' })
+      .toMatch(/(\d+) of \1 services ready[\s\S]*Connected: /);
+  } finally {
+    child.kill('SIGINT');
+  }
+  expect(await exited).toBe(0);
+  return output;
+}
+
 describe('localizer connect with an exec credential plugin', () => {
   it('connects with the token the plugin prints', async () => {
-    const kubeconfig = kubeconfigWithExecPlugin(
-      'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' "$CORP_TOKEN"',
-    );
-    const state = mkdtempSync(join(tmpdir(), 'cli-state-'));
-    const child = spawn(
-      process.execPath,
-      [...cliArgs, 'connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()],
-      {
-        env: { ...process.env, LOCALIZER_STATE_DIR: state },
-      },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    try {
-      await expect
-        .poll(() => output, { timeout: 30_000, message: 'connect should finish with the plugin token' })
-        .toMatch(/(\d+) of \1 services ready[\s\S]*Connected: /);
-    } finally {
-      child.kill('SIGINT');
-    }
-    expect(await exited).toBe(0);
+    await connectUntilConnected(kubeconfigWithExecPlugin(printCredential));
   });
 
   it('says what it waits for while a plugin takes its time (a sign-in), then connects', async () => {
     // A login tool waiting on its user: 7 s before it answers, past the 5 s connect waits quietly.
-    const kubeconfig = kubeconfigWithExecPlugin(
-      'sleep 7; printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' "$CORP_TOKEN"',
-    );
-    const state = mkdtempSync(join(tmpdir(), 'cli-state-'));
-    const child = spawn(
-      process.execPath,
-      [...cliArgs, 'connect', '--kubeconfig', kubeconfig, '--no-names', '--ip-range', ipRange()],
-      { env: { ...process.env, LOCALIZER_STATE_DIR: state } },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    try {
-      await expect
-        .poll(() => output, { timeout: 30_000, message: 'connect should finish once the plugin answers' })
-        .toContain('Connected: ');
-    } finally {
-      child.kill('SIGINT');
-    }
-    expect(await exited).toBe(0);
+    const output = await connectUntilConnected(kubeconfigWithExecPlugin(`sleep 7; ${printCredential}`));
     expect(output, 'the note names the plugin and what to do').toMatch(
       /Still waiting for the credential plugin "\S+corp-login" of context "localizer-test": a sign-in it waits for cannot show here .* Sign in with it, or your cloud CLI, in another terminal/,
     );
@@ -267,9 +252,7 @@ describe('localizer connect with an exec credential plugin', () => {
     const silent = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const address = `https://127.0.0.1:${String((silent.address() as { port: number }).port)}`;
-    const kubeconfig = kubeconfigWithExecPlugin(
-      'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' "$CORP_TOKEN"',
-    );
+    const kubeconfig = kubeconfigWithExecPlugin(printCredential);
     writeFileSync(kubeconfig, readFileSync(kubeconfig, 'utf8').replace(cluster.server, address));
     try {
       const result = await connectOnce(kubeconfig);
