@@ -96,6 +96,9 @@ export async function runUp(
       source: kubeSource(undefined),
       ipRange: args.ipRange,
       print,
+      // Its own instance is asked as a foreground connect asks its own: what its requests
+      // already showed is not printed twice.
+      ask: own?.request,
       shouldStop: () => stop.requested,
     });
     if (

@@ -3,7 +3,7 @@
  * now, each plan step carried out, and the undoing of what an `up` made. `localizer up`/`down`
  * and `localizer mcp` share it; the plan itself is `project-plan.ts`.
  */
-import { requestControl, runningInstance } from '../control/control-client';
+import { askRunning, requestControl, runningInstance, type ControlAsk } from '../control/control-client';
 import { isProcessAlive } from '../expose/expose-records';
 import { loadKubeContext } from '../kube/kube-context';
 import type { LoadedProject } from './project-file-reader';
@@ -45,18 +45,26 @@ export async function currentState(directory: string): Promise<CurrentState> {
 
 const exposeName = (spec: ExposeSpec): string => `${spec.namespace}/${spec.service}`;
 
+interface StepOptions {
+  source: KubeSource;
+  ipRange?: string | undefined;
+  print: (line: string) => void;
+  /** The instance to ask: the running one over its socket, unless `up` is that instance itself. */
+  ask?: ControlAsk | undefined;
+}
+
 /** Carries out one step through the instance. */
 export async function carryOut(
   directory: string,
   step: PlanStep,
   context: string,
-  options: { source: KubeSource; ipRange?: string | undefined; print: (line: string) => void },
+  options: StepOptions,
 ): Promise<void> {
   const { print, source } = options;
+  const ask = options.ask ?? askRunning(directory);
   const onProgress = (line: string): void => print(`  ${line}`);
   const expose = (spec: ExposeSpec) =>
-    requestControl(
-      directory,
+    ask(
       {
         op: 'expose',
         source,
@@ -70,7 +78,7 @@ export async function carryOut(
       { onProgress },
     );
   const unexpose = (spec: ExposeSpec, of = context) =>
-    requestControl(directory, {
+    ask({
       op: 'unexpose',
       context: of,
       namespace: spec.namespace,
@@ -80,10 +88,8 @@ export async function carryOut(
     case 'reconnect':
     case 'connect': {
       // A reconnect is a disconnect, then a connect with the file's options.
-      if (step.action === 'reconnect')
-        await requestControl(directory, { op: 'disconnect', contexts: [step.context] });
-      const answer = await requestControl(
-        directory,
+      if (step.action === 'reconnect') await ask({ op: 'disconnect', contexts: [step.context] });
+      const answer = await ask(
         {
           op: 'connect',
           source,
@@ -101,7 +107,7 @@ export async function carryOut(
       return;
     }
     case 'disconnect':
-      print((await requestControl(directory, { op: 'disconnect', contexts: [step.context] })).message);
+      print((await ask({ op: 'disconnect', contexts: [step.context] })).message);
       return;
     case 're-expose':
       await unexpose(step.spec);
@@ -218,12 +224,7 @@ export async function applyPlan(
   directory: string,
   plan: ProjectPlan,
   start: ProjectRecord,
-  options: {
-    source: KubeSource;
-    ipRange?: string | undefined;
-    print: (line: string) => void;
-    shouldStop?: () => boolean;
-  },
+  options: StepOptions & { shouldStop?: () => boolean },
 ): Promise<ProjectRecord> {
   let state = start;
   const path = projectRecordPath(directory, start.file);
