@@ -15,7 +15,7 @@ import { ClusterWatch, engineHealth, type EngineHealth } from './cluster-watch';
 import { watchScope, type StartStep } from './cluster-access';
 import { hostsEntriesFor, withoutNamesHeldElsewhere } from './service-names';
 import { AddressBook } from './address-book';
-import { planForwards, type ForwardPlan } from './forward-plan';
+import { planForwards, serviceForwardKey, type ForwardPlan } from './forward-plan';
 import { ForwardRuntime } from './forward-runtime';
 import type { Relay } from './privileged-ports';
 import type { HelperSync } from './helper-sync';
@@ -296,6 +296,14 @@ export class ConnectEngine extends EventEmitter<{ status: [TunnelStatus[]]; heal
     return [...this.runtimes.values()]
       .map((runtime) => withoutNamesHeldElsewhere(runtime.status(), lost))
       .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  }
+
+  /**
+   * The pods new connections to a Service's forward go to, as this engine sees the cluster now
+   * (its watches lag the API server by a moment); undefined when the Service is not forwarded.
+   */
+  routedPods(namespace: string, name: string): string[] | undefined {
+    return this.runtimes.get(serviceForwardKey(namespace, name))?.readyPods();
   }
 
   /** How many times names were sent to the helper (shared by every context). */

@@ -92,6 +92,11 @@ export function describeRoutes(routes: readonly RelayRoute[]): string {
 
 type SliceEndpoint = PlannedEndpoint & { hostname?: string };
 
+/** A Service's forward key. */
+export function serviceForwardKey(namespace: string, name: string): string {
+  return `svc/${namespace}/${name}`;
+}
+
 function endpointsOf(slices: readonly k8s.V1EndpointSlice[]): SliceEndpoint[] {
   const result = new Map<string, SliceEndpoint>();
   for (const slice of slices) {
@@ -157,7 +162,7 @@ export function planForwards(
         bare: options.bareNamespace === namespace,
       }),
     };
-    const key = `svc/${namespace}/${name}`;
+    const key = serviceForwardKey(namespace, name);
     const servicePorts = spec.ports ?? [];
     const carried = servicePorts.filter((p) => protocolOf(p) !== undefined);
     const uncarried = servicePorts.filter((p) => protocolOf(p) === undefined);

@@ -97,6 +97,11 @@ export class ForwardRuntime {
     return [...this.listeners.privilegedRelays(), ...(this.relayRouting?.privilegedRelays() ?? [])];
   }
 
+  /** The pods new connections go to, as planned now. */
+  readyPods(): string[] {
+    return this.plan.endpoints.filter((e) => e.ready).map((e) => e.pod);
+  }
+
   /** Takes a new plan: opens and closes listeners to match, keeps live connections. */
   apply(plan: ForwardPlan): void {
     this.plan = plan;

@@ -14,6 +14,8 @@ import type { ContextClients } from './context-clients';
 import { recoverEarlierRuns } from './earlier-runs';
 import { InstanceRefusedError } from './instance-refusal';
 import type { ExposeInstanceRequest } from './instance-requests';
+import { forwardFollowTimeoutMs, untilForwardFollows } from './forward-follows-expose';
+import type { KubeContext } from '../kube/kube-context';
 import { silent, type Progress } from './instance-output';
 
 export interface InstanceExposesOptions {
@@ -77,8 +79,9 @@ export class InstanceExposes {
     if (this.options.isClosing())
       throw new InstanceRefusedError('Localizer is stopping; expose again once it has.');
     const image = request.image ?? this.options.sshImage();
+    let running: TunnelStatus;
     try {
-      return await this.manager.expose(
+      running = await this.manager.expose(
         context,
         {
           namespace: request.namespace,
@@ -94,6 +97,28 @@ export class InstanceExposes {
       this.options.releaseDialers();
       throw error;
     }
+    await this.untilOwnForwardFollows(context, request.namespace, request.service);
+    return running;
+  }
+
+  /** This instance's forward of the Service (if connected to that cluster) follows the expose. */
+  private async untilOwnForwardFollows(
+    context: KubeContext,
+    namespace: string,
+    service: string,
+  ): Promise<void> {
+    const connection = this.options.connections.get(context.name);
+    if (connection?.context.server !== context.server) return;
+    const followed = await untilForwardFollows({
+      engine: connection.engine,
+      discovery: this.options.clients.apisFor(context).discovery,
+      namespace,
+      service,
+    });
+    if (!followed)
+      this.options.log(
+        `The forward of ${namespace}/${service} still sends new connections to the pods it knew ${String(forwardFollowTimeoutMs / 1000)} s after the expose started: its watch of the cluster is behind, and it follows once the watch catches up.`,
+      );
   }
 
   /** Stops the expose of `namespace/service`; resolves with a notice when its workloads were slow. */
