@@ -77,7 +77,24 @@ describe('the CLI on an error', () => {
     );
   });
 
-  it('leaves a bug to be thrown, with its stack', () => {
+  it('leaves a fault in our own code to be thrown, with its stack', () => {
     expect(report(new RangeError('index out of range')).exitCode).toBeUndefined();
+    expect(
+      report(new TypeError("Cannot read properties of undefined (reading 'pod')")).exitCode,
+    ).toBeUndefined();
+  });
+
+  it('says what happened in the cluster on one line, as a joined command says it', () => {
+    const podFailed = new Error(
+      'The SSH pod localizer-frontend-1 cannot start (ErrImagePull: pull access denied). Its log is empty.',
+    );
+    expect(report(podFailed)).toEqual({ exitCode: 1, said: `localizer: ${podFailed.message}\n` });
+    const unreachable = new TypeError('fetch failed', {
+      cause: new Error('connect ECONNREFUSED 127.0.0.1:6443'),
+    });
+    expect(report(unreachable)).toEqual({
+      exitCode: 1,
+      said: 'localizer: fetch failed (connect ECONNREFUSED 127.0.0.1:6443)\n',
+    });
   });
 });

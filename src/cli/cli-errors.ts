@@ -1,7 +1,9 @@
 /**
  * How the CLI ends on an error: what the user typed or configured exits 2, what the running
  * Localizer, the cluster or the file system refused exits 1, each with one line saying why and
- * what to do; anything else is a bug and is thrown (a stack trace).
+ * what to do; so does anything else that happened rather than was coded wrong (a pod that cannot
+ * start, a change the cluster refused), as a joined command says it. A fault in Localizer's own
+ * code is thrown, with its stack trace.
  */
 import { ControlError } from '../main/engine/control/control-client';
 import { InstanceRunningError } from '../main/engine/control/instance-lock';
@@ -63,7 +65,24 @@ function describeParseError(message: string, command: string | undefined): strin
 }
 
 /**
- * Writes what went wrong and returns the exit code, or undefined for an error that is a bug.
+ * A fault in Localizer's own code: a wrong type, a missing name, a value out of range, a failed
+ * assertion. fetch's `TypeError('fetch failed')` is not one: it carries the reason (a refused
+ * connection, a bad certificate) as its cause.
+ */
+function isCodeFault(error: Error): boolean {
+  if (error instanceof TypeError) return error.cause === undefined;
+  return (
+    error instanceof ReferenceError ||
+    error instanceof RangeError ||
+    error instanceof SyntaxError ||
+    error instanceof EvalError ||
+    error instanceof URIError ||
+    (error as NodeJS.ErrnoException).code === 'ERR_ASSERTION'
+  );
+}
+
+/**
+ * Writes what went wrong and returns the exit code, or undefined for a fault in our own code.
  * `command` is the command the user ran, for a command line that could not be parsed.
  */
 export function reportCliError(
@@ -81,6 +100,12 @@ export function reportCliError(
   }
   if (isFileSystemError(error)) {
     write(`localizer: ${describeFileSystemError(error)}\n`);
+    return 1;
+  }
+  if (error instanceof Error && !isCodeFault(error)) {
+    const cause = error.cause instanceof Error ? error.cause.message : '';
+    const why = cause && !error.message.includes(cause) ? ` (${cause})` : '';
+    write(`localizer: ${error.message}${why}\n`);
     return 1;
   }
   return undefined;

@@ -122,6 +122,24 @@ describe('localizer expose', () => {
     expect(await replicas('api')).toBe(2);
   });
 
+  it('says on one line why an SSH image cannot start, in the foreground as through a daemon, and changes nothing', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
+    const badImage = await localizer(
+      ['expose', 'web/frontend', '--ssh-image', 'registry.invalid/no-sshd:1', '--ssh-user', 'abc:911'],
+      state,
+    );
+    expect(badImage.code).toBe(1);
+    // Not Node's report of an uncaught error (the source line, a stack, 'Node.js v20…').
+    expect(badImage.stderr).toMatch(
+      /^localizer: The SSH pod localizer-frontend-\S+ cannot start \(ErrImagePull/,
+    );
+    expect(badImage.stderr).toContain('The SSH image setting (now registry.invalid/no-sshd:1)');
+    expect(badImage.stderr.trim().split('\n')).toHaveLength(1);
+    expect(await selectorOf('frontend')).toEqual({ app: 'frontend' });
+    expect(await replicas('frontend')).toBe(2);
+    await expectNoLeftovers();
+  });
+
   it('runs in the foreground, shows in list, and --stop from another terminal gives the service back', async () => {
     const state = mkdtempSync(join(tmpdir(), 'expose-cli-'));
     const expose = exposeInBackground(['web/api', '--map', `${String(laptopPort)}:http`], state);
