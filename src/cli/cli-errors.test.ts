@@ -94,7 +94,7 @@ describe('the CLI on an error', () => {
     });
     expect(report(unreachable)).toEqual({
       exitCode: 1,
-      said: 'localizer: fetch failed (connect ECONNREFUSED 127.0.0.1:6443)\n',
+      said: 'localizer: fetch failed: connect ECONNREFUSED 127.0.0.1:6443\n',
     });
   });
 });

@@ -9,6 +9,7 @@ import { ControlError } from '../main/engine/control/control-client';
 import { InstanceRunningError } from '../main/engine/control/instance-lock';
 import { ConnectError } from '../main/engine/connect/cluster-access';
 import { isRefusal } from '../main/engine/instance/instance-refusal';
+import { describeError } from '../main/engine/kube/api-errors';
 import { KubeconfigError } from '../main/engine/kube/kubeconfig-error';
 import { ProjectFileError } from '../main/engine/project/project-file-reader';
 import { stateDirectory } from '../main/engine/state-directory';
@@ -103,9 +104,7 @@ export function reportCliError(
     return 1;
   }
   if (error instanceof Error && !isCodeFault(error)) {
-    const cause = error.cause instanceof Error ? error.cause.message : '';
-    const why = cause && !error.message.includes(cause) ? ` (${cause})` : '';
-    write(`localizer: ${error.message}${why}\n`);
+    write(`localizer: ${describeError(error)}\n`);
     return 1;
   }
   return undefined;

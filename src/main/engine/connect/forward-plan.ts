@@ -92,9 +92,16 @@ export function describeRoutes(routes: readonly RelayRoute[]): string {
 
 type SliceEndpoint = PlannedEndpoint & { hostname?: string };
 
-/** A Service's forward key. */
+/** The key of a Service's own forward (not its pods' per-name forwards). */
 export function serviceForwardKey(namespace: string, name: string): string {
   return `svc/${namespace}/${name}`;
+}
+
+/** The pods a Service's slices route new connections to: its ready endpoints, read as a forward reads them. */
+export function readyPodsOf(slices: readonly k8s.V1EndpointSlice[]): string[] {
+  return endpointsOf(slices)
+    .filter((e) => e.ready)
+    .map((e) => e.pod);
 }
 
 function endpointsOf(slices: readonly k8s.V1EndpointSlice[]): SliceEndpoint[] {

@@ -6,7 +6,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../timing/manual-clock';
-import { untilForwardFollows } from './forward-follows-expose';
+import { untilForwardFollows, type ForwardFollowOutcome } from './forward-follows-expose';
 
 function slices(...pods: { name: string; ready: boolean }[]): k8s.V1EndpointSliceList {
   return {
@@ -33,7 +33,7 @@ const routedToSshPod = slices({ name: 'localizer-api-1', ready: true });
 async function follow(
   views: (string[] | undefined)[],
   cluster: k8s.V1EndpointSliceList | Error = routedToSshPod,
-): Promise<{ followed: boolean; atMs: number; clusterReads: number }> {
+): Promise<{ outcome: ForwardFollowOutcome; atMs: number; clusterReads: number }> {
   const clock = new ManualClock();
   let looks = 0;
   let clusterReads = 0;
@@ -52,39 +52,39 @@ async function follow(
     timeoutMs: 5_000,
     pollMs: 20,
   });
-  let followed: boolean | undefined;
-  void wait.then((value) => (followed = value));
+  let outcome: ForwardFollowOutcome | undefined;
+  void wait.then((value) => (outcome = value));
   await clock.advance(0);
-  for (let step = 0; step < 400 && followed === undefined; step++) await clock.advance(20);
-  if (followed === undefined) throw new Error('the wait did not end within 8 s of its clock');
-  return { followed, atMs: clock.now(), clusterReads };
+  for (let step = 0; step < 400 && outcome === undefined; step++) await clock.advance(20);
+  if (outcome === undefined) throw new Error('the wait did not end within 8 s of its clock');
+  return { outcome, atMs: clock.now(), clusterReads };
 }
 
 describe('an expose waits for its own forward to follow', () => {
   it('returns once the forward routes to the SSH pod, not while it still knows the old pods', async () => {
     const old = ['api-a', 'api-b'];
     const result = await follow([old, old, old, old, ['localizer-api-1']]);
-    expect(result).toEqual({ followed: true, atMs: 60, clusterReads: 1 });
+    expect(result).toEqual({ outcome: 'followed', atMs: 60, clusterReads: 1 });
   });
 
   it('gives up after the timeout when the forward never follows, so the expose is still announced', async () => {
     const result = await follow([['api-a', 'api-b']]);
-    expect(result.followed).toBe(false);
+    expect(result.outcome).toBe('behind');
     expect(result.atMs).toBeGreaterThanOrEqual(5_000);
     expect(result.atMs).toBeLessThan(5_100);
   });
 
   it('counts only ready pods the cluster routes to, as the forward does', async () => {
     const withOldNotReady = slices({ name: 'localizer-api-1', ready: true }, { name: 'api-a', ready: false });
-    expect((await follow([['localizer-api-1']], withOldNotReady)).followed).toBe(true);
+    expect((await follow([['localizer-api-1']], withOldNotReady)).outcome).toBe('followed');
   });
 
   it('asks the cluster nothing when the Service is not forwarded here', async () => {
-    expect(await follow([undefined])).toEqual({ followed: true, atMs: 0, clusterReads: 0 });
+    expect(await follow([undefined])).toEqual({ outcome: 'followed', atMs: 0, clusterReads: 0 });
   });
 
   it('does not wait when the cluster cannot be asked', async () => {
     const result = await follow([['api-a']], new Error('connect ECONNREFUSED'));
-    expect(result).toEqual({ followed: false, atMs: 0, clusterReads: 1 });
+    expect(result).toEqual({ outcome: 'unread', atMs: 0, clusterReads: 1 });
   });
 });

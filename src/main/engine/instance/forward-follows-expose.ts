@@ -7,6 +7,7 @@
  * timeout (88 s in the daemon test).
  */
 import type * as k8s from '@kubernetes/client-node';
+import { readyPodsOf } from '../connect/forward-plan';
 import { systemClock, type Clock } from '../timing/clock';
 
 export interface ForwardFollowOptions {
@@ -29,43 +30,35 @@ export interface ForwardFollowOptions {
 /** How long a forward's watch may lag before the expose is announced anyway. */
 export const forwardFollowTimeoutMs = 5_000;
 
-/** The ready pods the cluster's EndpointSlices route a Service to now, sorted. */
-async function podsTheClusterRoutesTo(options: ForwardFollowOptions): Promise<string[] | undefined> {
-  const slices = await options.discovery
-    .listNamespacedEndpointSlice({
-      namespace: options.namespace,
-      labelSelector: `kubernetes.io/service-name=${options.service}`,
-    })
-    .catch(() => undefined);
-  if (!slices) return undefined;
-  return slices.items
-    .flatMap((slice) => slice.endpoints ?? [])
-    .filter((e) => e.targetRef?.kind === 'Pod' && e.conditions?.ready === true)
-    .map((e) => e.targetRef?.name ?? '')
-    .sort();
-}
+/** How the wait ended: the forward follows, it is still behind, or the slices could not be read. */
+export type ForwardFollowOutcome = 'followed' | 'behind' | 'unread';
 
 function samePods(a: readonly string[], b: readonly string[]): boolean {
-  const sortedA = [...new Set(a)].sort();
-  const sortedB = [...new Set(b)].sort();
-  return sortedA.length === sortedB.length && sortedA.every((pod, i) => pod === sortedB[i]);
+  const wanted = new Set(b);
+  const routed = new Set(a);
+  return routed.size === wanted.size && [...routed].every((pod) => wanted.has(pod));
 }
 
 /**
- * Resolves true once the engine's forward routes the Service to exactly the pods its
- * EndpointSlices name now, or at once when the Service is not forwarded; false when the forward
- * has not followed within the timeout (or the slices cannot be read), so the caller can say so.
+ * Ends once the engine's forward routes the Service to exactly the pods its EndpointSlices name
+ * now (read once, as the forward reads them), or at once when the Service is not forwarded here;
+ * `behind` when the forward has not followed within the timeout, `unread` when the slices could
+ * not be read (nothing is waited for then).
  */
-export async function untilForwardFollows(options: ForwardFollowOptions): Promise<boolean> {
+export async function untilForwardFollows(options: ForwardFollowOptions): Promise<ForwardFollowOutcome> {
   const clock = options.clock ?? systemClock;
-  if (options.engine.routedPods(options.namespace, options.service) === undefined) return true;
-  const wanted = await podsTheClusterRoutesTo(options);
-  if (!wanted) return false;
+  const { namespace, service } = options;
+  if (options.engine.routedPods(namespace, service) === undefined) return 'followed';
+  const slices = await options.discovery
+    .listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${service}` })
+    .catch(() => undefined);
+  if (!slices) return 'unread';
+  const wanted = readyPodsOf(slices.items);
   const deadline = clock.now() + (options.timeoutMs ?? forwardFollowTimeoutMs);
   for (;;) {
-    const routed = options.engine.routedPods(options.namespace, options.service);
-    if (routed === undefined || samePods(routed, wanted)) return true;
-    if (clock.now() >= deadline) return false;
+    const routed = options.engine.routedPods(namespace, service);
+    if (routed === undefined || samePods(routed, wanted)) return 'followed';
+    if (clock.now() >= deadline) return 'behind';
     await clock.sleep(options.pollMs ?? 20);
   }
 }

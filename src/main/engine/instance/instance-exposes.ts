@@ -9,14 +9,14 @@ import type { TunnelStatus } from '../../../shared/tunnel-status';
 import { ExposeManager, type ExposeManagerOptions } from '../expose/expose-manager';
 import type { CleanupReport } from '../expose/leftovers';
 import type { SshImage } from '../expose/ssh-image';
+import type { KubeContext } from '../kube/kube-context';
 import type { Connections } from './connections';
 import type { ContextClients } from './context-clients';
 import { recoverEarlierRuns } from './earlier-runs';
 import { InstanceRefusedError } from './instance-refusal';
 import type { ExposeInstanceRequest } from './instance-requests';
 import { forwardFollowTimeoutMs, untilForwardFollows } from './forward-follows-expose';
-import type { KubeContext } from '../kube/kube-context';
-import { silent, type Progress } from './instance-output';
+import { silent, type InstanceLog, type Progress } from './instance-output';
 
 export interface InstanceExposesOptions {
   stateDirectory: string;
@@ -32,7 +32,7 @@ export interface InstanceExposesOptions {
   onChange: () => void;
   onCleanup: (notice: CleanupNotice) => void;
   onEnded: (notice: ExposeEndedNotice) => void;
-  log: (message: string) => void;
+  log: InstanceLog;
 }
 
 export class InstanceExposes {
@@ -97,28 +97,32 @@ export class InstanceExposes {
       this.options.releaseDialers();
       throw error;
     }
-    await this.untilOwnForwardFollows(context, request.namespace, request.service);
+    await this.untilOwnForwardFollows(context, request.namespace, request.service, progress);
     return running;
   }
 
-  /** This instance's forward of the Service (if connected to that cluster) follows the expose. */
+  /**
+   * This instance's forward of the Service (when it is connected to that cluster) follows the
+   * expose before it is announced; one that stays behind is said to the asker and in the log.
+   */
   private async untilOwnForwardFollows(
     context: KubeContext,
     namespace: string,
     service: string,
+    progress: Progress,
   ): Promise<void> {
     const connection = this.options.connections.get(context.name);
     if (connection?.context.server !== context.server) return;
-    const followed = await untilForwardFollows({
+    const outcome = await untilForwardFollows({
       engine: connection.engine,
       discovery: this.options.clients.apisFor(context).discovery,
       namespace,
       service,
     });
-    if (!followed)
-      this.options.log(
-        `The forward of ${namespace}/${service} still sends new connections to the pods it knew ${String(forwardFollowTimeoutMs / 1000)} s after the expose started: its watch of the cluster is behind, and it follows once the watch catches up.`,
-      );
+    if (outcome !== 'behind') return;
+    const line = `This Localizer's forward of ${namespace}/${service} still sends new connections to the pods it knew ${String(forwardFollowTimeoutMs / 1000)} s after the expose was running: its watch of the cluster is behind. It follows once the watch catches up; connections made until then reach those pods, not this laptop.`;
+    progress(line);
+    this.options.log(line, progress !== silent);
   }
 
   /** Stops the expose of `namespace/service`; resolves with a notice when its workloads were slow. */

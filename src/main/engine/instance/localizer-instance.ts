@@ -118,7 +118,7 @@ export class LocalizerInstance extends EventEmitter<{
       onChange: () => this.emit('change'),
       onCleanup: (notice) => this.emit('cleanup', notice),
       onEnded: (notice) => this.emit('exposeEnded', notice),
-      log: (message) => this.log(message),
+      log: (message, toldTheAsker) => this.log(message, toldTheAsker),
     });
     this.on('change', () => this.history.recordSoon(() => this.tunnels()));
     this.diagnostics = options.diagnostics ? startRuntimeDiagnostics() : undefined;
